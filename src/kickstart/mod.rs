@@ -1,0 +1,1 @@
+//! Kickstart front end: files in, typed `Kickstart` out.

@@ -1,0 +1,6 @@
+//! livecompose: kickstart in, bootable image out.
+//!
+//! The crate is laid out as the pipeline runs; each stage is a module with a
+//! small typed interface, and data flows one way through them.
+
+pub mod kickstart;
