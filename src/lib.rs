@@ -4,3 +4,4 @@
 //! small typed interface, and data flows one way through them.
 
 pub mod kickstart;
+pub mod mirror;
