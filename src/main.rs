@@ -1,1 +1,113 @@
-fn main() {}
+//! The `livecompose` binary: the only place that prints errors and picks exit codes.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+
+use livecompose::cli::{BuildArgs, Cli, Command};
+use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
+use livecompose::plan::{BuildPlan, PlanInputs};
+use livecompose::{mirror, pipeline};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Validate(config)) => validate(&config.config),
+        Some(Command::Flatten { config, output }) => flatten(&config.config, output.as_deref()),
+        None => build(cli.build),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("livecompose: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reads a kickstart, printing its warnings; errors come back as one message.
+fn load(path: &std::path::Path) -> anyhow::Result<Parsed> {
+    match kickstart::parse_file(path) {
+        Ok(parsed) => {
+            print_diagnostics(&parsed.warnings);
+            Ok(parsed)
+        }
+        Err(failure) => {
+            print_diagnostics(&failure.warnings);
+            print_diagnostics(&failure.errors);
+            let count = failure.errors.len();
+            anyhow::bail!(
+                "{} has {count} error{}",
+                path.display(),
+                if count == 1 { "" } else { "s" }
+            )
+        }
+    }
+}
+
+fn print_diagnostics(diagnostics: &[Diagnostic]) {
+    let mut stderr = std::io::stderr().lock();
+    for diagnostic in diagnostics {
+        let _ = writeln!(stderr, "{diagnostic}");
+    }
+}
+
+fn validate(path: &std::path::Path) -> anyhow::Result<()> {
+    load(path).map(drop)
+}
+
+fn flatten(path: &std::path::Path, output: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let text = load(path)?.kickstart.render();
+    match output {
+        Some(file) => write_atomically(file, text.as_bytes())
+            .with_context(|| format!("cannot write {}", file.display())),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is the reader's choice, not our failure.
+            match stdout.write_all(text.as_bytes()) {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.context("cannot write to standard output"),
+            }
+        }
+    }
+}
+
+/// Writes beside the target and renames, so a reader never sees half a file.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let (Some(config), Some(label)) = (args.config, args.label) else {
+        anyhow::bail!("--config and --label are required to build an image (see --help)");
+    };
+    let parsed = load(&config)?;
+    let substitutions = Substitutions {
+        mirror: mirror::discover(args.mirror.as_deref()),
+        releasever: args.releasever,
+        basearch: std::env::consts::ARCH.to_owned(),
+    };
+    let inputs = PlanInputs {
+        label,
+        format: args.format,
+        output_dir: args.output,
+        cache_dir: args.cache_dir,
+        substitutions,
+    };
+    let plan = BuildPlan::new(parsed.kickstart, inputs)?;
+    if args.dry_run {
+        print!("{}", plan.describe());
+        return Ok(());
+    }
+    pipeline::build(&plan)?;
+    Ok(())
+}

@@ -1,0 +1,356 @@
+//! The build plan: the kickstart and the command line, checked against each
+//! other and frozen before any work starts.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::cli::OutputFormat;
+use crate::kickstart::commands::{RepoLocation, SourceOptions};
+use crate::kickstart::{ExpandError, InstallSource, Kickstart, Origin, Substitutions};
+
+/// The package format of the image; it picks the distribution back end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PackageFormat {
+    Deb,
+    Rpm,
+}
+
+impl fmt::Display for PackageFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Deb => "Debian (.deb)",
+            Self::Rpm => "RPM",
+        })
+    }
+}
+
+/// A repository with every variable expanded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepositorySpec {
+    pub name: String,
+    pub format: PackageFormat,
+    pub location: RepoLocation,
+    /// Debian suite and components; empty for RPM repositories.
+    pub suite: Option<(String, Vec<String>)>,
+    pub gpgkey: Option<String>,
+    pub nogpgcheck: bool,
+    pub cost: u32,
+    pub includepkgs: Vec<String>,
+    pub excludepkgs: Vec<String>,
+    pub origin: Origin,
+}
+
+/// Everything a build needs to know, checked.
+#[derive(Debug)]
+pub struct BuildPlan {
+    pub label: String,
+    pub format: OutputFormat,
+    pub output_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub package_format: PackageFormat,
+    pub repositories: Vec<RepositorySpec>,
+    pub kickstart: Kickstart,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("invalid label {label:?}: {reason}")]
+    Label { label: String, reason: &'static str },
+    #[error("{origin}: {source}")]
+    Expand { origin: Origin, source: ExpandError },
+    #[error(
+        "the kickstart names no repository: add `url --url=...` or `repo --name=... --baseurl=...`"
+    )]
+    NoRepository,
+    #[error(
+        "{first_origin}: repository {first} is {first_format} but {second_origin}: repository {second} is {second_format}; one image uses one package format"
+    )]
+    MixedFormats {
+        first: String,
+        first_origin: Origin,
+        first_format: PackageFormat,
+        second: String,
+        second_origin: Origin,
+        second_format: PackageFormat,
+    },
+    #[error(
+        "{origin}: liveimg installs from an existing image; livecompose builds from packages: use url or repo"
+    )]
+    LiveImgSource { origin: Origin },
+}
+
+/// What the plan is made from besides the kickstart.
+pub struct PlanInputs {
+    pub label: String,
+    pub format: OutputFormat,
+    pub output_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub substitutions: Substitutions,
+}
+
+/// The longest volume id ISO 9660 can hold.
+const MAX_LABEL_LEN: usize = 32;
+
+/// Repositories without `--cost` rank as dnf ranks them.
+const DEFAULT_COST: u32 = 1000;
+
+impl BuildPlan {
+    pub fn new(kickstart: Kickstart, inputs: PlanInputs) -> Result<Self, PlanError> {
+        validate_label(&inputs.label)?;
+        let mut repositories = Vec::new();
+        match &kickstart.source {
+            Some(located) => match &located.value {
+                InstallSource::Url(url) => {
+                    repositories.push(repository(
+                        "base",
+                        &url.0,
+                        None,
+                        &located.origin,
+                        &inputs.substitutions,
+                    )?);
+                }
+                InstallSource::LiveImg(_) => {
+                    return Err(PlanError::LiveImgSource {
+                        origin: located.origin.clone(),
+                    });
+                }
+            },
+            None => {}
+        }
+        for repo in &kickstart.repos {
+            let r = &repo.value;
+            let mut spec = repository(
+                &r.name,
+                &r.source,
+                r.cost,
+                &repo.origin,
+                &inputs.substitutions,
+            )?;
+            spec.includepkgs.clone_from(&r.includepkgs);
+            spec.excludepkgs.clone_from(&r.excludepkgs);
+            repositories.push(spec);
+        }
+        let first = repositories.first().ok_or(PlanError::NoRepository)?;
+        if let Some(other) = repositories.iter().find(|r| r.format != first.format) {
+            return Err(PlanError::MixedFormats {
+                first: first.name.clone(),
+                first_origin: first.origin.clone(),
+                first_format: first.format,
+                second: other.name.clone(),
+                second_origin: other.origin.clone(),
+                second_format: other.format,
+            });
+        }
+        Ok(Self {
+            label: inputs.label,
+            format: inputs.format,
+            output_dir: inputs.output_dir,
+            cache_dir: inputs.cache_dir,
+            package_format: first.format,
+            repositories,
+            kickstart,
+        })
+    }
+
+    /// The plan as a person reads it (`--dry-run`).
+    pub fn describe(&self) -> String {
+        let ks = &self.kickstart;
+        let mut out = String::new();
+        let mut line = |text: String| {
+            out.push_str(&text);
+            out.push('\n');
+        };
+        line(format!("label:        {}", self.label));
+        line(format!(
+            "output:       {} ({})",
+            self.output_dir.join(&self.label).display(),
+            self.format.name()
+        ));
+        line(format!("packages:     {}", self.package_format));
+        line("repositories:".to_owned());
+        for repo in &self.repositories {
+            let suite = match &repo.suite {
+                Some((suite, components)) => format!(" suite {suite} [{}]", components.join(" ")),
+                None => String::new(),
+            };
+            let check = if repo.nogpgcheck {
+                " (signatures NOT checked)"
+            } else {
+                ""
+            };
+            line(format!(
+                "  {:<12} {}{suite} cost {}{check}",
+                repo.name,
+                repo.location.url(),
+                repo.cost
+            ));
+        }
+        let included = ks.packages.included().count();
+        let excluded = ks.packages.excluded().count();
+        line(format!(
+            "%packages:    {included} requested, {excluded} excluded"
+        ));
+        line(format!("scripts:      {}", ks.scripts.len()));
+        line(format!(
+            "users:        {}",
+            ks.users
+                .iter()
+                .map(|u| u.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        out
+    }
+}
+
+fn repository(
+    name: &str,
+    source: &SourceOptions,
+    cost: Option<u32>,
+    origin: &Origin,
+    substitutions: &Substitutions,
+) -> Result<RepositorySpec, PlanError> {
+    let expand = |text: &str| {
+        substitutions
+            .expand(text)
+            .map_err(|source| PlanError::Expand {
+                origin: origin.clone(),
+                source,
+            })
+    };
+    // The parser guarantees a location; a repository without one cannot reach here.
+    let location = match source.location.as_ref() {
+        Some(RepoLocation::BaseUrl(url)) => RepoLocation::BaseUrl(expand(url)?),
+        Some(RepoLocation::MirrorList(url)) => RepoLocation::MirrorList(expand(url)?),
+        Some(RepoLocation::Metalink(url)) => RepoLocation::Metalink(expand(url)?),
+        None => return Err(PlanError::NoRepository),
+    };
+    let (format, suite) = match &source.debian {
+        Some(debian) => (
+            PackageFormat::Deb,
+            Some((expand(&debian.suite)?, debian.components.clone())),
+        ),
+        None => (PackageFormat::Rpm, None),
+    };
+    Ok(RepositorySpec {
+        name: name.to_owned(),
+        format,
+        location,
+        suite,
+        gpgkey: source.gpgkey.as_deref().map(expand).transpose()?,
+        nogpgcheck: source.nogpgcheck,
+        cost: cost.unwrap_or(DEFAULT_COST),
+        includepkgs: vec![],
+        excludepkgs: vec![],
+        origin: origin.clone(),
+    })
+}
+
+/// The label becomes the ISO volume id, a kernel argument and a file name,
+/// so it must suit all three.
+fn validate_label(label: &str) -> Result<(), PlanError> {
+    let reason = if label.is_empty() {
+        "it is empty"
+    } else if label.len() > MAX_LABEL_LEN {
+        "it is longer than the 32 characters an ISO 9660 volume id can hold"
+    } else if !label
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        "use only ASCII letters, digits, '-', '_' and '.' (it is also a kernel argument and a file name)"
+    } else if label.starts_with('.') || label.starts_with('-') {
+        "it must not start with '.' or '-'"
+    } else {
+        return Ok(());
+    };
+    Err(PlanError::Label {
+        label: label.to_owned(),
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kickstart::parse_text;
+    use std::path::Path;
+
+    fn inputs(label: &str) -> PlanInputs {
+        PlanInputs {
+            label: label.to_owned(),
+            format: OutputFormat::Iso,
+            output_dir: PathBuf::from("."),
+            cache_dir: PathBuf::from("/tmp/c"),
+            substitutions: Substitutions {
+                mirror: Some("http://m.example/debian".into()),
+                releasever: None,
+                basearch: "x86_64".into(),
+            },
+        }
+    }
+
+    fn plan(text: &str, label: &str) -> Result<BuildPlan, PlanError> {
+        let parsed = parse_text(Path::new("p.ks"), text).expect("test kickstart parses");
+        BuildPlan::new(parsed.kickstart, inputs(label))
+    }
+
+    #[test]
+    fn debian_repositories_expand_the_mirror() {
+        let plan = plan("url --url=$mirror --suite=bookworm\nrepo --name=sec --baseurl=$mirror --suite=bookworm-updates --cost=5\n", "Deb-1")
+            .unwrap();
+        assert_eq!(plan.package_format, PackageFormat::Deb);
+        assert_eq!(
+            plan.repositories[0].location,
+            RepoLocation::BaseUrl("http://m.example/debian".into())
+        );
+        assert_eq!(
+            plan.repositories[0].suite,
+            Some(("bookworm".into(), vec!["main".into()]))
+        );
+        assert_eq!(plan.repositories[1].cost, 5);
+    }
+
+    #[test]
+    fn mixed_formats_name_both_lines() {
+        let err = plan(
+            "url --url=$mirror --suite=bookworm\nrepo --name=f --baseurl=http://x.example/f\n",
+            "L",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("p.ks:1: repository base is Debian"),
+            "{text}"
+        );
+        assert!(text.contains("p.ks:2: repository f is RPM"), "{text}");
+    }
+
+    #[test]
+    fn releasever_is_required_when_used() {
+        let err = plan(
+            "repo --name=f --baseurl=http://x.example/$releasever/\n",
+            "L",
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("p.ks:1: "), "{err}");
+        assert!(err.to_string().contains("--releasever"), "{err}");
+    }
+
+    #[test]
+    fn labels() {
+        for good in ["Fedora18-mini", "Debian_12.5", "A"] {
+            assert!(validate_label(good).is_ok(), "{good}");
+        }
+        for bad in ["", "has space", "-x", "ÄÖ", "x".repeat(33).as_str(), "a/b"] {
+            assert!(validate_label(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn no_repository_is_an_error() {
+        assert!(matches!(
+            plan("lang en_US.UTF-8\n", "L"),
+            Err(PlanError::NoRepository)
+        ));
+    }
+}
