@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use livecompose::kickstart::{parse_file, parse_text};
 
 fn corpus_dir() -> PathBuf {
-    let dir = std::env::var_os("LIVECOMPOSE_CORPUS").map(PathBuf::from).unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/kickstarts/fedora")
-    });
+    let dir = std::env::var_os("LIVECOMPOSE_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/kickstarts/fedora")
+        });
     assert!(
         dir.is_dir(),
         "the Fedora kickstart corpus is not at {}: set LIVECOMPOSE_CORPUS to its directory",
@@ -54,7 +56,10 @@ fn first_missing_include(file: &Path, depth: usize) -> Option<(PathBuf, usize)> 
         if words.next() != Some("%include") {
             continue;
         }
-        let target = file.parent().unwrap_or(Path::new(".")).join(words.next().unwrap_or_default());
+        let target = file
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(words.next().unwrap_or_default());
         if !target.is_file() {
             return Some((file.to_path_buf(), index + 1));
         }
@@ -69,11 +74,17 @@ fn first_missing_include(file: &Path, depth: usize) -> Option<(PathBuf, usize)> 
 /// their first line that is not blank or a comment is shell, not kickstart.
 fn first_shell_line(file: &Path) -> usize {
     let text = std::fs::read_to_string(file).expect("template is text");
-    text.lines().position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')).expect("template has content") + 1
+    text.lines()
+        .position(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .expect("template has content")
+        + 1
 }
 
 fn expected(dir: &Path, file: &Path) -> Verdict {
-    if file.strip_prefix(dir).is_ok_and(|rel| rel.starts_with("templates")) {
+    if file
+        .strip_prefix(dir)
+        .is_ok_and(|rel| rel.starts_with("templates"))
+    {
         return Verdict::ErrorAt(file.to_path_buf(), first_shell_line(file));
     }
     match first_missing_include(file, 0) {
@@ -86,7 +97,11 @@ fn expected(dir: &Path, file: &Path) -> Verdict {
 fn every_corpus_kickstart_is_judged_like_the_reference_parser() {
     let dir = corpus_dir();
     let files = kickstarts(&dir);
-    assert!(files.len() >= 110, "expected the 110 corpus kickstarts, found {}", files.len());
+    assert!(
+        files.len() >= 110,
+        "expected the 110 corpus kickstarts, found {}",
+        files.len()
+    );
     let (mut valid, mut invalid) = (0, 0);
     for file in &files {
         let verdict = match parse_file(file) {
@@ -125,7 +140,10 @@ fn missing_include_errors_name_the_missing_path() {
     let failure = parse_file(&file).expect_err("its include is missing");
     let message = failure.first().expect("one error").to_string();
     assert!(message.contains("fedora-livecd-kde.ks"), "{message}");
-    assert!(message.contains("fedora-livecd-kde-de_DE.ks:6:"), "{message}");
+    assert!(
+        message.contains("fedora-livecd-kde-de_DE.ks:6:"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -133,7 +151,10 @@ fn removed_commands_only_warn() {
     let dir = corpus_dir();
     let parsed = parse_file(&dir.join("fedora-eln-guest.ks")).expect("valid apart from auth");
     assert!(
-        parsed.warnings.iter().any(|w| w.message.contains("auth was removed")),
+        parsed
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("auth was removed")),
         "warnings: {:?}",
         parsed.warnings
     );
@@ -144,13 +165,33 @@ fn flatten_round_trips_every_valid_corpus_kickstart() {
     let dir = corpus_dir();
     let mut checked = 0;
     for file in kickstarts(&dir) {
-        let Ok(parsed) = parse_file(&file) else { continue };
+        let Ok(parsed) = parse_file(&file) else {
+            continue;
+        };
         let flat = parsed.kickstart.render();
-        assert!(!flat.contains("%include"), "{}: flatten left an include", file.display());
-        let reparsed = parse_text(Path::new("flat.ks"), &flat)
-            .unwrap_or_else(|failure| panic!("{}: flattened output does not validate:\n{failure}\n---\n{flat}", file.display()));
-        assert_eq!(reparsed.kickstart, parsed.kickstart, "{}: flatten changed the meaning", file.display());
-        assert_eq!(reparsed.kickstart.render(), flat, "{}: flatten is not stable", file.display());
+        assert!(
+            !flat.contains("%include"),
+            "{}: flatten left an include",
+            file.display()
+        );
+        let reparsed = parse_text(Path::new("flat.ks"), &flat).unwrap_or_else(|failure| {
+            panic!(
+                "{}: flattened output does not validate:\n{failure}\n---\n{flat}",
+                file.display()
+            )
+        });
+        assert_eq!(
+            reparsed.kickstart,
+            parsed.kickstart,
+            "{}: flatten changed the meaning",
+            file.display()
+        );
+        assert_eq!(
+            reparsed.kickstart.render(),
+            flat,
+            "{}: flatten is not stable",
+            file.display()
+        );
         checked += 1;
     }
     assert_eq!(checked, 85);
@@ -162,11 +203,18 @@ fn flattened_live_workstation_keeps_what_its_includes_said() {
     let parsed = parse_file(&dir.join("fedora-live-workstation.ks")).expect("valid");
     let ks = &parsed.kickstart;
     // From fedora-live-base.ks, two includes away.
-    assert_eq!(ks.lang.as_ref().map(|l| l.lang.as_str()), Some("en_US.UTF-8"));
+    assert_eq!(
+        ks.lang.as_ref().map(|l| l.lang.as_str()),
+        Some("en_US.UTF-8")
+    );
     assert!(ks.packages.included().any(|e| e.render() == "dracut-live"));
     assert!(ks.packages.excluded().any(|e| e.render() == "-fcoe-utils"));
     // fedora-live-workstation.ks overrides the base's `part /`.
-    let root: Vec<_> = ks.partitions.iter().filter(|p| p.mountpoint == "/").collect();
+    let root: Vec<_> = ks
+        .partitions
+        .iter()
+        .filter(|p| p.mountpoint == "/")
+        .collect();
     assert_eq!(root.len(), 1);
     assert_eq!(root[0].size, Some(7680));
     assert!(ks.scripts.len() >= 3);

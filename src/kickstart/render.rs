@@ -22,7 +22,7 @@ impl Line {
 
     pub fn value(self, option: &str, value: Option<impl ToString>) -> Self {
         match value {
-            Some(value) => self.word(&format!("{option}={}", value.to_string())),
+            Some(value) => self.option_with(option, &value.to_string()),
             None => self,
         }
     }
@@ -31,8 +31,17 @@ impl Line {
         if items.is_empty() {
             self
         } else {
-            self.word(&format!("{option}={}", items.join(",")))
+            self.option_with(option, &items.join(","))
         }
+    }
+
+    /// `--opt=value`, quoting only the value so the line reads naturally.
+    fn option_with(mut self, option: &str, value: &str) -> Self {
+        self.0.push(' ');
+        self.0.push_str(option);
+        self.0.push('=');
+        self.0.push_str(&quote(value));
+        self
     }
 
     pub fn finish(self) -> String {
