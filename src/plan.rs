@@ -98,8 +98,8 @@ impl BuildPlan {
     pub fn new(kickstart: Kickstart, inputs: PlanInputs) -> Result<Self, PlanError> {
         validate_label(&inputs.label)?;
         let mut repositories = Vec::new();
-        match &kickstart.source {
-            Some(located) => match &located.value {
+        if let Some(located) = &kickstart.source {
+            match &located.value {
                 InstallSource::Url(url) => {
                     repositories.push(repository(
                         "base",
@@ -114,8 +114,7 @@ impl BuildPlan {
                         origin: located.origin.clone(),
                     });
                 }
-            },
-            None => {}
+            }
         }
         for repo in &kickstart.repos {
             let r = &repo.value;
