@@ -111,6 +111,16 @@ pub enum OutputFormat {
 }
 
 impl OutputFormat {
+    /// The file extension of a single-file output; directories have none.
+    pub fn extension(self) -> Option<&'static str> {
+        match self {
+            Self::Iso => Some("iso"),
+            Self::Raw => Some("raw"),
+            Self::Qcow2 => Some("qcow2"),
+            Self::Dir | Self::Squashfs => None,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Self::Iso => "iso",

@@ -56,8 +56,8 @@ pub struct BuildPlan {
 pub enum PlanError {
     #[error("invalid label {label:?}: {reason}")]
     Label { label: String, reason: &'static str },
-    #[error("{origin}: {source}")]
-    Expand { origin: Origin, source: ExpandError },
+    #[error("{origin}: {error}")]
+    Expand { origin: Origin, error: ExpandError },
     #[error(
         "the kickstart names no repository: add `url --url=...` or `repo --name=... --baseurl=...`"
     )]
@@ -151,6 +151,22 @@ impl BuildPlan {
         })
     }
 
+    /// Where the result goes: named after the label, in the output directory.
+    pub fn output_path(&self) -> PathBuf {
+        match self.format.extension() {
+            Some(extension) => self.output_dir.join(format!("{}.{extension}", self.label)),
+            None => self.output_dir.join(&self.label),
+        }
+    }
+
+    /// Where the result goes: named after the label, in the output directory.
+    pub fn output_path(&self) -> PathBuf {
+        match self.format.extension() {
+            Some(extension) => self.output_dir.join(format!("{}.{extension}", self.label)),
+            None => self.output_dir.join(&self.label),
+        }
+    }
+
     /// The plan as a person reads it (`--dry-run`).
     pub fn describe(&self) -> String {
         let ks = &self.kickstart;
@@ -162,7 +178,7 @@ impl BuildPlan {
         line(format!("label:        {}", self.label));
         line(format!(
             "output:       {} ({})",
-            self.output_dir.join(&self.label).display(),
+            self.output_path().display(),
             self.format.name()
         ));
         line(format!("packages:     {}", self.package_format));
@@ -212,9 +228,9 @@ fn repository(
     let expand = |text: &str| {
         substitutions
             .expand(text)
-            .map_err(|source| PlanError::Expand {
+            .map_err(|error| PlanError::Expand {
                 origin: origin.clone(),
-                source,
+                error,
             })
     };
     // The parser guarantees a location; a repository without one cannot reach here.
