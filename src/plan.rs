@@ -159,14 +159,6 @@ impl BuildPlan {
         }
     }
 
-    /// Where the result goes: named after the label, in the output directory.
-    pub fn output_path(&self) -> PathBuf {
-        match self.format.extension() {
-            Some(extension) => self.output_dir.join(format!("{}.{extension}", self.label)),
-            None => self.output_dir.join(&self.label),
-        }
-    }
-
     /// The plan as a person reads it (`--dry-run`).
     pub fn describe(&self) -> String {
         let ks = &self.kickstart;
