@@ -1,0 +1,219 @@
+//! The `livecompose` binary as a user runs it: exit codes, what goes to
+//! stdout and stderr, and that nothing is written when a build cannot run.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn livecompose(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("LIVECOMPOSE_MIRROR")
+        .output()
+        .expect("livecompose runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write(dir: &Path, name: &str, content: &str) {
+    std::fs::write(dir.join(name), content).expect("write fixture");
+}
+
+#[test]
+fn validate_exits_zero_and_prints_warnings_to_stderr() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "ok.ks", "lang C\nauth --useshadow\n");
+    let out = livecompose(&["validate", "--config", "ok.ks"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    assert!(
+        text(&out.stderr).contains("ok.ks:2: warning: auth was removed"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn validate_reports_file_and_line_and_exits_non_zero() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "bad.ks", "lang C\n%include part.ks\n");
+    write(dir.path(), "part.ks", "\npart / --size=abc\n");
+    let out = livecompose(&["validate", "-c", "bad.ks"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("part.ks:2: part: --size=\"abc\" is not a size in MiB"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("bad.ks has 1 error"), "{stderr}");
+}
+
+#[test]
+fn a_missing_kickstart_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = livecompose(&["validate", "-c", "nope.ks"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("nope.ks:0: cannot read the kickstart"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn flatten_prints_a_self_contained_kickstart_that_validates() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        "top.ks",
+        "%include base.ks\n%packages\nvim\n%end\n",
+    );
+    write(
+        dir.path(),
+        "base.ks",
+        "lang en_US.UTF-8\ntimezone Etc/UTC\n",
+    );
+    let out = livecompose(&["flatten", "-c", "top.ks"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let flat = text(&out.stdout);
+    assert_eq!(
+        flat,
+        "lang en_US.UTF-8\ntimezone Etc/UTC\n\n%packages\nvim\n%end\n"
+    );
+    let out = livecompose(&["flatten", "-c", "top.ks", "-o", "flat.ks"], dir.path());
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("flat.ks")).expect("written"),
+        flat
+    );
+    assert!(
+        livecompose(&["validate", "-c", "flat.ks"], dir.path())
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn dry_run_shows_the_plan_with_the_mirror_expanded() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        "d.ks",
+        "url --url=$mirror --suite=bookworm\n%packages\nbash\n%end\n",
+    );
+    let out = livecompose(
+        &[
+            "-c",
+            "d.ks",
+            "-l",
+            "Test-1",
+            "--mirror",
+            "http://mirror.example/debian",
+            "--dry-run",
+        ],
+        dir.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(
+        plan.contains("http://mirror.example/debian suite bookworm [main]"),
+        "{plan}"
+    );
+    assert!(plan.contains("Test-1.iso"), "{plan}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("dir").count(),
+        1,
+        "a dry run writes nothing"
+    );
+}
+
+#[test]
+fn a_build_says_which_stage_is_missing_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "d.ks", "url --url=$mirror --suite=bookworm\n");
+    let out = livecompose(
+        &[
+            "-c",
+            "d.ks",
+            "-l",
+            "Test-1",
+            "--mirror",
+            "http://mirror.example/debian",
+        ],
+        dir.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("stage is not built yet"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+}
+
+#[test]
+fn bad_labels_are_refused_before_any_work() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        "d.ks",
+        "url --url=http://m.example/debian --suite=bookworm\n",
+    );
+    let out = livecompose(&["-c", "d.ks", "-l", "has space"], dir.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("invalid label \"has space\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn build_needs_config_and_label() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = livecompose(&["--config", "x.ks"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "usage errors exit 2");
+    assert!(
+        text(&out.stderr).contains("--label"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn help_teaches_with_examples() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = livecompose(&["--help"], dir.path());
+    let help = text(&out.stdout);
+    assert!(
+        help.contains("livecompose --config kickstarts/debian-minimal.ks --label Debian-mini"),
+        "{help}"
+    );
+    for sub in ["validate", "flatten"] {
+        let out = livecompose(&[sub, "--help"], dir.path());
+        assert!(
+            out.status.success() && text(&out.stdout).contains("--config"),
+            "{sub} --help"
+        );
+    }
+}
+
+#[test]
+fn the_repository_kickstarts_validate() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in [
+        "debian-minimal.ks",
+        "debian-hypervisor.ks",
+        "fedora-mini.ks",
+    ] {
+        let out = livecompose(&["validate", "-c", &format!("kickstarts/{name}")], root);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        assert!(
+            out.stderr.is_empty(),
+            "{name} has warnings: {}",
+            text(&out.stderr)
+        );
+    }
+}
