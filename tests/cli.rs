@@ -56,7 +56,7 @@ fn a_missing_kickstart_is_a_clear_error() {
     let out = livecompose(&["validate", "-c", "nope.ks"], dir.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("nope.ks:0: cannot read the kickstart"),
+        text(&out.stderr).contains("nope.ks: cannot read the kickstart"),
         "{}",
         text(&out.stderr)
     );
