@@ -304,15 +304,7 @@ impl Parser {
                 Err(error) => {
                     self.error(origin, error.to_string());
                     // Keep reading to its %end so the body is not taken for commands.
-                    Open::Script(Script {
-                        kind,
-                        interpreter: None,
-                        nochroot: false,
-                        error_on_fail: false,
-                        log: None,
-                        body: String::new(),
-                        origin: origin.clone(),
-                    })
+                    Open::Script(Script::new(kind, origin))
                 }
             }
         } else if name == "%addon" {

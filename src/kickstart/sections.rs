@@ -300,12 +300,9 @@ impl Script {
         "--logfile",
     ];
 
-    pub fn parse_header(
-        kind: ScriptKind,
-        args: &mut Args,
-        origin: &Origin,
-    ) -> Result<Self, ArgError> {
-        let mut script = Script {
+    /// A script with no options and an empty body.
+    pub fn new(kind: ScriptKind, origin: &Origin) -> Self {
+        Script {
             kind,
             interpreter: None,
             nochroot: false,
@@ -313,7 +310,15 @@ impl Script {
             log: None,
             body: String::new(),
             origin: origin.clone(),
-        };
+        }
+    }
+
+    pub fn parse_header(
+        kind: ScriptKind,
+        args: &mut Args,
+        origin: &Origin,
+    ) -> Result<Self, ArgError> {
+        let mut script = Script::new(kind, origin);
         while let Some(arg) = args.next_arg()? {
             match arg {
                 Arg::Option(o) => match o.as_str() {
