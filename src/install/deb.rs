@@ -5,7 +5,7 @@
 //! then `data.tar[.gz|.xz|.zst|.bz2]`. Members whose names start with `_` may
 //! sit between them and are ignored, as dpkg does.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -122,8 +122,11 @@ impl std::fmt::Debug for DebPackage {
 pub struct Unpacked {
     /// Every path in archive order, as dpkg writes them in `<pkg>.list`.
     pub paths: Vec<String>,
-    /// MD5 (lower-case hex) of each conffile as written, by absolute path.
-    pub conffile_md5: BTreeMap<String, String>,
+    /// MD5 (lower-case hex) of every regular file and hard link as
+    /// written, in archive order, by absolute path: what dpkg generates as
+    /// `<pkg>.md5sums` for packages that ship none, and the conffile hashes
+    /// for the status file.
+    pub md5: Vec<(String, String)>,
 }
 
 fn member_name(raw: &[u8]) -> String {
@@ -337,7 +340,6 @@ impl DebPackage {
     /// so this can be done once per opened package.
     pub fn unpack(&mut self, root: &RootFs) -> Result<Unpacked, DebError> {
         let path = self.path.clone();
-        let conffiles: BTreeSet<String> = self.conffiles.iter().cloned().collect();
         loop {
             let mut entry = match self.archive.next_entry() {
                 Some(Ok(entry)) => entry,
@@ -371,7 +373,7 @@ impl DebPackage {
                     member: name.clone(),
                     reason: format!("cannot start decompression: {e}"),
                 })?;
-            let unpacked = extract_tar(root, decoder, &conffiles).map_err(|e| match e {
+            let unpacked = extract_tar(root, decoder).map_err(|e| match e {
                 ExtractError::Tar(source) => DebError::Read {
                     package: path.clone(),
                     member: name.clone(),
@@ -433,18 +435,15 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// Extracts a (decompressed) tar stream into `root`, entry by entry, with the
-/// rules of [`RootFs`]. `conffiles` are hashed while written.
+/// rules of [`RootFs`]. Regular files are hashed while written.
 ///
 /// Directory times are set at the end: creating entries inside a directory
 /// changes its mtime.
-pub fn extract_tar<R: Read>(
-    root: &RootFs,
-    reader: R,
-    conffiles: &BTreeSet<String>,
-) -> Result<Unpacked, ExtractError> {
+pub fn extract_tar<R: Read>(root: &RootFs, reader: R) -> Result<Unpacked, ExtractError> {
     let mut archive = tar::Archive::new(reader);
     let mut unpacked = Unpacked::default();
     let mut dir_times: Vec<(InRootPath, i64)> = Vec::new();
+    let mut md5_by_path: BTreeMap<String, String> = BTreeMap::new();
     let entries = archive.entries().map_err(ExtractError::Tar)?;
     for entry in entries {
         let mut entry = entry.map_err(ExtractError::Tar)?;
@@ -481,19 +480,17 @@ pub fn extract_tar<R: Read>(
                 dir_times.push((path, mtime));
             }
         } else if entry_type.is_file() || entry_type.is_contiguous() {
-            if conffiles.contains(&list_entry) {
-                let mut hasher = Md5::new();
-                let mut hashing = HashingReader {
-                    inner: &mut entry,
-                    hasher: &mut hasher,
-                };
-                root.write_file(&path, &mut hashing, &meta).map_err(at)?;
-                unpacked
-                    .conffile_md5
-                    .insert(list_entry.clone(), hex(&hasher.finalize()));
-            } else {
-                root.write_file(&path, &mut entry, &meta).map_err(at)?;
-            }
+            // Hashing while writing costs little next to decompression and
+            // spares a second read of every file.
+            let mut hasher = Md5::new();
+            let mut hashing = HashingReader {
+                inner: &mut entry,
+                hasher: &mut hasher,
+            };
+            root.write_file(&path, &mut hashing, &meta).map_err(at)?;
+            let digest = hex(&hasher.finalize());
+            md5_by_path.insert(list_entry.clone(), digest.clone());
+            unpacked.md5.push((list_entry.clone(), digest));
         } else if entry_type.is_symlink() {
             let target = entry
                 .link_name_bytes()
@@ -508,6 +505,10 @@ pub fn extract_tar<R: Read>(
                 .into_owned();
             let target = InRootPath::parse(OsStr::from_bytes(&target)).map_err(at)?;
             root.hard_link(&path, &target).map_err(at)?;
+            if let Some(digest) = md5_by_path.get(&target.to_list_entry()).cloned() {
+                md5_by_path.insert(list_entry.clone(), digest.clone());
+                unpacked.md5.push((list_entry.clone(), digest));
+            }
         } else if entry_type.is_character_special()
             || entry_type.is_block_special()
             || entry_type.is_fifo()

@@ -91,6 +91,12 @@ pub fn init(root: &RootFs, native_arch: &str) -> Result<(), DbError> {
             root.write_bytes(&path, b"", 0o644)?;
         }
     }
+    // The database layout version dpkg 1.21 writes; without it dpkg
+    // assumes the old flat layout and converts it on first use.
+    let format = admin("info/format")?;
+    if root.read(&format)?.is_none() {
+        root.write_bytes(&format, b"1\n", 0o644)?;
+    }
     let arch = admin("arch")?;
     if root.read(&arch)?.is_none() {
         root.write_bytes(&arch, format!("{native_arch}\n").as_bytes(), 0o644)?;
@@ -144,6 +150,19 @@ pub fn record_unpacked(
             root.remove_file(&admin(&format!("info/{base}.{script}"))?)?;
         }
     }
+    if package.md5sums().is_none() {
+        // As dpkg does for packages built without md5sums, so that
+        // `dpkg --verify` works for every package in the image.
+        let mut sums = String::new();
+        for (path, md5) in &unpacked.md5 {
+            sums.push_str(&format!("{md5}  {}\n", path.trim_start_matches('/')));
+        }
+        root.write_bytes(
+            &admin(&format!("info/{base}.md5sums"))?,
+            sums.as_bytes(),
+            0o644,
+        )?;
+    }
     for file in package.control_files() {
         // The control member name is checked to be a single component when
         // the package is read; parse again so a bad one is refused here too.
@@ -182,9 +201,10 @@ fn status_stanza(package: &DebPackage, unpacked: &Unpacked, status: &str) -> Par
             // while the file still sits under its .dpkg-new name, which is
             // never the case here: we unpack straight into place.
             let hash = unpacked
-                .conffile_md5
-                .get(conffile)
-                .map(String::as_str)
+                .md5
+                .iter()
+                .find(|(path, _)| path == conffile)
+                .map(|(_, md5)| md5.as_str())
                 .unwrap_or("newconffile");
             value.push_str(&format!("\n {conffile} {hash}"));
         }
