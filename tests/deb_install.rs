@@ -419,15 +419,25 @@ fn raw_tar(entries: &[Raw]) -> Vec<u8> {
 
 /// A .deb around a hand-made data.tar (uncompressed, as deb(5) allows).
 fn raw_deb(path: &Path, entries: &[Raw]) {
+    raw_deb_with_control(path, &[], entries)
+}
+
+/// Same, with extra control members besides `control`.
+fn raw_deb_with_control(path: &Path, extra_control: &[(&str, &[u8])], entries: &[Raw]) {
     let control = {
         let mut builder = tar::Builder::new(Vec::new());
-        let text = b"Package: hostile\nVersion: 1\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: hostile\n";
-        let mut header = tar::Header::new_gnu();
-        header.set_path("./control").expect("path");
-        header.set_size(text.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        builder.append(&header, &text[..]).expect("append");
+        let text: &[u8] = b"Package: hostile\nVersion: 1\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: hostile\n";
+        for (name, data) in [("control", text)]
+            .into_iter()
+            .chain(extra_control.iter().copied())
+        {
+            let mut header = tar::Header::new_gnu();
+            header.set_path(format!("./{name}")).expect("path");
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder.append(&header, data).expect("append");
+        }
         builder.into_inner().expect("finish")
     };
     let data = raw_tar(entries);
@@ -661,4 +671,71 @@ fn wrong_format_version_is_refused() {
     drop(ar);
     let err = DebPackage::open(&deb).expect_err("3.0 refused").to_string();
     assert!(err.contains("v3.deb") && err.contains("3.0"), "{err}");
+}
+
+#[test]
+fn control_members_cannot_clobber_database_files() {
+    let work = tempfile::tempdir().expect("tempdir");
+    for bad in ["list", ".hidden", "a b"] {
+        let deb = work.path().join("bad-control.deb");
+        raw_deb_with_control(&deb, &[(bad, b"/etc/passwd\n")], &[file(b"x", b"x")]);
+        let err = DebPackage::open(&deb).expect_err(bad).to_string();
+        assert!(
+            err.contains("bad-control.deb") && err.contains("control.tar"),
+            "{err}"
+        );
+    }
+}
+
+fn versioned_tree(tree: &Path, version: &str, postinst: bool) {
+    fs::create_dir_all(tree.join("DEBIAN")).expect("mkdir");
+    fs::create_dir_all(tree.join("usr/share/up")).expect("mkdir");
+    fs::write(
+        tree.join("DEBIAN/control"),
+        format!("Package: up\nVersion: {version}\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: up\n"),
+    )
+    .expect("control");
+    fs::write(tree.join(format!("usr/share/up/{version}")), version).expect("write");
+    if postinst {
+        let path = tree.join("DEBIAN/postinst");
+        fs::write(&path, "#!/bin/sh\n").expect("write");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+#[test]
+fn upgrade_replaces_the_status_stanza_and_stale_scripts() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let rootdir = work.path().join("root");
+    fs::create_dir(&rootdir).expect("mkdir");
+    let root = RootFs::open(&rootdir).expect("open");
+    for (version, postinst) in [("1", true), ("2", false)] {
+        let tree = work.path().join(format!("tree-{version}"));
+        versioned_tree(&tree, version, postinst);
+        let deb = work.path().join(format!("up-{version}.deb"));
+        dpkg_deb_build(&tree, &deb, "xz");
+        unpack_deb(&root, &deb).expect("unpack");
+        dpkg_db::mark_installed(&root, "up", None).expect("mark");
+    }
+    let status = fs::read_to_string(rootdir.join("var/lib/dpkg/status")).expect("status");
+    assert_eq!(status.matches("Package: up\n").count(), 1, "{status}");
+    assert!(status.contains("Version: 2\n"), "{status}");
+    let info = rootdir.join("var/lib/dpkg/info");
+    assert!(!info.join("up.postinst").exists(), "stale postinst kept");
+    let list = fs::read_to_string(info.join("up.list")).expect("list");
+    assert!(list.contains("/usr/share/up/2\n") && !list.contains("/usr/share/up/1\n"));
+    let shown = run(Command::new("dpkg-query")
+        .arg(format!(
+            "--admindir={}",
+            rootdir.join("var/lib/dpkg").display()
+        ))
+        .args(["-W", "-f", "${Version} ${db:Status-Abbrev}", "up"]));
+    assert_eq!(shown, "2 ii ");
+    assert!(matches!(
+        dpkg_db::mark_installed(&root, "not-there", None),
+        Err(livecompose::install::DbError::NoSuchPackage { .. })
+    ));
+    // The arch file names the native architecture only when init says so,
+    // never a package's "all".
+    assert!(!rootdir.join("var/lib/dpkg/arch").exists());
 }

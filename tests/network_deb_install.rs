@@ -175,7 +175,11 @@ fn net_merged_usr_root_with_base_files_and_libc6() {
     let admindir = rootdir.join("var/lib/dpkg");
     let query = run(Command::new("dpkg-query")
         .arg(format!("--admindir={}", admindir.display()))
-        .args(["-W", "-f", "${binary:Package} ${Version} ${db:Status-Abbrev}\n"]));
+        .args([
+            "-W",
+            "-f",
+            "${binary:Package} ${Version} ${db:Status-Abbrev}\n",
+        ]));
     assert_eq!(
         query,
         format!(

@@ -228,6 +228,11 @@ impl DebPackage {
                 tar_entry
                     .read_to_end(&mut data)
                     .map_err(|e| member_err(format!("{file_name}: {e}")))?;
+                if !valid_control_member(&file_name) {
+                    return Err(member_err(format!(
+                        "control member {file_name:?} has a name dpkg would not accept"
+                    )));
+                }
                 if file_name == "control" {
                     control_text = Some(data);
                 } else {
@@ -389,6 +394,18 @@ impl DebPackage {
             return Ok(unpacked);
         }
     }
+}
+
+/// Control members become `info/<pkg>.<member>`: a name outside dpkg's
+/// character set, or `list` (our own file list), could overwrite another
+/// database file.
+fn valid_control_member(name: &str) -> bool {
+    !name.is_empty()
+        && name != "list"
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+        && !name.starts_with('.')
 }
 
 /// `conffiles` lists one absolute path a line; dpkg ≥ 1.20 allows a

@@ -77,10 +77,22 @@ fn admin(rel: &str) -> Result<InRootPath, RootError> {
 
 /// Creates the directories and files dpkg expects before it will work in
 /// the root: `status`, `available`, `diversions` and `statoverride` (empty
-/// is valid for each), `arch` with the native architecture, and the `info`,
-/// `updates`, `triggers` and `alternatives` directories. Existing files are
-/// left alone, so calling this on a populated root is harmless.
+/// is valid for each), `info/format`, and the `info`, `updates`, `triggers`
+/// and `alternatives` directories, plus `arch` naming the native
+/// architecture. Existing files are left alone, so calling this on a
+/// populated root is harmless.
 pub fn init(root: &RootFs, native_arch: &str) -> Result<(), DbError> {
+    ensure_admin_dir(root)?;
+    let arch = admin("arch")?;
+    if root.read(&arch)?.is_none() {
+        root.write_bytes(&arch, format!("{native_arch}\n").as_bytes(), 0o644)?;
+    }
+    Ok(())
+}
+
+/// [`init`] without the `arch` file, which only the caller can fill in
+/// correctly (a package's own architecture may be `all`).
+fn ensure_admin_dir(root: &RootFs) -> Result<(), DbError> {
     root.create_dir_all(&InRootPath::parse(ADMIN_DIR)?, 0o755)?;
     for dir in ["info", "updates", "triggers", "alternatives"] {
         root.create_dir_all(&admin(dir)?, 0o755)?;
@@ -96,10 +108,6 @@ pub fn init(root: &RootFs, native_arch: &str) -> Result<(), DbError> {
     let format = admin("info/format")?;
     if root.read(&format)?.is_none() {
         root.write_bytes(&format, b"1\n", 0o644)?;
-    }
-    let arch = admin("arch")?;
-    if root.read(&arch)?.is_none() {
-        root.write_bytes(&arch, format!("{native_arch}\n").as_bytes(), 0o644)?;
     }
     Ok(())
 }
@@ -122,7 +130,7 @@ pub fn record_unpacked(
     package: &DebPackage,
     unpacked: &Unpacked,
 ) -> Result<(), DbError> {
-    init(root, package.architecture())?;
+    ensure_admin_dir(root)?;
     let base = info_name(
         package.name(),
         package.architecture(),
@@ -164,8 +172,8 @@ pub fn record_unpacked(
         )?;
     }
     for file in package.control_files() {
-        // The control member name is checked to be a single component when
-        // the package is read; parse again so a bad one is refused here too.
+        // Member names were checked when the package was read: one plain
+        // component, never `list`, so they cannot clobber other info files.
         let mode = if MAINTAINER_SCRIPTS.contains(&file.name.as_str()) {
             0o755
         } else {
