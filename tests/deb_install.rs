@@ -440,12 +440,15 @@ fn raw_deb_with_control(path: &Path, extra_control: &[(&str, &[u8])], entries: &
         }
         builder.into_inner().expect("finish")
     };
-    let data = raw_tar(entries);
+    write_deb(path, control, "data.tar", raw_tar(entries));
+}
+
+fn write_deb(path: &Path, control: Vec<u8>, data_name: &str, data: Vec<u8>) {
     let mut ar = ar::Builder::new(fs::File::create(path).expect("create deb"));
     for (name, bytes) in [
         ("debian-binary", b"2.0\n".to_vec()),
         ("control.tar", control),
-        ("data.tar", data),
+        (data_name, data),
     ] {
         let header = ar::Header::new(name.as_bytes().to_vec(), bytes.len() as u64);
         ar.append(&header, bytes.as_slice()).expect("append member");
@@ -738,4 +741,47 @@ fn upgrade_replaces_the_status_stanza_and_stale_scripts() {
     // The arch file names the native architecture only when init says so,
     // never a package's "all".
     assert!(!rootdir.join("var/lib/dpkg/arch").exists());
+}
+
+/// dpkg-deb no longer builds bzip2 packages but still reads them; so do we.
+#[test]
+fn bzip2_data_member_matches_dpkg_deb() {
+    use std::io::Write;
+    let work = tempfile::tempdir().expect("tempdir");
+    let control = {
+        let mut builder = tar::Builder::new(Vec::new());
+        let text: &[u8] = b"Package: bz\nVersion: 1\nArchitecture: all\nMaintainer: T <t@example.org>\nDescription: bz\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_path("./control").expect("path");
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append(&header, text).expect("append");
+        builder.into_inner().expect("finish")
+    };
+    let tar = raw_tar(&[
+        dir(b"./"),
+        dir(b"./usr/"),
+        file(b"./usr/bz", b"bzip2 payload\n"),
+        link(b"./usr/bz-link", b"bz"),
+    ]);
+    let mut encoder = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::best());
+    encoder.write_all(&tar).expect("compress");
+    let deb = work.path().join("bz.deb");
+    write_deb(
+        &deb,
+        control,
+        "data.tar.bz2",
+        encoder.finish().expect("finish"),
+    );
+
+    let reference = work.path().join("ref");
+    dpkg_deb_extract(&deb, &reference);
+    let ours = work.path().join("ours");
+    fs::create_dir(&ours).expect("mkdir");
+    DebPackage::open(&deb)
+        .expect("open")
+        .unpack(&RootFs::open(&ours).expect("root"))
+        .expect("unpack");
+    assert_same_tree(&snapshot(&ours), &snapshot(&reference));
 }
