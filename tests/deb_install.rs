@@ -543,18 +543,10 @@ fn hostile_symlink_to_slash_is_resolved_in_the_root() {
         fs::read(host.root().join(host.sentinel_rel())).expect("contained"),
         b"pwned"
     );
-    // The other classic: through a link into /etc of the "host".
-    let host = Host::new();
-    host.unpack(&[
-        link(b"evil", b"/"),
-        dir(b"evil/etc"),
-        file(b"evil/etc/passwd", b"pwned"),
-    ])
-    .expect("contained");
-    assert_eq!(
-        fs::read(host.root().join("etc/passwd")).expect("contained"),
-        b"pwned"
-    );
+    // The classic `evil -> /` + `evil/etc/passwd` is the case above with
+    // the sentinel's full path in place of the machine's own /etc/passwd:
+    // a regression in the resolver must not be able to damage the machine
+    // that runs the tests.
 }
 
 #[test]
@@ -568,9 +560,9 @@ fn hostile_dotdot_symlink_is_clamped_at_the_root() {
         fs::read(host.root().join(host.sentinel_rel())).expect("contained"),
         b"pwned"
     );
-    // Relative climb to the sentinel's real directory, two levels up.
+    // One level up from the root is exactly the sentinel's "host" directory.
     let host = Host::new();
-    host.unpack(&[link(b"up", b"../.."), file(b"up/etc/passwd", b"pwned")])
+    host.unpack(&[link(b"up", b".."), file(b"up/etc/passwd", b"pwned")])
         .expect("contained");
     assert_eq!(
         fs::read(host.root().join("etc/passwd")).expect("contained"),
