@@ -4,6 +4,7 @@
 //! small typed interface, and data flows one way through them.
 
 pub mod cli;
+pub mod install;
 pub mod kickstart;
 pub mod mirror;
 pub mod pipeline;

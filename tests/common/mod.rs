@@ -1,0 +1,169 @@
+//! Helpers shared by the install tests: building packages with the real
+//! dpkg-deb, and describing extracted trees so two can be compared.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One filesystem object as the comparison sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    pub kind: char,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub link_target: Option<PathBuf>,
+    pub content: Option<Vec<u8>>,
+    pub rdev: u64,
+    pub nlink: u64,
+    pub mtime: i64,
+}
+
+/// Every object under `dir` (not following symlinks), by relative path.
+pub fn snapshot(dir: &Path) -> BTreeMap<String, Node> {
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Node>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let meta = fs::symlink_metadata(&path).expect("lstat");
+        let ft = meta.file_type();
+        let kind = if ft.is_dir() {
+            'd'
+        } else if ft.is_symlink() {
+            'l'
+        } else if ft.is_file() {
+            'f'
+        } else if ft.is_char_device() {
+            'c'
+        } else if ft.is_block_device() {
+            'b'
+        } else if ft.is_fifo() {
+            'p'
+        } else {
+            '?'
+        };
+        let rel = path
+            .strip_prefix(base)
+            .expect("under base")
+            .to_string_lossy()
+            .into_owned();
+        out.insert(
+            rel,
+            Node {
+                kind,
+                mode: meta.mode() & 0o7777,
+                uid: meta.uid(),
+                gid: meta.gid(),
+                link_target: ft
+                    .is_symlink()
+                    .then(|| fs::read_link(&path).expect("readlink")),
+                content: ft.is_file().then(|| fs::read(&path).expect("read")),
+                rdev: meta.rdev(),
+                nlink: if ft.is_dir() { 0 } else { meta.nlink() },
+                mtime: meta.mtime(),
+            },
+        );
+        if ft.is_dir() {
+            walk(base, &path, out);
+        }
+    }
+}
+
+/// Asserts two snapshots are equal, naming the first difference.
+///
+/// Directory times are left out: GNU tar (behind `dpkg-deb -x`) creates
+/// symlinks in a deferred pass after restoring directory times, so its
+/// directories holding symlinks end up with the extraction time. See
+/// [`assert_dir_mtimes`] for checking ours against the source tree instead.
+pub fn assert_same_tree(ours: &BTreeMap<String, Node>, theirs: &BTreeMap<String, Node>) {
+    let our_names: Vec<_> = ours.keys().collect();
+    let their_names: Vec<_> = theirs.keys().collect();
+    assert_eq!(our_names, their_names, "different sets of paths");
+    for (name, node) in ours {
+        let mut theirs = theirs.get(name).cloned().expect("same names");
+        if node.kind == 'd' {
+            theirs.mtime = node.mtime;
+        }
+        assert_eq!(node, &theirs, "difference at {name}");
+    }
+}
+
+/// Every directory in `ours` has the (whole-second) mtime of the directory
+/// of the same name in the tree the package was built from.
+pub fn assert_dir_mtimes(ours: &BTreeMap<String, Node>, source: &BTreeMap<String, Node>) {
+    for (name, node) in ours.iter().filter(|(_, n)| n.kind == 'd') {
+        let source = source
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} not in source tree"));
+        assert_eq!(node.mtime, source.mtime, "directory time of {name}");
+    }
+}
+
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Writes `DEBIAN/control` for a minimal package into `tree`.
+pub fn write_control(tree: &Path, package: &str, extra: &str) {
+    fs::create_dir_all(tree.join("DEBIAN")).expect("mkdir DEBIAN");
+    fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {package}\nVersion: 1.0-1\nArchitecture: all\nMaintainer: Test <test@example.org>\n{extra}Description: test package\n built by the livecompose tests\n"
+        ),
+    )
+    .expect("write control");
+}
+
+/// `dpkg-deb -Z<compression> --build tree out`.
+pub fn dpkg_deb_build(tree: &Path, out: &Path, compression: &str) {
+    run(Command::new("dpkg-deb")
+        .arg(format!("-Z{compression}"))
+        .arg("--build")
+        .arg(tree)
+        .arg(out));
+}
+
+/// `dpkg-deb -x deb dest`: the reference extraction.
+pub fn dpkg_deb_extract(deb: &Path, dest: &Path) {
+    fs::create_dir_all(dest).expect("mkdir dest");
+    run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(dest));
+}
+
+/// Paths of the data archive, as `/x/y` the way `<pkg>.list` has them.
+pub fn dpkg_deb_list(deb: &Path) -> Vec<String> {
+    let out = run(Command::new("sh").arg("-c").arg(format!(
+        "dpkg-deb --fsys-tarfile '{}' | tar -t",
+        deb.display()
+    )));
+    out.lines()
+        .map(|l| {
+            let l = l.trim_start_matches('.').trim_end_matches('/');
+            if l.is_empty() {
+                "/.".to_string()
+            } else {
+                l.to_string()
+            }
+        })
+        .collect()
+}
