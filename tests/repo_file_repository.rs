@@ -391,3 +391,20 @@ fn missing_suite_and_missing_index_are_reported() {
     let err = load_repository(&spec(fx.root.path()), &fx.fetcher(), &fx.verify()).unwrap_err();
     assert!(matches!(err, RepoError::NoPackagesIndex { .. }), "{err}");
 }
+
+#[test]
+fn policy_from_cli_options() {
+    let fx = Fixture::new();
+    let ring = fx.gpg.path("archive.gpg");
+    assert!(matches!(
+        SignaturePolicy::from_options(&[&ring], true).unwrap(),
+        SignaturePolicy::NoGpgCheck
+    ));
+    match SignaturePolicy::from_options(&[&ring], false).unwrap() {
+        SignaturePolicy::Verify(k) => assert_eq!(k.len(), 1),
+        SignaturePolicy::NoGpgCheck => panic!("--gpgkey must verify"),
+    }
+    let missing = fx.root.path().join("missing.gpg");
+    let err = SignaturePolicy::from_options(&[&missing], false).unwrap_err();
+    assert!(err.to_string().contains("missing.gpg"), "{err}");
+}

@@ -34,6 +34,23 @@ pub enum SignaturePolicy {
     NoGpgCheck,
 }
 
+impl SignaturePolicy {
+    /// Maps the `--gpgkey=PATH` / `--nogpgcheck` options: skipping wins,
+    /// then the named keyring(s), then the Debian archive keyring.
+    pub fn from_options<P: AsRef<std::path::Path>>(
+        gpgkeys: &[P],
+        nogpgcheck: bool,
+    ) -> Result<Self, SignatureError> {
+        if nogpgcheck {
+            return Ok(SignaturePolicy::NoGpgCheck);
+        }
+        if gpgkeys.is_empty() {
+            return Keyring::debian_default().map(SignaturePolicy::Verify);
+        }
+        Keyring::from_files(gpgkeys).map(SignaturePolicy::Verify)
+    }
+}
+
 /// A loaded suite: what the Release said and every package it lists.
 #[derive(Debug, Clone)]
 pub struct Repository {

@@ -284,6 +284,9 @@ impl Verifier<'_> {
 
 fn candidates(key: &SignedPublicKey, now: SystemTime) -> Vec<Candidate<'_>> {
     let primary = &key.primary_key;
+    // The keyring file is trusted input chosen by the admin, so its own
+    // revocations and expiry dates are taken at face value; only subkey
+    // bindings are verified, because they decide which keys may sign.
     let primary_invalid = if !key.details.revocation_signatures.is_empty() {
         Some("revoked".to_owned())
     } else {
