@@ -4,8 +4,10 @@
 //! small typed interface, and data flows one way through them.
 
 pub mod cli;
+pub mod fetch;
 pub mod install;
 pub mod kickstart;
 pub mod mirror;
 pub mod pipeline;
 pub mod plan;
+pub mod repo;

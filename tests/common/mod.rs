@@ -1,6 +1,10 @@
-//! Helpers shared by the install tests: building packages with the real
-//! dpkg-deb, and describing extracted trees so two can be compared.
+//! Helpers shared by the integration tests: building packages with the real
+//! dpkg-deb, describing extracted trees so two can be compared, and a
+//! throwaway GnuPG home (`gpg`).
 #![allow(dead_code)]
+
+mod gpg;
+pub use gpg::Gpg;
 
 use std::collections::BTreeMap;
 use std::fs;
