@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 mod gpg;
+#[allow(unused_imports)]
 pub use gpg::Gpg;
 
 use std::collections::BTreeMap;
