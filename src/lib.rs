@@ -7,3 +7,4 @@ pub mod fetch;
 pub mod kickstart;
 pub mod mirror;
 pub mod repo;
+pub mod resolve;
