@@ -127,7 +127,10 @@ impl<'u> DebianProvider<'u> {
         for list in by_name.values_mut().chain(excl.values_mut()) {
             // Highest version first; among equal versions the cheaper repo.
             list.sort_by(|a, b| {
-                let (ia, ib) = (pool.resolve_solvable(*a).record.0, pool.resolve_solvable(*b).record.0);
+                let (ia, ib) = (
+                    pool.resolve_solvable(*a).record.0,
+                    pool.resolve_solvable(*b).record.0,
+                );
                 versions[ib]
                     .cmp(&versions[ia])
                     .then(universe[ia].cost.cmp(&universe[ib].cost))
@@ -293,9 +296,15 @@ impl<'u> DebianProvider<'u> {
         if sets.is_empty() {
             // Nothing anywhere satisfies it: a set over a name without
             // candidates makes resolvo report the dependency as unresolvable.
-            let name = group.first().map_or("<empty>", |r| r.name.as_str());
+            // The relation's full text (with any `:arch`) is never a real
+            // name, so it cannot accidentally match an installable package.
+            let name = group
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join(" | ");
             sets.push(self.set(
-                name,
+                &name,
                 DebSet {
                     filter: Filter::Any,
                     negate: false,
@@ -305,7 +314,10 @@ impl<'u> DebianProvider<'u> {
         if sets.len() == 1 {
             Requirement::Single(sets[0])
         } else {
-            Requirement::Union(self.pool.intern_version_set_union(sets[0], sets[1..].iter().copied()))
+            Requirement::Union(
+                self.pool
+                    .intern_version_set_union(sets[0], sets[1..].iter().copied()),
+            )
         }
     }
 
@@ -530,11 +542,13 @@ pub(crate) fn satisfied_by(
     })
 }
 
-/// The solvable to try for a Recommends group: the best candidate of the
-/// first alternative that has one.
+/// The next solvable to try for a Recommends group: the best candidate of
+/// the first alternative not yet tried, so a failed first choice falls back
+/// to the next alternative in a later round.
 pub(crate) fn preferred_for(
     provider: &DebianProvider<'_>,
     group: &[Relation],
+    tried: &HashSet<SolvableId>,
 ) -> Option<SolvableId> {
     for rel in group {
         let mut sets = Vec::new();
@@ -547,7 +561,7 @@ pub(crate) fn preferred_for(
                 .get(&name)
                 .into_iter()
                 .flatten()
-                .find(|&&s| provider.matches(s, deb))
+                .find(|&&s| !tried.contains(&s) && provider.matches(s, deb))
             {
                 return Some(*s);
             }

@@ -218,7 +218,7 @@ pub fn resolve(universe: &[Candidate<'_>], request: &Request) -> Result<Transact
                     if debian::satisfied_by(provider, &chosen, group) {
                         continue;
                     }
-                    if let Some(p) = debian::preferred_for(provider, group)
+                    if let Some(p) = debian::preferred_for(provider, group, &tried)
                         && tried.insert(p)
                     {
                         fresh.push(p);
@@ -310,7 +310,7 @@ fn solve(
         Err(UnsolvableOrCancelled::Unsolvable(conflict)) => {
             let detail = conflict.display_user_friendly(solver).to_string();
             Err(ResolveError::Unsatisfiable {
-                explanation: explain(&detail, labels),
+                explanation: explain(&detail, labels, solver.provider()),
             })
         }
     }
@@ -318,7 +318,7 @@ fn solve(
 
 /// Puts the user's own words (which request, from where) in front of
 /// resolvo's dependency tree, which speaks only in package names.
-fn explain(detail: &str, labels: &[String]) -> String {
+fn explain(detail: &str, labels: &[String], provider: &DebianProvider<'_>) -> String {
     let words: HashSet<&str> = detail
         .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
         .collect();
@@ -342,6 +342,53 @@ fn explain(detail: &str, labels: &[String]) -> String {
         out.push_str("why:\n");
     }
     out.push_str(detail.trim_end());
+    // resolvo says only "no candidates were found"; say what the archive
+    // actually has, which is what a sysadmin needs to fix the kickstart.
+    let mut notes = BTreeSet::new();
+    for line in detail
+        .lines()
+        .filter(|l| l.contains("no candidates were found"))
+    {
+        let Some(name) = line
+            .trim_start_matches(|c: char| !c.is_alphanumeric())
+            .split_whitespace()
+            .next()
+        else {
+            continue;
+        };
+        let name = name.trim_end_matches(',');
+        let available: Vec<String> = provider
+            .installable(name)
+            .iter()
+            .map(|&s| {
+                let c = provider.candidate(s);
+                format!("{} ({})", c.package.version, c.repo)
+            })
+            .collect();
+        let note = if provider.is_excluded_name(name) {
+            format!("{name} is excluded by the kickstart (-name)")
+        } else if !available.is_empty() {
+            format!(
+                "{name}: the repositories have only {}",
+                available.join(", ")
+            )
+        } else if !provider.providers_of(name).is_empty() {
+            format!(
+                "{name} is virtual; provided (possibly at other versions) by {}",
+                provider.providers_of(name).join(", ")
+            )
+        } else {
+            format!("no repository has a package named or providing {name}")
+        };
+        notes.insert(note);
+    }
+    if !notes.is_empty() {
+        out.push_str("\nnotes:");
+        for n in notes {
+            out.push_str("\n  - ");
+            out.push_str(&n);
+        }
+    }
     out
 }
 
