@@ -187,7 +187,8 @@ fn apt_oracle(mirror: &str) -> Option<BTreeSet<String>> {
         .args([
             "--variant=minbase",
             "--simulate",
-            "--quiet",
+            // apt prints its simulated `Inst` lines only in verbose mode.
+            "--verbose",
             "--architectures=amd64",
             "--components=main",
             "--aptopt=APT::Install-Recommends \"false\"",
