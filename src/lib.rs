@@ -11,3 +11,4 @@ pub mod mirror;
 pub mod pipeline;
 pub mod plan;
 pub mod repo;
+pub mod resolve;
