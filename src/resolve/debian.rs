@@ -37,6 +37,16 @@ pub(crate) enum Filter {
     },
 }
 
+impl Filter {
+    /// The versions a relation's own `(op version)` admits.
+    fn from_constraint(constraint: &Option<(VersionOp, String)>) -> Self {
+        match constraint {
+            None => Filter::Any,
+            Some((op, version)) => Filter::Version(*op, version.clone()),
+        }
+    }
+}
+
 /// A resolvo version set: a filter, or (for Conflicts/Breaks) its complement.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct DebSet {
@@ -254,10 +264,7 @@ impl<'u> DebianProvider<'u> {
             .name_id(&rel.name)
             .is_some_and(|n| self.by_name.contains_key(&n) || self.excluded.contains_key(&n));
         if known {
-            let filter = match &rel.constraint {
-                None => Filter::Any,
-                Some((op, v)) => Filter::Version(*op, v.clone()),
-            };
+            let filter = Filter::from_constraint(&rel.constraint);
             push_unique(
                 out,
                 self.set(
@@ -329,10 +336,7 @@ impl<'u> DebianProvider<'u> {
         // Policy: a package never conflicts with itself, even through a
         // virtual name it provides (the `Provides: x, Conflicts: x` idiom).
         if rel.name != own && self.name_id(&rel.name).is_some() {
-            let filter = match &rel.constraint {
-                None => Filter::Any,
-                Some((op, v)) => Filter::Version(*op, v.clone()),
-            };
+            let filter = Filter::from_constraint(&rel.constraint);
             push_unique(
                 out,
                 self.set(
