@@ -250,6 +250,32 @@ impl<'u> DebianProvider<'u> {
         }
     }
 
+    /// Adds the set of `name`'s versions that `filter` admits (or, negated, excludes).
+    fn push_set(&self, out: &mut Vec<VersionSetId>, name: &str, filter: Filter, negate: bool) {
+        push_unique(out, self.set(name, DebSet { filter, negate }));
+    }
+
+    /// Adds, for every real package providing `rel`'s name (but `except`),
+    /// the set of its versions whose Provides satisfy `rel`.
+    fn push_provider_sets(
+        &self,
+        rel: &Relation,
+        negate: bool,
+        except: Option<&str>,
+        out: &mut Vec<VersionSetId>,
+    ) {
+        for provider in self.providers_of(&rel.name) {
+            if except == Some(provider.as_str()) {
+                continue;
+            }
+            let filter = Filter::Provides {
+                virt: rel.name.clone(),
+                constraint: rel.constraint.clone(),
+            };
+            self.push_set(out, provider, filter, negate);
+        }
+    }
+
     fn set(&self, name: &str, set: DebSet) -> VersionSetId {
         let n = self.pool.intern_package_name(name);
         self.pool.intern_version_set(n, set)
@@ -264,33 +290,14 @@ impl<'u> DebianProvider<'u> {
             .name_id(&rel.name)
             .is_some_and(|n| self.by_name.contains_key(&n) || self.excluded.contains_key(&n));
         if known {
-            let filter = Filter::from_constraint(&rel.constraint);
-            push_unique(
+            self.push_set(
                 out,
-                self.set(
-                    &rel.name,
-                    DebSet {
-                        filter,
-                        negate: false,
-                    },
-                ),
+                &rel.name,
+                Filter::from_constraint(&rel.constraint),
+                false,
             );
         }
-        for provider in self.providers_of(&rel.name) {
-            push_unique(
-                out,
-                self.set(
-                    provider,
-                    DebSet {
-                        filter: Filter::Provides {
-                            virt: rel.name.clone(),
-                            constraint: rel.constraint.clone(),
-                        },
-                        negate: false,
-                    },
-                ),
-            );
-        }
+        self.push_provider_sets(rel, false, None, out);
     }
 
     /// The requirement for an OR group (`a | b (>= 1)`); alternatives keep
@@ -336,36 +343,14 @@ impl<'u> DebianProvider<'u> {
         // Policy: a package never conflicts with itself, even through a
         // virtual name it provides (the `Provides: x, Conflicts: x` idiom).
         if rel.name != own && self.name_id(&rel.name).is_some() {
-            let filter = Filter::from_constraint(&rel.constraint);
-            push_unique(
+            self.push_set(
                 out,
-                self.set(
-                    &rel.name,
-                    DebSet {
-                        filter,
-                        negate: true,
-                    },
-                ),
+                &rel.name,
+                Filter::from_constraint(&rel.constraint),
+                true,
             );
         }
-        for provider in self.providers_of(&rel.name) {
-            if provider == own {
-                continue;
-            }
-            push_unique(
-                out,
-                self.set(
-                    provider,
-                    DebSet {
-                        filter: Filter::Provides {
-                            virt: rel.name.clone(),
-                            constraint: rel.constraint.clone(),
-                        },
-                        negate: true,
-                    },
-                ),
-            );
-        }
+        self.push_provider_sets(rel, true, Some(own), out);
     }
 
     pub fn describe_set(&self, set: &DebSet) -> String {
