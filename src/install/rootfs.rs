@@ -511,6 +511,29 @@ impl RootFs {
         Ok(Some(buf))
     }
 
+    /// Gives a just-created entry (not followed if a link) its owner, when
+    /// ownership is applied at all.
+    fn chown_entry(
+        &self,
+        dir: &OwnedFd,
+        name: &OsStr,
+        meta: &Meta,
+        shown: &str,
+        what: &'static str,
+    ) -> Result<(), RootError> {
+        if self.chown {
+            rfs::chownat(
+                dir,
+                name,
+                Some(Uid::from_raw(meta.uid)),
+                Some(Gid::from_raw(meta.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )
+            .map_err(io_err(shown, what))?;
+        }
+        Ok(())
+    }
+
     /// Creates (or replaces a non-directory with) a symlink. The target is
     /// stored verbatim; it is only ever resolved later, by [`RootFs`] itself
     /// under chroot semantics, or by the kernel inside the chroot.
@@ -521,16 +544,7 @@ impl RootFs {
         let tmp = temp_name(&name);
         remove_stale(&dir, &tmp, &shown)?;
         rfs::symlinkat(target, &dir, &tmp).map_err(io_err(&shown, "create symlink"))?;
-        if self.chown {
-            rfs::chownat(
-                &dir,
-                &tmp,
-                Some(Uid::from_raw(meta.uid)),
-                Some(Gid::from_raw(meta.gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(io_err(&shown, "chown symlink"))?;
-        }
+        self.chown_entry(&dir, &tmp, meta, &shown, "chown symlink")?;
         if let Some(mtime) = meta.mtime {
             rfs::utimensat(&dir, &tmp, &timestamps(mtime), AtFlags::SYMLINK_NOFOLLOW)
                 .map_err(io_err(&shown, "set symlink time"))?;
@@ -584,16 +598,7 @@ impl RootFs {
         };
         rfs::mknodat(&dir, &tmp, file_type, Mode::from_raw_mode(0o600), dev)
             .map_err(io_err(&shown, "mknod"))?;
-        if self.chown {
-            rfs::chownat(
-                &dir,
-                &tmp,
-                Some(Uid::from_raw(meta.uid)),
-                Some(Gid::from_raw(meta.gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(io_err(&shown, "chown special file"))?;
-        }
+        self.chown_entry(&dir, &tmp, meta, &shown, "chown special file")?;
         // Opening a fifo or device to fchmod it could block or have side
         // effects; the name is one we just created in a directory we hold,
         // and no symlink can be there, so chmodat on it is safe.
