@@ -1,12 +1,9 @@
-//! A deliberately small deb822 paragraph reader/writer for `control` and
-//! `/var/lib/dpkg/status`.
-//!
-//! Kept private to the install stage: the repository-index parser is a
-//! separate piece of work, and the two are meant to be unified later. Only
-//! what dpkg's own files need is supported: no comments (dpkg rejects them in
-//! status), no OpenPGP armour.
+//! Owned, editable deb822 paragraphs for `control` and
+//! `/var/lib/dpkg/status`: read with the repository's parser
+//! ([`crate::repo::deb822`]), changed in place, written back as dpkg writes
+//! them.
 
-use std::fmt;
+use crate::repo::deb822::{self, Deb822Error, ParseOptions};
 
 /// One paragraph, fields in the order they were read.
 ///
@@ -15,19 +12,6 @@ use std::fmt;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Paragraph {
     fields: Vec<(String, String)>,
-}
-
-/// Why a paragraph could not be read; the line number is 1-based.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
-    pub line: usize,
-    pub reason: &'static str,
-}
-
-impl fmt::Display for SyntaxError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
-    }
 }
 
 impl Paragraph {
@@ -56,10 +40,6 @@ impl Paragraph {
         self.fields.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
     /// Writes the paragraph (without the blank separator line).
     pub fn write_to(&self, out: &mut String) {
         for (name, value) in &self.fields {
@@ -81,56 +61,32 @@ impl Paragraph {
     }
 }
 
-/// Parses every paragraph in `text`. Blank lines (also whitespace-only ones)
-/// separate paragraphs.
-pub fn parse(text: &str) -> Result<Vec<Paragraph>, SyntaxError> {
-    let mut paragraphs = Vec::new();
-    let mut current = Paragraph::default();
-    for (index, line) in text.lines().enumerate() {
-        let lineno = index + 1;
-        if line.trim().is_empty() {
-            if !current.is_empty() {
-                paragraphs.push(std::mem::take(&mut current));
-            }
-            continue;
-        }
-        if line.starts_with(' ') || line.starts_with('\t') {
-            let Some((_, value)) = current.fields.last_mut() else {
-                return Err(SyntaxError {
-                    line: lineno,
-                    reason: "continuation line before any field",
-                });
-            };
-            value.push('\n');
-            value.push_str(line.trim_end());
-            continue;
-        }
-        let Some((name, value)) = line.split_once(':') else {
-            return Err(SyntaxError {
-                line: lineno,
-                reason: "line is neither a field nor a continuation",
-            });
-        };
-        if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(SyntaxError {
-                line: lineno,
-                reason: "invalid field name",
-            });
-        }
-        if current.get(name).is_some() {
-            return Err(SyntaxError {
-                line: lineno,
-                reason: "duplicate field in paragraph",
-            });
-        }
-        current
-            .fields
-            .push((name.to_string(), value.trim().to_string()));
+/// Parses every paragraph in `text` with the repository's deb822 reader,
+/// keeping each value in the form [`Paragraph::write_to`] writes back.
+pub fn parse(text: &str) -> Result<Vec<Paragraph>, Deb822Error> {
+    deb822::parse(text, ParseOptions::default())?
+        .iter()
+        .map(|paragraph| {
+            let fields = paragraph
+                .fields()
+                .iter()
+                .map(|field| (field.name().to_owned(), owned_value(field.raw())))
+                .collect();
+            Ok(Paragraph { fields })
+        })
+        .collect()
+}
+
+/// The first line trimmed, then each continuation line as written (its
+/// leading space kept, trailing space dropped), as dpkg stores values.
+fn owned_value(raw: &str) -> String {
+    let mut lines = raw.split('\n');
+    let mut value = lines.next().unwrap_or_default().trim().to_owned();
+    for line in lines {
+        value.push('\n');
+        value.push_str(line.trim_end());
     }
-    if !current.is_empty() {
-        paragraphs.push(current);
-    }
-    Ok(paragraphs)
+    value
 }
 
 #[cfg(test)]

@@ -70,6 +70,12 @@ impl<'a> Field<'a> {
         self.line
     }
 
+    /// Everything after the colon, continuation lines and their newlines
+    /// included, exactly as written (for writers that must reproduce it).
+    pub fn raw(&self) -> &'a str {
+        self.raw
+    }
+
     /// The raw value with surrounding whitespace trimmed; continuation lines
     /// stay as they are. Right for "folded" fields such as `Depends`, where
     /// line breaks are just whitespace.
