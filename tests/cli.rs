@@ -17,6 +17,13 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The run failed (exit 1) and said `fragment` on stderr.
+fn assert_fails_with(out: &Output, fragment: &str) {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(fragment), "{fragment:?} not in: {stderr}");
+}
+
 fn write(dir: &Path, name: &str, content: &str) {
     std::fs::write(dir.join(name), content).expect("write fixture");
 }
@@ -54,12 +61,7 @@ fn validate_reports_file_and_line_and_exits_non_zero() {
 fn a_missing_kickstart_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = livecompose(&["validate", "-c", "nope.ks"], dir.path());
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("nope.ks: cannot read the kickstart"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_fails_with(&out, "nope.ks: cannot read the kickstart");
 }
 
 #[test]
@@ -144,12 +146,7 @@ fn a_build_says_which_stage_is_missing_and_writes_nothing() {
         ],
         dir.path(),
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("stage is not built yet"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_fails_with(&out, "stage is not built yet");
     assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
 }
 
@@ -162,12 +159,7 @@ fn bad_labels_are_refused_before_any_work() {
         "url --url=http://m.example/debian --suite=bookworm\n",
     );
     let out = livecompose(&["-c", "d.ks", "-l", "has space"], dir.path());
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        text(&out.stderr).contains("invalid label \"has space\""),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_fails_with(&out, "invalid label \"has space\"");
 }
 
 #[test]
