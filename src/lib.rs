@@ -3,9 +3,11 @@
 //! The crate is laid out as the pipeline runs; each stage is a module with a
 //! small typed interface, and data flows one way through them.
 
+pub mod chroot;
 pub mod cli;
 pub mod fetch;
 pub mod install;
+pub mod interrupt;
 pub mod kickstart;
 pub mod mirror;
 pub mod pipeline;

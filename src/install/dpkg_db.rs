@@ -5,7 +5,7 @@
 //! All writes go through [`RootFs`], so a hostile package that ships
 //! `/var -> /` cannot redirect the database onto the host.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use thiserror::Error;
 
@@ -131,11 +131,7 @@ pub fn record_unpacked(
     unpacked: &Unpacked,
 ) -> Result<(), DbError> {
     ensure_admin_dir(root)?;
-    let base = info_name(
-        package.name(),
-        package.architecture(),
-        package.is_multi_arch_same(),
-    );
+    let base = instance_name(package);
 
     let mut list = String::new();
     for path in &unpacked.paths {
@@ -341,4 +337,83 @@ pub fn statuses(root: &RootFs) -> Result<BTreeMap<String, String>, DbError> {
             Some((key, p.get("Status").unwrap_or_default().to_string()))
         })
         .collect())
+}
+
+/// The name dpkg gives a package instance on its command line and in the
+/// trigger files: `name:arch` for `Multi-Arch: same`, else `name`.
+pub fn instance_name(package: &DebPackage) -> String {
+    info_name(
+        package.name(),
+        package.architecture(),
+        package.is_multi_arch_same(),
+    )
+}
+
+/// Registers the trigger interests of `package`'s `triggers` control file
+/// in `triggers/File` (paths) and `triggers/<name>` (explicit triggers), as
+/// dpkg does when it unpacks; without them, activations find nobody.
+pub fn register_trigger_interests(root: &RootFs, package: &DebPackage) -> Result<(), DbError> {
+    let Some(triggers) = package.control_file("triggers") else {
+        return Ok(());
+    };
+    let instance = instance_name(package);
+    for line in String::from_utf8_lossy(triggers).lines() {
+        let mut words = line.split_whitespace();
+        let (Some(directive), Some(trigger)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let awaits = match directive {
+            "interest" | "interest-await" => true,
+            "interest-noawait" => false,
+            _ => continue,
+        };
+        let who = if awaits {
+            instance.clone()
+        } else {
+            format!("{instance}/noawait")
+        };
+        if trigger.starts_with('/') {
+            append_line(root, &admin("triggers/File")?, &format!("{trigger} {who}"))?;
+        } else if !trigger.contains('/') && !trigger.starts_with('.') {
+            append_line(root, &admin(&format!("triggers/{trigger}"))?, &who)?;
+        }
+    }
+    Ok(())
+}
+
+/// The file triggers of `triggers/File` that a path of `paths` activates:
+/// a path activates every interest in itself or in a directory above it.
+pub fn activated_file_triggers<'a>(
+    root: &RootFs,
+    paths: impl IntoIterator<Item = &'a str>,
+) -> Result<BTreeSet<String>, DbError> {
+    let registered = root.read(&admin("triggers/File")?)?.unwrap_or_default();
+    let interests: BTreeSet<String> = String::from_utf8_lossy(&registered)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(|path| path.trim_end_matches('/').to_string())
+        .collect();
+    let mut activated = BTreeSet::new();
+    for path in paths {
+        for interest in &interests {
+            let under = path
+                .strip_prefix(interest.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+            if under {
+                activated.insert(interest.clone());
+            }
+        }
+    }
+    Ok(activated)
+}
+
+fn append_line(root: &RootFs, path: &InRootPath, line: &str) -> Result<(), DbError> {
+    let mut text = String::from_utf8_lossy(&root.read(path)?.unwrap_or_default()).into_owned();
+    if text.lines().any(|existing| existing == line) {
+        return Ok(());
+    }
+    text.push_str(line);
+    text.push('\n');
+    root.write_bytes(path, text.as_bytes(), 0o644)?;
+    Ok(())
 }

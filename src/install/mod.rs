@@ -1,10 +1,10 @@
 //! Unpacking Debian packages into the image root and recording them in the
 //! root's dpkg database.
 //!
-//! This stage only unpacks: maintainer scripts are stored for dpkg but not
-//! run; a later stage runs them inside the chroot and then calls
-//! [`dpkg_db::mark_installed`].
+//! [`unpack_deb`] is `dpkg --unpack` for one file; [`bootstrap`] installs a
+//! whole package set, scripts and configuration included.
 
+pub mod bootstrap;
 pub mod deb;
 mod deb822;
 pub mod dpkg_db;
