@@ -15,7 +15,9 @@ packages from the repositories it names (Debian archives with `--suite`, or RPM 
 repositories), installs and configures a root filesystem, and writes an image.",
     after_help = "Examples:\n  \
 livecompose --config kickstarts/debian-minimal.ks --label Debian-mini\n  \
+livecompose --config kickstarts/debian-minimal.ks --label Debian-root --format dir --output /srv/roots\n  \
 livecompose --config ks.cfg --label Fedora18-mini --dry-run\n  \
+livecompose resolve --config ks.cfg\n  \
 livecompose validate --config ks.cfg\n  \
 livecompose flatten --config ks.cfg > flat.ks",
     args_conflicts_with_subcommands = true,
@@ -46,6 +48,43 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// Read the repositories and print the packages a build would install.
+    ///
+    /// One `name version architecture repository` line per package, sorted,
+    /// then the total download size. Nothing is installed; indexes are cached.
+    Resolve {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        repositories: RepositoryArgs,
+    },
+}
+
+/// Where packages come from and where they are kept.
+#[derive(Args, Debug)]
+pub struct RepositoryArgs {
+    /// Debian mirror that `$mirror` stands for in kickstart URLs
+    /// [default: $LIVECOMPOSE_MIRROR, else the first Debian URI of the host's apt sources].
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+
+    /// Release that `$releasever` stands for in RPM repository URLs.
+    #[arg(long, value_name = "VERSION")]
+    pub releasever: Option<String>,
+
+    /// Where downloaded indexes and packages are kept between builds; a
+    /// second build downloads nothing it already has.
+    #[arg(
+        long = "cache",
+        visible_alias = "cache-dir",
+        value_name = "DIR",
+        default_value = "/var/cache/livecompose"
+    )]
+    pub cache_dir: PathBuf,
+
+    /// Print only warnings and errors (no progress bars or stage lines).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -78,18 +117,13 @@ pub struct BuildArgs {
     #[arg(short = 'o', long, value_name = "DIR", default_value = ".")]
     pub output: PathBuf,
 
-    /// Debian mirror that `$mirror` stands for in kickstart URLs
-    /// [default: $LIVECOMPOSE_MIRROR, else the first Debian URI of the host's apt sources].
-    #[arg(long, value_name = "URL")]
-    pub mirror: Option<String>,
+    /// A directory tree copied over the root after the kickstart's settings
+    /// and before %post (repeatable; owned by root in the image).
+    #[arg(long, value_name = "DIR")]
+    pub overlay: Vec<PathBuf>,
 
-    /// Release that `$releasever` stands for in RPM repository URLs.
-    #[arg(long, value_name = "VERSION")]
-    pub releasever: Option<String>,
-
-    /// Where downloaded indexes and packages are kept between builds.
-    #[arg(long, value_name = "DIR", default_value = "/var/cache/livecompose")]
-    pub cache_dir: PathBuf,
+    #[command(flatten)]
+    pub repositories: RepositoryArgs,
 
     /// Read the kickstart and print the build plan, then stop without writing anything.
     #[arg(short = 'n', long)]

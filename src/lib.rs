@@ -5,6 +5,7 @@
 
 pub mod chroot;
 pub mod cli;
+pub mod distro;
 pub mod fetch;
 pub mod install;
 pub mod interrupt;
@@ -12,5 +13,6 @@ pub mod kickstart;
 pub mod mirror;
 pub mod pipeline;
 pub mod plan;
+pub mod progress;
 pub mod repo;
 pub mod resolve;

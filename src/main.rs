@@ -6,16 +6,25 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use livecompose::cli::{BuildArgs, Cli, Command};
+use livecompose::cli::{BuildArgs, Cli, Command, OutputFormat, RepositoryArgs};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
-use livecompose::{mirror, pipeline};
+use livecompose::progress::{Ui, human_bytes};
+use livecompose::{interrupt, mirror, pipeline};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Err(error) = interrupt::install() {
+        eprintln!("livecompose: cannot catch Ctrl-C: {error}");
+        return ExitCode::FAILURE;
+    }
     let result = match cli.command {
         Some(Command::Validate(config)) => validate(&config.config),
         Some(Command::Flatten { config, output }) => flatten(&config.config, output.as_deref()),
+        Some(Command::Resolve {
+            config,
+            repositories,
+        }) => resolve(&config.config, repositories),
         None => build(cli.build),
     };
     match result {
@@ -86,28 +95,87 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     Ok(())
 }
 
-fn build(args: BuildArgs) -> anyhow::Result<()> {
-    let (Some(config), Some(label)) = (args.config, args.label) else {
-        anyhow::bail!("--config and --label are required to build an image (see --help)");
-    };
-    let parsed = load(&config)?;
+/// The plan for a kickstart: what `build` and `resolve` share.
+fn plan(
+    config: &std::path::Path,
+    label: String,
+    format: OutputFormat,
+    output_dir: std::path::PathBuf,
+    overlays: Vec<std::path::PathBuf>,
+    repositories: &RepositoryArgs,
+) -> anyhow::Result<BuildPlan> {
+    let parsed = load(config)?;
     let substitutions = Substitutions {
-        mirror: mirror::discover(args.mirror.as_deref()),
-        releasever: args.releasever,
+        mirror: mirror::discover(repositories.mirror.as_deref()),
+        releasever: repositories.releasever.clone(),
         basearch: std::env::consts::ARCH.to_owned(),
     };
     let inputs = PlanInputs {
         label,
-        format: args.format,
-        output_dir: args.output,
-        cache_dir: args.cache_dir,
+        format,
+        output_dir,
+        cache_dir: repositories.cache_dir.clone(),
+        overlays,
         substitutions,
     };
-    let plan = BuildPlan::new(parsed.kickstart, inputs)?;
+    Ok(BuildPlan::new(parsed.kickstart, inputs)?)
+}
+
+fn resolve(config: &std::path::Path, repositories: RepositoryArgs) -> anyhow::Result<()> {
+    // The label only names outputs, and resolve writes none.
+    let plan = plan(
+        config,
+        "resolve".to_owned(),
+        OutputFormat::Dir,
+        ".".into(),
+        Vec::new(),
+        &repositories,
+    )?;
+    let ui = Ui::new(repositories.quiet);
+    let (_, resolution) = pipeline::resolve(&plan, &ui)?;
+    let mut stdout = std::io::stdout().lock();
+    let mut out = String::new();
+    for package in &resolution.packages {
+        out.push_str(&format!(
+            "{} {} {} {}\n",
+            package.name, package.version, package.architecture, package.repository
+        ));
+    }
+    let size = resolution.download_size();
+    out.push_str(&format!(
+        "{} packages, total download size {} ({size} bytes)\n",
+        resolution.packages.len(),
+        human_bytes(size)
+    ));
+    match stdout.write_all(out.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to standard output"),
+    }
+}
+
+fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let (Some(config), Some(label)) = (args.config, args.label) else {
+        anyhow::bail!("--config and --label are required to build an image (see --help)");
+    };
+    let plan = plan(
+        &config,
+        label,
+        args.format,
+        args.output,
+        args.overlay,
+        &args.repositories,
+    )?;
     if args.dry_run {
         print!("{}", plan.describe());
         return Ok(());
     }
-    pipeline::build(&plan)?;
+    let ui = Ui::new(args.repositories.quiet);
+    let built = pipeline::build(&plan, &ui)?;
+    ui.step(format!(
+        "Done: {} ({} packages; log: {})",
+        built.output.display(),
+        built.packages,
+        built.log.display()
+    ));
     Ok(())
 }

@@ -1,47 +1,159 @@
-//! The build recipe: the stages in the order they run.
+//! The build recipe: the stages in the order they run, each taking the
+//! previous stage's typed output.
 //!
-//! Each stage takes the previous stage's typed output. Stages that are not
-//! written yet say so instead of pretending.
+//! Everything is built inside a hidden work directory next to the output
+//! and moved into place only at the end, so an error or Ctrl-C leaves no
+//! half-written output behind (the work directory is removed on the way
+//! out; scripts never hold mounts beyond their own lifetime, see
+//! [`crate::chroot`]).
 
-use std::fmt;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+
+use crate::chroot::Chroot;
+use crate::cli::OutputFormat;
+use crate::distro::{self, Distro, Resolution};
+use crate::fetch::Fetcher;
+use crate::install::RootFs;
+use crate::interrupt;
 use crate::plan::BuildPlan;
+use crate::progress::{Ui, human_bytes};
 
-/// The stages of a build, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    Repositories,
-    Resolve,
-    Fetch,
-    Install,
-    Configure,
-    Initrd,
-    Image,
+/// What a finished build left, for the closing message.
+#[derive(Debug)]
+pub struct Built {
+    pub output: PathBuf,
+    pub log: PathBuf,
+    pub packages: usize,
 }
 
-impl fmt::Display for Stage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Repositories => "repositories (read and verify the package indexes)",
-            Self::Resolve => "resolve (choose the packages)",
-            Self::Fetch => "fetch (download packages into the cache)",
-            Self::Install => "install (unpack packages into the root)",
-            Self::Configure => "configure (users, services, %post)",
-            Self::Initrd => "initrd (the live boot initramfs)",
-            Self::Image => "image (squashfs, ISO or disk)",
-        })
+/// Reads and verifies the repositories and resolves `%packages`.
+pub fn resolve<'p>(
+    plan: &'p BuildPlan,
+    ui: &Ui,
+) -> anyhow::Result<(Box<dyn Distro + 'p>, Resolution)> {
+    let fetcher = Fetcher::new(&plan.cache_dir)
+        .with_context(|| format!("cannot use the cache {}", plan.cache_dir.display()))?;
+    let mut distro = distro::for_plan(plan)?;
+    ui.step(format!(
+        "Reading {} repositor{}",
+        plan.repositories.len(),
+        if plan.repositories.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        }
+    ));
+    let spinner = ui.spinner("downloading and verifying indexes");
+    distro.load_repositories(&fetcher, &mut |warning| ui.warn(warning))?;
+    spinner.finish_and_clear();
+    interrupt::check()?;
+    let resolution = distro.resolve()?;
+    for warning in &resolution.warnings {
+        ui.warn(warning);
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum BuildError {
-    #[error(
-        "the kickstart is valid and the plan is made, but the {0} stage is not built yet, so no image can be made; nothing was written (--dry-run shows the plan)"
-    )]
-    NotBuilt(Stage),
+    Ok((distro, resolution))
 }
 
 /// Runs every stage of `plan`.
-pub fn build(_plan: &BuildPlan) -> Result<(), BuildError> {
-    Err(BuildError::NotBuilt(Stage::Repositories))
+pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
+    if plan.format != OutputFormat::Dir {
+        anyhow::bail!(
+            "--format {} is not built yet; --format dir writes the configured root filesystem (the image writers come next)",
+            plan.format.name()
+        );
+    }
+    if !rustix::process::geteuid().is_root() {
+        anyhow::bail!(
+            "building an image needs root (package files keep their owners and device nodes, scripts run in a chroot); run it with sudo, or use --dry-run or `livecompose resolve` to check a kickstart without it"
+        );
+    }
+    let output = plan.output_path();
+    if output.symlink_metadata().is_ok() {
+        anyhow::bail!(
+            "{} already exists; remove it or choose another --output",
+            output.display()
+        );
+    }
+    std::fs::create_dir_all(&plan.output_dir)
+        .with_context(|| format!("cannot create {}", plan.output_dir.display()))?;
+    let (distro, resolution) = resolve(plan, ui)?;
+    ui.step(format!(
+        "{} packages, {} to download or take from the cache",
+        resolution.packages.len(),
+        human_bytes(resolution.download_size())
+    ));
+    let files = fetch(plan, &resolution, ui)?;
+
+    let work = tempfile::Builder::new()
+        .prefix(&format!(".{}.", plan.label))
+        .tempdir_in(&plan.output_dir)
+        .with_context(|| {
+            format!(
+                "cannot create a work directory in {}",
+                plan.output_dir.display()
+            )
+        })?;
+    let root_path = work.path().join("root");
+    make_root_dir(&root_path)?;
+    let root = RootFs::open(&root_path)?;
+    // Created only now: a build that stops earlier has nothing to log.
+    let log = plan.output_dir.join(format!("{}.log", plan.label));
+    std::fs::write(&log, b"")
+        .with_context(|| format!("cannot write the build log {}", log.display()))?;
+    let chroot = Chroot::new(&root_path, &log)?;
+
+    ui.step(format!("Installing {} packages", resolution.packages.len()));
+    distro.prepare_root(&root)?;
+    let bar = ui.counter(resolution.packages.len() as u64);
+    let installed = distro.install(&root, &chroot, &resolution, &files, &bar);
+    bar.finish_and_clear();
+    installed.with_context(|| {
+        format!(
+            "installing packages failed; the full log is {}",
+            log.display()
+        )
+    })?;
+    distro.finish_root(&root)?;
+    interrupt::check()?;
+
+    std::fs::rename(&root_path, &output)
+        .with_context(|| format!("cannot move the finished root to {}", output.display()))?;
+    Ok(Built {
+        output,
+        log,
+        packages: resolution.packages.len(),
+    })
+}
+
+/// Downloads every package into the cache (files already there and intact
+/// cost nothing), returning their paths in resolution order.
+fn fetch(plan: &BuildPlan, resolution: &Resolution, ui: &Ui) -> anyhow::Result<Vec<PathBuf>> {
+    let bar = ui.bytes(resolution.download_size());
+    let fetcher = Fetcher::new(&plan.cache_dir)?;
+    let mut files = Vec::with_capacity(resolution.packages.len());
+    for package in &resolution.packages {
+        interrupt::check()?;
+        bar.set_message(package.name.clone());
+        let file = fetcher
+            .fetch_verified(&package.url, &package.expected)
+            .with_context(|| format!("cannot download {} {}", package.name, package.version))?;
+        bar.inc(package.expected.size);
+        files.push(file);
+    }
+    bar.finish_and_clear();
+    Ok(files)
+}
+
+/// The root directory of the image is world-readable, whatever the umask
+/// or the work directory's mode.
+fn make_root_dir(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .mode(0o755)
+        .create(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))
 }

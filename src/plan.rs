@@ -49,6 +49,8 @@ pub struct BuildPlan {
     pub cache_dir: PathBuf,
     pub package_format: PackageFormat,
     pub repositories: Vec<RepositorySpec>,
+    /// Trees copied over the root, in order: the command line's.
+    pub overlays: Vec<PathBuf>,
     pub kickstart: Kickstart,
 }
 
@@ -77,6 +79,8 @@ pub enum PlanError {
         "{origin}: liveimg installs from an existing image; livecompose builds from packages: use url or repo"
     )]
     LiveImgSource { origin: Origin },
+    #[error("--overlay {0}: not a directory")]
+    Overlay(PathBuf),
 }
 
 /// What the plan is made from besides the kickstart.
@@ -85,6 +89,7 @@ pub struct PlanInputs {
     pub format: OutputFormat,
     pub output_dir: PathBuf,
     pub cache_dir: PathBuf,
+    pub overlays: Vec<PathBuf>,
     pub substitutions: Substitutions,
 }
 
@@ -97,6 +102,9 @@ const DEFAULT_COST: u32 = 1000;
 impl BuildPlan {
     pub fn new(kickstart: Kickstart, inputs: PlanInputs) -> Result<Self, PlanError> {
         validate_label(&inputs.label)?;
+        if let Some(missing) = inputs.overlays.iter().find(|dir| !dir.is_dir()) {
+            return Err(PlanError::Overlay(missing.clone()));
+        }
         let mut repositories = Vec::new();
         if let Some(located) = &kickstart.source {
             match &located.value {
@@ -147,6 +155,7 @@ impl BuildPlan {
             cache_dir: inputs.cache_dir,
             package_format: first.format,
             repositories,
+            overlays: inputs.overlays,
             kickstart,
         })
     }
@@ -198,6 +207,9 @@ impl BuildPlan {
             "%packages:    {included} requested, {excluded} excluded"
         ));
         line(format!("scripts:      {}", ks.scripts.len()));
+        for overlay in &self.overlays {
+            line(format!("overlay:      {}", overlay.display()));
+        }
         line(format!(
             "users:        {}",
             ks.users
@@ -288,6 +300,7 @@ mod tests {
             format: OutputFormat::Iso,
             output_dir: PathBuf::from("."),
             cache_dir: PathBuf::from("/tmp/c"),
+            overlays: Vec::new(),
             substitutions: Substitutions {
                 mirror: Some("http://m.example/debian".into()),
                 releasever: None,

@@ -132,7 +132,7 @@ fn dry_run_shows_the_plan_with_the_mirror_expanded() {
 }
 
 #[test]
-fn a_build_says_which_stage_is_missing_and_writes_nothing() {
+fn an_image_format_not_built_yet_is_refused_before_any_work() {
     let dir = tempfile::tempdir().expect("temp dir");
     write(dir.path(), "d.ks", "url --url=$mirror --suite=bookworm\n");
     let out = livecompose(
@@ -142,12 +142,50 @@ fn a_build_says_which_stage_is_missing_and_writes_nothing() {
             "-l",
             "Test-1",
             "--mirror",
-            "http://mirror.example/debian",
+            "http://127.0.0.1:9/debian",
         ],
         dir.path(),
     );
-    assert_fails_with(&out, "stage is not built yet");
+    assert_fails_with(&out, "--format iso is not built yet");
     assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+}
+
+#[test]
+fn an_unreachable_mirror_stops_the_build_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "d.ks", "url --url=$mirror --suite=bookworm\n");
+    let out = livecompose(
+        &[
+            "-c",
+            "d.ks",
+            "-l",
+            "Test-1",
+            "--format",
+            "dir",
+            "--output",
+            "out",
+            "--cache",
+            "cache",
+            "--mirror",
+            // The discard port: nothing listens there, the connection is refused.
+            "http://127.0.0.1:9/debian",
+        ],
+        dir.path(),
+    );
+    assert_fails_with(
+        &out,
+        "d.ks:1: cannot use repository base (http://127.0.0.1:9/debian)",
+    );
+    let out_dir = dir.path().join("out");
+    let left: Vec<_> = std::fs::read_dir(&out_dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "the output directory holds {left:?}");
 }
 
 #[test]

@@ -1,0 +1,327 @@
+//! The Debian back end: suites signed with OpenPGP, `Packages` indexes,
+//! Debian's relationship semantics, and the image's own dpkg.
+//!
+//! Kickstart groups have no Debian equivalent, so the two that every
+//! kickstart implies are mapped to Debian's priorities (Policy §2.5):
+//!
+//! | kickstart         | Debian packages installed                        |
+//! |-------------------|--------------------------------------------------|
+//! | (always)          | `Essential: yes` and `Priority: required`        |
+//! | `@core` (implied unless `%packages --nocore`) | `Priority: important` |
+//! | `@standard`       | `Priority: important` and `Priority: standard`   |
+//!
+//! Any other group or environment is an error (or, with `--ignoremissing`,
+//! a warning): Debian archives carry no comps data.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use indicatif::ProgressBar;
+
+use super::{Distro, Resolution, ResolvedPackage};
+use crate::chroot::Chroot;
+use crate::fetch::Fetcher;
+use crate::install::RootFs;
+use crate::install::bootstrap::{self, ToInstall};
+use crate::kickstart::sections::{PackageSpec, Packages};
+use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
+use crate::repo::{RepoSpec, Repository, SignaturePolicy, load_repository};
+use crate::resolve::{self, BaseSet, Candidate, Request, Requested, Transaction};
+
+pub struct Debian<'p> {
+    plan: &'p BuildPlan,
+    arch: &'static str,
+    repositories: Vec<LoadedRepository>,
+    /// The resolver's answer, kept for the install order it implies.
+    transaction: Option<Transaction>,
+}
+
+struct LoadedRepository {
+    repository: Repository,
+    name: String,
+    cost: i32,
+    /// Which package names of this repository may be used at all.
+    filter: NameFilter,
+}
+
+/// `repo --includepkgs/--excludepkgs`: globs over package names.
+struct NameFilter {
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+}
+
+impl NameFilter {
+    fn new(spec: &RepositorySpec) -> anyhow::Result<Self> {
+        let set = |patterns: &[String]| -> anyhow::Result<GlobSet> {
+            let mut builder = GlobSetBuilder::new();
+            for pattern in patterns {
+                builder.add(Glob::new(pattern).with_context(|| {
+                    format!("{}: invalid package pattern {pattern:?}", spec.origin)
+                })?);
+            }
+            Ok(builder.build()?)
+        };
+        Ok(NameFilter {
+            include: (!spec.includepkgs.is_empty())
+                .then(|| set(&spec.includepkgs))
+                .transpose()?,
+            exclude: set(&spec.excludepkgs)?,
+        })
+    }
+
+    fn allows(&self, name: &str) -> bool {
+        self.include.as_ref().is_none_or(|set| set.is_match(name)) && !self.exclude.is_match(name)
+    }
+}
+
+impl<'p> Debian<'p> {
+    pub fn new(plan: &'p BuildPlan) -> anyhow::Result<Self> {
+        Ok(Debian {
+            plan,
+            arch: super::host_architecture(PackageFormat::Deb),
+            repositories: Vec::new(),
+            transaction: None,
+        })
+    }
+
+    fn candidates(&self) -> Vec<Candidate<'_>> {
+        self.repositories
+            .iter()
+            .flat_map(|loaded| {
+                loaded
+                    .repository
+                    .packages
+                    .iter()
+                    .filter(|package| loaded.filter.allows(&package.name))
+                    .map(|package| Candidate {
+                        package,
+                        repo: &loaded.name,
+                        cost: loaded.cost,
+                    })
+            })
+            .collect()
+    }
+
+    fn repository(&self, name: &str) -> Option<&Repository> {
+        self.repositories
+            .iter()
+            .find(|loaded| loaded.name == name)
+            .map(|loaded| &loaded.repository)
+    }
+}
+
+impl Distro for Debian<'_> {
+    fn load_repositories(
+        &mut self,
+        fetcher: &Fetcher,
+        warn: &mut dyn FnMut(String),
+    ) -> anyhow::Result<()> {
+        for spec in &self.plan.repositories {
+            let (suite, components) = spec.suite.clone().with_context(|| {
+                format!("{}: repository {} has no --suite", spec.origin, spec.name)
+            })?;
+            let keyrings: Vec<&str> = spec.gpgkey.iter().map(String::as_str).collect();
+            let policy = SignaturePolicy::from_options(&keyrings, spec.nogpgcheck)
+                .with_context(|| format!("{}: repository {}", spec.origin, spec.name))?;
+            if spec.nogpgcheck {
+                warn(format!(
+                    "{}: WARNING: --nogpgcheck: the signature of repository {} is NOT checked; anyone who can change its files can change this image",
+                    spec.origin, spec.name
+                ));
+            }
+            let repo_spec = RepoSpec {
+                mirror: spec.location.url().to_owned(),
+                suite,
+                components,
+                architecture: self.arch.to_owned(),
+            };
+            let repository = load_repository(&repo_spec, fetcher, &policy).with_context(|| {
+                format!(
+                    "{}: cannot use repository {} ({})",
+                    spec.origin,
+                    spec.name,
+                    spec.location.url()
+                )
+            })?;
+            self.repositories.push(LoadedRepository {
+                repository,
+                name: spec.name.clone(),
+                cost: i32::try_from(spec.cost).unwrap_or(i32::MAX),
+                filter: NameFilter::new(spec)?,
+            });
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self) -> anyhow::Result<Resolution> {
+        let candidates = self.candidates();
+        let mapped = request(&self.plan.kickstart.packages, &candidates, self.arch)?;
+        let mut transaction = resolve::resolve(&candidates, &mapped.request)?;
+        transaction.warnings.extend(mapped.warnings);
+        let mut packages = Vec::with_capacity(transaction.packages.len());
+        for chosen in &transaction.packages {
+            let repository = self.repository(&chosen.repo).with_context(|| {
+                format!("the resolver chose unknown repository {}", chosen.repo)
+            })?;
+            packages.push(ResolvedPackage {
+                name: chosen.package.name.clone(),
+                version: chosen.package.version.clone(),
+                architecture: chosen.package.architecture.clone(),
+                repository: chosen.repo.clone(),
+                url: repository.package_url(&chosen.package),
+                expected: repository
+                    .package_expected(&chosen.package)
+                    .with_context(|| {
+                        format!(
+                            "{}: its index entry has no usable SHA256",
+                            chosen.package.name
+                        )
+                    })?,
+            });
+        }
+        let warnings = transaction.warnings.clone();
+        self.transaction = Some(transaction);
+        Ok(Resolution { packages, warnings })
+    }
+
+    fn prepare_root(&self, root: &RootFs) -> anyhow::Result<()> {
+        Ok(bootstrap::prepare_root(root, self.arch)?)
+    }
+
+    fn install(
+        &self,
+        root: &RootFs,
+        chroot: &Chroot,
+        resolution: &Resolution,
+        files: &[PathBuf],
+        bar: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        // The index entries carry the relationships the install order needs.
+        let transaction = self
+            .transaction
+            .as_ref()
+            .context("install was called before resolve")?;
+        let mut to_install = Vec::with_capacity(files.len());
+        for (resolved, file) in resolution.packages.iter().zip(files) {
+            let chosen = transaction
+                .get(&resolved.name)
+                .with_context(|| format!("{} is no longer in the resolved set", resolved.name))?;
+            to_install.push(ToInstall {
+                package: &chosen.package,
+                deb: file,
+            });
+        }
+        Ok(bootstrap::install(root, chroot, &to_install, bar)?)
+    }
+
+    fn finish_root(&self, root: &RootFs) -> anyhow::Result<()> {
+        Ok(bootstrap::allow_service_starts(root)?)
+    }
+}
+
+/// The resolver request for a kickstart's `%packages`, and notes about
+/// what was skipped.
+struct MappedRequest {
+    request: Request,
+    warnings: Vec<String>,
+}
+
+fn request(
+    packages: &Packages,
+    candidates: &[Candidate<'_>],
+    arch: &str,
+) -> anyhow::Result<MappedRequest> {
+    let options = &packages.options;
+    let mut install = Vec::new();
+    let mut warnings = Vec::new();
+    let mut priorities: BTreeSet<&str> = BTreeSet::new();
+    if !options.nocore {
+        priorities.insert("important");
+    }
+    for entry in packages.included() {
+        let origin = entry.origin.to_string();
+        match &entry.spec {
+            PackageSpec::Package(name) => install.push(Requested {
+                pattern: name.clone(),
+                origin,
+                ignore_missing: options.ignore_missing,
+            }),
+            PackageSpec::Group { name, .. } if name == "core" => {
+                priorities.insert("important");
+            }
+            PackageSpec::Group { name, .. } if name == "standard" => {
+                priorities.extend(["important", "standard"]);
+            }
+            other => {
+                let message = format!(
+                    "{origin}: {} has no Debian equivalent: Debian archives have no package groups; livecompose maps only @core and @standard (to Debian priorities)",
+                    describe(other)
+                );
+                if options.ignore_missing {
+                    warnings.push(format!("{message}; skipped (--ignoremissing)"));
+                } else {
+                    anyhow::bail!(message);
+                }
+            }
+        }
+    }
+    let excluded: Vec<String> = packages
+        .excluded()
+        .filter_map(|entry| match &entry.spec {
+            PackageSpec::Package(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let by_priority: BTreeMap<&str, &str> = candidates
+        .iter()
+        .filter(|c| c.package.architecture == arch || c.package.architecture == "all")
+        .filter(|c| {
+            c.package
+                .priority
+                .as_deref()
+                .is_some_and(|p| priorities.contains(p))
+        })
+        .filter_map(|c| Some((c.package.name.as_str(), c.package.priority.as_deref()?)))
+        .collect();
+    let exclude_set = {
+        let mut builder = GlobSetBuilder::new();
+        for pattern in &excluded {
+            builder.add(
+                Glob::new(pattern)
+                    .with_context(|| format!("%packages: invalid exclusion pattern -{pattern}"))?,
+            );
+        }
+        builder.build()?
+    };
+    for (name, priority) in by_priority {
+        // An exclusion wins over a group's default members.
+        if !exclude_set.is_match(name) {
+            install.push(Requested {
+                pattern: name.to_owned(),
+                origin: format!("@core/@standard (Priority: {priority})"),
+                ignore_missing: true,
+            });
+        }
+    }
+    Ok(MappedRequest {
+        request: Request {
+            install,
+            exclude: excluded,
+            with_recommends: !options.exclude_weakdeps,
+            arch: arch.to_owned(),
+            base: BaseSet::Minbase,
+        },
+        warnings,
+    })
+}
+
+fn describe(spec: &PackageSpec) -> String {
+    match spec {
+        PackageSpec::Package(name) => name.clone(),
+        PackageSpec::Group { name, .. } => format!("group @{name}"),
+        PackageSpec::Environment(name) => format!("environment @^{name}"),
+        PackageSpec::Module { name, stream, .. } => format!("module @{name}:{stream}"),
+    }
+}

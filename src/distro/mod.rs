@@ -1,0 +1,100 @@
+//! What differs between distributions, behind one interface.
+//!
+//! The pipeline only knows this trait and the artifacts it passes along: a
+//! [`Resolution`] (what to download), the downloaded files, and a root that
+//! the distribution's own tools have configured. Which implementation runs
+//! is decided once, from the package format of the plan's repositories.
+
+pub mod debian;
+
+use std::path::PathBuf;
+
+use indicatif::ProgressBar;
+
+use crate::chroot::Chroot;
+use crate::fetch::{Expected, Fetcher};
+use crate::install::RootFs;
+use crate::plan::{BuildPlan, PackageFormat};
+
+/// One package the build will install.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedPackage {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    /// The kickstart name of the repository it comes from.
+    pub repository: String,
+    pub url: String,
+    pub expected: Expected,
+}
+
+/// The output of dependency resolution, the same for every distribution.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Resolution {
+    /// Sorted by name, then architecture.
+    pub packages: Vec<ResolvedPackage>,
+    /// Notes for the user that did not stop resolution.
+    pub warnings: Vec<String>,
+}
+
+impl Resolution {
+    pub fn download_size(&self) -> u64 {
+        self.packages.iter().map(|p| p.expected.size).sum()
+    }
+}
+
+/// A distribution back end.
+pub trait Distro {
+    /// Reads and verifies every repository of the plan; `warn` receives the
+    /// notes the user must see (an unsigned repository, say).
+    fn load_repositories(
+        &mut self,
+        fetcher: &Fetcher,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<(), anyhow::Error>;
+
+    /// Chooses the packages for the kickstart's `%packages`.
+    fn resolve(&mut self) -> Result<Resolution, anyhow::Error>;
+
+    /// Lays out an empty root for the package manager.
+    fn prepare_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;
+
+    /// Installs the resolved packages, `files[i]` holding
+    /// `resolution.packages[i]`, with their scripts run through `chroot`.
+    fn install(
+        &self,
+        root: &RootFs,
+        chroot: &Chroot,
+        resolution: &Resolution,
+        files: &[PathBuf],
+        bar: &ProgressBar,
+    ) -> Result<(), anyhow::Error>;
+
+    /// Undoes what only the build needed (service start blockers).
+    fn finish_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;
+}
+
+/// The back end for the plan's package format.
+pub fn for_plan(plan: &BuildPlan) -> Result<Box<dyn Distro + '_>, anyhow::Error> {
+    match plan.package_format {
+        PackageFormat::Deb => Ok(Box::new(debian::Debian::new(plan)?)),
+        PackageFormat::Rpm => anyhow::bail!(
+            "RPM repositories are read by the plan but the RPM back end is not built yet; use a Debian repository (--suite) for now"
+        ),
+    }
+}
+
+/// The architecture name the package format uses for the build host.
+pub fn host_architecture(format: PackageFormat) -> &'static str {
+    let arch = std::env::consts::ARCH;
+    match format {
+        PackageFormat::Rpm => arch,
+        PackageFormat::Deb => match arch {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "i386",
+            "powerpc64" => "ppc64el",
+            other => other,
+        },
+    }
+}
