@@ -147,6 +147,8 @@ impl MountPaths {
     /// filesystems mounted inside the root. With `enter`, also chroots.
     fn set_up(&self, enter: bool) -> std::io::Result<()> {
         let nosuid_nodev = MountFlags::NOSUID | MountFlags::NODEV;
+        // Device nodes need their exact modes (0666), whatever the umask.
+        let umask = rustix::process::umask(Mode::empty());
         // SAFETY: called in a freshly forked, single-threaded child; no file
         // descriptor table is shared with another thread.
         unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) }?;
@@ -199,6 +201,7 @@ impl MountPaths {
             nosuid_nodev | MountFlags::NOEXEC,
             c"newinstance,ptmxmode=0666,mode=0620",
         )?;
+        rustix::process::umask(umask);
         if enter {
             rustix::process::chroot(self.root.as_c_str())?;
             rustix::process::chdir(c"/")?;

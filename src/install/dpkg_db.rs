@@ -417,3 +417,34 @@ fn append_line(root: &RootFs, path: &InRootPath, line: &str) -> Result<(), DbErr
     root.write_bytes(path, text.as_bytes(), 0o644)?;
     Ok(())
 }
+
+/// One entry of dpkg's `diversions` file: files named `from` that a package
+/// other than `package` ships are installed as `to` instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diversion {
+    pub from: String,
+    pub to: String,
+    /// The diverting package; `:` for a local (administrator's) diversion.
+    pub package: String,
+}
+
+/// The diversions registered so far (by `dpkg-divert` in maintainer scripts).
+pub fn diversions(root: &RootFs) -> Result<Vec<Diversion>, DbError> {
+    let text = root.read(&admin("diversions")?)?.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() % 3 != 0 {
+        return Err(DbError::Syntax(format!(
+            "diversions has {} lines, not a multiple of 3",
+            lines.len()
+        )));
+    }
+    Ok(lines
+        .chunks(3)
+        .map(|entry| Diversion {
+            from: entry[0].to_string(),
+            to: entry[1].to_string(),
+            package: entry[2].to_string(),
+        })
+        .collect())
+}

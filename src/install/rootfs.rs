@@ -629,6 +629,23 @@ impl RootFs {
         }
     }
 
+    /// Renames `from` to `to` inside the root (neither last component is
+    /// followed). Returns whether `from` existed.
+    pub fn rename(&self, from: &InRootPath, to: &InRootPath) -> Result<bool, RootError> {
+        let shown = from.display();
+        let (src_dir, src_name) = match self.walk(from, false, false) {
+            Ok(Walked::Entry { dir, name }) => (dir, name),
+            Ok(Walked::Dir) | Err(RootError::NotFound { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        let (dir, name) = self.parent_of(to)?;
+        match rfs::renameat(&src_dir, &src_name, &dir, &name) {
+            Ok(()) => Ok(true),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(io_err(&shown, "rename")(e)),
+        }
+    }
+
     /// Removes a non-directory at `path` if present (the last component is
     /// not followed). Returns whether something was removed.
     pub fn remove_file(&self, path: &InRootPath) -> Result<bool, RootError> {

@@ -1,0 +1,148 @@
+//! End-to-end: `livecompose --format dir` on `kickstarts/debian-minimal.ks`
+//! against the real Debian archive, judged by the image's own dpkg.
+//! Run with `cargo test --test network_build -- --ignored`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+const LABEL: &str = "Debian-mini";
+
+struct Built {
+    /// Keeps the output alive for every test of this file.
+    _dir: tempfile::TempDir,
+    output_dir: PathBuf,
+    root: PathBuf,
+}
+
+fn repo_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One build shared by all tests; the package cache persists between runs
+/// so a re-run only pays for installing.
+fn built() -> &'static Built {
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let output_dir = dir.path().join("out");
+        let cache = std::env::temp_dir().join("livecompose-net-build-cache");
+        let out = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+            .arg("--config")
+            .arg(repo_dir().join("kickstarts/debian-minimal.ks"))
+            .args(["--label", LABEL, "--format", "dir", "--quiet", "--output"])
+            .arg(&output_dir)
+            .arg("--cache")
+            .arg(&cache)
+            .output()
+            .expect("run livecompose");
+        assert!(
+            out.status.success(),
+            "build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let root = output_dir.join(LABEL);
+        Built {
+            _dir: dir,
+            output_dir,
+            root,
+        }
+    })
+}
+
+fn in_root(root: &Path, args: &[&str]) -> Output {
+    Command::new("chroot")
+        .arg(root)
+        .args(args)
+        .output()
+        .expect("run chroot")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+#[ignore = "end-to-end: builds a Debian root from the real archive (a few minutes)"]
+fn net_output_is_the_root_and_nothing_else_is_left() {
+    let built = built();
+    let mut left: Vec<String> = std::fs::read_dir(&built.output_dir)
+        .expect("output dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, [LABEL.to_owned(), format!("{LABEL}.log")]);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let out = built.output_dir.to_string_lossy();
+    assert!(
+        !mounts.lines().any(|line| line.contains(out.as_ref())),
+        "mounts left under {out}"
+    );
+    assert!(
+        !built.root.join("usr/sbin/policy-rc.d").exists(),
+        "the build-time policy-rc.d is still in the image"
+    );
+}
+
+#[test]
+#[ignore = "end-to-end: builds a Debian root from the real archive (a few minutes)"]
+fn net_dpkg_audit_and_verify_find_nothing() {
+    let root = &built().root;
+    let audit = in_root(root, &["dpkg", "--audit"]);
+    assert!(audit.status.success(), "dpkg --audit failed");
+    assert_eq!(stdout(&audit), "", "dpkg --audit reports problems");
+    let verify = in_root(root, &["dpkg", "--verify"]);
+    // Conffiles that maintainer scripts rewrite are expected; anything else
+    // means the files on disk are not what the packages shipped.
+    let unexpected: Vec<String> = stdout(&verify)
+        .lines()
+        .filter(|line| !line.contains(" c /"))
+        .map(str::to_owned)
+        .collect();
+    assert!(unexpected.is_empty(), "dpkg --verify: {unexpected:#?}");
+}
+
+#[test]
+#[ignore = "end-to-end: builds a Debian root from the real archive (a few minutes)"]
+fn net_every_package_is_configured_and_the_kickstart_list_is_honoured() {
+    let root = &built().root;
+    let query = in_root(
+        root,
+        &["dpkg-query", "-W", "-f", "${Package} ${db:Status-Abbrev}\n"],
+    );
+    let listing = stdout(&query);
+    let not_installed: Vec<&str> = listing
+        .lines()
+        .filter(|line| !line.ends_with(" ii "))
+        .collect();
+    assert!(
+        not_installed.is_empty(),
+        "not fully installed: {not_installed:?}"
+    );
+    let installed: Vec<&str> = listing
+        .lines()
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    for wanted in [
+        "linux-image-amd64",
+        "systemd-sysv",
+        "sudo",
+        "iproute2",
+        "less",
+    ] {
+        assert!(installed.contains(&wanted), "{wanted} is not installed");
+    }
+    assert!(!installed.contains(&"nano"), "-nano was ignored");
+    // Things only working maintainer scripts and triggers produce.
+    for made_by_scripts in ["etc/passwd", "etc/ld.so.cache", "etc/shells"] {
+        assert!(
+            root.join(made_by_scripts).exists(),
+            "/{made_by_scripts} is missing"
+        );
+    }
+    let initrd = std::fs::read_dir(root.join("boot"))
+        .expect("/boot")
+        .filter_map(Result::ok)
+        .any(|e| e.file_name().to_string_lossy().starts_with("initrd.img-"));
+    assert!(initrd, "the kernel's postinst made no initrd");
+}
