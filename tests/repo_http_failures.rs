@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use common::debrepo::{Fixture, Layout, SUITE, fake_deb, spec_at, write_repo};
@@ -43,6 +43,11 @@ impl Served {
         load_repository(&spec_at(self.server.url()), fetcher, &self.fx.verify())
     }
 
+    /// Loads the repository with `fetcher` and lists every package.
+    fn items(&self, fetcher: &Fetcher) -> Vec<Download> {
+        self.downloads(&self.load(fetcher).unwrap())
+    }
+
     fn downloads(&self, repo: &Repository) -> Vec<Download> {
         (0..self.debs.len())
             .map(|i| {
@@ -56,6 +61,11 @@ impl Served {
             .collect()
     }
 
+    /// The served file of `pkg<i>`, to break it.
+    fn pool_file(&self, i: usize) -> PathBuf {
+        self.fx.root.path().join(&Self::pool_path(i)[1..])
+    }
+
     fn pool_path(i: usize) -> String {
         format!("/pool/main/pkg{i}_1.0_amd64.deb")
     }
@@ -66,10 +76,13 @@ impl Served {
         log.iter().filter(|r| r.path == path).cloned().collect()
     }
 
-    /// The cache invariant (see the module comment), given every content
-    /// the cache may legitimately hold.
-    fn assert_cache_clean(&self, known: &[&[u8]]) {
-        let by_hash: HashMap<String, &[u8]> = known.iter().map(|d| (sha256_hex(d), *d)).collect();
+    /// The cache invariant (see the module comment).
+    fn assert_cache_clean(&self) {
+        let by_hash: HashMap<String, &[u8]> = self
+            .debs
+            .iter()
+            .map(|d| (sha256_hex(d), d.as_slice()))
+            .collect();
         let cache = self.fx.cache.path();
         for entry in std::fs::read_dir(cache).unwrap() {
             let name = entry.unwrap().file_name();
@@ -96,6 +109,35 @@ impl Served {
                 kept.len()
             );
         }
+    }
+
+    /// A new run (a fresh fetcher on the same cache) over `items`, one at a
+    /// time: the paths, and the net bytes and finished files it reported.
+    fn rerun(&self, items: &[Download]) -> (Vec<PathBuf>, (i64, usize)) {
+        let (totals, callback) = progress_sink();
+        let paths = self
+            .fx
+            .fetcher()
+            .with_progress(callback)
+            .fetch_all(items, 1)
+            .unwrap();
+        let totals = *totals.lock().unwrap();
+        (paths, totals)
+    }
+
+    /// `(Range start, status)` of each request since the log was last taken.
+    fn wire(&self) -> Vec<(Option<u64>, u16)> {
+        self.server
+            .take_requests()
+            .iter()
+            .map(|r| (r.range_from, r.status))
+            .collect()
+    }
+
+    /// Leaves the first `len` bytes of `pkg<i>` as an earlier run would have.
+    fn keep_partial(&self, i: usize, len: usize) {
+        let path = self.fx.cache.path().join("partial");
+        std::fs::write(path.join(sha256_hex(&self.debs[i])), &self.debs[i][..len]).unwrap();
     }
 
     fn cached(&self, content: &[u8]) -> bool {
@@ -146,8 +188,7 @@ fn parallel_download_keeps_order_reports_progress_and_a_rerun_downloads_nothing(
     let s = Served::new(6);
     let (totals, callback) = progress_sink();
     let fetcher = s.fx.fetcher().with_progress(callback);
-    let repo = s.load(&fetcher).unwrap();
-    let items = s.downloads(&repo);
+    let items = s.items(&fetcher);
     *totals.lock().unwrap() = (0, 0);
 
     let paths = fetcher.fetch_all(&items, 4).unwrap();
@@ -242,11 +283,10 @@ fn bad_inrelease_signature_stops_before_any_index_is_fetched() {
 fn deb_not_matching_packages_is_refused_and_not_cached() {
     let s = Served::new(4);
     let fetcher = s.fx.fetcher();
-    let repo = s.load(&fetcher).unwrap();
-    let items = s.downloads(&repo);
+    let items = s.items(&fetcher);
     // Same size, other bytes: only the hash can tell.
     let impostor = fake_deb(99, DEB_SIZE);
-    std::fs::write(s.fx.root.path().join(&Served::pool_path(2)[1..]), &impostor).unwrap();
+    std::fs::write(s.pool_file(2), &impostor).unwrap();
 
     let err = fetcher.fetch_all(&items, 2).unwrap_err();
     match &err {
@@ -264,17 +304,15 @@ fn deb_not_matching_packages_is_refused_and_not_cached() {
     assert!(err.to_string().contains(&items[2].url), "{err}");
     assert!(!s.cached(&s.debs[2]) && !s.cached(&impostor));
     assert_eq!(s.partial(&s.debs[2]), None);
-    let known: Vec<&[u8]> = s.debs.iter().map(Vec::as_slice).collect();
-    s.assert_cache_clean(&known);
+    s.assert_cache_clean();
 }
 
 #[test]
 fn missing_deb_is_not_found_at_once_and_stops_the_others() {
     let s = Served::new(20);
     let fetcher = s.fx.fetcher();
-    let repo = s.load(&fetcher).unwrap();
-    let items = s.downloads(&repo);
-    std::fs::remove_file(s.fx.root.path().join(&Served::pool_path(0)[1..])).unwrap();
+    let items = s.items(&fetcher);
+    std::fs::remove_file(s.pool_file(0)).unwrap();
     s.server.take_requests();
 
     let err = fetcher.fetch_all(&items, 2).unwrap_err();
@@ -295,16 +333,14 @@ fn missing_deb_is_not_found_at_once_and_stops_the_others() {
     );
     assert!(log.len() < items.len(), "the pool kept going: {log:?}");
     assert!(!s.cached(&s.debs[0]));
-    let known: Vec<&[u8]> = s.debs.iter().map(Vec::as_slice).collect();
-    s.assert_cache_clean(&known);
+    s.assert_cache_clean();
 }
 
 #[test]
 fn dropped_connection_is_retried_and_resumed_with_range() {
     let s = Served::new(3);
     let fetcher = s.fx.fetcher();
-    let repo = s.load(&fetcher).unwrap();
-    let items = s.downloads(&repo);
+    let items = s.items(&fetcher);
     s.server
         .misbehave(&Served::pool_path(1), Fault::DropAfter(100_000), Some(1));
     s.server.take_requests();
@@ -323,8 +359,7 @@ fn dropped_connection_is_retried_and_resumed_with_range() {
 #[test]
 fn permanent_drop_is_a_network_error_and_the_next_run_resumes() {
     let s = Served::new(1);
-    let repo = s.load(&s.fx.fetcher()).unwrap();
-    let items = s.downloads(&repo);
+    let items = s.items(&s.fx.fetcher());
     s.server
         .misbehave(&Served::pool_path(0), Fault::DropAfter(100_000), None);
 
@@ -344,17 +379,12 @@ fn permanent_drop_is_a_network_error_and_the_next_run_resumes() {
     );
     assert!(!s.cached(&s.debs[0]));
     let kept = s.partial(&s.debs[0]).expect("received bytes are kept");
-    s.assert_cache_clean(&[&s.debs[0]]);
+    s.assert_cache_clean();
 
     // The server recovers; a new run asks only for the rest.
     s.server.behave(&Served::pool_path(0));
     s.server.take_requests();
-    let (totals, callback) = progress_sink();
-    let paths =
-        s.fx.fetcher()
-            .with_progress(callback)
-            .fetch_all(&items, 1)
-            .unwrap();
+    let (paths, totals) = s.rerun(&items);
     assert_eq!(std::fs::read(&paths[0]).unwrap(), s.debs[0]);
     let log = s.server.take_requests();
     assert_eq!(
@@ -365,61 +395,30 @@ fn permanent_drop_is_a_network_error_and_the_next_run_resumes() {
             status: 206,
         }]
     );
-    assert_eq!(*totals.lock().unwrap(), (DEB_SIZE as i64, 1));
+    assert_eq!(totals, (DEB_SIZE as i64, 1));
     assert!(list_dir(&s.fx.cache.path().join("partial")).is_empty());
 }
 
 #[test]
 fn server_ignoring_range_restarts_from_the_first_byte() {
     let s = Served::new(1);
-    let repo = s.load(&s.fx.fetcher()).unwrap();
-    let items = s.downloads(&repo);
-    std::fs::write(
-        s.fx.cache
-            .path()
-            .join("partial")
-            .join(sha256_hex(&s.debs[0])),
-        &s.debs[0][..50_000],
-    )
-    .unwrap();
+    let items = s.items(&s.fx.fetcher());
+    s.keep_partial(0, 50_000);
     s.server.ignore_range(true);
     s.server.take_requests();
 
-    let (totals, callback) = progress_sink();
-    let paths =
-        s.fx.fetcher()
-            .with_progress(callback)
-            .fetch_all(&items, 1)
-            .unwrap();
+    let (paths, totals) = s.rerun(&items);
     assert_eq!(std::fs::read(&paths[0]).unwrap(), s.debs[0]);
-    let log = s.server.take_requests();
-    assert_eq!(
-        log.iter()
-            .map(|r| (r.range_from, r.status))
-            .collect::<Vec<_>>(),
-        [(Some(50_000), 200)]
-    );
-    assert_eq!(*totals.lock().unwrap(), (DEB_SIZE as i64, 1));
+    assert_eq!(s.wire(), [(Some(50_000), 200)]);
+    assert_eq!(totals, (DEB_SIZE as i64, 1));
 }
 
 #[test]
 fn truncated_file_on_the_mirror_with_a_longer_partial_is_a_size_mismatch() {
     let s = Served::new(1);
-    let repo = s.load(&s.fx.fetcher()).unwrap();
-    let items = s.downloads(&repo);
-    std::fs::write(
-        s.fx.cache
-            .path()
-            .join("partial")
-            .join(sha256_hex(&s.debs[0])),
-        &s.debs[0][..200_000],
-    )
-    .unwrap();
-    std::fs::write(
-        s.fx.root.path().join(&Served::pool_path(0)[1..]),
-        &s.debs[0][..150_000],
-    )
-    .unwrap();
+    let items = s.items(&s.fx.fetcher());
+    s.keep_partial(0, 200_000);
+    std::fs::write(s.pool_file(0), &s.debs[0][..150_000]).unwrap();
     s.server.take_requests();
 
     let err = s.fx.fetcher().fetch_all(&items, 1).unwrap_err();
@@ -431,13 +430,7 @@ fn truncated_file_on_the_mirror_with_a_longer_partial_is_a_size_mismatch() {
         ),
         "{err}"
     );
-    let log = s.server.take_requests();
-    assert_eq!(
-        log.iter()
-            .map(|r| (r.range_from, r.status))
-            .collect::<Vec<_>>(),
-        [(Some(200_000), 416), (None, 200)]
-    );
+    assert_eq!(s.wire(), [(Some(200_000), 416), (None, 200)]);
     assert_eq!(s.partial(&s.debs[0]), None);
     assert!(!s.cached(&s.debs[0]));
 }
@@ -445,8 +438,7 @@ fn truncated_file_on_the_mirror_with_a_longer_partial_is_a_size_mismatch() {
 #[test]
 fn server_errors_are_retried_then_reported_with_the_url() {
     let s = Served::new(1);
-    let repo = s.load(&s.fx.fetcher()).unwrap();
-    let items = s.downloads(&repo);
+    let items = s.items(&s.fx.fetcher());
     let path = Served::pool_path(0);
     s.server.take_requests();
 
@@ -462,22 +454,14 @@ fn server_errors_are_retried_then_reported_with_the_url() {
     s.server.misbehave(&path, Fault::Status(503), Some(2));
     let paths = s.fx.fetcher().fetch_all(&items, 1).unwrap();
     assert_eq!(std::fs::read(&paths[0]).unwrap(), s.debs[0]);
-    assert_eq!(
-        s.server
-            .take_requests()
-            .iter()
-            .map(|r| r.status)
-            .collect::<Vec<_>>(),
-        [503, 503, 200]
-    );
+    assert_eq!(s.wire(), [(None, 503), (None, 503), (None, 200)]);
 }
 
 #[test]
 fn corrupted_cache_entry_is_detected_and_fetched_again() {
     let s = Served::new(3);
     let fetcher = s.fx.fetcher();
-    let repo = s.load(&fetcher).unwrap();
-    let items = s.downloads(&repo);
+    let items = s.items(&fetcher);
     let paths = fetcher.fetch_all(&items, 3).unwrap();
     let mut bytes = std::fs::read(&paths[1]).unwrap();
     bytes[DEB_SIZE / 2] ^= 0x01;

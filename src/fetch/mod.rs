@@ -662,7 +662,7 @@ mod tests {
     }
 
     #[test]
-    fn verified_fetch_caches_and_reuses() {
+    fn verified_fetch_caches_reuses_and_replaces_a_corrupted_entry() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src.bin");
         std::fs::write(&src, b"hello world").unwrap();
@@ -673,12 +673,26 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
         assert_eq!(path, fetcher.cache_path(&expected));
 
+        // Same size, one byte off: only the hash can tell.
+        std::fs::write(&path, b"hello worle").unwrap();
+        fetcher.fetch_verified(&file_url(&src), &expected).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+
         // Served from the cache once the source is gone.
         std::fs::remove_file(&src).unwrap();
         assert_eq!(
             fetcher.fetch_verified(&file_url(&src), &expected).unwrap(),
             path
         );
+
+        // Then a bad entry is removed, not served.
+        std::fs::write(&path, b"hello worle").unwrap();
+        let err = fetcher
+            .fetch_verified(&file_url(&src), &expected)
+            .unwrap_err();
+        assert!(matches!(err, FetchError::NotFound { .. }), "{err}");
+        assert!(!path.exists());
+        assert!(!fetcher.partial_path(&expected).exists());
     }
 
     #[test]
@@ -762,31 +776,6 @@ mod tests {
 
         fetcher.fetch_verified(&file_url(&src), &expected).unwrap();
         assert_eq!(*events.lock().unwrap(), [200_000, 0]);
-    }
-
-    #[test]
-    fn corrupted_cache_entry_is_fetched_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("src.bin");
-        std::fs::write(&src, b"hello world").unwrap();
-        let fetcher = Fetcher::new(dir.path().join("cache")).unwrap();
-        let expected = Expected::new(11, &sha256_hex(b"hello world")).unwrap();
-        let path = fetcher.fetch_verified(&file_url(&src), &expected).unwrap();
-
-        // Same size, one byte off: only the hash can tell.
-        std::fs::write(&path, b"hello worle").unwrap();
-        fetcher.fetch_verified(&file_url(&src), &expected).unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
-
-        // With the source gone, the bad entry is removed, not served.
-        std::fs::write(&path, b"hello worle").unwrap();
-        std::fs::remove_file(&src).unwrap();
-        let err = fetcher
-            .fetch_verified(&file_url(&src), &expected)
-            .unwrap_err();
-        assert!(matches!(err, FetchError::NotFound { .. }), "{err}");
-        assert!(!path.exists());
-        assert!(!fetcher.partial_path(&expected).exists());
     }
 
     #[test]
