@@ -480,3 +480,19 @@ fn corrupted_cache_entry_is_detected_and_fetched_again() {
         }]
     );
 }
+
+#[test]
+fn the_same_content_listed_many_times_is_downloaded_once() {
+    let s = Served::new(1);
+    let items = s.items(&s.fx.fetcher());
+    s.server.take_requests();
+
+    let paths =
+        s.fx.fetcher()
+            .fetch_all(&vec![items[0].clone(); 8], 4)
+            .unwrap();
+    assert!(paths.iter().all(|p| p == &paths[0]), "{paths:?}");
+    assert_eq!(std::fs::read(&paths[0]).unwrap(), s.debs[0]);
+    assert_eq!(s.wire(), [(None, 200)], "the others waited for the lock");
+    assert!(list_dir(&s.fx.cache.path().join("partial")).is_empty());
+}

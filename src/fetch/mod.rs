@@ -327,8 +327,11 @@ impl Fetcher {
                 return Ok(true);
             }
         }
-        std::fs::remove_file(dest).map_err(|e| FetchError::io(context(), e))?;
-        Ok(false)
+        match std::fs::remove_file(dest) {
+            // Another download of the same content got there first.
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(FetchError::io(context(), e)),
+            _ => Ok(false),
+        }
     }
 
     /// One attempt: continues `partial` from where it stops (or restarts it
@@ -353,6 +356,7 @@ impl Fetcher {
         let mut body = if have == expected.size {
             None
         } else {
+            check_cancel(cancel, url)?;
             Some(self.open(url, have)?)
         };
         if let Some(b) = &body
@@ -375,11 +379,7 @@ impl Fetcher {
         if let Some(body) = &mut body {
             let mut chunk = vec![0u8; CHUNK];
             loop {
-                if cancel.load(Ordering::Acquire) {
-                    return Err(Attempt::Fatal(FetchError::Cancelled {
-                        url: url.to_owned(),
-                    }));
-                }
+                check_cancel(cancel, url)?;
                 let n = body
                     .reader
                     .read(&mut chunk)
@@ -552,6 +552,15 @@ fn open_file(url: &str, rest: &str, offset: u64) -> Result<Body, Attempt> {
         start,
         len: Some(total - start),
     })
+}
+
+fn check_cancel(cancel: &AtomicBool, url: &str) -> Result<(), Attempt> {
+    if cancel.load(Ordering::Acquire) {
+        return Err(Attempt::Fatal(FetchError::Cancelled {
+            url: url.to_owned(),
+        }));
+    }
+    Ok(())
 }
 
 /// `bytes START-END/TOTAL` to `START`.
