@@ -260,19 +260,21 @@ impl Fetcher {
     ) -> Result<PathBuf, FetchError> {
         let dest = self.cache_path(expected);
         let mut tally = Tally::new(self, url);
-        if self.cache_holds(&dest, expected)? {
+        let mut partial = None;
+        if !self.cache_holds(&dest, expected)? {
+            let locked = Partial::lock(&self.partial_path(expected))?;
+            // Whoever held the lock before us may have just finished this file.
+            if self.cache_holds(&dest, expected)? {
+                locked.remove()?;
+            } else {
+                partial = Some(locked);
+            }
+        }
+        let Some(mut partial) = partial else {
             tally.set(expected.size);
             self.report(Progress::Finished { url });
             return Ok(dest);
-        }
-        let mut partial = Partial::lock(&self.partial_path(expected))?;
-        // Whoever held the lock before us may have just finished this file.
-        if self.cache_holds(&dest, expected)? {
-            partial.remove()?;
-            tally.set(expected.size);
-            self.report(Progress::Finished { url });
-            return Ok(dest);
-        }
+        };
         let result = self.with_retries(url, || {
             let resumed = partial
                 .len()
