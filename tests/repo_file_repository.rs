@@ -3,160 +3,13 @@
 
 mod common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use common::Gpg;
-use livecompose::fetch::{FetchError, Fetcher, sha256_hex};
+use common::debrepo::{FIXTURE, Fixture, Layout, SUITE, spec, write_repo};
+use livecompose::fetch::{FetchError, sha256_hex};
 use livecompose::repo::debian::load_repository_at;
-use livecompose::repo::signature::{Keyring, SignatureError};
-use livecompose::repo::{RepoError, RepoSpec, SignaturePolicy, load_repository};
-
-const SUITE: &str = "fixture";
-const FIXTURE: &str = include_str!("fixtures/debrepo/Packages");
-
-struct Layout {
-    by_hash: bool,
-    xz: bool,
-    gz: bool,
-    plain: bool,
-    valid_until: Option<&'static str>,
-    codename: &'static str,
-}
-
-impl Default for Layout {
-    fn default() -> Self {
-        Layout {
-            by_hash: false,
-            xz: true,
-            gz: true,
-            plain: true,
-            valid_until: None,
-            codename: SUITE,
-        }
-    }
-}
-
-fn xz(data: &[u8]) -> Vec<u8> {
-    let mut enc = liblzma::write::XzEncoder::new(Vec::new(), 6);
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(data).unwrap();
-    enc.finish().unwrap()
-}
-
-/// Writes `dists/SUITE/...` under `root` and returns the unsigned Release text.
-fn write_repo(root: &Path, packages: &str, layout: &Layout) -> String {
-    let dists = root.join("dists").join(SUITE);
-    let dir = dists.join("main/binary-amd64");
-    std::fs::create_dir_all(dir.join("by-hash/SHA256")).unwrap();
-    let mut entries = Vec::new();
-    let mut add = |name: &str, data: Vec<u8>, publish: bool| {
-        let hash = sha256_hex(&data);
-        entries.push(format!(" {hash} {} main/binary-amd64/{name}", data.len()));
-        if publish {
-            if layout.by_hash {
-                std::fs::write(dir.join("by-hash/SHA256").join(&hash), &data).unwrap();
-            } else {
-                std::fs::write(dir.join(name), &data).unwrap();
-            }
-        }
-    };
-    // The plain index is always listed (as the archive does) so the
-    // decompressed text can be checked, but only published if asked.
-    add("Packages", packages.as_bytes().to_vec(), layout.plain);
-    if layout.xz {
-        add("Packages.xz", xz(packages.as_bytes()), true);
-    }
-    if layout.gz {
-        add("Packages.gz", gz(packages.as_bytes()), true);
-    }
-    let mut release = format!(
-        "Origin: Fixture\nLabel: Fixture\nSuite: testing\nCodename: {}\n\
-         Date: Sat, 10 Jun 2023 09:10:11 UTC\n",
-        layout.codename
-    );
-    if let Some(v) = layout.valid_until {
-        release.push_str(&format!("Valid-Until: {v}\n"));
-    }
-    if layout.by_hash {
-        release.push_str("Acquire-By-Hash: yes\n");
-    }
-    release.push_str("Architectures: amd64 all\nComponents: main\nDescription: test\nSHA256:\n");
-    release.push_str(&entries.join("\n"));
-    release.push('\n');
-    release
-}
-
-fn spec(root: &Path) -> RepoSpec {
-    RepoSpec {
-        mirror: format!("file://{}/", root.display()),
-        suite: SUITE.into(),
-        components: vec!["main".into()],
-        architecture: "amd64".into(),
-    }
-}
-
-struct Fixture {
-    gpg: Gpg,
-    signer: String,
-    keyring: Keyring,
-    root: tempfile::TempDir,
-    cache: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        let gpg = Gpg::new();
-        let primary = gpg.gen_key("Fixture Archive <archive@example.org>", "never");
-        let subkey = gpg.add_signing_subkey(&primary);
-        let ring = gpg.path("archive.gpg");
-        gpg.export(&[&primary], false, &ring);
-        let keyring = Keyring::from_file(&ring).unwrap();
-        Fixture {
-            gpg,
-            // Sign with the subkey, as the Debian archive does.
-            signer: format!("{subkey}!"),
-            keyring,
-            root: tempfile::tempdir().unwrap(),
-            cache: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn dists(&self) -> PathBuf {
-        self.root.path().join("dists").join(SUITE)
-    }
-
-    fn publish_inrelease(&self, release: &str) {
-        std::fs::write(
-            self.dists().join("InRelease"),
-            self.gpg.clearsign(&self.signer, release),
-        )
-        .unwrap();
-    }
-
-    fn publish_detached(&self, release: &str) {
-        std::fs::write(self.dists().join("Release"), release).unwrap();
-        std::fs::write(
-            self.dists().join("Release.gpg"),
-            self.gpg.detach_sign(&self.signer, release.as_bytes(), true),
-        )
-        .unwrap();
-    }
-
-    fn fetcher(&self) -> Fetcher {
-        Fetcher::new(self.cache.path()).unwrap()
-    }
-
-    fn verify(&self) -> SignaturePolicy {
-        SignaturePolicy::Verify(self.keyring.clone())
-    }
-}
+use livecompose::repo::signature::SignatureError;
+use livecompose::repo::{RepoError, SignaturePolicy, load_repository};
 
 #[test]
 fn inrelease_repository_loads_and_verifies() {
@@ -353,17 +206,7 @@ fn bad_packages_entry_names_the_index_paragraph_and_field() {
 fn a_listed_deb_downloads_through_the_verified_cache() {
     let fx = Fixture::new();
     let deb = b"!<arch>\ndebian-binary   fake\n".to_vec();
-    let pool = fx.root.path().join("pool/main/h/hello");
-    std::fs::create_dir_all(&pool).unwrap();
-    std::fs::write(pool.join("hello_1.0_amd64.deb"), &deb).unwrap();
-    let packages = format!(
-        "Package: hello\nVersion: 1.0\nArchitecture: amd64\n\
-         Filename: pool/main/h/hello/hello_1.0_amd64.deb\nSize: {}\nSHA256: {}\n",
-        deb.len(),
-        sha256_hex(&deb)
-    );
-    let release = write_repo(fx.root.path(), &packages, &Layout::default());
-    fx.publish_inrelease(&release);
+    fx.publish_debs(&[("hello", &deb)]);
     let fetcher = fx.fetcher();
     let repo = load_repository(&spec(fx.root.path()), &fetcher, &fx.verify()).unwrap();
     let hello = repo.find("hello").next().unwrap();

@@ -3,17 +3,28 @@
 //!
 //! Anything whose hash is known in advance (indexes listed in a verified
 //! Release, `.deb` files listed in a verified index) goes through
-//! [`Fetcher::fetch_verified`]: it streams into a temporary file inside the
-//! cache directory, checks size and hash, and only then renames the file
-//! into place. A file in the cache is therefore always complete and correct,
-//! and a later run can reuse it without touching the network.
+//! [`Fetcher::fetch_verified`] or, many at once, [`Fetcher::fetch_all`]: the
+//! body is appended to `<cache>/partial/<sha256>`, and only once the whole
+//! file has the right size and hash is it renamed to `<cache>/sha256/<sha256>`.
+//! An interrupted download keeps its partial file, and the next attempt (or
+//! the next run) asks the server for the rest with an HTTP `Range` request.
+//! A file in `sha256/` is hashed again before each reuse, so a corrupted
+//! entry is noticed and fetched anew.
 
-use std::io::{Read, Write};
+mod partial;
+mod pool;
+
+pub use pool::Download;
+
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+use partial::Partial;
 
 /// Documents fetched without a known hash (Release files) are small; this
 /// bounds what a hostile or broken server can make us hold in memory.
@@ -21,27 +32,40 @@ const UNVERIFIED_LIMIT: u64 = 64 * 1024 * 1024;
 
 const CHUNK: usize = 64 * 1024;
 
+/// Advice shared by the errors that mean "the mirror serves other bytes than
+/// the signed metadata promises".
+const MIRROR_ADVICE: &str = "the mirror is out of sync with its own index (an update in \
+                             progress, a stale or broken mirror, or a tampering proxy); retry \
+                             later or use another mirror";
+
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("unsupported URL {url:?}: only http://, https:// and file:// are supported")]
     UnsupportedUrl { url: String },
-    #[error("{url}: server answered HTTP {status}")]
+    #[error("{url}: server answered HTTP {status}; check the URL and the mirror's configuration")]
     HttpStatus { url: String, status: u16 },
-    #[error("{url}: not found")]
+    #[error(
+        "{url}: not found on the mirror; if the index that lists it was just fetched, {MIRROR_ADVICE}"
+    )]
     NotFound { url: String },
-    #[error("{url}: network error after {attempts} attempt(s): {message}")]
+    #[error(
+        "{url}: network error after {attempts} attempt(s): {message}; check the network and the \
+         mirror URL; a rerun resumes what was already downloaded"
+    )]
     Network {
         url: String,
         attempts: u32,
         message: String,
     },
-    #[error("{url}: size mismatch: expected {expected} bytes, got {actual}")]
+    #[error(
+        "{url}: size mismatch: expected {expected} bytes, the mirror has {actual}; {MIRROR_ADVICE}"
+    )]
     SizeMismatch {
         url: String,
         expected: u64,
         actual: u64,
     },
-    #[error("{url}: SHA256 mismatch: expected {expected}, got {actual}")]
+    #[error("{url}: SHA256 mismatch: expected {expected}, got {actual}; {MIRROR_ADVICE}")]
     HashMismatch {
         url: String,
         expected: String,
@@ -49,6 +73,8 @@ pub enum FetchError {
     },
     #[error("{url}: larger than the {limit}-byte limit for unverified downloads")]
     TooLarge { url: String, limit: u64 },
+    #[error("{url}: download stopped because another download failed")]
+    Cancelled { url: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -92,12 +118,20 @@ impl Expected {
     }
 }
 
-/// Progress of one download, reported after each chunk.
-#[derive(Debug, Clone, Copy)]
-pub struct Progress<'a> {
-    pub url: &'a str,
-    pub done: u64,
-    pub total: Option<u64>,
+/// Progress of verified downloads, as changes to a running byte count: the
+/// sum of `Added` minus `Discarded` over all URLs is what is on disk, so one
+/// overall bar (total: the sum of the expected sizes) follows every worker
+/// of [`Fetcher::fetch_all`] at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress<'a> {
+    /// `bytes` more of `url` are on disk: received, or found already in
+    /// the cache or in a partial download.
+    Added { url: &'a str, bytes: u64 },
+    /// `bytes` counted for `url` were thrown away: the server would not
+    /// resume, or what was kept turned out to be wrong.
+    Discarded { url: &'a str, bytes: u64 },
+    /// `url` is complete and verified in the cache.
+    Finished { url: &'a str },
 }
 
 pub type ProgressFn = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
@@ -125,9 +159,11 @@ impl Fetcher {
     /// A fetcher that caches under `cache_dir` (created if missing).
     pub fn new(cache_dir: impl Into<PathBuf>) -> Result<Self, FetchError> {
         let cache_dir = cache_dir.into();
-        let objects = cache_dir.join("sha256");
-        std::fs::create_dir_all(&objects)
-            .map_err(|e| FetchError::io(format!("creating cache {}", objects.display()), e))?;
+        for dir in ["sha256", "partial"] {
+            let dir = cache_dir.join(dir);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| FetchError::io(format!("creating cache {}", dir.display()), e))?;
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(30)))
@@ -152,6 +188,12 @@ impl Fetcher {
         self
     }
 
+    /// The pause before the second attempt; it doubles for each later one.
+    pub fn with_backoff(mut self, backoff: Duration) -> Self {
+        self.backoff = backoff;
+        self
+    }
+
     pub fn with_progress(mut self, progress: ProgressFn) -> Self {
         self.progress = Some(progress);
         self
@@ -166,12 +208,18 @@ impl Fetcher {
         self.cache_dir.join("sha256").join(expected.sha256())
     }
 
+    /// Where an unfinished download of this content is kept for resuming.
+    pub fn partial_path(&self, expected: &Expected) -> PathBuf {
+        self.cache_dir.join("partial").join(expected.sha256())
+    }
+
     /// Fetches a small document whose hash is not known in advance.
     pub fn fetch_bytes(&self, url: &str) -> Result<Vec<u8>, FetchError> {
-        let mut buf = Vec::new();
-        self.with_retries(url, |reader, _total| {
-            buf.clear();
-            let read = reader
+        self.with_retries(url, || {
+            let body = self.open(url, 0)?;
+            let mut buf = Vec::new();
+            let read = body
+                .reader
                 .take(UNVERIFIED_LIMIT + 1)
                 .read_to_end(&mut buf)
                 .map_err(|e| Attempt::Transient(e.to_string()))?;
@@ -181,9 +229,8 @@ impl Fetcher {
                     limit: UNVERIFIED_LIMIT,
                 }));
             }
-            Ok(())
-        })?;
-        Ok(buf)
+            Ok(buf)
+        })
     }
 
     /// Like [`Fetcher::fetch_bytes`], but a missing file is `Ok(None)`, for
@@ -199,98 +246,212 @@ impl Fetcher {
     /// Fetches `url` into the cache unless the content is already there, and
     /// returns the cached file's path. The file is verified before it appears.
     pub fn fetch_verified(&self, url: &str, expected: &Expected) -> Result<PathBuf, FetchError> {
+        self.fetch_until(url, expected, &AtomicBool::new(false))
+    }
+
+    /// [`Fetcher::fetch_verified`] that gives up with
+    /// [`FetchError::Cancelled`] between two chunks once `cancel` is set,
+    /// keeping what it received for a later resume.
+    fn fetch_until(
+        &self,
+        url: &str,
+        expected: &Expected,
+        cancel: &AtomicBool,
+    ) -> Result<PathBuf, FetchError> {
         let dest = self.cache_path(expected);
-        // Only verified content is ever renamed into the cache, so a file of
-        // the right size at the right name is the right file.
-        if std::fs::metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == expected.size) {
-            return Ok(dest);
+        let mut tally = Tally::new(self, url);
+        let mut partial = None;
+        if !self.cache_holds(&dest, expected)? {
+            let locked = Partial::lock(&self.partial_path(expected))?;
+            // Whoever held the lock before us may have just finished this file.
+            if self.cache_holds(&dest, expected)? {
+                locked.remove()?;
+            } else {
+                partial = Some(locked);
+            }
         }
-        let tmp_dir = self.cache_dir.join("sha256");
-        let mut finished = None;
-        self.with_retries(url, |reader, _total| {
-            let mut tmp = tempfile::Builder::new()
-                .prefix(".partial-")
-                .tempfile_in(&tmp_dir)
-                .map_err(|e| Attempt::Fatal(FetchError::io("creating a temporary file", e)))?;
+        let Some(mut partial) = partial else {
+            tally.set(expected.size);
+            self.report(Progress::Finished { url });
+            return Ok(dest);
+        };
+        let result = self.with_retries(url, || {
+            let resumed = partial
+                .len()
+                .map_err(|e| Attempt::Fatal(FetchError::io("reading a partial download", e)))?
+                > 0;
+            match self.transfer(&mut partial, url, expected, &mut tally, cancel) {
+                // Bytes kept from an earlier attempt may be what is wrong:
+                // the mirror may have replaced the file since (the transfer
+                // cleared them). Only a whole fresh copy is judged.
+                Err(Attempt::Fatal(FetchError::HashMismatch { .. })) if resumed => {
+                    self.transfer(&mut partial, url, expected, &mut tally, cancel)
+                }
+                other => other,
+            }
+        });
+        match result {
+            Ok(()) => {
+                partial.persist(&dest)?;
+                self.report(Progress::Finished { url });
+                Ok(dest)
+            }
+            Err(e @ (FetchError::Network { .. } | FetchError::Cancelled { .. })) => {
+                partial.keep_for_resume()?;
+                Err(e)
+            }
+            Err(e) => {
+                tally.set(0);
+                partial.remove()?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Whether `dest` holds exactly `expected`. A file there that does not
+    /// (a disk error, someone editing the cache) is deleted so that it is
+    /// fetched again.
+    fn cache_holds(&self, dest: &Path, expected: &Expected) -> Result<bool, FetchError> {
+        let context = || format!("checking cached {}", dest.display());
+        let mut file = match std::fs::File::open(dest) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(FetchError::io(context(), e)),
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| FetchError::io(context(), e))?
+            .len();
+        if len == expected.size {
             let mut hasher = Sha256::new();
-            let mut done = 0u64;
+            std::io::copy(&mut file, &mut hasher).map_err(|e| FetchError::io(context(), e))?;
+            if hex::encode(hasher.finalize()) == expected.sha256() {
+                return Ok(true);
+            }
+        }
+        match std::fs::remove_file(dest) {
+            // Another download of the same content got there first.
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(FetchError::io(context(), e)),
+            _ => Ok(false),
+        }
+    }
+
+    /// One attempt: continues `partial` from where it stops (or restarts it
+    /// when the server cannot resume) and checks the whole file.
+    fn transfer(
+        &self,
+        partial: &mut Partial,
+        url: &str,
+        expected: &Expected,
+        tally: &mut Tally<'_>,
+        cancel: &AtomicBool,
+    ) -> Result<(), Attempt> {
+        let local = |e| Attempt::Fatal(FetchError::io("writing a partial download", e));
+        let mut have = partial.len().map_err(local)?;
+        if have > expected.size {
+            partial.clear().map_err(local)?;
+            have = 0;
+        }
+        tally.set(have);
+        // A complete partial file (a crash between download and rename)
+        // needs no network at all.
+        let mut body = if have == expected.size {
+            None
+        } else {
+            check_cancel(cancel, url)?;
+            Some(self.open(url, have)?)
+        };
+        if let Some(b) = &body
+            && b.start < have
+        {
+            partial.clear().map_err(local)?;
+            tally.set(0);
+            have = 0;
+        }
+        if let Some(announced) = body.as_ref().and_then(|b| b.len).map(|len| have + len)
+            && announced != expected.size
+        {
+            return Err(Attempt::Fatal(FetchError::SizeMismatch {
+                url: url.to_owned(),
+                expected: expected.size,
+                actual: announced,
+            }));
+        }
+        let mut hasher = partial.hash_prefix(have).map_err(local)?;
+        if let Some(body) = &mut body {
             let mut chunk = vec![0u8; CHUNK];
             loop {
-                let n = reader
+                check_cancel(cancel, url)?;
+                let n = body
+                    .reader
                     .read(&mut chunk)
                     .map_err(|e| Attempt::Transient(e.to_string()))?;
                 if n == 0 {
                     break;
                 }
-                done += n as u64;
-                if done > expected.size {
+                have += n as u64;
+                if have > expected.size {
                     return Err(Attempt::Fatal(FetchError::SizeMismatch {
                         url: url.to_owned(),
                         expected: expected.size,
-                        actual: done,
+                        actual: have,
                     }));
                 }
                 hasher.update(&chunk[..n]);
-                tmp.write_all(&chunk[..n])
-                    .map_err(|e| Attempt::Fatal(FetchError::io("writing to the cache", e)))?;
-                if let Some(progress) = &self.progress {
-                    progress(Progress {
-                        url,
-                        done,
-                        total: Some(expected.size),
-                    });
-                }
+                partial.append(&chunk[..n]).map_err(local)?;
+                tally.set(have);
             }
-            if done != expected.size {
-                return Err(Attempt::Fatal(FetchError::SizeMismatch {
-                    url: url.to_owned(),
-                    expected: expected.size,
-                    actual: done,
-                }));
+            if have < expected.size {
+                // A length announced up front that did not arrive is a cut
+                // connection, worth resuming; without one, the file is short.
+                return Err(if body.len.is_some() {
+                    Attempt::Transient(format!(
+                        "connection closed after {have} of {} bytes",
+                        expected.size
+                    ))
+                } else {
+                    Attempt::Fatal(FetchError::SizeMismatch {
+                        url: url.to_owned(),
+                        expected: expected.size,
+                        actual: have,
+                    })
+                });
             }
-            let actual = hex::encode(hasher.finalize());
-            if actual != expected.sha256() {
-                return Err(Attempt::Fatal(FetchError::HashMismatch {
-                    url: url.to_owned(),
-                    expected: expected.sha256().to_owned(),
-                    actual,
-                }));
-            }
-            tmp.as_file()
-                .sync_all()
-                .map_err(|e| Attempt::Fatal(FetchError::io("syncing the cache", e)))?;
-            finished = Some(tmp);
-            Ok(())
-        })?;
-        let Some(tmp) = finished else {
-            // with_retries returns Ok only after the closure succeeded.
-            return Err(FetchError::io(
-                url,
-                std::io::Error::other("download finished without a file"),
-            ));
-        };
-        tmp.persist(&dest).map_err(|e| {
-            FetchError::io(format!("moving download to {}", dest.display()), e.error)
-        })?;
-        Ok(dest)
+        }
+        let actual = hex::encode(hasher.finalize());
+        if actual != expected.sha256() {
+            partial.clear().map_err(local)?;
+            tally.set(0);
+            return Err(Attempt::Fatal(FetchError::HashMismatch {
+                url: url.to_owned(),
+                expected: expected.sha256().to_owned(),
+                actual,
+            }));
+        }
+        Ok(())
     }
 
-    /// Opens `url` and hands its body to `consume`, retrying transient
-    /// failures (connection errors, timeouts, 5xx, 429) with backoff.
-    fn with_retries<F>(&self, url: &str, mut consume: F) -> Result<(), FetchError>
-    where
-        F: FnMut(&mut dyn Read, Option<u64>) -> Result<(), Attempt>,
-    {
+    fn report(&self, event: Progress<'_>) {
+        if let Some(progress) = &self.progress {
+            progress(event);
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, fails for good, or has failed
+    /// transiently (connection errors, timeouts, 5xx, 429) `self.attempts`
+    /// times, with exponential backoff in between.
+    fn with_retries<T>(
+        &self,
+        url: &str,
+        mut attempt: impl FnMut() -> Result<T, Attempt>,
+    ) -> Result<T, FetchError> {
         let mut last = String::new();
-        for attempt in 1..=self.attempts {
-            if attempt > 1 {
-                std::thread::sleep(self.backoff * 2u32.pow(attempt - 2));
+        for n in 1..=self.attempts {
+            if n > 1 {
+                std::thread::sleep(self.backoff * 2u32.pow(n - 2));
             }
-            let result = self
-                .open(url)
-                .and_then(|(mut reader, total)| consume(&mut *reader, total));
-            match result {
-                Ok(()) => return Ok(()),
+            match attempt() {
+                Ok(value) => return Ok(value),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::Transient(message)) => last = message,
             }
@@ -302,37 +463,41 @@ impl Fetcher {
         })
     }
 
-    fn open(&self, url: &str) -> Result<(Box<dyn Read>, Option<u64>), Attempt> {
+    /// Opens `url`, asking for the bytes from `offset` on when it is not 0.
+    /// The body says where it really starts: a server may send the whole
+    /// file instead.
+    fn open(&self, url: &str, offset: u64) -> Result<Body, Attempt> {
         if let Some(rest) = url.strip_prefix("file://") {
-            let path = file_url_path(rest).ok_or_else(|| {
-                Attempt::Fatal(FetchError::UnsupportedUrl {
-                    url: url.to_owned(),
-                })
-            })?;
-            let file = std::fs::File::open(&path).map_err(|e| {
-                Attempt::Fatal(if e.kind() == std::io::ErrorKind::NotFound {
-                    FetchError::NotFound {
-                        url: url.to_owned(),
-                    }
-                } else {
-                    FetchError::io(path.display().to_string(), e)
-                })
-            })?;
-            let len = file.metadata().ok().map(|m| m.len());
-            return Ok((Box::new(file), len));
+            return open_file(url, rest, offset);
         }
         if !(url.starts_with("http://") || url.starts_with("https://")) {
             return Err(Attempt::Fatal(FetchError::UnsupportedUrl {
                 url: url.to_owned(),
             }));
         }
-        let response = self.agent.get(url).call().map_err(|e| classify(url, e))?;
+        let mut request = self.agent.get(url);
+        if offset > 0 {
+            request = request.header("Range", format!("bytes={offset}-"));
+        }
+        let response = request.call().map_err(|e| classify(url, e))?;
         let status = response.status().as_u16();
         match status {
-            200..=299 => {
-                let total = response.body().content_length();
-                Ok((Box::new(response.into_body().into_reader()), total))
+            206 if offset > 0 => {
+                let start = response
+                    .headers()
+                    .get("content-range")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(content_range_start);
+                if start != Some(offset) {
+                    // Not the part we asked for; the whole file is the safe bet.
+                    return self.open(url, 0);
+                }
+                Ok(Body::http(response, offset))
             }
+            // 416: nothing at or after `offset`, so the file there is not the
+            // one we have the start of; take it whole and let the checks judge.
+            416 if offset > 0 => self.open(url, 0),
+            200..=299 => Ok(Body::http(response, 0)),
             404 | 410 => Err(Attempt::Fatal(FetchError::NotFound {
                 url: url.to_owned(),
             })),
@@ -342,6 +507,101 @@ impl Fetcher {
                 status,
             })),
         }
+    }
+}
+
+/// An open download.
+struct Body {
+    reader: Box<dyn Read>,
+    /// Offset in the file of the first byte `reader` yields.
+    start: u64,
+    /// How many bytes `reader` announced it would yield, if it did.
+    len: Option<u64>,
+}
+
+impl Body {
+    fn http(response: ureq::http::Response<ureq::Body>, start: u64) -> Body {
+        let len = response.body().content_length();
+        Body {
+            reader: Box::new(response.into_body().into_reader()),
+            start,
+            len,
+        }
+    }
+}
+
+fn open_file(url: &str, rest: &str, offset: u64) -> Result<Body, Attempt> {
+    let path = file_url_path(rest).ok_or_else(|| {
+        Attempt::Fatal(FetchError::UnsupportedUrl {
+            url: url.to_owned(),
+        })
+    })?;
+    let io = |e: std::io::Error| Attempt::Fatal(FetchError::io(path.display().to_string(), e));
+    let mut file = std::fs::File::open(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Attempt::Fatal(FetchError::NotFound {
+                url: url.to_owned(),
+            })
+        } else {
+            io(e)
+        }
+    })?;
+    let total = file.metadata().map_err(io)?.len();
+    let start = if offset <= total { offset } else { 0 };
+    file.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
+    Ok(Body {
+        reader: Box::new(file),
+        start,
+        len: Some(total - start),
+    })
+}
+
+fn check_cancel(cancel: &AtomicBool, url: &str) -> Result<(), Attempt> {
+    if cancel.load(Ordering::Acquire) {
+        return Err(Attempt::Fatal(FetchError::Cancelled {
+            url: url.to_owned(),
+        }));
+    }
+    Ok(())
+}
+
+/// `bytes START-END/TOTAL` to `START`.
+fn content_range_start(value: &str) -> Option<u64> {
+    let range = value.trim().strip_prefix("bytes ")?;
+    range.split_once('-')?.0.trim().parse().ok()
+}
+
+/// How much of one URL has been reported to the progress callback, so that
+/// each report is the change since the last.
+struct Tally<'a> {
+    fetcher: &'a Fetcher,
+    url: &'a str,
+    counted: u64,
+}
+
+impl<'a> Tally<'a> {
+    fn new(fetcher: &'a Fetcher, url: &'a str) -> Self {
+        Tally {
+            fetcher,
+            url,
+            counted: 0,
+        }
+    }
+
+    fn set(&mut self, now: u64) {
+        let url = self.url;
+        if now > self.counted {
+            self.fetcher.report(Progress::Added {
+                url,
+                bytes: now - self.counted,
+            });
+        } else if now < self.counted {
+            self.fetcher.report(Progress::Discarded {
+                url,
+                bytes: self.counted - now,
+            });
+        }
+        self.counted = now;
     }
 }
 
@@ -367,7 +627,6 @@ fn classify(url: &str, error: ureq::Error) -> Attempt {
         }),
     }
 }
-
 /// `file:///abs/path` or `file://localhost/abs/path`, percent-decoded.
 fn file_url_path(rest: &str) -> Option<PathBuf> {
     let path = rest.strip_prefix("localhost").unwrap_or(rest);
@@ -399,6 +658,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn file_url(path: &Path) -> String {
         format!("file://{}", path.display())
@@ -413,7 +673,7 @@ mod tests {
     }
 
     #[test]
-    fn verified_fetch_caches_and_reuses() {
+    fn verified_fetch_caches_reuses_and_replaces_a_corrupted_entry() {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src.bin");
         std::fs::write(&src, b"hello world").unwrap();
@@ -424,12 +684,26 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
         assert_eq!(path, fetcher.cache_path(&expected));
 
+        // Same size, one byte off: only the hash can tell.
+        std::fs::write(&path, b"hello worle").unwrap();
+        fetcher.fetch_verified(&file_url(&src), &expected).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+
         // Served from the cache once the source is gone.
         std::fs::remove_file(&src).unwrap();
         assert_eq!(
             fetcher.fetch_verified(&file_url(&src), &expected).unwrap(),
             path
         );
+
+        // Then a bad entry is removed, not served.
+        std::fs::write(&path, b"hello worle").unwrap();
+        let err = fetcher
+            .fetch_verified(&file_url(&src), &expected)
+            .unwrap_err();
+        assert!(matches!(err, FetchError::NotFound { .. }), "{err}");
+        assert!(!path.exists());
+        assert!(!fetcher.partial_path(&expected).exists());
     }
 
     #[test]
@@ -461,10 +735,12 @@ mod tests {
             assert!(matches!(err, FetchError::SizeMismatch { .. }), "{err}");
         }
 
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("cache/sha256"))
-            .unwrap()
-            .collect();
-        assert!(leftovers.is_empty(), "{leftovers:?}");
+        for sub in ["sha256", "partial"] {
+            let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("cache").join(sub))
+                .unwrap()
+                .collect();
+            assert!(leftovers.is_empty(), "{sub}: {leftovers:?}");
+        }
     }
 
     #[test]
@@ -485,22 +761,63 @@ mod tests {
     }
 
     #[test]
-    fn progress_is_reported() {
-        use std::sync::atomic::{AtomicU64, Ordering};
+    fn progress_adds_up_to_the_file_size_and_counts_cache_hits() {
+        use std::sync::Mutex;
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("big.bin");
         let data = vec![7u8; 200_000];
         std::fs::write(&src, &data).unwrap();
-        let seen = Arc::new(AtomicU64::new(0));
-        let seen2 = Arc::clone(&seen);
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&events);
         let fetcher = Fetcher::new(dir.path().join("cache"))
             .unwrap()
             .with_progress(Arc::new(move |p: Progress<'_>| {
-                seen2.store(p.done, Ordering::SeqCst)
+                sink.lock().unwrap().push(match p {
+                    Progress::Added { bytes, .. } => bytes as i64,
+                    Progress::Discarded { bytes, .. } => -(bytes as i64),
+                    Progress::Finished { .. } => 0,
+                })
             }));
         let expected = Expected::new(200_000, &sha256_hex(&data)).unwrap();
         fetcher.fetch_verified(&file_url(&src), &expected).unwrap();
-        assert_eq!(seen.load(Ordering::SeqCst), 200_000);
+        let first: Vec<i64> = std::mem::take(&mut *events.lock().unwrap());
+        assert!(first.len() > 2, "reported chunk by chunk: {first:?}");
+        assert_eq!(first.iter().sum::<i64>(), 200_000);
+        assert_eq!(first.last(), Some(&0), "ends with Finished");
+
+        fetcher.fetch_verified(&file_url(&src), &expected).unwrap();
+        assert_eq!(*events.lock().unwrap(), [200_000, 0]);
+    }
+
+    #[test]
+    fn a_partial_file_is_resumed_and_a_wrong_one_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src.bin");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&src, &data).unwrap();
+        let fetcher = Fetcher::new(dir.path().join("cache")).unwrap();
+        let expected = Expected::new(data.len() as u64, &sha256_hex(&data)).unwrap();
+        let url = file_url(&src);
+
+        std::fs::write(fetcher.partial_path(&expected), &data[..123_456]).unwrap();
+        let path = fetcher.fetch_verified(&url, &expected).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+        assert!(!fetcher.partial_path(&expected).exists());
+
+        // A kept prefix that is not the file's start: the whole file is
+        // fetched again rather than reported as a mismatch.
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(fetcher.partial_path(&expected), vec![0u8; 1000]).unwrap();
+        fetcher.fetch_verified(&url, &expected).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), data);
+    }
+
+    #[test]
+    fn content_range_parsing() {
+        assert_eq!(content_range_start("bytes 100-999/1000"), Some(100));
+        assert_eq!(content_range_start("bytes 0-0/*"), Some(0));
+        assert_eq!(content_range_start("items 1-2/3"), None);
+        assert_eq!(content_range_start("bytes */1000"), None);
     }
 
     /// A loopback HTTP server that fails once with 503 and then serves the

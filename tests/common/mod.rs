@@ -1,9 +1,12 @@
 //! Helpers shared by the integration tests: building packages with the real
-//! dpkg-deb, describing extracted trees so two can be compared, and a
-//! throwaway GnuPG home (`gpg`).
+//! dpkg-deb, describing extracted trees so two can be compared, a
+//! throwaway GnuPG home (`gpg`), a signed repository generator (`debrepo`)
+//! and a loopback HTTP server (`http`).
 #![allow(dead_code)]
 
+pub mod debrepo;
 mod gpg;
+pub mod http;
 #[allow(unused_imports)]
 pub use gpg::Gpg;
 
