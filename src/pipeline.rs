@@ -8,13 +8,14 @@
 //! [`crate::chroot`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 
 use crate::chroot::Chroot;
 use crate::cli::OutputFormat;
 use crate::distro::{self, Distro, Resolution};
-use crate::fetch::Fetcher;
+use crate::fetch::{Download, Fetcher, Progress};
 use crate::install::RootFs;
 use crate::interrupt;
 use crate::plan::BuildPlan;
@@ -127,22 +128,35 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     })
 }
 
+/// How many downloads run at once: enough to hide a mirror's latency,
+/// few enough to be polite to it.
+const PARALLEL_DOWNLOADS: usize = 6;
+
 /// Downloads every package into the cache (files already there and intact
 /// cost nothing), returning their paths in resolution order.
 fn fetch(plan: &BuildPlan, resolution: &Resolution, ui: &Ui) -> anyhow::Result<Vec<PathBuf>> {
     let bar = ui.bytes(resolution.download_size());
-    let fetcher = Fetcher::new(&plan.cache_dir)?;
-    let mut files = Vec::with_capacity(resolution.packages.len());
-    for package in &resolution.packages {
-        interrupt::check()?;
-        bar.set_message(package.name.clone());
-        let file = fetcher
-            .fetch_verified(&package.url, &package.expected)
-            .with_context(|| format!("cannot download {} {}", package.name, package.version))?;
-        bar.inc(package.expected.size);
-        files.push(file);
-    }
+    bar.set_message("downloading packages");
+    let progress_bar = bar.clone();
+    let fetcher = Fetcher::new(&plan.cache_dir)?.with_progress(Arc::new(move |event| match event {
+        Progress::Added { bytes, .. } => progress_bar.inc(bytes),
+        Progress::Discarded { bytes, .. } => {
+            progress_bar.set_position(progress_bar.position().saturating_sub(bytes));
+        }
+        Progress::Finished { .. } => {}
+    }));
+    let downloads: Vec<Download> = resolution
+        .packages
+        .iter()
+        .map(|package| Download {
+            url: package.url.clone(),
+            expected: package.expected.clone(),
+        })
+        .collect();
+    let files = fetcher.fetch_all(&downloads, PARALLEL_DOWNLOADS);
     bar.finish_and_clear();
+    interrupt::check()?;
+    let files = files.context("cannot download the packages (a rerun resumes where this one stopped)")?;
     Ok(files)
 }
 

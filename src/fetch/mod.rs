@@ -557,7 +557,7 @@ fn open_file(url: &str, rest: &str, offset: u64) -> Result<Body, Attempt> {
 }
 
 fn check_cancel(cancel: &AtomicBool, url: &str) -> Result<(), Attempt> {
-    if cancel.load(Ordering::Acquire) {
+    if cancel.load(Ordering::Acquire) || crate::interrupt::requested() {
         return Err(Attempt::Fatal(FetchError::Cancelled {
             url: url.to_owned(),
         }));

@@ -57,7 +57,7 @@ impl Fetcher {
             done: Vec::new(),
             error: None,
         };
-        while !stop.load(Ordering::Acquire) {
+        while !stop.load(Ordering::Acquire) && !crate::interrupt::requested() {
             let index = next.fetch_add(1, Ordering::Relaxed);
             let Some(item) = items.get(index) else {
                 break;
