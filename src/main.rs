@@ -9,13 +9,16 @@ use clap::Parser as _;
 use livecompose::cli::{BuildArgs, Cli, Command};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
-use livecompose::{mirror, pipeline};
+use livecompose::{boottest, mirror, pipeline};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Validate(config)) => validate(&config.config),
         Some(Command::Flatten { config, output }) => flatten(&config.config, output.as_deref()),
+        Some(Command::Test(args)) => boottest::boot(&args.image, &args.options())
+            .map(|report| println!("{}: {report}", args.image.display()))
+            .map_err(Into::into),
         None => build(cli.build),
     };
     match result {
