@@ -175,11 +175,11 @@ fn wrong_expectation_times_out_with_the_last_console_lines() {
         ..BootOptions::default()
     };
     let error = boottest::boot(image, &options).expect_err("must time out");
-    let BootError::Timeout { ref tail, .. } = error else {
+    let BootError::Timeout { ref console, .. } = error else {
         panic!("expected a timeout, got: {error}");
     };
     assert!(
-        tail.0.iter().any(|line| line == "fixture login:"),
+        console.tail.0.iter().any(|line| line == "fixture login:"),
         "{error}"
     );
     let message = error.to_string();

@@ -139,32 +139,40 @@ pub enum BootError {
     #[error("cannot watch for Ctrl-C: {0}")]
     Signals(String),
     #[error(
-        "no console line matched /{expect}/ within {} s ({accel}); console log: {}\nlast console lines:\n{tail}",
+        "no console line matched /{}/ within {} s ({accel}); console log: {}\nlast console lines:\n{}",
+        console.expect,
         timeout.as_secs(),
-        log.display()
+        console.log.display(),
+        console.tail
     )]
     Timeout {
-        expect: String,
         timeout: Duration,
         accel: Accel,
-        log: PathBuf,
-        tail: Tail,
+        console: Box<Unmatched>,
     },
     #[error(
-        "qemu ended ({status}) after {:.1} s before a console line matched /{expect}/; console log: {}\nqemu said: {stderr}\nlast console lines:\n{tail}",
+        "qemu ended ({status}) after {:.1} s before a console line matched /{}/; console log: {}\nqemu said: {stderr}\nlast console lines:\n{}",
         elapsed.as_secs_f64(),
-        log.display()
+        console.expect,
+        console.log.display(),
+        console.tail
     )]
     QemuExited {
         status: String,
         elapsed: Duration,
-        expect: String,
         stderr: String,
-        log: PathBuf,
-        tail: Tail,
+        console: Box<Unmatched>,
     },
     #[error("interrupted; qemu was stopped; console log: {}", log.display())]
     Interrupted { log: PathBuf },
+}
+
+/// The console of a boot that did not show the expected line.
+#[derive(Debug, Clone)]
+pub struct Unmatched {
+    pub expect: String,
+    pub log: PathBuf,
+    pub tail: Tail,
 }
 
 /// How often the watcher looks at the clock and the interrupt flag when the
@@ -344,7 +352,11 @@ impl Run<'_> {
             }
             let now = Instant::now();
             if now >= deadline {
-                break Err(self.timeout(&watcher));
+                break Err(BootError::Timeout {
+                    timeout: self.options.timeout,
+                    accel: self.accel.accel,
+                    console: self.unmatched(&watcher),
+                });
             }
             match console.recv_timeout(POLL.min(deadline - now)) {
                 Ok(chunk) => {
@@ -375,14 +387,12 @@ impl Run<'_> {
                     break Err(BootError::QemuExited {
                         status,
                         elapsed,
-                        expect: self.options.expect.to_string(),
                         stderr: stderr_reader
                             .join()
                             .unwrap_or_default()
                             .trim_end()
                             .to_owned(),
-                        log: self.log_path.clone(),
-                        tail: Tail(watcher.last_lines()),
+                        console: self.unmatched(&watcher),
                     });
                 }
             }
@@ -391,14 +401,12 @@ impl Run<'_> {
         result
     }
 
-    fn timeout(&self, watcher: &Watcher) -> BootError {
-        BootError::Timeout {
+    fn unmatched(&self, watcher: &Watcher) -> Box<Unmatched> {
+        Box::new(Unmatched {
             expect: self.options.expect.to_string(),
-            timeout: self.options.timeout,
-            accel: self.accel.accel,
             log: self.log_path.clone(),
             tail: Tail(watcher.last_lines()),
-        }
+        })
     }
 }
 
