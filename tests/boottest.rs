@@ -29,10 +29,12 @@ const GRUB_PLATFORMS: [(&str, &str); 2] = [
 /// on an idle machine, and the tests boot in parallel with other work.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Only the serial terminal: under OVMF the firmware's console is mirrored
+/// to the serial port too, so `console` would print every line twice.
 const GRUB_CFG: &str = "\
 serial --unit=0 --speed=115200
-terminal_input serial console
-terminal_output serial console
+terminal_input serial
+terminal_output serial
 echo \"livecompose boot fixture\"
 echo \"fixture login:\"
 sleep 3600
