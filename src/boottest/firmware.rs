@@ -78,10 +78,9 @@ pub enum ProbeOutcome {
     Failed(String),
 }
 
-/// A healthy KVM runs the probe (qemu start, SeaBIOS, the boot sector) in
-/// well under a second. Nested KVM on our build machines needs about four:
-/// every exit to the outer hypervisor is slow, and a real boot loader such as
-/// GRUB then makes no visible progress in minutes while TCG boots it in one
+/// A working KVM should run the probe (qemu start, SeaBIOS, the boot sector)
+/// in well under a second. The nested KVM of our build machines needs over
+/// four, and on it GRUB printed nothing in 30 s where TCG boots it in one
 /// second. So a probe slower than this means "KVM does not really work".
 pub const PROBE_BUDGET: Duration = Duration::from_secs(2);
 
