@@ -238,6 +238,12 @@ impl Drop for ProcessGuard {
 mod tests {
     use super::*;
 
+    fn strings(args: Vec<OsString>) -> Vec<String> {
+        args.into_iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
     fn pflash() -> Pflash {
         Pflash {
             code: "/usr/share/OVMF/OVMF_CODE_4M.fd".into(),
@@ -254,11 +260,7 @@ mod tests {
             memory_mib: 1024,
             accel: Accel::Tcg,
         };
-        arguments(&machine)
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
+        strings(arguments(&machine)).join(" ")
     }
 
     const COMMON: &str = "-machine q35 -accel tcg -m 1024 -nodefaults -display none -no-reboot \
@@ -315,10 +317,7 @@ mod tests {
             memory_mib: 512,
             accel: Accel::Kvm,
         };
-        let args: Vec<_> = arguments(&machine)
-            .into_iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args = strings(arguments(&machine));
         assert!(args.windows(2).any(|w| w == ["-accel", "kvm"]));
         assert!(args.windows(2).any(|w| w == ["-m", "512"]));
         assert!(
@@ -338,10 +337,7 @@ mod tests {
 
     #[test]
     fn probe_line_boots_the_probe_disk_under_kvm_with_the_exit_device() {
-        let args: Vec<_> = probe_arguments(Path::new("/tmp/p/kvm-probe.img"))
-            .into_iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
+        let args = strings(probe_arguments(Path::new("/tmp/p/kvm-probe.img")));
         assert!(args.windows(2).any(|w| w == ["-accel", "kvm"]));
         assert!(args.contains(&"isa-debug-exit,iobase=0xf4,iosize=0x04".into()));
         assert!(
