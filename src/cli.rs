@@ -1,8 +1,12 @@
 //! The command line, as typed by the user (validated later, in the plan).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use regex::Regex;
+
+use crate::boottest::{self, AccelChoice, BootOptions, Firmware, Media};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -19,7 +23,8 @@ livecompose --config kickstarts/debian-minimal.ks --label Debian-root --format d
 livecompose --config ks.cfg --label Fedora18-mini --dry-run\n  \
 livecompose resolve --config ks.cfg\n  \
 livecompose validate --config ks.cfg\n  \
-livecompose flatten --config ks.cfg > flat.ks",
+livecompose flatten --config ks.cfg > flat.ks\n  \
+livecompose test Debian-mini.iso --firmware uefi --media usb",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -85,6 +90,76 @@ pub struct RepositoryArgs {
     /// Print only warnings and errors (no progress bars or stage lines).
     #[arg(short, long)]
     pub quiet: bool,
+    /// Boot an image in qemu and wait until its serial console shows a login prompt.
+    ///
+    /// The image's serial port (ttyS0 / COM1) is captured: the kernel and
+    /// getty must use it (console=ttyS0). Prints the time to the expected
+    /// line and keeps the console log; on timeout, exits 1 showing the last
+    /// console lines. KVM is used only when a probe boot shows that it works,
+    /// else software emulation (TCG). Needs the Debian packages
+    /// qemu-system-x86 and, for UEFI, ovmf.
+    #[command(after_help = "Examples:\n  \
+livecompose test Debian-mini.iso\n  \
+livecompose test Debian-mini.iso --firmware uefi --media usb --timeout 600\n  \
+livecompose test disk.raw --media disk --expect 'Reached target .*Multi-User'")]
+    Test(TestArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// The image to boot (ISO, raw or qcow2 disk image); it is never modified.
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+
+    /// Firmware to boot with.
+    #[arg(long, value_enum, default_value_t = Firmware::Bios)]
+    pub firmware: Firmware,
+
+    /// How the image is attached.
+    #[arg(long, value_enum, default_value_t = Media::Cdrom)]
+    pub media: Media,
+
+    /// Regular expression that one console line must match (escape
+    /// sequences removed; a line still being written counts).
+    #[arg(long, value_name = "REGEX", default_value = boottest::DEFAULT_EXPECT, value_parser = Regex::new)]
+    pub expect: Regex,
+
+    /// Seconds to wait for the expected line.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+
+    /// Guest memory in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub memory: u32,
+
+    /// Accelerator: auto probes KVM and falls back to TCG.
+    #[arg(long, value_enum, default_value_t = AccelChoice::Auto)]
+    pub accel: AccelChoice,
+
+    /// Where to write the console output [default: IMAGE.console.log].
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Directory holding OVMF_CODE_4M.fd and OVMF_VARS_4M.fd (or the 2 MiB pair).
+    #[arg(long, value_name = "DIR", default_value = boottest::DEFAULT_OVMF_DIR)]
+    pub ovmf_dir: PathBuf,
+}
+
+impl TestArgs {
+    pub fn options(&self) -> BootOptions {
+        BootOptions {
+            firmware: self.firmware,
+            media: self.media,
+            expect: self.expect.clone(),
+            timeout: Duration::from_secs(self.timeout),
+            memory_mib: self.memory,
+            accel: self.accel,
+            log: self.log.clone(),
+            ovmf_dir: self.ovmf_dir.clone(),
+            progress: true,
+            ..BootOptions::default()
+        }
+    }
 }
 
 #[derive(Args, Debug)]

@@ -3,6 +3,7 @@
 //! The crate is laid out as the pipeline runs; each stage is a module with a
 //! small typed interface, and data flows one way through them.
 
+pub mod boottest;
 pub mod chroot;
 pub mod cli;
 pub mod distro;

@@ -10,7 +10,7 @@ use livecompose::cli::{BuildArgs, Cli, Command, OutputFormat, RepositoryArgs};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
 use livecompose::progress::{Ui, human_bytes};
-use livecompose::{interrupt, mirror, pipeline};
+use livecompose::{boottest, interrupt, mirror, pipeline};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,6 +25,9 @@ fn main() -> ExitCode {
             config,
             repositories,
         }) => resolve(&config.config, repositories),
+        Some(Command::Test(args)) => boottest::boot(&args.image, &args.options())
+            .map(|report| println!("{}: {report}", args.image.display()))
+            .map_err(Into::into),
         None => build(cli.build),
     };
     match result {
