@@ -63,6 +63,19 @@ pub enum Command {
         #[command(flatten)]
         repositories: RepositoryArgs,
     },
+    /// Boot an image in qemu and wait until its serial console shows a login prompt.
+    ///
+    /// The image's serial port (ttyS0 / COM1) is captured: the kernel and
+    /// getty must use it (console=ttyS0). Prints the time to the expected
+    /// line and keeps the console log; on timeout, exits 1 showing the last
+    /// console lines. KVM is used only when a probe boot shows that it works,
+    /// else software emulation (TCG). Needs the Debian packages
+    /// qemu-system-x86 and, for UEFI, ovmf.
+    #[command(after_help = "Examples:\n  \
+livecompose test Debian-mini.iso\n  \
+livecompose test Debian-mini.iso --firmware uefi --media usb --timeout 600\n  \
+livecompose test disk.raw --media disk --expect 'Reached target .*Multi-User'")]
+    Test(TestArgs),
 }
 
 /// Where packages come from and where they are kept.
@@ -90,19 +103,6 @@ pub struct RepositoryArgs {
     /// Print only warnings and errors (no progress bars or stage lines).
     #[arg(short, long)]
     pub quiet: bool,
-    /// Boot an image in qemu and wait until its serial console shows a login prompt.
-    ///
-    /// The image's serial port (ttyS0 / COM1) is captured: the kernel and
-    /// getty must use it (console=ttyS0). Prints the time to the expected
-    /// line and keeps the console log; on timeout, exits 1 showing the last
-    /// console lines. KVM is used only when a probe boot shows that it works,
-    /// else software emulation (TCG). Needs the Debian packages
-    /// qemu-system-x86 and, for UEFI, ovmf.
-    #[command(after_help = "Examples:\n  \
-livecompose test Debian-mini.iso\n  \
-livecompose test Debian-mini.iso --firmware uefi --media usb --timeout 600\n  \
-livecompose test disk.raw --media disk --expect 'Reached target .*Multi-User'")]
-    Test(TestArgs),
 }
 
 #[derive(Args, Debug)]
