@@ -5,6 +5,7 @@
 
 pub mod chroot;
 pub mod cli;
+pub mod configure;
 pub mod fetch;
 pub mod install;
 pub mod interrupt;
