@@ -309,3 +309,67 @@ fn add_ssh_key(root: &RootFs, key: &SshKey) -> Result<(), ConfigureError> {
     root.write_file(&file, &mut text.as_bytes(), &owned(0o600))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+
+    fn image(passwd: &str) -> (tempfile::TempDir, RootFs) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::create_dir(dir.path().join("etc")).expect("etc");
+        fs::write(dir.path().join("etc/passwd"), passwd).expect("passwd");
+        let root = RootFs::open(dir.path()).expect("root");
+        (dir, root)
+    }
+
+    #[test]
+    fn keys_go_to_the_home_from_passwd_with_its_owner() {
+        let (dir, root) =
+            image("root:x:0:0:root:/root:/bin/bash\nann:x:1234:2345::/srv/ann:/bin/sh\n");
+        let key = |text: &str| SshKey {
+            username: "ann".to_owned(),
+            key: text.to_owned(),
+        };
+        add_ssh_key(&root, &key("ssh-ed25519 AAAA one")).expect("first key");
+        add_ssh_key(&root, &key("ssh-ed25519 BBBB two ")).expect("second key");
+        add_ssh_key(&root, &key("ssh-ed25519 AAAA one")).expect("repeated key");
+        let keys = dir.path().join("srv/ann/.ssh/authorized_keys");
+        assert_eq!(
+            fs::read_to_string(&keys).expect("keys"),
+            "ssh-ed25519 AAAA one\nssh-ed25519 BBBB two\n"
+        );
+        let ssh = fs::metadata(dir.path().join("srv/ann/.ssh")).expect(".ssh");
+        let file = fs::metadata(&keys).expect("file");
+        assert_eq!((ssh.mode() & 0o7777, file.mode() & 0o7777), (0o700, 0o600));
+        if rustix::process::geteuid().is_root() {
+            assert_eq!(
+                (ssh.uid(), ssh.gid(), file.uid(), file.gid()),
+                (1234, 2345, 1234, 2345)
+            );
+        }
+        let error = add_ssh_key(
+            &root,
+            &SshKey {
+                username: "bob".to_owned(),
+                key: "k".to_owned(),
+            },
+        )
+        .expect_err("no such user");
+        assert_eq!(
+            error.to_string(),
+            "sshkey: --username=bob: the image has no such user; add a user line for it"
+        );
+    }
+
+    #[test]
+    fn group_specs_may_carry_an_id() {
+        assert_eq!(group_spec("wheel").expect("name"), ("wheel", None));
+        assert_eq!(
+            group_spec("devs(5001)").expect("name and id"),
+            ("devs", Some(5001))
+        );
+        assert!(group_spec("devs(x)").is_err());
+    }
+}

@@ -227,6 +227,7 @@ fn set_keyboard(root: &RootFs, keyboard: &Keyboard) -> Result<(), ConfigureError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn locale_gen_lines_are_uncommented_or_added() {
@@ -256,5 +257,75 @@ mod tests {
             ("cz".to_owned(), "qwerty".to_owned())
         );
         assert_eq!(layout_and_variant("us"), ("us".to_owned(), String::new()));
+    }
+
+    #[test]
+    fn timezone_and_keyboard_files() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::create_dir_all(dir.path().join("usr/share/zoneinfo/Europe")).expect("zoneinfo");
+        fs::write(dir.path().join("usr/share/zoneinfo/Europe/Paris"), "TZif").expect("zone");
+        let root = RootFs::open(dir.path()).expect("root");
+        let mut warnings = Vec::new();
+        let zone = |name: &str, utc| Timezone {
+            zone: Some(name.to_owned()),
+            utc,
+            ..Timezone::default()
+        };
+        set_timezone(&root, &zone("Europe/Paris", false), &mut warnings).expect("known zone");
+        let read = |p: &str| fs::read_to_string(dir.path().join(p)).expect(p);
+        assert_eq!(
+            fs::read_link(dir.path().join("etc/localtime")).expect("link"),
+            std::path::Path::new("/usr/share/zoneinfo/Europe/Paris")
+        );
+        assert_eq!(read("etc/timezone"), "Europe/Paris\n");
+        assert_eq!(read("etc/adjtime"), "0.0 0 0.0\n0\nLOCAL\n");
+        for bad in ["Mars/Base", "../etc/passwd", "/Europe/Paris"] {
+            let error = set_timezone(&root, &zone(bad, true), &mut warnings).expect_err(bad);
+            assert!(error.to_string().starts_with("timezone: "), "{error}");
+        }
+        assert!(warnings.is_empty());
+
+        let keyboard = Keyboard {
+            keymap: None,
+            vckeymap: Some("cz-qwerty".to_owned()),
+            xlayouts: vec!["cz (qwerty)".to_owned(), "us".to_owned()],
+            switch: vec!["grp:alt_shift_toggle".to_owned()],
+        };
+        set_keyboard(&root, &keyboard).expect("keyboard");
+        let file = read("etc/default/keyboard");
+        assert!(
+            file.contains(
+                "XKBLAYOUT=\"cz,us\"\nXKBVARIANT=\"qwerty,\"\nXKBOPTIONS=\"grp:alt_shift_toggle\"\n"
+            ),
+            "{file}"
+        );
+        assert_eq!(read("etc/vconsole.conf"), "KEYMAP=cz-qwerty\n");
+        let legacy = Keyboard {
+            keymap: Some("de".to_owned()),
+            ..Keyboard::default()
+        };
+        set_keyboard(&root, &legacy).expect("keyboard");
+        assert!(read("etc/default/keyboard").contains("XKBLAYOUT=\"de\"\n"));
+    }
+
+    #[test]
+    fn lang_without_the_locales_package_warns() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = RootFs::open(dir.path()).expect("root");
+        let chroot = Chroot::new(dir.path(), &dir.path().join("log")).expect("chroot");
+        let mut warnings = Vec::new();
+        let lang = |name: &str| Lang {
+            lang: name.to_owned(),
+            addsupport: vec![],
+        };
+        set_lang(&root, &chroot, &lang("C.UTF-8"), &mut warnings).expect("built in");
+        assert!(warnings.is_empty());
+        set_lang(&root, &chroot, &lang("de_DE.UTF-8"), &mut warnings).expect("written");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("etc/default/locale")).expect("locale"),
+            "LANG=de_DE.UTF-8\n"
+        );
+        assert!(warnings[0].contains("no locales package"), "{warnings:?}");
+        assert!(set_lang(&root, &chroot, &lang("x\"y"), &mut warnings).is_err());
     }
 }

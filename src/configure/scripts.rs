@@ -234,3 +234,106 @@ pub(super) fn has_host_resolv_conf(root: &RootFs, host: &Path) -> Result<bool, C
     };
     Ok(read_text(root, &path)?.is_some_and(|text| text == host_text))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use crate::kickstart::Origin;
+
+    fn image() -> (tempfile::TempDir, RootFs) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::create_dir(dir.path().join("etc")).expect("etc");
+        let root = RootFs::open(dir.path()).expect("root");
+        (dir, root)
+    }
+
+    #[test]
+    fn the_host_resolver_is_lent_and_the_images_own_put_back() {
+        let host = tempfile::NamedTempFile::new().expect("host file");
+        fs::write(host.path(), "nameserver 192.0.2.1\n").expect("host");
+        let (dir, root) = image();
+        let resolv = dir.path().join("etc/resolv.conf");
+        for original in [None, Some("link"), Some("file")] {
+            let _ = fs::remove_file(&resolv);
+            match original {
+                Some("link") => std::os::unix::fs::symlink("../run/stub", &resolv).expect("link"),
+                Some(_) => fs::write(&resolv, "nameserver 198.51.100.1\n").expect("file"),
+                None => {}
+            }
+            let lent = LentResolvConf::lend(&root, host.path())
+                .expect("lent")
+                .expect("the host has one");
+            assert_eq!(
+                fs::read_to_string(&resolv).expect("lent"),
+                "nameserver 192.0.2.1\n"
+            );
+            assert!(has_host_resolv_conf(&root, host.path()).expect("compared"));
+            lent.restore(&root).expect("restored");
+            match original {
+                Some("link") => assert_eq!(
+                    fs::read_link(&resolv).expect("link"),
+                    Path::new("../run/stub")
+                ),
+                Some(_) => assert_eq!(
+                    fs::read_to_string(&resolv).expect("file"),
+                    "nameserver 198.51.100.1\n"
+                ),
+                None => assert!(fs::symlink_metadata(&resolv).is_err()),
+            }
+            assert!(!has_host_resolv_conf(&root, host.path()).expect("compared"));
+        }
+    }
+
+    #[test]
+    fn script_output_is_appended_to_its_log_without_the_header() {
+        let (dir, root) = image();
+        let build_log = dir.path().join("build.log");
+        fs::write(&build_log, "earlier output\n").expect("log");
+        let start = fs::metadata(&build_log).expect("log").len();
+        fs::write(&build_log, "earlier output\n==> %post at ks:3\none\ntwo\n").expect("log");
+        fs::write(dir.path().join("etc/post.log"), "before\n").expect("existing log");
+        copy_output(&root, &build_log, start, "/etc/post.log", false).expect("copied");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("etc/post.log")).expect("log"),
+            "before\none\ntwo\n"
+        );
+        let host_log = dir.path().join("host.log");
+        copy_output(
+            &root,
+            &build_log,
+            start,
+            host_log.to_str().expect("utf-8"),
+            true,
+        )
+        .expect("copied");
+        assert_eq!(
+            fs::read_to_string(&host_log).expect("host log"),
+            "one\ntwo\n"
+        );
+    }
+
+    #[test]
+    fn pre_scripts_are_not_run_but_named() {
+        let (dir, root) = image();
+        let chroot = Chroot::new(dir.path(), &dir.path().join("log")).expect("chroot");
+        let origin = Origin::new(Arc::from(Path::new("ks.cfg")), 4);
+        let mut pre = Script::new(ScriptKind::Pre, &origin);
+        pre.body = "touch /should-not-exist\n".to_owned();
+        let mut warnings = Vec::new();
+        run_all(
+            &root,
+            &chroot,
+            &[pre],
+            Path::new("/nonexistent"),
+            &mut warnings,
+        )
+        .expect("nothing run");
+        assert_eq!(warnings.len(), 1);
+        assert!(
+            warnings[0].starts_with("ks.cfg:4: %pre scripts are not run"),
+            "{warnings:?}"
+        );
+    }
+}
