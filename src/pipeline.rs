@@ -14,6 +14,7 @@ use anyhow::Context as _;
 
 use crate::chroot::Chroot;
 use crate::cli::OutputFormat;
+use crate::configure;
 use crate::distro::{self, Distro, Resolution};
 use crate::fetch::{Download, Fetcher, Progress};
 use crate::install::RootFs;
@@ -116,7 +117,27 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
             log.display()
         )
     })?;
+
+    ui.step("Configuring the image from the kickstart");
+    let overlays: Vec<PathBuf> = plan
+        .kickstart
+        .overlays
+        .iter()
+        .map(|overlay| overlay.value.clone())
+        .chain(plan.overlays.iter().cloned())
+        .collect();
+    let warnings =
+        configure::configure(&root, &chroot, &plan.kickstart, &overlays).with_context(|| {
+            format!(
+                "configuring the image failed; the full log is {}",
+                log.display()
+            )
+        })?;
+    for warning in warnings {
+        ui.warn(warning);
+    }
     distro.finish_root(&root)?;
+    configure::clean(&root)?;
     interrupt::check()?;
 
     std::fs::rename(&root_path, &output)
@@ -138,13 +159,14 @@ fn fetch(plan: &BuildPlan, resolution: &Resolution, ui: &Ui) -> anyhow::Result<V
     let bar = ui.bytes(resolution.download_size());
     bar.set_message("downloading packages");
     let progress_bar = bar.clone();
-    let fetcher = Fetcher::new(&plan.cache_dir)?.with_progress(Arc::new(move |event| match event {
-        Progress::Added { bytes, .. } => progress_bar.inc(bytes),
-        Progress::Discarded { bytes, .. } => {
-            progress_bar.set_position(progress_bar.position().saturating_sub(bytes));
-        }
-        Progress::Finished { .. } => {}
-    }));
+    let fetcher =
+        Fetcher::new(&plan.cache_dir)?.with_progress(Arc::new(move |event| match event {
+            Progress::Added { bytes, .. } => progress_bar.inc(bytes),
+            Progress::Discarded { bytes, .. } => {
+                progress_bar.set_position(progress_bar.position().saturating_sub(bytes));
+            }
+            Progress::Finished { .. } => {}
+        }));
     let downloads: Vec<Download> = resolution
         .packages
         .iter()
@@ -156,7 +178,8 @@ fn fetch(plan: &BuildPlan, resolution: &Resolution, ui: &Ui) -> anyhow::Result<V
     let files = fetcher.fetch_all(&downloads, PARALLEL_DOWNLOADS);
     bar.finish_and_clear();
     interrupt::check()?;
-    let files = files.context("cannot download the packages (a rerun resumes where this one stopped)")?;
+    let files =
+        files.context("cannot download the packages (a rerun resumes where this one stopped)")?;
     Ok(files)
 }
 

@@ -293,7 +293,7 @@ fn services_selinux_firewall() {
     let k = ks(
         "services --enabled=sshd,NetworkManager --disabled kdump\nselinux --permissive\nfirewall --enabled --service=mdns,ssh --port=22:tcp\n",
     );
-    let services = k.services.expect("services");
+    let services = k.services.expect("services").value;
     assert_eq!(
         (services.enabled.len(), services.disabled.as_slice()),
         (2, ["kdump".to_owned()].as_slice())
@@ -797,4 +797,90 @@ fn flatten_writes_every_command_back() {
         .kickstart;
     assert_eq!(second, first, "flattened:\n{flat}");
     assert_eq!(second.render(), flat);
+}
+
+// ---- the overlay extension ---------------------------------------------------
+
+#[test]
+fn overlay_paths_resolve_against_the_file_that_names_them() {
+    let tree = Tree::new(&[
+        ("top.ks", "overlay trees/top\n%include sub/base.ks\n"),
+        (
+            "sub/base.ks",
+            "overlay ../trees/base\noverlay 'tree with space'\n",
+        ),
+        ("trees/top/etc/motd", "top\n"),
+        ("trees/base/etc/issue", "base\n"),
+        ("sub/tree with space/x", "x\n"),
+    ]);
+    let k = parse_file(&tree.path("top.ks")).expect("valid").kickstart;
+    let paths: Vec<&Path> = k.overlays.iter().map(|o| o.value.as_path()).collect();
+    let canonical = |name: &str| tree.path(name).canonicalize().expect("canonical");
+    assert_eq!(
+        paths,
+        [
+            canonical("trees/top"),
+            canonical("trees/base"),
+            canonical("sub/tree with space"),
+        ]
+    );
+    assert!(k.overlays[1].origin.file.ends_with("base.ks"));
+    assert_eq!(k.overlays[1].origin.line, 1);
+}
+
+#[test]
+fn overlay_errors_name_the_line() {
+    let tree = Tree::new(&[
+        ("top.ks", "lang C\noverlay missing/tree\n"),
+        ("file.ks", "overlay top.ks\n"),
+        ("bare.ks", "\n\noverlay\n"),
+        ("two.ks", "overlay a b\n"),
+    ]);
+    let message = |name: &str| {
+        parse_file(&tree.path(name))
+            .expect_err("overlay error")
+            .first()
+            .expect("error")
+            .to_string()
+    };
+    let missing = message("top.ks");
+    assert!(
+        missing.contains("top.ks:2: overlay: cannot use missing/tree"),
+        "{missing}"
+    );
+    assert!(missing.contains("No such file"), "{missing}");
+    let file = message("file.ks");
+    assert!(
+        file.contains("file.ks:1: overlay:") && file.contains("is not a directory"),
+        "{file}"
+    );
+    assert!(
+        message("bare.ks").contains("bare.ks:3: overlay: a directory is required"),
+        "{}",
+        message("bare.ks")
+    );
+    assert!(message("two.ks").contains("overlay takes one directory"));
+}
+
+#[test]
+fn flatten_keeps_overlays_with_their_resolved_paths() {
+    let tree = Tree::new(&[
+        ("ks/top.ks", "overlay ../o\nservices --enabled=ssh\n"),
+        ("o/etc/motd", "hi\n"),
+    ]);
+    let first = parse_file(&tree.path("ks/top.ks"))
+        .expect("valid")
+        .kickstart;
+    let flat = first.render();
+    assert!(flat.contains("overlay "), "{flat}");
+    // Parsed from elsewhere, the flattened file still names the same tree.
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let second = parse_text(&elsewhere.path().join("flat.ks"), &flat)
+        .unwrap_or_else(|f| panic!("{f}\n{flat}"))
+        .kickstart;
+    assert_eq!(second, first);
+    assert_eq!(
+        second.overlays[0].value,
+        tree.path("o").canonicalize().expect("o")
+    );
 }

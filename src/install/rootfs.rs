@@ -171,10 +171,11 @@ impl InRootPath {
 
 /// Result of a walk: either a parent directory plus a final name (which may
 /// or may not exist), or a directory reached with no name left over (the root
-/// itself, or a link whose target ended in `.` or `..`).
+/// itself, a directory when the last component is followed, or a link whose
+/// target ended in `.` or `..`), as an `O_PATH` descriptor.
 enum Walked {
     Entry { dir: OwnedFd, name: OsString },
-    Dir,
+    Dir(OwnedFd),
 }
 
 fn open_dir_path(dirfd: &OwnedFd, name: &OsStr) -> Result<OwnedFd, Errno> {
@@ -346,14 +347,19 @@ impl RootFs {
                 Err(e) => return Err(io_err(shown, "look up")(e)),
             }
         }
-        Ok(Walked::Dir)
+        match stack.pop() {
+            Some(fd) => Ok(Walked::Dir(fd)),
+            None => Ok(Walked::Dir(
+                self.root_dup().map_err(io_err(shown, "open root"))?,
+            )),
+        }
     }
 
     /// Parent directory and final name for creating `path`.
     fn parent_of(&self, path: &InRootPath) -> Result<(OwnedFd, OsString), RootError> {
         match self.walk(path, true, false)? {
             Walked::Entry { dir, name } => Ok((dir, name)),
-            Walked::Dir => Err(RootError::Empty {
+            Walked::Dir(_) => Err(RootError::Empty {
                 path: path.display(),
             }),
         }
@@ -377,7 +383,7 @@ impl RootFs {
             Err(e) => return Err(e),
         };
         match walked {
-            Walked::Dir => Ok(Existing::Directory),
+            Walked::Dir(_) => Ok(Existing::Directory),
             Walked::Entry { dir, name } => kind_at(&dir, &name, &shown),
         }
     }
@@ -481,7 +487,7 @@ impl RootFs {
         let shown = path.display();
         let (dir, name) = match self.walk(path, false, true) {
             Ok(Walked::Entry { dir, name }) => (dir, name),
-            Ok(Walked::Dir) => {
+            Ok(Walked::Dir(_)) => {
                 return Err(RootError::IsADirectory {
                     path: shown,
                     kind: "file to read",
@@ -559,7 +565,7 @@ impl RootFs {
         let shown = path.display();
         let (src_dir, src_name) = match self.walk(existing, false, false)? {
             Walked::Entry { dir, name } => (dir, name),
-            Walked::Dir => {
+            Walked::Dir(_) => {
                 return Err(RootError::IsADirectory {
                     path: existing.display(),
                     kind: "hard link source",
@@ -625,7 +631,7 @@ impl RootFs {
                 rfs::utimensat(&dir, &name, &timestamps(mtime), AtFlags::SYMLINK_NOFOLLOW)
                     .map_err(io_err(&shown, "set time"))
             }
-            Walked::Dir => Ok(()),
+            Walked::Dir(_) => Ok(()),
         }
     }
 
@@ -635,7 +641,7 @@ impl RootFs {
         let shown = from.display();
         let (src_dir, src_name) = match self.walk(from, false, false) {
             Ok(Walked::Entry { dir, name }) => (dir, name),
-            Ok(Walked::Dir) | Err(RootError::NotFound { .. }) => return Ok(false),
+            Ok(Walked::Dir(_)) | Err(RootError::NotFound { .. }) => return Ok(false),
             Err(e) => return Err(e),
         };
         let (dir, name) = self.parent_of(to)?;
@@ -652,13 +658,83 @@ impl RootFs {
         let shown = path.display();
         let (dir, name) = match self.walk(path, false, false) {
             Ok(Walked::Entry { dir, name }) => (dir, name),
-            Ok(Walked::Dir) | Err(RootError::NotFound { .. }) => return Ok(false),
+            Ok(Walked::Dir(_)) | Err(RootError::NotFound { .. }) => return Ok(false),
             Err(e) => return Err(e),
         };
         match rfs::unlinkat(&dir, &name, AtFlags::empty()) {
             Ok(()) => Ok(true),
             Err(Errno::NOENT) => Ok(false),
             Err(e) => Err(io_err(&shown, "remove")(e)),
+        }
+    }
+
+    /// Opens what `path` names for reading, following every symlink inside
+    /// the root; `None` if it does not exist.
+    fn open_followed(
+        &self,
+        path: &InRootPath,
+        flags: OFlags,
+    ) -> Result<Option<OwnedFd>, RootError> {
+        let shown = path.display();
+        let (dir, name) = match self.walk(path, false, true) {
+            Ok(Walked::Entry { dir, name }) => (dir, name),
+            Ok(Walked::Dir(dir)) => (dir, OsString::from(".")),
+            Err(RootError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // Non-blocking, so that a fifo at that name cannot hang the build.
+        let flags = flags | OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        match rfs::openat(&dir, &name, flags, Mode::empty()) {
+            Ok(fd) => Ok(Some(fd)),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(io_err(&shown, "open")(e)),
+        }
+    }
+
+    /// The names in the directory `path` (symlinks followed inside the root,
+    /// as a glob in the chroot would), sorted; empty if it does not exist.
+    pub fn list_dir(&self, path: &InRootPath) -> Result<Vec<OsString>, RootError> {
+        let shown = path.display();
+        let Some(fd) = self.open_followed(path, OFlags::DIRECTORY)? else {
+            return Ok(Vec::new());
+        };
+        let mut dir = rfs::Dir::read_from(&fd).map_err(io_err(&shown, "read directory"))?;
+        let mut names = Vec::new();
+        while let Some(entry) = dir.read() {
+            let entry = entry.map_err(io_err(&shown, "read directory"))?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(OsString::from_vec(name.to_vec()));
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The target of the symlink at `path` itself; `None` when `path` is
+    /// missing or not a symlink.
+    pub fn read_link(&self, path: &InRootPath) -> Result<Option<OsString>, RootError> {
+        let shown = path.display();
+        let (dir, name) = match self.walk(path, false, false) {
+            Ok(Walked::Entry { dir, name }) => (dir, name),
+            Ok(Walked::Dir(_)) | Err(RootError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if kind_at(&dir, &name, &shown)? != Existing::Symlink {
+            return Ok(None);
+        }
+        let target =
+            rfs::readlinkat(&dir, &name, Vec::new()).map_err(io_err(&shown, "read symlink"))?;
+        Ok(Some(OsString::from_vec(target.into_bytes())))
+    }
+
+    /// Gives an existing file or directory (symlinks followed inside the
+    /// root) the owner and mode of `meta`.
+    pub fn set_meta(&self, path: &InRootPath, meta: &Meta) -> Result<(), RootError> {
+        let shown = path.display();
+        match self.open_followed(path, OFlags::empty())? {
+            Some(fd) => self.apply_meta_fd(&fd, meta, &shown),
+            None => Err(RootError::NotFound { path: shown }),
         }
     }
 

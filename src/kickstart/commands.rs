@@ -3,6 +3,8 @@
 //! Each command keeps its parser (words → value) beside its renderer
 //! (value → line), so `flatten` writes back exactly what was read.
 
+use std::path::PathBuf;
+
 use super::args::{Arg, ArgError, Args};
 use super::render::Line;
 
@@ -1547,5 +1549,38 @@ impl Command for OstreeSetup {
             .value("--ref", Some(&self.reference))
             .flag("--nogpg", self.nogpg)
             .finish()
+    }
+}
+
+/// livecompose's extension `overlay PATH`: a directory tree copied onto the
+/// image root. The parser resolves `PATH` against the including file's
+/// directory, so a flattened kickstart carries the resolved path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overlay {
+    pub path: PathBuf,
+}
+
+impl Command for Overlay {
+    const OPTIONS: &'static [&'static str] = &[];
+
+    fn parse(args: &mut Args) -> Result<Self, ArgError> {
+        let mut path = None;
+        while let Some(arg) = args.next_arg()? {
+            match arg {
+                Arg::Option(o) => return Err(args.unknown(o)),
+                Arg::Positional(p) if path.is_none() => path = Some(PathBuf::from(p)),
+                Arg::Positional(p) => {
+                    return Err(args.unexpected(p, "; overlay takes one directory"));
+                }
+            }
+        }
+        let path = path.ok_or_else(|| {
+            args.invalid("a directory is required, e.g. overlay overlays/debian-minimal")
+        })?;
+        Ok(Self { path })
+    }
+
+    fn render(&self, name: &str) -> String {
+        Line::new(name).word(&self.path.to_string_lossy()).finish()
     }
 }

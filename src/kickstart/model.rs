@@ -1,9 +1,11 @@
 //! The parsed kickstart: one typed value per command and section.
 
+use std::path::PathBuf;
+
 use super::commands::{
     AutoPart, Bootloader, ClearPart, Command, Completion, Firewall, Flags, Group, Keyboard, Lang,
-    LiveImg, Network, OstreeSetup, Partition, Repo, RootPassword, Selinux, Services, SshKey,
-    TimeSource, Timezone, Url, User, XConfig,
+    LiveImg, Network, OstreeSetup, Overlay, Partition, Repo, RootPassword, Selinux, Services,
+    SshKey, TimeSource, Timezone, Url, User, XConfig,
 };
 use super::diagnostic::Origin;
 use super::render::Line;
@@ -51,7 +53,8 @@ pub struct Kickstart {
     pub groups: Vec<Group>,
     pub sshkeys: Vec<SshKey>,
     pub network: Vec<Network>,
-    pub services: Option<Services>,
+    /// Located: a unit the image lacks is reported at this line.
+    pub services: Option<Located<Services>>,
     pub selinux: Option<Selinux>,
     pub firewall: Option<Firewall>,
     pub bootloader: Option<Bootloader>,
@@ -66,6 +69,8 @@ pub struct Kickstart {
     pub eula: Option<Flags>,
     pub firstboot: Option<Flags>,
     pub ui_mode: Option<(UiMode, Flags)>,
+    /// `overlay` lines, each path already resolved against its file's directory.
+    pub overlays: Vec<Located<PathBuf>>,
     pub ignored: Vec<IgnoredCommand>,
     pub packages: Packages,
     pub scripts: Vec<Script>,
@@ -103,7 +108,7 @@ impl Kickstart {
         self.network.iter().for_each(|c| push(c.render("network")));
         self.services
             .iter()
-            .for_each(|c| push(c.render("services")));
+            .for_each(|c| push(c.value.render("services")));
         self.selinux.iter().for_each(|c| push(c.render("selinux")));
         self.firewall
             .iter()
@@ -139,6 +144,10 @@ impl Kickstart {
             push(flags.render(name));
         }
         self.completion.iter().for_each(|c| push(c.render("")));
+        for overlay in &self.overlays {
+            let path = overlay.value.clone();
+            push(Overlay { path }.render("overlay"));
+        }
         for ignored in &self.ignored {
             let mut words = ignored.words.iter();
             if let Some(first) = words.next() {

@@ -1,13 +1,13 @@
 //! The kickstart state machine: commands at the top level, and sections
 //! from their `%header` to their `%end`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::args::{ArgError, Args};
 use super::commands::{
     AutoPart, Bootloader, ClearPart, Command, Completion, CompletionAction, Firewall, Flags, Group,
-    Keyboard, Lang, LiveImg, Network, OstreeSetup, Partition, Repo, RootPassword, Selinux,
+    Keyboard, Lang, LiveImg, Network, OstreeSetup, Overlay, Partition, Repo, RootPassword, Selinux,
     Services, SshKey, TimeSource, Timezone, Url, User, XConfig,
 };
 use super::diagnostic::{Diagnostic, Origin, ParseFailure};
@@ -107,6 +107,7 @@ const TYPED_COMMANDS: &[&str] = &[
     "cmdline",
     "liveimg",
     "ostreesetup",
+    "overlay",
 ];
 
 /// A kickstart read without errors, and what is worth a warning.
@@ -433,7 +434,19 @@ impl Parser {
             }
             "sshkey" => ks.sshkeys.push(parse::<SshKey>(name, arguments)?),
             "network" => ks.network.push(parse::<Network>(name, arguments)?),
-            "services" => ks.services = Some(parse::<Services>(name, arguments)?),
+            "services" => {
+                ks.services = Some(Located {
+                    value: parse::<Services>(name, arguments)?,
+                    origin: origin.clone(),
+                });
+            }
+            "overlay" => {
+                let overlay = parse::<Overlay>(name, arguments)?;
+                ks.overlays.push(Located {
+                    value: resolve_overlay(&overlay.path, origin)?,
+                    origin: origin.clone(),
+                });
+            }
             "selinux" => ks.selinux = Some(parse::<Selinux>(name, arguments)?),
             "firewall" => ks.firewall = Some(parse::<Firewall>(name, arguments)?),
             "bootloader" => ks.bootloader = Some(parse::<Bootloader>(name, arguments)?),
@@ -525,6 +538,31 @@ impl Parser {
         }
         Ok(())
     }
+}
+
+/// The overlay directory `path` names, relative to the directory of the file
+/// that holds the line, made absolute so a flattened kickstart still finds it.
+fn resolve_overlay(path: &Path, origin: &Origin) -> Result<PathBuf, ArgError> {
+    let base = origin.file.parent().unwrap_or(Path::new(""));
+    let joined = base.join(path);
+    let invalid = |message: String| ArgError::Invalid {
+        command: "overlay".to_owned(),
+        message,
+    };
+    let resolved = joined.canonicalize().map_err(|error| {
+        invalid(format!(
+            "cannot use {} (looked for {}): {error}",
+            path.display(),
+            joined.display()
+        ))
+    })?;
+    if !resolved.is_dir() {
+        return Err(invalid(format!(
+            "{} is not a directory; an overlay is a directory tree copied onto the image root",
+            joined.display()
+        )));
+    }
+    Ok(resolved)
 }
 
 fn parse<C: Command>(name: &str, arguments: Vec<String>) -> Result<C, ArgError> {
