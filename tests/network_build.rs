@@ -146,3 +146,80 @@ fn net_every_package_is_configured_and_the_kickstart_list_is_honoured() {
         .any(|e| e.file_name().to_string_lossy().starts_with("initrd.img-"));
     assert!(initrd, "the kernel's postinst made no initrd");
 }
+
+#[test]
+#[ignore = "end-to-end: builds a Debian root from the real archive (a few minutes)"]
+fn net_kickstart_settings_are_observable_in_the_image() {
+    let root = &built().root;
+    let read = |path: &str| {
+        std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("/{path}: {e}"))
+    };
+    // user --name=live --password=live --plaintext --groups=sudo
+    let shadow = read("etc/shadow");
+    let live = shadow
+        .lines()
+        .find(|line| line.starts_with("live:"))
+        .expect("live in /etc/shadow");
+    let hash = live.split(':').nth(1).expect("hash field");
+    assert!(hash.starts_with("$6$"), "not SHA-512 crypt: {hash}");
+    let salt = hash.split('$').nth(2).expect("salt");
+    let peer = Command::new("openssl")
+        .args(["passwd", "-6", "-salt", salt, "live"])
+        .output()
+        .expect("openssl is the crypt peer: apt-get install openssl (tests/run does)");
+    assert_eq!(String::from_utf8_lossy(&peer.stdout).trim(), hash);
+    let sudo = read("etc/group");
+    assert!(
+        sudo.lines()
+            .any(|line| line.starts_with("sudo:") && line.ends_with("live")),
+        "live is not in the sudo group"
+    );
+    // rootpw --lock
+    let root_hash = shadow
+        .lines()
+        .find(|line| line.starts_with("root:"))
+        .and_then(|line| line.split(':').nth(1))
+        .expect("root in /etc/shadow");
+    assert!(
+        root_hash.starts_with('!') || root_hash == "*",
+        "root is not locked: {root_hash}"
+    );
+    // timezone Etc/UTC --utc
+    let localtime = std::fs::read_link(root.join("etc/localtime")).expect("/etc/localtime link");
+    assert!(
+        localtime.ends_with("zoneinfo/Etc/UTC"),
+        "{}",
+        localtime.display()
+    );
+    // network --hostname=debian-live
+    assert_eq!(read("etc/hostname").trim(), "debian-live");
+    assert!(read("etc/hosts").contains("debian-live"));
+    // services --enabled=systemd-networkd
+    let wants = root.join("etc/systemd/system/multi-user.target.wants/systemd-networkd.service");
+    assert!(
+        wants.symlink_metadata().is_ok(),
+        "systemd-networkd is not enabled"
+    );
+    // %post
+    assert_eq!(read("etc/motd").trim(), "Debian live, built by livecompose");
+    // A clean image: empty machine-id, no build-host leftovers.
+    assert_eq!(read("etc/machine-id"), "");
+    let ssh_keys = std::fs::read_dir(root.join("etc/ssh"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("ssh_host_"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(ssh_keys, 0, "SSH host keys were left in the image");
+    let apt_lists = std::fs::read_dir(root.join("var/lib/apt/lists"))
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with("_Packages"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(apt_lists, 0);
+}

@@ -240,6 +240,16 @@ fn request(
     if !options.nocore {
         priorities.insert("important");
     }
+    if options.exclude_docs {
+        warnings.push(
+            "%packages --excludedocs is not applied to Debian images yet: documentation is installed".to_owned(),
+        );
+    }
+    if options.inst_langs.is_some() {
+        warnings.push(
+            "%packages --inst-langs is not applied to Debian images yet: every translation is installed".to_owned(),
+        );
+    }
     for entry in packages.included() {
         let origin = entry.origin.to_string();
         match &entry.spec {
