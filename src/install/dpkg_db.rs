@@ -433,7 +433,7 @@ pub fn diversions(root: &RootFs) -> Result<Vec<Diversion>, DbError> {
     let text = root.read(&admin("diversions")?)?.unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
     let lines: Vec<&str> = text.lines().collect();
-    if lines.len() % 3 != 0 {
+    if !lines.len().is_multiple_of(3) {
         return Err(DbError::Syntax(format!(
             "diversions has {} lines, not a multiple of 3",
             lines.len()
