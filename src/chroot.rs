@@ -296,10 +296,19 @@ impl Chroot {
             .stdin(stdin.map_or_else(Stdio::null, Stdio::from))
             .stdout(stdout)
             .stderr(stderr);
+        let started = std::time::Instant::now();
         let status = command.status().map_err(|source| ChrootError::Spawn {
             what: what.to_string(),
             source,
         })?;
+        // The time each command took, for whoever wonders where a slow
+        // build spends it.
+        writeln!(
+            log,
+            "<== {what}: {status} after {:.1} s",
+            started.elapsed().as_secs_f64()
+        )
+        .map_err(log_err)?;
         if crate::interrupt::requested() {
             return Err(ChrootError::Interrupted {
                 what: what.to_string(),
@@ -323,7 +332,11 @@ fn tail_since(log: &mut File, start: u64) -> String {
         return String::from("  (the build log could not be read back)");
     }
     let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text.lines().skip(1).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter(|line| !line.starts_with("<== "))
+        .collect();
     let shown = &lines[lines.len().saturating_sub(TAIL_LINES)..];
     if shown.is_empty() {
         return String::from("  (no output)");

@@ -87,6 +87,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         human_bytes(resolution.download_size())
     ));
     let files = fetch(plan, &resolution, ui)?;
+    ui.step("Packages are in the cache");
 
     let work = tempfile::Builder::new()
         .prefix(&format!(".{}.", plan.label))
@@ -139,6 +140,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     distro.finish_root(&root)?;
     configure::clean(&root)?;
     interrupt::check()?;
+    ui.step("The image is configured");
 
     std::fs::rename(&root_path, &output)
         .with_context(|| format!("cannot move the finished root to {}", output.display()))?;

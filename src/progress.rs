@@ -11,6 +11,7 @@ pub struct Ui {
     multi: MultiProgress,
     bars: bool,
     quiet: bool,
+    started: std::time::Instant,
 }
 
 impl Ui {
@@ -22,13 +23,20 @@ impl Ui {
         } else {
             ProgressDrawTarget::hidden()
         });
-        Ui { multi, bars, quiet }
+        Ui {
+            multi,
+            bars,
+            quiet,
+            started: std::time::Instant::now(),
+        }
     }
 
-    /// Announces a stage.
+    /// Announces a stage, with the time since the build started, so a
+    /// slow stage shows in every log.
     pub fn step(&self, message: impl AsRef<str>) {
         if !self.quiet {
-            self.print(format!("==> {}", message.as_ref()));
+            let elapsed = self.started.elapsed().as_secs_f64();
+            self.print(format!("[{elapsed:7.1}s] {}", message.as_ref()));
         }
     }
 
