@@ -325,18 +325,29 @@ impl Chroot {
     }
 }
 
+/// What one command printed, from the log bytes written for it: the
+/// `==>` line before and the `<==` line after are ours, not its.
+pub fn command_output(logged: &[u8]) -> &[u8] {
+    let body = match logged.iter().position(|b| *b == b'\n') {
+        Some(end) => &logged[end + 1..],
+        None => &[],
+    };
+    let without_newline = body.strip_suffix(b"\n").unwrap_or(body);
+    match without_newline.iter().rposition(|b| *b == b'\n') {
+        Some(end) if without_newline[end + 1..].starts_with(b"<== ") => &body[..=end],
+        None if without_newline.starts_with(b"<== ") => &[],
+        _ => body,
+    }
+}
+
 /// The last lines written to `log` after byte offset `start`.
 fn tail_since(log: &mut File, start: u64) -> String {
     let mut bytes = Vec::new();
     if log.seek(SeekFrom::Start(start)).is_err() || log.read_to_end(&mut bytes).is_err() {
         return String::from("  (the build log could not be read back)");
     }
-    let text = String::from_utf8_lossy(&bytes);
-    let lines: Vec<&str> = text
-        .lines()
-        .skip(1)
-        .filter(|line| !line.starts_with("<== "))
-        .collect();
+    let text = String::from_utf8_lossy(command_output(&bytes));
+    let lines: Vec<&str> = text.lines().collect();
     let shown = &lines[lines.len().saturating_sub(TAIL_LINES)..];
     if shown.is_empty() {
         return String::from("  (no output)");
@@ -346,4 +357,23 @@ fn tail_since(log: &mut File, start: u64) -> String {
         .map(|line| format!("  {line}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_output;
+
+    #[test]
+    fn command_output_drops_our_header_and_footer_lines() {
+        assert_eq!(
+            command_output(b"==> x\none\ntwo\n<== x: exit status: 0 after 0.1 s\n"),
+            b"one\ntwo\n"
+        );
+        assert_eq!(command_output(b"==> x\n<== x: ok\n"), b"");
+        assert_eq!(
+            command_output(b"==> x\nno footer yet\n"),
+            b"no footer yet\n"
+        );
+        assert_eq!(command_output(b"==> x"), b"");
+    }
 }

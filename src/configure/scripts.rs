@@ -145,7 +145,7 @@ fn run_on_host(
 }
 
 /// Appends what the script printed (the build log from `start`, without the
-/// header line [`Chroot::run`] writes) to its `--log` file: inside the image
+/// lines [`Chroot::run`] writes around it) to its `--log` file: inside the image
 /// for a chroot script, on the host for a `--nochroot` one.
 fn copy_output(
     root: &RootFs,
@@ -162,10 +162,7 @@ fn copy_output(
     file.seek(SeekFrom::Start(start)).map_err(host)?;
     let mut output = Vec::new();
     file.read_to_end(&mut output).map_err(host)?;
-    let body = match output.iter().position(|b| *b == b'\n') {
-        Some(end) => &output[end + 1..],
-        None => &[],
-    };
+    let body = crate::chroot::command_output(&output);
     if on_host {
         let mut target = fs::OpenOptions::new()
             .create(true)
