@@ -12,3 +12,4 @@ pub mod pipeline;
 pub mod plan;
 pub mod repo;
 pub mod resolve;
+pub mod squashfs;
