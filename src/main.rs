@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use livecompose::cli::{BuildArgs, Cli, Command};
+use livecompose::cli::{BuildArgs, Cli, Command, SquashfsArgs};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
 use livecompose::{mirror, pipeline};
@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Validate(config)) => validate(&config.config),
         Some(Command::Flatten { config, output }) => flatten(&config.config, output.as_deref()),
+        Some(Command::Squashfs(args)) => pack_squashfs(&args),
         None => build(cli.build),
     };
     match result {
@@ -83,6 +84,31 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
     temp.write_all(bytes)?;
     temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn pack_squashfs(args: &SquashfsArgs) -> anyhow::Result<()> {
+    let stats = livecompose::squashfs::write_image(&args.source, &args.output, &args.options()?)
+        .with_context(|| {
+            format!(
+                "cannot pack {} into {}",
+                args.source.display(),
+                args.output.display()
+            )
+        })?;
+    if stats.skipped_xattrs > 0 {
+        eprintln!(
+            "livecompose: warning: {} xattrs outside the user, trusted and security namespaces (e.g. POSIX ACLs) cannot be stored in squashfs and were left out",
+            stats.skipped_xattrs
+        );
+    }
+    eprintln!(
+        "{}: {} inodes, {} bytes, {} duplicate files",
+        args.output.display(),
+        stats.inodes,
+        stats.bytes_used,
+        stats.duplicate_files
+    );
     Ok(())
 }
 

@@ -240,18 +240,28 @@ impl Walker<'_> {
 }
 
 fn list_xattrs(path: &Path) -> io::Result<Vec<u8>> {
-    read_sized(|buffer| rustix::fs::llistxattr(path, buffer))
+    read_sized(
+        || rustix::fs::llistxattr_query(path),
+        |buffer| rustix::fs::llistxattr(path, buffer),
+    )
 }
 
 fn get_xattr(path: &Path, name: &[u8]) -> io::Result<Vec<u8>> {
-    read_sized(|buffer| rustix::fs::lgetxattr(path, OsStr::from_bytes(name), buffer))
+    let name = OsStr::from_bytes(name);
+    read_sized(
+        || rustix::fs::lgetxattr_query(path, name),
+        |buffer| rustix::fs::lgetxattr(path, name, buffer),
+    )
 }
 
 /// Asks for the size, then reads; asks again when the value grew in between.
-fn read_sized(mut call: impl FnMut(&mut [u8]) -> rustix::io::Result<usize>) -> io::Result<Vec<u8>> {
+fn read_sized(
+    query: impl Fn() -> rustix::io::Result<usize>,
+    fill: impl Fn(&mut [u8]) -> rustix::io::Result<usize>,
+) -> io::Result<Vec<u8>> {
     loop {
-        let mut buffer = vec![0; call(&mut [])?];
-        match call(&mut buffer) {
+        let mut buffer = vec![0; query()?];
+        match fill(&mut buffer) {
             Ok(length) => {
                 buffer.truncate(length);
                 return Ok(buffer);
