@@ -455,18 +455,12 @@ fn backhand_snapshot(image: &Path) -> Snapshot {
     seen
 }
 
-/// The source snapshot with what a reader without xattrs and huge-file support sees.
-fn without(snapshot: &Snapshot, keep_xattrs: bool, skip: &[u8]) -> Snapshot {
+/// A snapshot less one path.
+fn without(snapshot: &Snapshot, skip: &[u8]) -> Snapshot {
     snapshot
         .iter()
         .filter(|(path, _)| path.as_slice() != skip)
-        .map(|(path, seen)| {
-            let mut seen = seen.clone();
-            if !keep_xattrs {
-                seen.xattrs.clear();
-            }
-            (path.clone(), seen)
-        })
+        .map(|(path, seen)| (path.clone(), seen.clone()))
         .collect()
 }
 
