@@ -29,27 +29,29 @@ trap 'rm -rf "$out"' EXIT
 # Both tools read the tree from the page cache.
 tar -C "$root" -cf - . >/dev/null
 
-# Runs a command under /usr/bin/time; prints "seconds peak-rss-KiB image-bytes".
+# Runs a command under /usr/bin/time; prints "seconds peak-rss-KiB cpu-seconds image-bytes".
+# CPU seconds (user + system) are reported too: on a shared machine wall time is noisy.
 measure() {
     local image=$1
     shift
     rm -f "$image"
-    /usr/bin/time -f '%e %M' -o "$out/time" "$@" >/dev/null 2>"$out/stderr" || { cat "$out/stderr" >&2; exit 1; }
-    echo "$(cat "$out/time") $(stat -c %s "$image")"
+    /usr/bin/time -f '%e %M %U %S' -o "$out/time" "$@" >/dev/null 2>"$out/stderr" || { cat "$out/stderr" >&2; exit 1; }
+    read -r seconds rss user system <"$out/time"
+    echo "$seconds $rss $(awk -v u="$user" -v s="$system" 'BEGIN { print u + s }') $(stat -c %s "$image")"
 }
 
 echo "Tree: $(du -sh --apparent-size "$root" | cut -f1) in $(find "$root" | wc -l) entries; $threads threads, $block-byte blocks."
 echo
-echo "| codec | mksquashfs time | livecompose time | time ratio | mksquashfs size | livecompose size | size ratio | mksquashfs RSS | livecompose RSS | RSS ratio |"
+echo "| codec | mksquashfs time (CPU) | livecompose time (CPU) | time ratio (CPU) | mksquashfs size | livecompose size | size ratio | mksquashfs RSS | livecompose RSS | RSS ratio |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 row() {
     local name=$1 mk_args=$2 lc_args=$3
     # shellcheck disable=SC2086
-    read -r mk_s mk_kb mk_size < <(measure "$out/mk.sqfs" mksquashfs "$root" "$out/mk.sqfs" -noappend -no-progress -b $block -processors "$threads" $mk_args)
+    read -r mk_s mk_kb mk_cpu mk_size < <(measure "$out/mk.sqfs" mksquashfs "$root" "$out/mk.sqfs" -noappend -no-progress -b $block -processors "$threads" $mk_args)
     # shellcheck disable=SC2086
-    read -r lc_s lc_kb lc_size < <(measure "$out/lc.sqfs" "$livecompose" squashfs "$root" "$out/lc.sqfs" --block-size $block --threads "$threads" $lc_args)
-    awk -v n="$name" -v ms="$mk_s" -v ls="$lc_s" -v mz="$mk_size" -v lz="$lc_size" -v mk="$mk_kb" -v lk="$lc_kb" 'BEGIN {
-        printf "| %s | %.1f s | %.1f s | %.2f | %d | %d | %.4f | %.0f MB | %.0f MB | %.2f |\n", n, ms, ls, ls / ms, mz, lz, lz / mz, mk / 1024, lk / 1024, lk / mk
+    read -r lc_s lc_kb lc_cpu lc_size < <(measure "$out/lc.sqfs" "$livecompose" squashfs "$root" "$out/lc.sqfs" --block-size $block --threads "$threads" $lc_args)
+    awk -v n="$name" -v ms="$mk_s" -v ls="$lc_s" -v mc="$mk_cpu" -v lc="$lc_cpu" -v mz="$mk_size" -v lz="$lc_size" -v mk="$mk_kb" -v lk="$lc_kb" 'BEGIN {
+        printf "| %s | %.1f s (%.1f) | %.1f s (%.1f) | %.2f (%.2f) | %d | %d | %.4f | %.0f MB | %.0f MB | %.2f |\n", n, ms, mc, ls, lc, ls / ms, lc / mc, mz, lz, lz / mz, mk / 1024, lk / 1024, lk / mk
     }'
 }
 row "xz (level 6)" "-comp xz" "--compression xz --xz-bcj none"
