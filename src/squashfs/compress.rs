@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn every_codec_roundtrips() {
         let data: Vec<u8> = (0..100_000u32)
-            .map(|i| (i % 251 ^ i / 1000) as u8)
+            .map(|i| ((i % 251) ^ (i / 1000)) as u8)
             .collect();
         for name in ["xz", "zstd", "gzip", "lz4"] {
             let compression = Compression::from_name(name, None).expect("known codec");

@@ -145,11 +145,13 @@ impl Walker<'_> {
     fn entry(&mut self, path: &Path, metadata: &Metadata) -> Result<usize, SquashfsError> {
         let file_type = metadata.file_type();
         let shared = !file_type.is_dir() && metadata.nlink() > 1;
-        if shared {
-            if let Some(&inode) = self.links.get(&(metadata.dev(), metadata.ino())) {
-                self.tree.inodes[inode].nlink += 1;
-                return Ok(inode);
-            }
+        if let Some(&inode) = self
+            .links
+            .get(&(metadata.dev(), metadata.ino()))
+            .filter(|_| shared)
+        {
+            self.tree.inodes[inode].nlink += 1;
+            return Ok(inode);
         }
         let rdev = || {
             encode_device(
