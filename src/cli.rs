@@ -1,5 +1,6 @@
 //! The command line, as typed by the user (validated later, in the plan).
 
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use regex::Regex;
 
 use crate::boottest::{self, AccelChoice, BootOptions, Firmware, Media};
+use crate::squashfs::{self, Compression, SquashfsOptions, XzBcj};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -24,7 +26,8 @@ livecompose --config ks.cfg --label Fedora18-mini --dry-run\n  \
 livecompose resolve --config ks.cfg\n  \
 livecompose validate --config ks.cfg\n  \
 livecompose flatten --config ks.cfg > flat.ks\n  \
-livecompose test Debian-mini.iso --firmware uefi --media usb",
+livecompose test Debian-mini.iso --firmware uefi --media usb\n  \
+livecompose squashfs /srv/root root.squashfs",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -76,6 +79,19 @@ livecompose test Debian-mini.iso\n  \
 livecompose test Debian-mini.iso --firmware uefi --media usb --timeout 600\n  \
 livecompose test disk.raw --media disk --expect 'Reached target .*Multi-User'")]
     Test(TestArgs),
+    /// Pack a directory into a squashfs image (what mksquashfs does, on every core).
+    ///
+    /// Keeps everything a root filesystem holds: hard links, devices, fifos, sockets,
+    /// sparse files, owners, times and xattrs (user, trusted and security namespaces,
+    /// e.g. file capabilities and SELinux labels). The same tree and options always give
+    /// the same bytes, whatever the thread count. The image is written beside OUTPUT
+    /// and renamed into place when complete.
+    #[command(after_help = "Examples:\n  \
+livecompose squashfs /srv/root root.squashfs\n  \
+livecompose squashfs /srv/root root.squashfs --compression zstd --level 19 --block-size 1M\n  \
+livecompose squashfs /srv/root root.squashfs --exclude 'proc/*' --exclude '**/*.pyc'\n  \
+SOURCE_DATE_EPOCH=1700000000 livecompose squashfs /srv/root root.squashfs --all-root")]
+    Squashfs(SquashfsArgs),
 }
 
 /// Where packages come from and where they are kept.
@@ -238,5 +254,111 @@ impl OutputFormat {
             Self::Raw => "raw",
             Self::Qcow2 => "qcow2",
         }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct SquashfsArgs {
+    /// The directory to pack; it becomes the image's root.
+    #[arg(value_name = "SOURCE_DIR")]
+    pub source: PathBuf,
+
+    /// The image file to write (replaced if it exists).
+    #[arg(value_name = "OUTPUT")]
+    pub output: PathBuf,
+
+    /// Codec for data and metadata.
+    #[arg(long, value_enum, default_value_t = SquashfsCompression::Xz)]
+    pub compression: SquashfsCompression,
+
+    /// Compression level [default: xz 6, zstd 15, gzip 9; lz4 has none].
+    #[arg(long, value_name = "N")]
+    pub level: Option<u32>,
+
+    /// Data block size, a power of two from 4K to 1M (e.g. 131072, 128K, 1M).
+    #[arg(long, value_name = "BYTES", default_value = "128K", value_parser = squashfs::parse_block_size)]
+    pub block_size: u32,
+
+    /// Compression threads [default: every core]; the output does not depend on it.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+
+    /// Leave out paths matching this glob, relative to SOURCE_DIR (`*` stops at `/`,
+    /// `**` crosses it); repeatable. An excluded directory takes its contents with it.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+
+    /// Store every entry as owned by root (uid 0, gid 0).
+    #[arg(long)]
+    pub all_root: bool,
+
+    /// Store this modification time (seconds since 1970) on every entry.
+    #[arg(long, value_name = "EPOCH")]
+    pub mtime: Option<u32>,
+
+    /// Clamp modification times to this time (later ones become it).
+    #[arg(long, value_name = "EPOCH", env = "SOURCE_DATE_EPOCH")]
+    pub clamp_mtime: Option<u32>,
+
+    /// xz branch filter for one architecture's machine code; each block keeps whichever
+    /// of filtered and plain is smaller. The kernel reads one filter per image.
+    #[arg(long, value_enum, default_value_t = SquashfsBcj::X86)]
+    pub xz_bcj: SquashfsBcj,
+
+    /// xz dictionary size, 2^n or 2^n+2^(n-1), at most the block size [default: the block size].
+    #[arg(long, value_name = "BYTES", value_parser = squashfs::parse_size)]
+    pub xz_dict_size: Option<u32>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SquashfsCompression {
+    Xz,
+    Zstd,
+    Gzip,
+    Lz4,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SquashfsBcj {
+    None,
+    X86,
+    Powerpc,
+    Ia64,
+    Arm,
+    Armthumb,
+    Sparc,
+}
+
+impl SquashfsArgs {
+    /// The library options these arguments ask for.
+    pub fn options(&self) -> Result<SquashfsOptions, squashfs::SquashfsError> {
+        let name = match self.compression {
+            SquashfsCompression::Xz => "xz",
+            SquashfsCompression::Zstd => "zstd",
+            SquashfsCompression::Gzip => "gzip",
+            SquashfsCompression::Lz4 => "lz4",
+        };
+        let mut compression = Compression::from_name(name, self.level)?;
+        if let Compression::Xz(xz) = &mut compression {
+            xz.dict_size = self.xz_dict_size;
+            xz.bcj = match self.xz_bcj {
+                SquashfsBcj::None => None,
+                SquashfsBcj::X86 => Some(XzBcj::X86),
+                SquashfsBcj::Powerpc => Some(XzBcj::PowerPc),
+                SquashfsBcj::Ia64 => Some(XzBcj::Ia64),
+                SquashfsBcj::Arm => Some(XzBcj::Arm),
+                SquashfsBcj::Armthumb => Some(XzBcj::ArmThumb),
+                SquashfsBcj::Sparc => Some(XzBcj::Sparc),
+            };
+        }
+        Ok(SquashfsOptions {
+            compression,
+            block_size: self.block_size,
+            threads: self.threads,
+            exclude: self.exclude.clone(),
+            all_root: self.all_root,
+            mtime: self.mtime,
+            clamp_mtime: self.clamp_mtime,
+        })
     }
 }

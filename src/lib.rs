@@ -18,3 +18,4 @@ pub mod plan;
 pub mod progress;
 pub mod repo;
 pub mod resolve;
+pub mod squashfs;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use livecompose::cli::{BuildArgs, Cli, Command, OutputFormat, RepositoryArgs};
+use livecompose::cli::{BuildArgs, Cli, Command, OutputFormat, RepositoryArgs, SquashfsArgs};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
 use livecompose::progress::{Ui, human_bytes};
@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Some(Command::Test(args)) => boottest::boot(&args.image, &args.options())
             .map(|report| println!("{}: {report}", args.image.display()))
             .map_err(Into::into),
+        Some(Command::Squashfs(args)) => pack_squashfs(&args),
         None => build(cli.build),
     };
     match result {
@@ -180,5 +181,30 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         built.packages,
         built.log.display()
     ));
+    Ok(())
+}
+
+fn pack_squashfs(args: &SquashfsArgs) -> anyhow::Result<()> {
+    let stats = livecompose::squashfs::write_image(&args.source, &args.output, &args.options()?)
+        .with_context(|| {
+            format!(
+                "cannot pack {} into {}",
+                args.source.display(),
+                args.output.display()
+            )
+        })?;
+    if stats.skipped_xattrs > 0 {
+        eprintln!(
+            "livecompose: warning: {} xattrs outside the user, trusted and security namespaces (e.g. POSIX ACLs) cannot be stored in squashfs and were left out",
+            stats.skipped_xattrs
+        );
+    }
+    eprintln!(
+        "{}: {} inodes, {} bytes, {} duplicate files",
+        args.output.display(),
+        stats.inodes,
+        stats.bytes_used,
+        stats.duplicate_files
+    );
     Ok(())
 }

@@ -1,0 +1,417 @@
+//! File contents: read in tree order by one thread, compressed on every core, written
+//! in the same order by the caller's thread.
+//!
+//! Every block travels as an event on a bounded channel, in output order, carrying the
+//! receiver its compressed form will arrive on. The window of events bounds memory
+//! (at most `window` blocks are alive) and the order of events fixes the output bytes,
+//! whatever the thread count or the order workers finish in.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::hash::{DefaultHasher, Hasher as _};
+use std::io::{self, Read as _, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::path::Path;
+use std::sync::Mutex;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread;
+
+use super::SquashfsError;
+use super::compress::Compressor;
+use super::inode::{put32, put64};
+use super::options::SquashfsOptions;
+use super::tree::{FileSource, Kind, Tree, io_error};
+
+/// Set in a block size word when the block is stored uncompressed.
+const UNCOMPRESSED_BLOCK: u32 = 1 << 24;
+/// Blocks in flight per compression thread: enough to keep every core busy while the
+/// reader and writer wait on disk.
+const WINDOW_PER_THREAD: usize = 4;
+
+/// Where a file's contents went.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FileData {
+    pub blocks_start: u64,
+    /// Size words of the full blocks; 0 is a hole.
+    pub blocks: Vec<u32>,
+    /// Fragment block index and offset of the tail.
+    pub fragment: Option<(u32, u32)>,
+    /// Bytes stored as holes.
+    pub sparse: u64,
+}
+
+pub(crate) struct DataSection {
+    /// Indexed like [`Tree::inodes`]; entries for non-files stay empty.
+    pub files: Vec<FileData>,
+    /// Fragment table entries (16 bytes each).
+    pub fragment_table: Vec<u8>,
+    pub fragment_count: u32,
+    /// Image offset just past the data.
+    pub end: u64,
+    pub data_blocks: u64,
+    pub duplicate_files: u64,
+}
+
+struct Job {
+    data: Vec<u8>,
+    reply: SyncSender<Result<Packed, SquashfsError>>,
+}
+
+struct Packed {
+    bytes: Vec<u8>,
+    raw: bool,
+}
+
+type Receipt = Receiver<Result<Packed, SquashfsError>>;
+
+enum Event {
+    Block(Receipt),
+    Hole,
+    Fragment(Receipt),
+    FileEnd {
+        inode: usize,
+        fragment: Option<(u32, u32)>,
+        duplicate_of: Option<usize>,
+    },
+}
+
+/// Writes the contents of the regular files among `order` from image offset `start`.
+pub(crate) fn write_data<W: Write + Seek>(
+    tree: &Tree,
+    order: &[usize],
+    out: &mut W,
+    start: u64,
+    options: &SquashfsOptions,
+) -> Result<DataSection, SquashfsError> {
+    let threads = options
+        .threads
+        .or_else(|| thread::available_parallelism().ok())
+        .map_or(1, |n| n.get());
+    let compressors = (0..threads)
+        .map(|_| Compressor::new(options))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (event_tx, event_rx) = sync_channel(threads * WINDOW_PER_THREAD);
+    let (job_tx, job_rx) = sync_channel::<Job>(threads);
+    let job_rx = Mutex::new(job_rx);
+    thread::scope(|scope| {
+        for compressor in compressors {
+            let job_rx = &job_rx;
+            scope.spawn(move || compress_jobs(job_rx, compressor));
+        }
+        let planner = Planner {
+            tree,
+            block_size: options.block_size as usize,
+            events: event_tx,
+            jobs: job_tx,
+            fragment: Vec::new(),
+            fragment_count: 0,
+            seen: HashMap::new(),
+            fragment_of: vec![None; tree.inodes.len()],
+        };
+        let reader = scope.spawn(move || planner.run(order));
+        let written = write_events(event_rx, out, start, tree.inodes.len(), options.block_size);
+        // A reader error explains why the event stream ended early, so it comes first.
+        reader.join().map_err(|_| SquashfsError::WorkerLost)??;
+        written
+    })
+}
+
+fn compress_jobs(jobs: &Mutex<Receiver<Job>>, mut compressor: Compressor) {
+    loop {
+        let job = match jobs.lock() {
+            Ok(receiver) => receiver.recv(),
+            Err(_) => return,
+        };
+        let Ok(Job { data, reply }) = job else {
+            return;
+        };
+        let result = compressor.compress(&data).map(|packed| match packed {
+            Some(bytes) => Packed { bytes, raw: false },
+            None => Packed {
+                bytes: data,
+                raw: true,
+            },
+        });
+        // A closed reply means the writer stopped; it reports why.
+        let _ = reply.send(result);
+    }
+}
+
+/// Why the reader stopped early.
+enum Halt {
+    Failed(SquashfsError),
+    /// The writer hung up; it has its own error to report.
+    WriterGone,
+}
+
+impl From<SquashfsError> for Halt {
+    fn from(error: SquashfsError) -> Halt {
+        Halt::Failed(error)
+    }
+}
+
+struct Planner<'a> {
+    tree: &'a Tree,
+    block_size: usize,
+    events: SyncSender<Event>,
+    jobs: SyncSender<Job>,
+    /// The fragment block being filled with tails.
+    fragment: Vec<u8>,
+    fragment_count: u32,
+    /// Stored files by (size, content hash): candidates for deduplication.
+    seen: HashMap<(u64, u64), Vec<usize>>,
+    fragment_of: Vec<Option<(u32, u32)>>,
+}
+
+impl Planner<'_> {
+    fn run(mut self, order: &[usize]) -> Result<(), SquashfsError> {
+        let result = order
+            .iter()
+            .try_for_each(|&inode| match &self.tree.inodes[inode].kind {
+                Kind::File(source) => self.pack_file(inode, *source),
+                _ => Ok(()),
+            });
+        match result.and_then(|()| self.flush_fragment()) {
+            Ok(()) | Err(Halt::WriterGone) => Ok(()),
+            Err(Halt::Failed(error)) => Err(error),
+        }
+    }
+
+    fn pack_file(&mut self, inode: usize, source: FileSource) -> Result<(), Halt> {
+        let path = &self.tree.inodes[inode].path;
+        let file = File::open(path).map_err(|e| vanished_or(path, e))?;
+        let block_size = self.block_size as u64;
+        let full_blocks = source.size / block_size;
+        let mut hasher = DefaultHasher::new();
+        for index in 0..full_blocks {
+            let offset = index * block_size;
+            if source.maybe_sparse && in_hole(&file, offset, block_size) {
+                hasher.write_u8(0);
+                self.send(Event::Hole)?;
+                continue;
+            }
+            let mut block = vec![0; self.block_size];
+            read_at(&file, &mut block, offset, path)?;
+            if block.iter().all(|&byte| byte == 0) {
+                hasher.write_u8(0);
+                self.send(Event::Hole)?;
+            } else {
+                hasher.write_u8(1);
+                hasher.write(&block);
+                self.dispatch(block, Event::Block)?;
+            }
+        }
+        let mut tail = vec![0; (source.size % block_size) as usize];
+        read_at(&file, &mut tail, full_blocks * block_size, path)?;
+        hasher.write(&tail);
+        check_unchanged(&file, source, path)?;
+
+        let key = (source.size, hasher.finish());
+        let duplicate_of = self.seen.get(&key).and_then(|candidates| {
+            candidates
+                .iter()
+                .copied()
+                .find(|&c| same_content(&self.tree.inodes[c].path, path))
+        });
+        let fragment = match duplicate_of {
+            Some(original) => self.fragment_of[original],
+            None => {
+                self.seen.entry(key).or_default().push(inode);
+                if tail.is_empty() {
+                    None
+                } else {
+                    Some(self.add_fragment(&tail)?)
+                }
+            }
+        };
+        self.fragment_of[inode] = fragment;
+        self.send(Event::FileEnd {
+            inode,
+            fragment,
+            duplicate_of,
+        })
+    }
+
+    fn add_fragment(&mut self, tail: &[u8]) -> Result<(u32, u32), Halt> {
+        if self.fragment.len() + tail.len() > self.block_size {
+            self.flush_fragment()?;
+        }
+        // Offsets stay below the block size (at most 1 MiB).
+        let at = (self.fragment_count, self.fragment.len() as u32);
+        self.fragment.extend_from_slice(tail);
+        Ok(at)
+    }
+
+    fn flush_fragment(&mut self) -> Result<(), Halt> {
+        if self.fragment.is_empty() {
+            return Ok(());
+        }
+        let block = std::mem::take(&mut self.fragment);
+        self.dispatch(block, Event::Fragment)?;
+        self.fragment_count += 1;
+        Ok(())
+    }
+
+    fn dispatch(&mut self, data: Vec<u8>, event: fn(Receipt) -> Event) -> Result<(), Halt> {
+        let (reply, receipt) = sync_channel(1);
+        self.send(event(receipt))?;
+        self.jobs
+            .send(Job { data, reply })
+            .map_err(|_| Halt::WriterGone)
+    }
+
+    fn send(&self, event: Event) -> Result<(), Halt> {
+        self.events.send(event).map_err(|_| Halt::WriterGone)
+    }
+}
+
+/// Whether `[offset, offset + length)` lies in a hole, without reading it.
+fn in_hole(file: &File, offset: u64, length: u64) -> bool {
+    match rustix::fs::seek(file, rustix::fs::SeekFrom::Data(offset)) {
+        Ok(next_data) => next_data >= offset + length,
+        Err(rustix::io::Errno::NXIO) => true,
+        // Filesystems without SEEK_DATA: read it and look for zeros instead.
+        Err(_) => false,
+    }
+}
+
+fn read_at(file: &File, buffer: &mut [u8], offset: u64, path: &Path) -> Result<(), SquashfsError> {
+    file.read_exact_at(buffer, offset)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::UnexpectedEof => SquashfsError::SourceChanged(path.to_owned()),
+            _ => io_error(path, e),
+        })
+}
+
+/// A file that grew, shrank or was rewritten while it was read would be stored as a
+/// mix of old and new bytes; refuse instead.
+fn check_unchanged(file: &File, source: FileSource, path: &Path) -> Result<(), SquashfsError> {
+    let metadata = file.metadata().map_err(|e| io_error(path, e))?;
+    let mut probe = [0u8; 1];
+    let grew = file
+        .read_at(&mut probe, source.size)
+        .map_err(|e| io_error(path, e))?
+        > 0;
+    let now = (metadata.mtime(), metadata.mtime_nsec());
+    if grew || metadata.len() != source.size || now != source.modified {
+        return Err(SquashfsError::SourceChanged(path.to_owned()));
+    }
+    Ok(())
+}
+
+fn vanished_or(path: &Path, error: io::Error) -> SquashfsError {
+    match error.kind() {
+        io::ErrorKind::NotFound => SquashfsError::SourceVanished(path.to_owned()),
+        _ => io_error(path, error),
+    }
+}
+
+/// Byte-for-byte comparison: hashes only pick the candidates. Unreadable means unequal.
+fn same_content(a: &Path, b: &Path) -> bool {
+    let (Ok(mut a), Ok(mut b)) = (File::open(a), File::open(b)) else {
+        return false;
+    };
+    let mut left = vec![0; 1 << 16];
+    let mut right = vec![0; 1 << 16];
+    loop {
+        let n = match a.read(&mut left) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 {
+            return matches!(b.read(&mut right[..1]), Ok(0));
+        }
+        if b.read_exact(&mut right[..n]).is_err() || left[..n] != right[..n] {
+            return false;
+        }
+    }
+}
+
+/// The writer's side: takes events in order and puts bytes in the image.
+fn write_events<W: Write + Seek>(
+    events: Receiver<Event>,
+    out: &mut W,
+    start: u64,
+    inodes: usize,
+    block_size: u32,
+) -> Result<DataSection, SquashfsError> {
+    let mut section = DataSection {
+        files: vec![FileData::default(); inodes],
+        fragment_table: Vec::new(),
+        fragment_count: 0,
+        end: start,
+        data_blocks: 0,
+        duplicate_files: 0,
+    };
+    let mut current: Option<FileData> = None;
+    let start_file = |position| FileData {
+        blocks_start: position,
+        ..FileData::default()
+    };
+    for event in events {
+        match event {
+            Event::Block(receipt) => {
+                let position = section.end;
+                let word = put(out, &mut section.end, receipt)?;
+                current
+                    .get_or_insert_with(|| start_file(position))
+                    .blocks
+                    .push(word);
+                section.data_blocks += 1;
+            }
+            Event::Hole => {
+                let file = current.get_or_insert_with(|| start_file(section.end));
+                file.blocks.push(0);
+                file.sparse += u64::from(block_size);
+            }
+            Event::Fragment(receipt) => {
+                put64(&mut section.fragment_table, section.end);
+                let word = put(out, &mut section.end, receipt)?;
+                put32(&mut section.fragment_table, word);
+                put32(&mut section.fragment_table, 0);
+                section.fragment_count += 1;
+            }
+            Event::FileEnd {
+                inode,
+                fragment,
+                duplicate_of,
+            } => {
+                let written = current.take().unwrap_or_default();
+                let mut data = match duplicate_of {
+                    Some(original) => {
+                        // The copy's blocks were written already: drop them.
+                        if !written.blocks.is_empty() {
+                            section.end = written.blocks_start;
+                            out.seek(SeekFrom::Start(section.end))
+                                .map_err(write_error)?;
+                        }
+                        section.duplicate_files += 1;
+                        section.files[original].clone()
+                    }
+                    None => written,
+                };
+                data.fragment = fragment;
+                section.files[inode] = data;
+            }
+        }
+    }
+    Ok(section)
+}
+
+/// Writes one compressed block; returns its size word.
+fn put<W: Write>(out: &mut W, position: &mut u64, receipt: Receipt) -> Result<u32, SquashfsError> {
+    let packed = receipt.recv().map_err(|_| SquashfsError::WorkerLost)??;
+    out.write_all(&packed.bytes).map_err(write_error)?;
+    *position += packed.bytes.len() as u64;
+    // Blocks are at most 1 MiB, below the flag bit.
+    let size = packed.bytes.len() as u32;
+    Ok(if packed.raw {
+        size | UNCOMPRESSED_BLOCK
+    } else {
+        size
+    })
+}
+
+pub(crate) fn write_error(source: io::Error) -> SquashfsError {
+    SquashfsError::Write(source)
+}
