@@ -87,8 +87,9 @@ fn esp_passes_fsck_and_mtools_reads_it_back() {
         &["-/", "-i", image.to_str().unwrap(), "::"],
     );
     let listing = String::from_utf8_lossy(&listing.stdout);
+    // mdir shows 8.3 names as base and extension in columns, long names after.
     for name in [
-        "BOOTX64.EFI",
+        "BOOTX64  EFI",
         "loader.conf",
         "live.conf",
         "live-toram.conf",
