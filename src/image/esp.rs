@@ -106,10 +106,7 @@ impl Dir {
         let len = match &file.source {
             Source::Bytes(bytes) => bytes.len() as u64,
             Source::Host(path) => std::fs::metadata(path)
-                .map_err(|source| ImageError::Read {
-                    path: path.clone(),
-                    source,
-                })?
+                .map_err(ImageError::read(path))?
                 .len(),
         };
         if dir
@@ -414,10 +411,7 @@ pub fn write_esp(files: &[EspFile], time: DateTime, output: &Path) -> Result<u64
     let mut data = BTreeMap::new();
     blobs(&root, stamp, &mut data);
 
-    let write_error = |source| ImageError::Write {
-        path: output.to_owned(),
-        source,
-    };
+    let write_error = ImageError::write(output);
     let file = File::create(output).map_err(write_error)?;
     let mut out = BufWriter::new(file);
     // The serial number only tells volumes apart; the time is as good as any.
@@ -466,35 +460,23 @@ fn copy_file(
     output: &Path,
 ) -> Result<(), ImageError> {
     let size = file.len.div_ceil(cluster_bytes) * cluster_bytes;
-    match &file.source {
+    let path = match &file.source {
         Source::Bytes(bytes) => {
-            write_padded(out, bytes, size).map_err(|source| ImageError::Write {
-                path: output.to_owned(),
-                source,
-            })
+            return write_padded(out, bytes, size).map_err(ImageError::write(output));
         }
-        Source::Host(path) => {
-            let read_error = |source| ImageError::Read {
-                path: path.clone(),
-                source,
-            };
-            let mut input = File::open(path).map_err(read_error)?.take(file.len);
-            let copied = io::copy(&mut input, out).map_err(read_error)?;
-            if copied != file.len {
-                return Err(read_error(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file shrank while the ESP was written",
-                )));
-            }
-            io::copy(&mut io::repeat(0).take(size - copied), out).map_err(|source| {
-                ImageError::Write {
-                    path: output.to_owned(),
-                    source,
-                }
-            })?;
-            Ok(())
-        }
+        Source::Host(path) => path,
+    };
+    let read_error = ImageError::read(path);
+    let mut input = File::open(path).map_err(read_error)?.take(file.len);
+    let copied = io::copy(&mut input, out).map_err(read_error)?;
+    if copied != file.len {
+        return Err(read_error(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file shrank while the ESP was written",
+        )));
     }
+    io::copy(&mut io::repeat(0).take(size - copied), out).map_err(ImageError::write(output))?;
+    Ok(())
 }
 
 struct Layout {

@@ -77,10 +77,7 @@ pub fn write_iso(layout: &IsoLayout, output: &Path) -> Result<(u64, Vec<String>)
                 .with_bootstrap(layout.mbr)
                 .with_appended(AppendedPartition::esp(esp)),
         );
-    let write_error = |source| ImageError::Write {
-        path: output.to_owned(),
-        source,
-    };
+    let write_error = ImageError::write(output);
     let file = File::options()
         .read(true)
         .write(true)

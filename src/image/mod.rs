@@ -121,6 +121,24 @@ pub enum ImageError {
     Iso { source: hadris_fs::PathError },
 }
 
+impl ImageError {
+    /// The error for a failed read of `path`, for `map_err`.
+    fn read(path: &Path) -> impl Fn(io::Error) -> Self + Copy + '_ {
+        move |source| Self::Read {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// The error for a failed write of `path`, for `map_err`.
+    fn write(path: &Path) -> impl Fn(io::Error) -> Self + Copy + '_ {
+        move |source| Self::Write {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
 /// Checks that `label` can be the volume id, and so the label the initrd
 /// searches for. ISO 9660 strictly allows only A-Z 0-9 _ there; lower case
 /// and `-` are accepted too because live media use them (`Debian-mini`),
@@ -172,13 +190,9 @@ fn image_time(kernel: &Path) -> Result<DateTime, ImageError> {
     {
         return Ok(time);
     }
-    let read_error = |source| ImageError::Read {
-        path: kernel.to_owned(),
-        source,
-    };
     let modified = fs::metadata(kernel)
         .and_then(|meta| meta.modified())
-        .map_err(read_error)?;
+        .map_err(ImageError::read(kernel))?;
     let seconds = modified
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
@@ -190,10 +204,7 @@ fn image_time(kernel: &Path) -> Result<DateTime, ImageError> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ImageError> {
-    fs::read(path).map_err(|source| ImageError::Read {
-        path: path.to_owned(),
-        source,
-    })
+    fs::read(path).map_err(ImageError::read(path))
 }
 
 /// Writes the live ISO to `output`: first to a temporary file beside it,
@@ -212,10 +223,7 @@ pub fn write_live_iso(spec: &LiveIsoSpec, output: &Path) -> Result<IsoReport, Im
             .prefix(".livecompose-")
             .suffix(suffix)
             .tempfile_in(dir)
-            .map_err(|source| ImageError::Write {
-                path: dir.to_owned(),
-                source,
-            })
+            .map_err(ImageError::write(dir))
     };
 
     let mut esp_files = vec![
@@ -260,10 +268,7 @@ pub fn write_live_iso(spec: &LiveIsoSpec, output: &Path) -> Result<IsoReport, Im
     };
     let image = temp(".iso")?;
     let (size, warnings) = iso::write_iso(&layout, image.path())?;
-    let write_error = |source| ImageError::Write {
-        path: output.to_owned(),
-        source,
-    };
+    let write_error = ImageError::write(output);
     image.as_file().sync_all().map_err(write_error)?;
     // The temporary file is private (0600); the image is for everyone.
     fs::set_permissions(image.path(), fs::Permissions::from_mode(0o644)).map_err(write_error)?;
@@ -284,10 +289,7 @@ pub fn write_live_iso(spec: &LiveIsoSpec, output: &Path) -> Result<IsoReport, Im
 pub fn write_sha256sums(paths: &[PathBuf], out: &Path) -> Result<(), ImageError> {
     let mut text = String::new();
     for path in paths {
-        let read_error = |source| ImageError::Read {
-            path: path.clone(),
-            source,
-        };
+        let read_error = ImageError::read(path);
         let mut hasher = Sha256::new();
         io::copy(&mut File::open(path).map_err(read_error)?, &mut hasher).map_err(read_error)?;
         let name = path
@@ -296,10 +298,7 @@ pub fn write_sha256sums(paths: &[PathBuf], out: &Path) -> Result<(), ImageError>
             .to_string_lossy();
         text.push_str(&format!("{}  {name}\n", hex::encode(hasher.finalize())));
     }
-    let write_error = |source| ImageError::Write {
-        path: out.to_owned(),
-        source,
-    };
+    let write_error = ImageError::write(out);
     let mut file = BufWriter::new(File::create(out).map_err(write_error)?);
     file.write_all(text.as_bytes()).map_err(write_error)?;
     file.flush().map_err(write_error)
