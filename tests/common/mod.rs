@@ -12,7 +12,7 @@ pub use gpg::Gpg;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -150,6 +150,37 @@ pub fn dpkg_deb_build(tree: &Path, out: &Path, compression: &str) {
         .arg("--build")
         .arg(tree)
         .arg(out));
+}
+
+/// Downloads `package` into `dir` and returns the .deb's path.
+pub fn download(dir: &Path, package: &str) -> PathBuf {
+    // Readable by apt's unprivileged download user, so apt does not fall
+    // back to downloading as root with a warning.
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).expect("chmod download dir");
+    let out = Command::new("apt-get")
+        .args(["download", package])
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run apt-get download {package}: {e}"));
+    assert!(
+        out.status.success(),
+        "apt-get download {package} failed (no network access to the package archive, or \
+         `apt-get update` never ran?):\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prefix = format!("{package}_");
+    fs::read_dir(dir)
+        .expect("read download dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            name.starts_with(&prefix) && name.ends_with(".deb")
+        })
+        .unwrap_or_else(|| panic!("apt-get download {package} succeeded but left no .deb"))
 }
 
 /// `dpkg-deb -x deb dest`: the reference extraction.

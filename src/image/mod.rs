@@ -1,0 +1,358 @@
+//! The image writer: a live system's squashfs, kernel and initrd, plus the
+//! bootloaders from the repository's packages, into one hybrid ISO that
+//! boots from CD and USB with BIOS (ISOLINUX) and UEFI (systemd-boot).
+//!
+//! Layout of the image:
+//! - `/live/filesystem.squashfs`, `/live/vmlinuz`, `/live/initrd.img`
+//! - `/isolinux/`: ISOLINUX, its menu modules, `isolinux.cfg`, the boot catalog
+//! - an appended EFI System Partition (FAT16, [`esp`]) with
+//!   `EFI/BOOT/BOOTX64.EFI` (systemd-boot), `loader/` and its own copy of
+//!   the kernel and initrd, because systemd-boot only loads from its own
+//!   partition and UEFI firmware cannot read ISO 9660.
+
+mod bootconfig;
+mod esp;
+mod iso;
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use hadris_fs::DateTime;
+use sha2::{Digest, Sha256};
+
+pub use bootconfig::{isolinux_cfg, loader_conf, systemd_boot_entries};
+pub use esp::{EspFile, Source, write_esp};
+
+/// The kernel argument that names the boot medium, `livecompose.label=LABEL`;
+/// the live initrd looks for the ISO 9660 volume with this id.
+pub const LABEL_ARG: &str = "livecompose.label";
+/// The kernel argument of the second menu entry: copy the squashfs to RAM.
+pub const TORAM_ARG: &str = "toram";
+/// Paths on the image (and, for the kernel and initrd, on the ESP).
+pub const ISO_SQUASHFS: &str = "live/filesystem.squashfs";
+pub const ISO_KERNEL: &str = "live/vmlinuz";
+pub const ISO_INITRD: &str = "live/initrd.img";
+/// An ISO 9660 volume id holds at most 32 characters.
+pub const MAX_LABEL_LEN: usize = 32;
+
+const ISOLINUX_DIR: &str = "isolinux";
+const UEFI_LOADER: &str = "EFI/BOOT/BOOTX64.EFI";
+
+/// The bootloader files, extracted from the distribution's packages.
+#[derive(Debug, Clone)]
+pub struct BootloaderFiles {
+    /// `isolinux.bin` (Debian package `isolinux`).
+    pub isolinux_bin: PathBuf,
+    /// `isohdpfx.bin`, the MBR code that boots ISOLINUX from a disk (`isolinux`).
+    pub isohdpfx_bin: PathBuf,
+    /// `ldlinux.c32`, `menu.c32`, `libutil.c32` (`syslinux-common`).
+    pub ldlinux_c32: PathBuf,
+    pub menu_c32: PathBuf,
+    pub libutil_c32: PathBuf,
+    /// `systemd-bootx64.efi` (`systemd-boot-efi`).
+    pub systemd_boot_efi: PathBuf,
+}
+
+impl BootloaderFiles {
+    /// The files where Debian's packages install them, under `root` (a
+    /// root filesystem, or a directory the packages were extracted into).
+    pub fn debian(root: &Path) -> Self {
+        let bios = root.join("usr/lib/syslinux/modules/bios");
+        Self {
+            isolinux_bin: root.join("usr/lib/ISOLINUX/isolinux.bin"),
+            isohdpfx_bin: root.join("usr/lib/ISOLINUX/isohdpfx.bin"),
+            ldlinux_c32: bios.join("ldlinux.c32"),
+            menu_c32: bios.join("menu.c32"),
+            libutil_c32: bios.join("libutil.c32"),
+            systemd_boot_efi: root.join("usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
+        }
+    }
+}
+
+/// What goes on a live ISO.
+#[derive(Debug, Clone)]
+pub struct LiveIsoSpec {
+    /// The volume id, also passed to the initrd as [`LABEL_ARG`].
+    pub label: String,
+    pub squashfs: PathBuf,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    /// Appended after the label argument (kickstart `bootloader --append`).
+    pub kernel_args: Vec<String>,
+    /// Menu timeout (kickstart `bootloader --timeout`); 0 boots at once.
+    pub timeout_secs: u32,
+    pub bootloaders: BootloaderFiles,
+}
+
+/// A written image.
+#[derive(Debug, Clone)]
+pub struct IsoReport {
+    pub path: PathBuf,
+    pub size: u64,
+    pub esp_size: u64,
+    /// Every date in the image, as Unix seconds.
+    pub time: i64,
+    /// What the ISO writer could not store as asked.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(
+        "the label {label:?} cannot be an ISO 9660 volume id: {reason} \
+         (use at most {MAX_LABEL_LEN} of A-Z a-z 0-9 _ -)"
+    )]
+    Label { label: String, reason: &'static str },
+    #[error("the kernel argument {arg:?} is empty or holds white space or control characters")]
+    KernelArg { arg: String },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot write {}: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("the EFI System Partition would exceed FAT16's 2 GiB or 512 root entries")]
+    EspTooLarge,
+    #[error("{name:?} cannot be a path on the EFI System Partition")]
+    EspName { name: String },
+    #[error("SOURCE_DATE_EPOCH: {source}")]
+    SourceDateEpoch { source: hadris_fs::PathError },
+    #[error("the ISO writer failed: {source}")]
+    Iso { source: hadris_fs::PathError },
+}
+
+impl ImageError {
+    /// The error for a failed read of `path`, for `map_err`.
+    fn read(path: &Path) -> impl Fn(io::Error) -> Self + Copy + '_ {
+        move |source| Self::Read {
+            path: path.to_owned(),
+            source,
+        }
+    }
+
+    /// The error for a failed write of `path`, for `map_err`.
+    fn write(path: &Path) -> impl Fn(io::Error) -> Self + Copy + '_ {
+        move |source| Self::Write {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Checks that `label` can be the volume id, and so the label the initrd
+/// searches for. ISO 9660 strictly allows only A-Z 0-9 _ there; lower case
+/// and `-` are accepted too because live media use them (`Debian-mini`),
+/// and Linux and blkid read them back unchanged. Spaces and other
+/// characters are refused: they would also break the kernel command line.
+pub fn validate_label(label: &str) -> Result<(), ImageError> {
+    let fail = |reason| {
+        Err(ImageError::Label {
+            label: label.to_owned(),
+            reason,
+        })
+    };
+    if label.is_empty() {
+        return fail("it is empty");
+    }
+    if label.len() > MAX_LABEL_LEN {
+        return fail("it is longer than 32 characters");
+    }
+    if !label
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return fail("it holds a character other than A-Z a-z 0-9 _ -");
+    }
+    Ok(())
+}
+
+/// The kernel command line of the default entry: the label argument, then
+/// the caller's arguments.
+pub fn kernel_cmdline(label: &str, args: &[String]) -> Result<Vec<String>, ImageError> {
+    // One argument per word: a newline would end the config line early.
+    if let Some(arg) = args
+        .iter()
+        .find(|arg| arg.is_empty() || arg.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(ImageError::KernelArg { arg: arg.clone() });
+    }
+    let mut cmdline = vec![format!("{LABEL_ARG}={label}")];
+    cmdline.extend(args.iter().cloned());
+    Ok(cmdline)
+}
+
+/// The time every date in the image gets: `SOURCE_DATE_EPOCH` when set,
+/// else the kernel's modification time, which comes from its package and
+/// so stays the same when the same packages are built again.
+fn image_time(kernel: &Path) -> Result<DateTime, ImageError> {
+    if let Some(time) = hadris_fs::host::source_date_epoch()
+        .map_err(|source| ImageError::SourceDateEpoch { source })?
+    {
+        return Ok(time);
+    }
+    let modified = fs::metadata(kernel)
+        .and_then(|meta| meta.modified())
+        .map_err(ImageError::read(kernel))?;
+    let seconds = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_secs());
+    // Whole seconds: the image's date fields have no finer resolution.
+    Ok(
+        DateTime::from_unix_seconds(i64::try_from(seconds).unwrap_or(i64::MAX))
+            .unwrap_or(DateTime::UNIX_EPOCH),
+    )
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ImageError> {
+    fs::read(path).map_err(ImageError::read(path))
+}
+
+/// Writes the live ISO to `output`: first to a temporary file beside it,
+/// renamed into place only when complete, so `output` is never half written.
+pub fn write_live_iso(spec: &LiveIsoSpec, output: &Path) -> Result<IsoReport, ImageError> {
+    validate_label(&spec.label)?;
+    let cmdline = kernel_cmdline(&spec.label, &spec.kernel_args)?;
+    let time = image_time(&spec.kernel)?;
+    let boot = &spec.bootloaders;
+    let dir = match output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let temp = |suffix: &str| {
+        tempfile::Builder::new()
+            .prefix(".livecompose-")
+            .suffix(suffix)
+            .tempfile_in(dir)
+            .map_err(ImageError::write(dir))
+    };
+
+    let mut esp_files = vec![
+        EspFile::host(UEFI_LOADER, &boot.systemd_boot_efi),
+        EspFile::bytes("loader/loader.conf", loader_conf(spec.timeout_secs)),
+        EspFile::host(ISO_KERNEL, &spec.kernel),
+        EspFile::host(ISO_INITRD, &spec.initrd),
+    ];
+    for (name, text) in systemd_boot_entries(&spec.label, &cmdline) {
+        esp_files.push(EspFile::bytes(&format!("loader/entries/{name}"), text));
+    }
+    let esp_image = temp(".esp")?;
+    let esp_size = write_esp(&esp_files, time, esp_image.path())?;
+
+    let host = |path: &str, host: &Path| iso::IsoFile::Host {
+        path: path.to_owned(),
+        host: host.to_owned(),
+    };
+    let isolinux = |name: &str| format!("{ISOLINUX_DIR}/{name}");
+    let bios_boot = isolinux("isolinux.bin");
+    let boot_catalog = isolinux("boot.cat");
+    let layout = iso::IsoLayout {
+        volume_id: &spec.label,
+        files: vec![
+            host(ISO_SQUASHFS, &spec.squashfs),
+            host(ISO_KERNEL, &spec.kernel),
+            host(ISO_INITRD, &spec.initrd),
+            host(&bios_boot, &boot.isolinux_bin),
+            host(&isolinux("ldlinux.c32"), &boot.ldlinux_c32),
+            host(&isolinux("menu.c32"), &boot.menu_c32),
+            host(&isolinux("libutil.c32"), &boot.libutil_c32),
+            iso::IsoFile::Bytes {
+                path: isolinux("isolinux.cfg"),
+                bytes: isolinux_cfg(&spec.label, &cmdline, spec.timeout_secs).into_bytes(),
+            },
+        ],
+        bios_boot: &bios_boot,
+        boot_catalog: &boot_catalog,
+        esp: esp_image.path(),
+        mbr: &read(&boot.isohdpfx_bin)?,
+        time,
+    };
+    let image = temp(".iso")?;
+    let (size, warnings) = iso::write_iso(&layout, image.path())?;
+    let write_error = ImageError::write(output);
+    image.as_file().sync_all().map_err(write_error)?;
+    // The temporary file is private (0600); the image is for everyone.
+    fs::set_permissions(image.path(), fs::Permissions::from_mode(0o644)).map_err(write_error)?;
+    image
+        .persist(output)
+        .map_err(|err| write_error(err.error))?;
+    Ok(IsoReport {
+        path: output.to_owned(),
+        size,
+        esp_size,
+        time: time.unix_seconds(),
+        warnings,
+    })
+}
+
+/// Writes `out` in the format `sha256sum -c` reads, one line per file,
+/// named by file name so the list is checked from its own directory.
+pub fn write_sha256sums(paths: &[PathBuf], out: &Path) -> Result<(), ImageError> {
+    let mut text = String::new();
+    for path in paths {
+        let read_error = ImageError::read(path);
+        let mut hasher = Sha256::new();
+        io::copy(&mut File::open(path).map_err(read_error)?, &mut hasher).map_err(read_error)?;
+        let name = path
+            .file_name()
+            .unwrap_or(path.as_os_str())
+            .to_string_lossy();
+        text.push_str(&format!("{}  {name}\n", hex::encode(hasher.finalize())));
+    }
+    let write_error = ImageError::write(out);
+    let mut file = BufWriter::new(File::create(out).map_err(write_error)?);
+    file.write_all(text.as_bytes()).map_err(write_error)?;
+    file.flush().map_err(write_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_the_volume_id_can_hold() {
+        for good in ["Debian-mini", "LIVE_2024", &"A".repeat(32)] {
+            assert!(validate_label(good).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn labels_it_cannot_hold_fail_with_the_reason() {
+        for (bad, reason) in [
+            ("", "empty"),
+            (&"A".repeat(33) as &str, "longer than 32"),
+            ("my live", "character other"),
+            ("live.iso", "character other"),
+            ("Ünicode", "character other"),
+        ] {
+            let err = validate_label(bad).expect_err(bad).to_string();
+            assert!(err.contains(reason), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_cmdline_starts_with_the_label() {
+        let args = vec!["console=ttyS0".to_owned(), "quiet".to_owned()];
+        assert_eq!(
+            kernel_cmdline("LIVE", &args).unwrap(),
+            ["livecompose.label=LIVE", "console=ttyS0", "quiet"]
+        );
+        let bad = vec!["a\nLABEL evil".to_owned()];
+        assert!(matches!(
+            kernel_cmdline("LIVE", &bad),
+            Err(ImageError::KernelArg { .. })
+        ));
+    }
+
+    #[test]
+    fn sha256sums_names_files_by_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.iso");
+        fs::write(&file, b"abc").unwrap();
+        let sums = dir.path().join("SHA256SUMS");
+        write_sha256sums(&[file], &sums).unwrap();
+        assert_eq!(
+            fs::read_to_string(sums).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n"
+        );
+    }
+}
