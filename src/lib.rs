@@ -9,6 +9,7 @@ pub mod cli;
 pub mod configure;
 pub mod distro;
 pub mod fetch;
+pub mod initrd;
 pub mod install;
 pub mod interrupt;
 pub mod kickstart;
