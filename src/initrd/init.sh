@@ -36,7 +36,8 @@ mount -t devtmpfs devtmpfs /dev || rescue "cannot mount /dev"
 # the medium remains visible there as /run/live/medium.
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run || rescue "cannot mount /run"
 
-# Kernel arguments are words; no globbing of them.
+# Kernel arguments are words, not patterns: no globbing while they are
+# split (and again where they are passed on).
 set -f
 label=
 toram=
@@ -59,6 +60,7 @@ pass=
 for arg in "$@"; do
 	[ "$arg" = toram ] || pass="$pass $arg"
 done
+set +f
 
 [ -n "$label" ] || rescue "no livecompose.label=LABEL on the kernel command line ($(cat /proc/cmdline))"
 
@@ -122,5 +124,6 @@ for fs in run dev sys proc; do
 	mount -o move "/$fs" "/newroot/$fs" || rescue "cannot move /$fs into the image"
 done
 # Word splitting of $pass is wanted: one kernel word each.
+set -f
 # shellcheck disable=SC2086
 exec switch_root -c /dev/console /newroot "$init" $pass
