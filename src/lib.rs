@@ -10,6 +10,7 @@ pub mod configure;
 pub mod distro;
 pub mod fetch;
 pub mod image;
+pub mod initrd;
 pub mod install;
 pub mod interrupt;
 pub mod kickstart;

@@ -1,0 +1,409 @@
+//! The live initrd: a small initramfs of our own that finds the boot medium
+//! by its label, mounts the squashfs under a tmpfs overlay and switches root
+//! into the image's init.
+//!
+//! [`build`] composes it from three things: a static busybox (from the
+//! distribution's `busybox-static` package; the caller extracts it), the
+//! image's own kernel modules in [`LIVE_MODULES`] with their dependencies,
+//! and our `/init` script (`init.sh`, which documents the kernel command
+//! line). It needs nothing of the build host and nothing extra in the image.
+
+mod cpio;
+mod modules;
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use debversion::Version;
+use thiserror::Error;
+
+use cpio::CpioWriter;
+use modules::{ClosureError, ModuleIndex};
+
+/// The script the kernel runs as PID 1.
+const INIT: &str = include_str!("init.sh");
+
+/// Where `/init` reads the module files to load, in order.
+const MODULE_LIST: &str = "etc/livecompose/modules";
+
+/// Where the ISO writer must put the squashfs; `/init` mounts it from the
+/// medium's root.
+pub const SQUASHFS_PATH: &str = "live/filesystem.squashfs";
+
+/// The kernel command-line word that names the medium's volume label.
+pub const LABEL_ARG: &str = "livecompose.label";
+
+/// The modules loaded at boot, in this order, each after its dependencies.
+/// They cover the ways a PC reaches the medium and what the overlay needs;
+/// a module the kernel has built in is skipped, a module it lacks entirely
+/// is an error, so a kernel flavour without these drivers fails at build
+/// time rather than at boot.
+pub const LIVE_MODULES: &[&str] = &[
+    // CD and DVD drives, and the ISO 9660 file system on them.
+    "sr_mod",
+    "cdrom",
+    "isofs",
+    // USB sticks: host controllers, mass storage, SCSI disks.
+    "xhci_pci",
+    "xhci_hcd",
+    "ehci_pci",
+    "usb_storage",
+    "uas",
+    "sd_mod",
+    // Disk controllers, real and virtual (a hybrid ISO written to a disk).
+    "ahci",
+    "ata_piix",
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_scsi",
+    "nvme",
+    // The live root: the image, its loop device, the writable layer.
+    "squashfs",
+    "loop",
+    "overlay",
+];
+
+/// What `build` is asked to do.
+#[derive(Debug, Clone)]
+pub struct InitrdOptions {
+    /// The compressed cpio to write (through a temporary file beside it).
+    pub output: PathBuf,
+}
+
+/// The compression of the cpio; the kernel must be able to unpack it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    Zstd,
+    Gzip,
+}
+
+/// What `build` made, and what the bootloader and ISO writer need.
+#[derive(Debug, Clone)]
+pub struct Initrd {
+    /// The written initrd (`InitrdOptions::output`).
+    pub path: PathBuf,
+    pub size: u64,
+    pub compression: Compression,
+    /// The kernel's release, as in `/lib/modules/VERSION`.
+    pub kernel_version: String,
+    /// The image's kernel, `ROOT/boot/vmlinuz-VERSION`.
+    pub kernel: PathBuf,
+    /// The module files included, relative to the modules directory, in
+    /// load order.
+    pub modules: Vec<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum InitrdError {
+    #[error(
+        "no kernel in the image: {0} has no vmlinuz-VERSION with a modules directory (add a kernel package such as linux-image-amd64 to %packages)"
+    )]
+    NoKernel(PathBuf),
+    #[error("kernel module {name} is neither in {modules_dep} nor built into the kernel")]
+    MissingModule { name: String, modules_dep: PathBuf },
+    #[error("{modules_dep}: {file} is named as a dependency but has no line of its own")]
+    UnlistedDependency { file: String, modules_dep: PathBuf },
+    #[error("{path}:{line}: not a modules.dep line (FILE: DEPENDENCY...)")]
+    MalformedModulesDep { path: PathBuf, line: usize },
+    #[error(
+        "{config}: the kernel unpacks neither zstd nor gzip initrds (CONFIG_RD_ZSTD, CONFIG_RD_GZIP)"
+    )]
+    NoCompression { config: PathBuf },
+    #[error("busybox {path}: {reason}")]
+    Busybox { path: PathBuf, reason: &'static str },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> InitrdError + '_ {
+    move |source| InitrdError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Composes the live initrd for the image at `root` with the static
+/// `busybox` binary, and writes it to `options.output`.
+pub fn build(root: &Path, busybox: &Path, options: &InitrdOptions) -> Result<Initrd, InitrdError> {
+    let busybox_bytes = fs::read(busybox).map_err(io_error(busybox))?;
+    check_static_elf(&busybox_bytes).map_err(|reason| InitrdError::Busybox {
+        path: busybox.to_owned(),
+        reason,
+    })?;
+    let kernel = find_kernel(root)?;
+    let compression =
+        choose_compression(&root.join("boot").join(format!("config-{}", kernel.version)))?;
+    let files = resolve_modules(&kernel.modules_dir)?;
+
+    let output = &options.output;
+    let dir = match output.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let temp = tempfile::NamedTempFile::new_in(dir).map_err(io_error(dir))?;
+    let sink = BufWriter::new(temp.as_file());
+    let sink = match compression {
+        Compression::Zstd => write_archive(
+            zstd::Encoder::new(sink, 19).map_err(io_error(output))?,
+            &busybox_bytes,
+            &kernel,
+            &files,
+        )?
+        .finish(),
+        Compression::Gzip => write_archive(
+            flate2::write::GzEncoder::new(sink, flate2::Compression::best()),
+            &busybox_bytes,
+            &kernel,
+            &files,
+        )?
+        .finish(),
+    };
+    sink.and_then(|mut sink| sink.flush())
+        .map_err(io_error(output))?;
+    temp.as_file()
+        .set_permissions(fs::Permissions::from_mode(0o644))
+        .map_err(io_error(output))?;
+    temp.persist(output).map_err(|e| InitrdError::Io {
+        path: output.clone(),
+        source: e.error,
+    })?;
+    let size = fs::metadata(output).map_err(io_error(output))?.len();
+    Ok(Initrd {
+        path: output.clone(),
+        size,
+        compression,
+        kernel_version: kernel.version,
+        kernel: kernel.image,
+        modules: files,
+    })
+}
+
+struct Kernel {
+    version: String,
+    image: PathBuf,
+    modules_dir: PathBuf,
+}
+
+/// The newest `boot/vmlinuz-VERSION` that has its modules installed.
+fn find_kernel(root: &Path) -> Result<Kernel, InitrdError> {
+    let boot = root.join("boot");
+    let entries = match fs::read_dir(&boot) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(InitrdError::NoKernel(boot)),
+        Err(e) => return Err(io_error(&boot)(e)),
+    };
+    let mut newest: Option<(Version, Kernel)> = None;
+    for entry in entries {
+        let entry = entry.map_err(io_error(&boot))?;
+        let name = entry.file_name();
+        let Some(version) = name.to_str().and_then(|n| n.strip_prefix("vmlinuz-")) else {
+            continue;
+        };
+        // A merged /usr has the modules under usr/lib; /lib is a link to it.
+        let Some(modules_dir) = ["usr/lib/modules", "lib/modules"]
+            .iter()
+            .map(|dir| root.join(dir).join(version))
+            .find(|dir| dir.join("modules.dep").is_file())
+        else {
+            continue;
+        };
+        let Ok(parsed) = version.parse::<Version>() else {
+            continue;
+        };
+        if newest.as_ref().is_none_or(|(best, _)| parsed > *best) {
+            let kernel = Kernel {
+                version: version.to_owned(),
+                image: entry.path(),
+                modules_dir,
+            };
+            newest = Some((parsed, kernel));
+        }
+    }
+    newest
+        .map(|(_, kernel)| kernel)
+        .ok_or(InitrdError::NoKernel(boot))
+}
+
+/// zstd when the kernel unpacks it (smaller, and faster to unpack), else
+/// gzip. Without a config file, gzip: every distribution kernel has it.
+fn choose_compression(config: &Path) -> Result<Compression, InitrdError> {
+    let text = match fs::read_to_string(config) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Compression::Gzip),
+        Err(e) => return Err(io_error(config)(e)),
+    };
+    let enabled = |option: &str| {
+        text.lines()
+            .any(|line| line.trim() == format!("{option}=y"))
+    };
+    if enabled("CONFIG_RD_ZSTD") {
+        Ok(Compression::Zstd)
+    } else if enabled("CONFIG_RD_GZIP") {
+        Ok(Compression::Gzip)
+    } else {
+        Err(InitrdError::NoCompression {
+            config: config.to_owned(),
+        })
+    }
+}
+
+/// The module files of `LIVE_MODULES` and their dependencies, in load order.
+fn resolve_modules(modules_dir: &Path) -> Result<Vec<String>, InitrdError> {
+    let dep_path = modules_dir.join("modules.dep");
+    let dep = fs::read_to_string(&dep_path).map_err(io_error(&dep_path))?;
+    let builtin_path = modules_dir.join("modules.builtin");
+    let builtin = match fs::read_to_string(&builtin_path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(io_error(&builtin_path)(e)),
+    };
+    let index =
+        ModuleIndex::parse(&dep, &builtin).map_err(|e| InitrdError::MalformedModulesDep {
+            path: dep_path.clone(),
+            line: e.0,
+        })?;
+    index.closure(LIVE_MODULES).map_err(|e| match e {
+        ClosureError::Unknown(name) => InitrdError::MissingModule {
+            name,
+            modules_dep: dep_path,
+        },
+        ClosureError::UnlistedDependency(file) => InitrdError::UnlistedDependency {
+            file,
+            modules_dep: dep_path,
+        },
+    })
+}
+
+fn write_archive<W: Write>(
+    out: W,
+    busybox: &[u8],
+    kernel: &Kernel,
+    modules: &[String],
+) -> Result<W, InitrdError> {
+    let archive = Path::new("initrd");
+    let mut cpio = CpioWriter::new(out);
+    let modules_root = format!("lib/modules/{}", kernel.version);
+    // Decompressed names, since /init loads what is in the archive.
+    let names: Vec<String> = modules
+        .iter()
+        .map(|file| format!("{modules_root}/{}", strip_compression(file)))
+        .collect();
+
+    let mut dirs = BTreeSet::new();
+    for path in names
+        .iter()
+        .map(String::as_str)
+        .chain([MODULE_LIST, "bin/busybox"])
+    {
+        let mut parent = Path::new(path).parent();
+        while let Some(dir) = parent.filter(|dir| !dir.as_os_str().is_empty()) {
+            dirs.insert(dir.to_string_lossy().into_owned());
+            parent = dir.parent();
+        }
+    }
+    dirs.extend(["dev", "proc", "sys", "run", "newroot"].map(String::from));
+    // BTreeSet order puts every parent before its children.
+    for dir in &dirs {
+        cpio.dir(dir, 0o755).map_err(io_error(archive))?;
+    }
+    // The kernel opens the console for /init before anything is mounted.
+    cpio.char_device("dev/console", 0o600, 5, 1)
+        .map_err(io_error(archive))?;
+    cpio.file("bin/busybox", 0o755, busybox)
+        .map_err(io_error(archive))?;
+    cpio.symlink("bin/sh", "busybox")
+        .map_err(io_error(archive))?;
+    cpio.file("init", 0o755, INIT.as_bytes())
+        .map_err(io_error(archive))?;
+
+    let mut list = String::new();
+    for (file, name) in modules.iter().zip(&names) {
+        let path = kernel.modules_dir.join(file);
+        let data = read_module(&path)?;
+        cpio.file(name, 0o644, &data).map_err(io_error(&path))?;
+        list.push_str(&format!("/{name}\n"));
+    }
+    cpio.file(MODULE_LIST, 0o644, list.as_bytes())
+        .map_err(io_error(archive))?;
+    cpio.finish().map_err(io_error(archive))
+}
+
+/// `x.ko.xz` → `x.ko`.
+fn strip_compression(file: &str) -> &str {
+    [".xz", ".zst", ".gz"]
+        .iter()
+        .find_map(|suffix| file.strip_suffix(suffix))
+        .unwrap_or(file)
+}
+
+/// The module's ELF object, decompressed. Busybox insmod hands the kernel a
+/// file descriptor without the flag that asks for in-kernel decompression
+/// and falls back to its own decompressors, which know no zstd; so every
+/// module goes in uncompressed, whatever the kernel could do, and the
+/// archive's compression covers them all at once.
+fn read_module(path: &Path) -> Result<Vec<u8>, InitrdError> {
+    let mut file = File::open(path).map_err(io_error(path))?;
+    let name = path.to_string_lossy();
+    let mut data = Vec::new();
+    let read = if name.ends_with(".xz") {
+        liblzma::read::XzDecoder::new(file).read_to_end(&mut data)
+    } else if name.ends_with(".zst") {
+        zstd::Decoder::new(file).and_then(|mut d| d.read_to_end(&mut data))
+    } else if name.ends_with(".gz") {
+        flate2::read::GzDecoder::new(file).read_to_end(&mut data)
+    } else {
+        file.read_to_end(&mut data)
+    };
+    read.map_err(io_error(path))?;
+    Ok(data)
+}
+
+/// A busybox that needs a dynamic loader cannot run in the initrd, which has
+/// no libraries: catch that here, not as a kernel panic at boot.
+fn check_static_elf(bytes: &[u8]) -> Result<(), &'static str> {
+    if bytes.get(..4) != Some(b"\x7fELF") {
+        return Err("not an ELF executable (pass the busybox binary of busybox-static)");
+    }
+    // Only 64-bit little-endian binaries are inspected further: the
+    // architectures livecompose builds for.
+    if bytes.get(4..6) != Some(&[2, 1]) {
+        return Ok(());
+    }
+    let u16_at = |at: usize| {
+        bytes
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u64_at = |at: usize| {
+        bytes
+            .get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    let truncated = "truncated ELF header";
+    let phoff = u64_at(0x20).ok_or(truncated)? as usize;
+    let phentsize = usize::from(u16_at(0x36).ok_or(truncated)?);
+    let phnum = usize::from(u16_at(0x38).ok_or(truncated)?);
+    const PT_INTERP: u32 = 3;
+    for i in 0..phnum {
+        let at = phoff + i * phentsize;
+        let kind = bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or(truncated)?;
+        if kind == PT_INTERP {
+            return Err(
+                "dynamically linked; the initrd has no libraries (pass the binary of busybox-static)",
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! End-to-end tests of the live initrd: a Debian root built by mmdebstrap
+//! (from the machine's own apt sources), packed with mksquashfs into an ISO
+//! made by xorriso, booted in qemu with the image's kernel and our initrd
+//! until the serial console shows a login prompt.
+//!
+//! Run with `cargo test --test network_initrd -- --ignored --nocapture` to
+//! see the initrd's size and the time to the login prompt.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use livecompose::initrd::{self, InitrdOptions, LABEL_ARG, SQUASHFS_PATH};
+
+const LABEL: &str = "LC-INITRD-TEST";
+const ROOT_PASSWORD: &str = "live";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    iso: PathBuf,
+    initrd: initrd::Initrd,
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (tests/run installs the tools)"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Built once for all tests of this file: the root takes minutes.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("root");
+        run(Command::new("mmdebstrap")
+            .args(["--quiet", "--variant=minbase"])
+            .arg("--include=linux-image-amd64,systemd-sysv")
+            .arg(format!(
+                "--customize-hook=echo root:{ROOT_PASSWORD} | chroot \"$1\" chpasswd"
+            ))
+            .arg("bookworm")
+            .arg(&root));
+
+        // busybox-static from the same repository, extracted as the caller
+        // of initrd::build does.
+        run(Command::new("apt-get")
+            .args(["download", "busybox-static"])
+            .current_dir(dir.path()));
+        let deb = std::fs::read_dir(dir.path())
+            .expect("read temp dir")
+            .map(|e| e.expect("entry").path())
+            .find(|p| p.extension().is_some_and(|e| e == "deb"))
+            .expect("apt-get download left a .deb");
+        let extracted = dir.path().join("busybox-static");
+        run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&extracted));
+
+        let staging = dir.path().join("staging");
+        let squashfs = staging.join(SQUASHFS_PATH);
+        std::fs::create_dir_all(squashfs.parent().expect("parent")).expect("mkdir staging");
+        run(Command::new("mksquashfs").arg(&root).arg(&squashfs).args([
+            "-comp",
+            "zstd",
+            "-Xcompression-level",
+            "3",
+            "-noappend",
+            "-quiet",
+            "-no-progress",
+        ]));
+        let iso = dir.path().join("live.iso");
+        run(Command::new("xorriso")
+            .args(["-as", "mkisofs", "-V", LABEL, "-o"])
+            .arg(&iso)
+            .arg(&staging));
+
+        let options = InitrdOptions {
+            output: dir.path().join("initrd.img"),
+        };
+        let started = Instant::now();
+        let initrd = initrd::build(&root, &extracted.join("bin/busybox"), &options)
+            .unwrap_or_else(|e| panic!("initrd::build: {e}"));
+        eprintln!(
+            "initrd: {} bytes ({:?}, {} modules, kernel {}), built in {:.1?}",
+            initrd.size,
+            initrd.compression,
+            initrd.modules.len(),
+            initrd.kernel_version,
+            started.elapsed()
+        );
+        Fixture {
+            _dir: dir,
+            iso,
+            initrd,
+        }
+    })
+}
+
+/// qemu under TCG on two shared cores: one boot at a time.
+fn one_boot_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A qemu booting the fixture's kernel and initrd with the ISO as a CD; the
+/// serial console is its stdin and stdout. Killed when dropped.
+struct Qemu {
+    child: Child,
+    stdin: ChildStdin,
+    console: Arc<Mutex<String>>,
+    started: Instant,
+}
+
+impl Qemu {
+    fn boot(fixture: &Fixture, append: &str) -> Self {
+        let mut child = Command::new("qemu-system-x86_64")
+            .args(["-accel", "tcg", "-m", "1024", "-nographic", "-no-reboot"])
+            .arg("-kernel")
+            .arg(&fixture.initrd.kernel)
+            .arg("-initrd")
+            .arg(&fixture.initrd.path)
+            .args(["-append", &format!("console=ttyS0 panic=-1 {append}")])
+            .arg("-cdrom")
+            .arg(&fixture.iso)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("qemu-system-x86_64 (package qemu-system-x86; tests/run installs it)");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let console = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&console);
+        std::thread::spawn(move || {
+            let mut buf = [0; 4096];
+            while let Ok(n @ 1..) = stdout.read(&mut buf) {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push_str(&text);
+            }
+        });
+        Self {
+            child,
+            stdin,
+            console,
+            started: Instant::now(),
+        }
+    }
+
+    fn console(&self) -> String {
+        self.console
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until the console, after byte `from`, contains `needle`;
+    /// returns the offset just past it.
+    fn wait_for(&mut self, needle: &str, from: usize, timeout: Duration) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let console = self.console();
+            if let Some(at) = console.get(from..).and_then(|tail| tail.find(needle)) {
+                return from + at + needle.len();
+            }
+            let tail: String = console
+                .lines()
+                .rev()
+                .take(30)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect::<Vec<_>>()
+                .join("\n");
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} on the console within {timeout:?}; last lines:\n{tail}"
+            );
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("qemu exited ({status}) before {needle:?}; last lines:\n{tail}");
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write to the serial console");
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
+
+/// Boots to the login prompt, logs in and returns the output of `command`.
+fn boot_and_run(append: &str, command: &str) -> (Qemu, String) {
+    let fixture = fixture();
+    let _lock = one_boot_at_a_time();
+    let mut qemu = Qemu::boot(fixture, append);
+    let at = qemu.wait_for("login:", 0, BOOT_TIMEOUT);
+    eprintln!(
+        "{append:?}: login prompt after {:.1?} (initrd {} bytes)",
+        qemu.started.elapsed(),
+        fixture.initrd.size
+    );
+    qemu.send("root");
+    let at = qemu.wait_for("Password:", at, Duration::from_secs(120));
+    qemu.send(ROOT_PASSWORD);
+    let at = qemu.wait_for("# ", at, Duration::from_secs(120));
+    qemu.send(&format!("{command}; echo END-OF-COMMAND"));
+    // The echo of the typed line contains the marker too; wait for the
+    // second one, the output.
+    let echoed = qemu.wait_for("END-OF-COMMAND", at, Duration::from_secs(120));
+    let end = qemu.wait_for("END-OF-COMMAND", echoed, Duration::from_secs(120));
+    let output = qemu.console()[echoed..end].to_owned();
+    (qemu, output)
+}
+
+fn mounts_line<'a>(mounts: &'a str, mount_point: &str) -> Option<&'a str> {
+    mounts
+        .lines()
+        .find(|line| line.split_whitespace().nth(1) == Some(mount_point))
+}
+
+#[test]
+#[ignore = "end-to-end: builds a Debian root with mmdebstrap and boots it in qemu with the live initrd"]
+fn net_live_initrd_boots_to_login_on_an_overlay_root() {
+    let (_qemu, mounts) = boot_and_run(&format!("{LABEL_ARG}={LABEL}"), "cat /proc/mounts");
+    let root = mounts_line(&mounts, "/").unwrap_or_else(|| panic!("no / in:\n{mounts}"));
+    assert!(root.starts_with("overlay / overlay"), "{root}");
+    assert!(
+        mounts_line(&mounts, "/run/live/medium").is_some_and(|l| l.contains("iso9660")),
+        "the medium stays visible under /run/live/medium:\n{mounts}"
+    );
+}
+
+#[test]
+#[ignore = "end-to-end: builds a Debian root with mmdebstrap and boots it in qemu with toram"]
+fn net_toram_boots_from_a_copy_and_frees_the_medium() {
+    let (qemu, mounts) = boot_and_run(&format!("{LABEL_ARG}={LABEL} toram"), "cat /proc/mounts");
+    assert!(qemu.console().contains("toram: copying"));
+    assert!(
+        mounts_line(&mounts, "/").is_some_and(|l| l.starts_with("overlay / overlay")),
+        "{mounts}"
+    );
+    assert!(
+        mounts_line(&mounts, "/run/live/medium").is_none(),
+        "toram unmounts the medium:\n{mounts}"
+    );
+}
+
+#[test]
+#[ignore = "end-to-end: builds a Debian root with mmdebstrap; a wrong label explains itself in qemu"]
+fn net_wrong_label_explains_and_gives_a_shell() {
+    let fixture = fixture();
+    let _lock = one_boot_at_a_time();
+    let mut qemu = Qemu::boot(
+        fixture,
+        &format!("{LABEL_ARG}=NO-SUCH-LABEL livecompose.timeout=5"),
+    );
+    let at = qemu.wait_for(
+        "no block device has the ISO 9660 label 'NO-SUCH-LABEL' after 5s",
+        0,
+        BOOT_TIMEOUT,
+    );
+    let at = qemu.wait_for("here is a shell", at, Duration::from_secs(60));
+    qemu.send("echo SHELL-$((6 * 7))");
+    qemu.wait_for("SHELL-42", at, Duration::from_secs(60));
+    assert!(!qemu.console().contains("Kernel panic"));
+}
+
+#[test]
+#[ignore = "end-to-end: builds a Debian root with mmdebstrap; no label on the command line explains itself"]
+fn net_missing_label_explains_and_gives_a_shell() {
+    let fixture = fixture();
+    let _lock = one_boot_at_a_time();
+    let mut qemu = Qemu::boot(fixture, "");
+    qemu.wait_for(
+        "no livecompose.label=LABEL on the kernel command line",
+        0,
+        BOOT_TIMEOUT,
+    );
+    assert!(!qemu.console().contains("Kernel panic"));
+}
