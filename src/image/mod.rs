@@ -25,13 +25,11 @@ use sha2::{Digest, Sha256};
 pub use bootconfig::{isolinux_cfg, loader_conf, systemd_boot_entries};
 pub use esp::{EspFile, Source, write_esp};
 
-/// The kernel argument that names the boot medium, `livecompose.label=LABEL`;
-/// the live initrd looks for the ISO 9660 volume with this id.
-pub const LABEL_ARG: &str = "livecompose.label";
-/// The kernel argument of the second menu entry: copy the squashfs to RAM.
-pub const TORAM_ARG: &str = "toram";
-/// Paths on the image (and, for the kernel and initrd, on the ESP).
-pub const ISO_SQUASHFS: &str = "live/filesystem.squashfs";
+/// What the live initrd reads: the kernel argument naming the medium's
+/// label, the `toram` argument of the second menu entry, and where the
+/// squashfs must be on the medium. The initrd defines them; the ISO obeys.
+pub use crate::initrd::{LABEL_ARG, SQUASHFS_PATH as ISO_SQUASHFS, TORAM_ARG};
+/// Paths on the image of the kernel and initrd (also on the ESP).
 pub const ISO_KERNEL: &str = "live/vmlinuz";
 pub const ISO_INITRD: &str = "live/initrd.img";
 /// An ISO 9660 volume id holds at most 32 characters.

@@ -36,6 +36,9 @@ pub const SQUASHFS_PATH: &str = "live/filesystem.squashfs";
 /// The kernel command-line word that names the medium's volume label.
 pub const LABEL_ARG: &str = "livecompose.label";
 
+/// The kernel command-line word that makes `/init` copy the squashfs to RAM.
+pub const TORAM_ARG: &str = "toram";
+
 /// The modules loaded at boot, in this order, each after its dependencies.
 /// They cover the ways a PC reaches the medium and what the overlay needs;
 /// a module the kernel has built in is skipped, a module it lacks entirely
