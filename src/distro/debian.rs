@@ -54,15 +54,7 @@ struct NameFilter {
 
 impl NameFilter {
     fn new(spec: &RepositorySpec) -> anyhow::Result<Self> {
-        let set = |patterns: &[String]| -> anyhow::Result<GlobSet> {
-            let mut builder = GlobSetBuilder::new();
-            for pattern in patterns {
-                builder.add(Glob::new(pattern).with_context(|| {
-                    format!("{}: invalid package pattern {pattern:?}", spec.origin)
-                })?);
-            }
-            Ok(builder.build()?)
-        };
+        let set = |patterns: &[String]| glob_set(patterns, &spec.origin.to_string());
         Ok(NameFilter {
             include: (!spec.includepkgs.is_empty())
                 .then(|| set(&spec.includepkgs))
@@ -295,16 +287,7 @@ fn request(
         })
         .filter_map(|c| Some((c.package.name.as_str(), c.package.priority.as_deref()?)))
         .collect();
-    let exclude_set = {
-        let mut builder = GlobSetBuilder::new();
-        for pattern in &excluded {
-            builder.add(
-                Glob::new(pattern)
-                    .with_context(|| format!("%packages: invalid exclusion pattern -{pattern}"))?,
-            );
-        }
-        builder.build()?
-    };
+    let exclude_set = glob_set(&excluded, "%packages exclusion")?;
     for (name, priority) in by_priority {
         // An exclusion wins over a group's default members.
         if !exclude_set.is_match(name) {
@@ -325,6 +308,19 @@ fn request(
         },
         warnings,
     })
+}
+
+/// One matcher for package-name globs; `origin` says where they were
+/// written, for the error.
+fn glob_set(patterns: &[String], origin: &str) -> anyhow::Result<GlobSet> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        builder.add(
+            Glob::new(pattern)
+                .with_context(|| format!("{origin}: invalid package pattern {pattern:?}"))?,
+        );
+    }
+    Ok(builder.build()?)
 }
 
 fn describe(spec: &PackageSpec) -> String {
