@@ -136,7 +136,8 @@ fn resolve(config: &std::path::Path, repositories: RepositoryArgs) -> anyhow::Re
         &repositories,
     )?;
     let ui = Ui::new(repositories.quiet);
-    let (_, resolution) = pipeline::resolve(&plan, &ui)?;
+    let fetcher = pipeline::open_cache(&plan)?;
+    let (_, resolution) = pipeline::resolve(&plan, &fetcher, &ui)?;
     let mut stdout = std::io::stdout().lock();
     let mut out = String::new();
     for package in &resolution.packages {

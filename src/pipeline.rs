@@ -30,13 +30,18 @@ pub struct Built {
     pub packages: usize,
 }
 
+/// The download cache of the plan, shared by every stage that downloads.
+pub fn open_cache(plan: &BuildPlan) -> anyhow::Result<Fetcher> {
+    Fetcher::new(&plan.cache_dir)
+        .with_context(|| format!("cannot use the cache {}", plan.cache_dir.display()))
+}
+
 /// Reads and verifies the repositories and resolves `%packages`.
 pub fn resolve<'p>(
     plan: &'p BuildPlan,
+    fetcher: &Fetcher,
     ui: &Ui,
 ) -> anyhow::Result<(Box<dyn Distro + 'p>, Resolution)> {
-    let fetcher = Fetcher::new(&plan.cache_dir)
-        .with_context(|| format!("cannot use the cache {}", plan.cache_dir.display()))?;
     let mut distro = distro::for_plan(plan)?;
     ui.step(format!(
         "Reading {} repositor{}",
@@ -48,7 +53,7 @@ pub fn resolve<'p>(
         }
     ));
     let spinner = ui.spinner("downloading and verifying indexes");
-    distro.load_repositories(&fetcher, &mut |warning| ui.warn(warning))?;
+    distro.load_repositories(fetcher, &mut |warning| ui.warn(warning))?;
     spinner.finish_and_clear();
     interrupt::check()?;
     let resolution = distro.resolve()?;
@@ -80,13 +85,14 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     }
     std::fs::create_dir_all(&plan.output_dir)
         .with_context(|| format!("cannot create {}", plan.output_dir.display()))?;
-    let (distro, resolution) = resolve(plan, ui)?;
+    let fetcher = open_cache(plan)?;
+    let (distro, resolution) = resolve(plan, &fetcher, ui)?;
     ui.step(format!(
         "{} packages, {} to download or take from the cache",
         resolution.packages.len(),
         human_bytes(resolution.download_size())
     ));
-    let files = fetch(plan, &resolution, ui)?;
+    let files = fetch(&fetcher, &resolution, ui)?;
     ui.step("Packages are in the cache");
 
     let work = tempfile::Builder::new()
@@ -157,12 +163,13 @@ const PARALLEL_DOWNLOADS: usize = 6;
 
 /// Downloads every package into the cache (files already there and intact
 /// cost nothing), returning their paths in resolution order.
-fn fetch(plan: &BuildPlan, resolution: &Resolution, ui: &Ui) -> anyhow::Result<Vec<PathBuf>> {
+fn fetch(fetcher: &Fetcher, resolution: &Resolution, ui: &Ui) -> anyhow::Result<Vec<PathBuf>> {
     let bar = ui.bytes(resolution.download_size());
     bar.set_message("downloading packages");
     let progress_bar = bar.clone();
-    let fetcher =
-        Fetcher::new(&plan.cache_dir)?.with_progress(Arc::new(move |event| match event {
+    let fetcher = fetcher
+        .clone()
+        .with_progress(Arc::new(move |event| match event {
             Progress::Added { bytes, .. } => progress_bar.inc(bytes),
             Progress::Discarded { bytes, .. } => {
                 progress_bar.set_position(progress_bar.position().saturating_sub(bytes));
