@@ -25,7 +25,8 @@ echo "== package set (livecompose resolve, cold cache)"
 start=$(now)
 "$lc" resolve --quiet --config "$ks" --cache "$work/resolve-cache" > "$work/set.txt"
 cold_resolve=$(echo "$(now) - $start" | bc)
-packages=$(grep -c ' ' "$work/set.txt" || true)
+# Every line but the closing total is one package.
+packages=$(head -n -1 "$work/set.txt" | wc -l)
 tail -1 "$work/set.txt"
 
 echo "== parse + resolve with a warm cache (indexes verified again, nothing downloaded)"
