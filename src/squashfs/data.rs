@@ -10,17 +10,18 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::hash::{DefaultHasher, Hasher as _};
 use std::io::{self, Read as _, Seek, SeekFrom, Write};
+use std::ops::ControlFlow;
 use std::os::unix::fs::{FileExt as _, MetadataExt as _};
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
-use super::SquashfsError;
 use super::compress::Compressor;
 use super::inode::{put32, put64};
 use super::options::SquashfsOptions;
 use super::tree::{FileSource, Kind, Tree, io_error};
+use super::{Packing, Progress, SquashfsError};
 
 /// Set in a block size word when the block is stored uncompressed.
 const UNCOMPRESSED_BLOCK: u32 = 1 << 24;
@@ -82,6 +83,7 @@ pub(crate) fn write_data<W: Write + Seek>(
     out: &mut W,
     start: u64,
     options: &SquashfsOptions,
+    progress: Progress<'_>,
 ) -> Result<DataSection, SquashfsError> {
     let threads = options
         .threads
@@ -107,6 +109,18 @@ pub(crate) fn write_data<W: Write + Seek>(
             fragment_count: 0,
             seen: HashMap::new(),
             fragment_of: vec![None; tree.inodes.len()],
+            progress,
+            packing: Packing {
+                bytes_read: 0,
+                bytes_total: tree
+                    .inodes
+                    .iter()
+                    .map(|inode| match &inode.kind {
+                        Kind::File(source) => source.size,
+                        _ => 0,
+                    })
+                    .sum(),
+            },
         };
         let reader = scope.spawn(move || planner.run(order));
         let written = write_events(event_rx, out, start, tree.inodes.len(), options.block_size);
@@ -161,6 +175,8 @@ struct Planner<'a> {
     /// Stored files by (size, content hash): candidates for deduplication.
     seen: HashMap<(u64, u64), Vec<usize>>,
     fragment_of: Vec<Option<(u32, u32)>>,
+    progress: Progress<'a>,
+    packing: Packing,
 }
 
 impl Planner<'_> {
@@ -229,7 +245,12 @@ impl Planner<'_> {
             inode,
             fragment,
             duplicate_of,
-        })
+        })?;
+        self.packing.bytes_read += source.size;
+        match (self.progress)(self.packing) {
+            ControlFlow::Continue(()) => Ok(()),
+            ControlFlow::Break(()) => Err(Halt::Failed(SquashfsError::Stopped)),
+        }
     }
 
     fn add_fragment(&mut self, tail: &[u8]) -> Result<(u32, u32), Halt> {

@@ -26,6 +26,7 @@ mod xattr;
 
 use std::fs;
 use std::io::{self, BufWriter, Seek as _, SeekFrom, Write as _};
+use std::ops::ControlFlow;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
@@ -71,6 +72,20 @@ pub enum SquashfsError {
     Limit(&'static str),
     #[error("a compression thread stopped unexpectedly")]
     WorkerLost,
+    #[error("stopped on request")]
+    Stopped,
+}
+
+/// Told, after each file, how many bytes of file content have been read of
+/// [`ImageStats`]'s total; returning [`ControlFlow::Break`] stops the
+/// writer with [`SquashfsError::Stopped`] and no output.
+pub type Progress<'a> = &'a (dyn Fn(Packing) -> ControlFlow<()> + Sync);
+
+/// How far a [`write_image_with_progress`] has come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Packing {
+    pub bytes_read: u64,
+    pub bytes_total: u64,
 }
 
 /// What went into an image.
@@ -97,6 +112,17 @@ pub fn write_image(
     output: &Path,
     options: &SquashfsOptions,
 ) -> Result<ImageStats, SquashfsError> {
+    write_image_with_progress(source, output, options, &|_| ControlFlow::Continue(()))
+}
+
+/// [`write_image`], reporting its progress to `progress` (from the thread
+/// that reads the files).
+pub fn write_image_with_progress(
+    source: &Path,
+    output: &Path,
+    options: &SquashfsOptions,
+    progress: Progress<'_>,
+) -> Result<ImageStats, SquashfsError> {
     options.validate()?;
     let tree = tree::read_tree(source, options)?;
     let order = layout::post_order(&tree);
@@ -113,7 +139,7 @@ pub fn write_image(
             .as_ref()
             .map_or(0, |payload| 2 + payload.len() as u64);
     out.seek(SeekFrom::Start(data_start)).map_err(write_error)?;
-    let data = data::write_data(&tree, &order, &mut out, data_start, options)?;
+    let data = data::write_data(&tree, &order, &mut out, data_start, options, progress)?;
     out.seek(SeekFrom::Start(data.end)).map_err(write_error)?;
 
     let mut compressor = Compressor::new(options)?;
