@@ -216,6 +216,10 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub repositories: RepositoryArgs,
 
+    /// How the live root is packed (`--format iso` and `squashfs`).
+    #[command(flatten)]
+    pub squashfs: SquashfsCodecArgs,
+
     /// Read the kickstart and print the build plan, then stop without writing anything.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
@@ -267,21 +271,8 @@ pub struct SquashfsArgs {
     #[arg(value_name = "OUTPUT")]
     pub output: PathBuf,
 
-    /// Codec for data and metadata.
-    #[arg(long, value_enum, default_value_t = SquashfsCompression::Xz)]
-    pub compression: SquashfsCompression,
-
-    /// Compression level [default: xz 6, zstd 15, gzip 9; lz4 has none].
-    #[arg(long, value_name = "N")]
-    pub level: Option<u32>,
-
-    /// Data block size, a power of two from 4K to 1M (e.g. 131072, 128K, 1M).
-    #[arg(long, value_name = "BYTES", default_value = "128K", value_parser = squashfs::parse_block_size)]
-    pub block_size: u32,
-
-    /// Compression threads [default: every core]; the output does not depend on it.
-    #[arg(long, value_name = "N")]
-    pub threads: Option<NonZeroUsize>,
+    #[command(flatten)]
+    pub codec: SquashfsCodecArgs,
 
     /// Leave out paths matching this glob, relative to SOURCE_DIR (`*` stops at `/`,
     /// `**` crosses it); repeatable. An excluded directory takes its contents with it.
@@ -299,6 +290,28 @@ pub struct SquashfsArgs {
     /// Clamp modification times to this time (later ones become it).
     #[arg(long, value_name = "EPOCH", env = "SOURCE_DATE_EPOCH")]
     pub clamp_mtime: Option<u32>,
+}
+
+/// How the squashfs is compressed: shared by `livecompose squashfs` and the
+/// live image build.
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Squashfs")]
+pub struct SquashfsCodecArgs {
+    /// Codec for data and metadata.
+    #[arg(long, value_enum, default_value_t = SquashfsCompression::Xz)]
+    pub compression: SquashfsCompression,
+
+    /// Compression level [default: xz 6, zstd 15, gzip 9; lz4 has none].
+    #[arg(long, value_name = "N")]
+    pub level: Option<u32>,
+
+    /// Data block size, a power of two from 4K to 1M (e.g. 131072, 128K, 1M).
+    #[arg(long, value_name = "BYTES", default_value = "128K", value_parser = squashfs::parse_block_size)]
+    pub block_size: u32,
+
+    /// Compression threads [default: every core]; the output does not depend on it.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
 
     /// xz branch filter for one architecture's machine code; each block keeps whichever
     /// of filtered and plain is smaller. The kernel reads one filter per image.
@@ -329,8 +342,8 @@ pub enum SquashfsBcj {
     Sparc,
 }
 
-impl SquashfsArgs {
-    /// The library options these arguments ask for.
+impl SquashfsCodecArgs {
+    /// The library options for this codec; the tree options keep their defaults.
     pub fn options(&self) -> Result<SquashfsOptions, squashfs::SquashfsError> {
         let name = match self.compression {
             SquashfsCompression::Xz => "xz",
@@ -351,14 +364,26 @@ impl SquashfsArgs {
                 SquashfsBcj::Sparc => Some(XzBcj::Sparc),
             };
         }
-        Ok(SquashfsOptions {
+        let options = SquashfsOptions {
             compression,
             block_size: self.block_size,
             threads: self.threads,
+            ..SquashfsOptions::default()
+        };
+        options.validate()?;
+        Ok(options)
+    }
+}
+
+impl SquashfsArgs {
+    /// The library options these arguments ask for.
+    pub fn options(&self) -> Result<SquashfsOptions, squashfs::SquashfsError> {
+        Ok(SquashfsOptions {
             exclude: self.exclude.clone(),
             all_root: self.all_root,
             mtime: self.mtime,
             clamp_mtime: self.clamp_mtime,
+            ..self.codec.options()?
         })
     }
 }

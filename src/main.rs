@@ -10,6 +10,7 @@ use livecompose::cli::{BuildArgs, Cli, Command, OutputFormat, RepositoryArgs, Sq
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
 use livecompose::progress::{Ui, human_bytes};
+use livecompose::squashfs::SquashfsOptions;
 use livecompose::{boottest, interrupt, mirror, pipeline};
 
 fn main() -> ExitCode {
@@ -107,6 +108,7 @@ fn plan(
     output_dir: std::path::PathBuf,
     overlays: Vec<std::path::PathBuf>,
     repositories: &RepositoryArgs,
+    squashfs: SquashfsOptions,
 ) -> anyhow::Result<BuildPlan> {
     let parsed = load(config)?;
     let substitutions = Substitutions {
@@ -121,6 +123,7 @@ fn plan(
         cache_dir: repositories.cache_dir.clone(),
         overlays,
         substitutions,
+        squashfs,
     };
     Ok(BuildPlan::new(parsed.kickstart, inputs)?)
 }
@@ -134,6 +137,7 @@ fn resolve(config: &std::path::Path, repositories: RepositoryArgs) -> anyhow::Re
         ".".into(),
         Vec::new(),
         &repositories,
+        SquashfsOptions::default(),
     )?;
     let ui = Ui::new(repositories.quiet);
     let fetcher = pipeline::open_cache(&plan)?;
@@ -169,6 +173,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         args.output,
         args.overlay,
         &args.repositories,
+        args.squashfs.options()?,
     )?;
     if args.dry_run {
         print!("{}", plan.describe());
@@ -176,8 +181,13 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
     }
     let ui = Ui::new(args.repositories.quiet);
     let built = pipeline::build(&plan, &ui)?;
+    let size = if built.size > 0 {
+        format!(", {}", human_bytes(built.size))
+    } else {
+        String::new()
+    };
     ui.step(format!(
-        "Done: {} ({} packages; log: {})",
+        "Done: {} ({} packages{size}; log: {})",
         built.output.display(),
         built.packages,
         built.log.display()

@@ -1,5 +1,7 @@
 //! The build recipe: the stages in the order they run, each taking the
-//! previous stage's typed output.
+//! previous stage's typed output: plan → resolution → cached packages →
+//! installed and configured root → (live formats) initrd and squashfs →
+//! ISO or PXE files.
 //!
 //! Everything is built inside a hidden work directory next to the output
 //! and moved into place only at the end, so an error or Ctrl-C leaves no
@@ -7,6 +9,7 @@
 //! out; scripts never hold mounts beyond their own lifetime, see
 //! [`crate::chroot`]).
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,12 +18,15 @@ use anyhow::Context as _;
 use crate::chroot::Chroot;
 use crate::cli::OutputFormat;
 use crate::configure;
-use crate::distro::{self, Distro, Resolution};
+use crate::distro::{self, Distro, LiveTools, Resolution, ResolvedPackage};
 use crate::fetch::{Download, Fetcher, Progress};
+use crate::image::{self, LiveIsoSpec};
+use crate::initrd::{self, InitrdOptions};
 use crate::install::RootFs;
 use crate::interrupt;
 use crate::plan::BuildPlan;
 use crate::progress::{Ui, human_bytes};
+use crate::squashfs::{self, Packing, SquashfsOptions};
 
 /// What a finished build left, for the closing message.
 #[derive(Debug)]
@@ -28,6 +34,9 @@ pub struct Built {
     pub output: PathBuf,
     pub log: PathBuf,
     pub packages: usize,
+    /// Bytes written: the image file, or the files of a directory output
+    /// (a root directory counts as 0: its size depends on the filesystem).
+    pub size: u64,
 }
 
 /// The download cache of the plan, shared by every stage that downloads.
@@ -65,9 +74,9 @@ pub fn resolve<'p>(
 
 /// Runs every stage of `plan`.
 pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
-    if plan.format != OutputFormat::Dir {
+    if matches!(plan.format, OutputFormat::Raw | OutputFormat::Qcow2) {
         anyhow::bail!(
-            "--format {} is not built yet; --format dir writes the configured root filesystem (the image writers come next)",
+            "--format {} is not built yet; --format iso, squashfs and dir are",
             plan.format.name()
         );
     }
@@ -87,12 +96,26 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         .with_context(|| format!("cannot create {}", plan.output_dir.display()))?;
     let fetcher = open_cache(plan)?;
     let (distro, resolution) = resolve(plan, &fetcher, ui)?;
+    let live = is_live(plan.format);
+    let tool_packages = if live {
+        distro.live_tool_packages()?
+    } else {
+        Vec::new()
+    };
+    let to_fetch: Vec<&ResolvedPackage> =
+        resolution.packages.iter().chain(&tool_packages).collect();
     ui.step(format!(
-        "{} packages, {} to download or take from the cache",
+        "{} packages{}, {} to download or take from the cache",
         resolution.packages.len(),
-        human_bytes(resolution.download_size())
+        if live {
+            format!(" and {} for the live boot", tool_packages.len())
+        } else {
+            String::new()
+        },
+        human_bytes(to_fetch.iter().map(|p| p.expected.size).sum())
     ));
-    let files = fetch(&fetcher, &resolution, ui)?;
+    let mut files = fetch(&fetcher, &to_fetch, ui)?;
+    let tool_files = files.split_off(resolution.packages.len());
     ui.step("Packages are in the cache");
 
     let work = tempfile::Builder::new()
@@ -148,13 +171,190 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     interrupt::check()?;
     ui.step("The image is configured");
 
-    std::fs::rename(&root_path, &output)
-        .with_context(|| format!("cannot move the finished root to {}", output.display()))?;
+    let size = if live {
+        let tools = distro.unpack_live_tools(&tool_files, &work.path().join("tools"))?;
+        let live = LiveInputs {
+            plan,
+            root: &root_path,
+            work: work.path(),
+            tools: &tools,
+            resolution: &resolution,
+        };
+        write_live(&live, &output, ui)?
+    } else {
+        std::fs::rename(&root_path, &output)
+            .with_context(|| format!("cannot move the finished root to {}", output.display()))?;
+        0
+    };
     Ok(Built {
         output,
         log,
         packages: resolution.packages.len(),
+        size,
     })
+}
+
+/// Formats that boot the root as a squashfs through the live initrd.
+fn is_live(format: OutputFormat) -> bool {
+    matches!(format, OutputFormat::Iso | OutputFormat::Squashfs)
+}
+
+/// What the live stages read.
+struct LiveInputs<'a> {
+    plan: &'a BuildPlan,
+    /// The configured root filesystem.
+    root: &'a Path,
+    /// The build's work directory, removed when the build ends.
+    work: &'a Path,
+    tools: &'a LiveTools,
+    resolution: &'a Resolution,
+}
+
+/// The name of the package list written beside a live output: one
+/// `name version architecture` line per installed package.
+const MANIFEST_SUFFIX: &str = "packages";
+
+/// Composes the initrd, packs the root and writes the live output to
+/// `output`; returns its size.
+fn write_live(live: &LiveInputs<'_>, output: &Path, ui: &Ui) -> anyhow::Result<u64> {
+    let plan = live.plan;
+    let staging = live.work.join("live");
+    std::fs::create_dir(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
+
+    ui.step("Composing the live initrd");
+    let initrd = initrd::build(
+        live.root,
+        &live.tools.busybox,
+        &InitrdOptions {
+            output: staging.join("initrd.img"),
+        },
+    )
+    .context("cannot compose the live initrd")?;
+    ui.step(format!(
+        "Initrd for Linux {}: {} modules, {}",
+        initrd.kernel_version,
+        initrd.modules.len(),
+        human_bytes(initrd.size)
+    ));
+    interrupt::check()?;
+
+    let squashfs = staging.join("filesystem.squashfs");
+    pack_root(live.root, &squashfs, &plan.live.squashfs, ui)?;
+    let manifest = manifest(live.resolution);
+
+    match plan.format {
+        OutputFormat::Iso => {
+            ui.step("Writing the hybrid BIOS/UEFI ISO");
+            let spinner = ui.spinner(format!("writing {}", output.display()));
+            let spec = LiveIsoSpec {
+                label: plan.label.clone(),
+                squashfs,
+                kernel: initrd.kernel.clone(),
+                initrd: initrd.path.clone(),
+                kernel_args: plan.live.kernel_args.clone(),
+                timeout_secs: plan.live.menu_timeout_secs,
+                bootloaders: live.tools.bootloaders.clone(),
+            };
+            let report = image::write_live_iso(&spec, output);
+            spinner.finish_and_clear();
+            let report = report.with_context(|| format!("cannot write {}", output.display()))?;
+            for warning in &report.warnings {
+                ui.warn(warning);
+            }
+            let manifest_path = plan
+                .output_dir
+                .join(format!("{}.{MANIFEST_SUFFIX}", plan.label));
+            write_file(&manifest_path, manifest.as_bytes())?;
+            image::update_sha256sums(
+                &[output.to_owned(), manifest_path],
+                &plan.output_dir.join(image::SHA256SUMS),
+            )?;
+            Ok(report.size)
+        }
+        _ => {
+            // The PXE set: what a network boot loader serves, and the
+            // command line it must pass.
+            let kernel = staging.join("vmlinuz");
+            std::fs::copy(&initrd.kernel, &kernel)
+                .with_context(|| format!("cannot copy {}", initrd.kernel.display()))?;
+            let cmdline = image::kernel_cmdline(&plan.label, &plan.live.kernel_args)?;
+            let files = [
+                (kernel, None),
+                (initrd.path.clone(), None),
+                (squashfs, None),
+                (staging.join("cmdline"), Some(cmdline.join(" ") + "\n")),
+                (staging.join(MANIFEST_SUFFIX), Some(manifest)),
+            ];
+            for (path, text) in &files {
+                if let Some(text) = text {
+                    write_file(path, text.as_bytes())?;
+                }
+            }
+            let paths: Vec<PathBuf> = files.into_iter().map(|(path, _)| path).collect();
+            image::update_sha256sums(&paths, &staging.join(image::SHA256SUMS))?;
+            let size = paths
+                .iter()
+                .map(|path| path.metadata().map_or(0, |meta| meta.len()))
+                .sum();
+            std::fs::rename(&staging, output)
+                .with_context(|| format!("cannot move the live files to {}", output.display()))?;
+            Ok(size)
+        }
+    }
+}
+
+/// Packs the root into `squashfs` with a byte progress bar; Ctrl-C stops it.
+fn pack_root(
+    root: &Path,
+    squashfs: &Path,
+    options: &SquashfsOptions,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    ui.step(format!(
+        "Packing the root into squashfs ({})",
+        options.compression
+    ));
+    let bar = ui.bytes(0);
+    bar.set_message("compressing");
+    let progress = |packing: Packing| {
+        bar.set_length(packing.bytes_total);
+        bar.set_position(packing.bytes_read);
+        if interrupt::requested() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    let stats = squashfs::write_image_with_progress(root, squashfs, options, &progress);
+    bar.finish_and_clear();
+    interrupt::check()?;
+    let stats = stats.context("cannot pack the root into squashfs")?;
+    if stats.skipped_xattrs > 0 {
+        ui.warn(format!(
+            "{} POSIX ACLs or other xattrs outside the user, trusted and security namespaces cannot be stored in squashfs and were left out",
+            stats.skipped_xattrs
+        ));
+    }
+    ui.step(format!(
+        "Squashfs: {} inodes, {}",
+        stats.inodes,
+        human_bytes(stats.bytes_used)
+    ));
+    Ok(())
+}
+
+/// The installed packages, one `name version architecture` line each.
+fn manifest(resolution: &Resolution) -> String {
+    resolution
+        .packages
+        .iter()
+        .map(|p| format!("{} {} {}\n", p.name, p.version, p.architecture))
+        .collect()
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// How many downloads run at once: enough to hide a mirror's latency,
@@ -162,9 +362,13 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
 const PARALLEL_DOWNLOADS: usize = 6;
 
 /// Downloads every package into the cache (files already there and intact
-/// cost nothing), returning their paths in resolution order.
-fn fetch(fetcher: &Fetcher, resolution: &Resolution, ui: &Ui) -> anyhow::Result<Vec<PathBuf>> {
-    let bar = ui.bytes(resolution.download_size());
+/// cost nothing), returning their paths in the order given.
+fn fetch(
+    fetcher: &Fetcher,
+    packages: &[&ResolvedPackage],
+    ui: &Ui,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let bar = ui.bytes(packages.iter().map(|p| p.expected.size).sum());
     bar.set_message("downloading packages");
     let progress_bar = bar.clone();
     let fetcher = fetcher
@@ -176,8 +380,7 @@ fn fetch(fetcher: &Fetcher, resolution: &Resolution, ui: &Ui) -> anyhow::Result<
             }
             Progress::Finished { .. } => {}
         }));
-    let downloads: Vec<Download> = resolution
-        .packages
+    let downloads: Vec<Download> = packages
         .iter()
         .map(|package| Download {
             url: package.url.clone(),

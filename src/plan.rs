@@ -5,8 +5,10 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::cli::OutputFormat;
+use crate::image::{self, ImageError};
 use crate::kickstart::commands::{RepoLocation, SourceOptions};
 use crate::kickstart::{ExpandError, InstallSource, Kickstart, Origin, Substitutions};
+use crate::squashfs::SquashfsOptions;
 
 /// The package format of the image; it picks the distribution back end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,13 +53,47 @@ pub struct BuildPlan {
     pub repositories: Vec<RepositorySpec>,
     /// Trees copied over the root, in order: the command line's.
     pub overlays: Vec<PathBuf>,
+    /// How a live image boots and is packed (`--format iso`, `squashfs`).
+    pub live: LiveSettings,
     pub kickstart: Kickstart,
+}
+
+/// The kickstart's `bootloader` line and the command line's squashfs
+/// options, checked before any work so that a typo fails in a second, not
+/// after the install.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// `bootloader --append`, one argument per word.
+    pub kernel_args: Vec<String>,
+    pub menu_timeout_secs: u32,
+    pub squashfs: SquashfsOptions,
+}
+
+impl LiveSettings {
+    fn new(kickstart: &Kickstart, squashfs: SquashfsOptions) -> Result<Self, PlanError> {
+        let bootloader = kickstart.bootloader.as_ref();
+        let kernel_args: Vec<String> = bootloader
+            .and_then(|b| b.append.as_deref())
+            .map(|append| append.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default();
+        // The label argument is checked on its own; this checks the rest.
+        image::kernel_cmdline("LABEL", &kernel_args).map_err(PlanError::KernelArgs)?;
+        Ok(LiveSettings {
+            kernel_args,
+            menu_timeout_secs: bootloader
+                .and_then(|b| b.timeout)
+                .unwrap_or(DEFAULT_MENU_TIMEOUT_SECS),
+            squashfs,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("invalid label {label:?}: {reason}")]
-    Label { label: String, reason: &'static str },
+    #[error(transparent)]
+    Label(ImageError),
+    #[error("bootloader --append: {0}")]
+    KernelArgs(ImageError),
     #[error("{origin}: {error}")]
     Expand { origin: Origin, error: ExpandError },
     #[error(
@@ -91,17 +127,20 @@ pub struct PlanInputs {
     pub cache_dir: PathBuf,
     pub overlays: Vec<PathBuf>,
     pub substitutions: Substitutions,
+    pub squashfs: SquashfsOptions,
 }
 
-/// The longest volume id ISO 9660 can hold.
-const MAX_LABEL_LEN: usize = 32;
+/// The boot menu waits this long when the kickstart has no `bootloader
+/// --timeout`: time to pick the `toram` entry, short enough for unattended boots.
+pub const DEFAULT_MENU_TIMEOUT_SECS: u32 = 5;
 
 /// Repositories without `--cost` rank as dnf ranks them.
 const DEFAULT_COST: u32 = 1000;
 
 impl BuildPlan {
     pub fn new(kickstart: Kickstart, inputs: PlanInputs) -> Result<Self, PlanError> {
-        validate_label(&inputs.label)?;
+        image::validate_label(&inputs.label).map_err(PlanError::Label)?;
+        let live = LiveSettings::new(&kickstart, inputs.squashfs)?;
         if let Some(missing) = inputs.overlays.iter().find(|dir| !dir.is_dir()) {
             return Err(PlanError::Overlay(missing.clone()));
         }
@@ -156,6 +195,7 @@ impl BuildPlan {
             package_format: first.format,
             repositories,
             overlays: inputs.overlays,
+            live,
             kickstart,
         })
     }
@@ -265,29 +305,6 @@ fn repository(
     })
 }
 
-/// The label becomes the ISO volume id, a kernel argument and a file name,
-/// so it must suit all three.
-fn validate_label(label: &str) -> Result<(), PlanError> {
-    let reason = if label.is_empty() {
-        "it is empty"
-    } else if label.len() > MAX_LABEL_LEN {
-        "it is longer than the 32 characters an ISO 9660 volume id can hold"
-    } else if !label
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        "use only ASCII letters, digits, '-', '_' and '.' (it is also a kernel argument and a file name)"
-    } else if label.starts_with('.') || label.starts_with('-') {
-        "it must not start with '.' or '-'"
-    } else {
-        return Ok(());
-    };
-    Err(PlanError::Label {
-        label: label.to_owned(),
-        reason,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,8 +323,11 @@ mod tests {
                 releasever: None,
                 basearch: "x86_64".into(),
             },
+            squashfs: SquashfsOptions::default(),
         }
     }
+
+    const KS: &str = "url --url=$mirror --suite=bookworm\n";
 
     fn plan(text: &str, label: &str) -> Result<BuildPlan, PlanError> {
         let parsed = parse_text(Path::new("p.ks"), text).expect("test kickstart parses");
@@ -358,12 +378,31 @@ mod tests {
 
     #[test]
     fn labels() {
-        for good in ["Fedora18-mini", "Debian_12.5", "A"] {
-            assert!(validate_label(good).is_ok(), "{good}");
+        for good in ["Fedora18-mini", "Debian_12", "A"] {
+            assert!(plan(KS, good).is_ok(), "{good}");
         }
-        for bad in ["", "has space", "-x", "ÄÖ", "x".repeat(33).as_str(), "a/b"] {
-            assert!(validate_label(bad).is_err(), "{bad:?}");
+        for bad in [
+            "",
+            "has space",
+            "-x",
+            "ÄÖ",
+            "x".repeat(33).as_str(),
+            "a/b",
+            "a.b",
+        ] {
+            assert!(matches!(plan(KS, bad), Err(PlanError::Label(_))), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn bootloader_line_gives_the_live_settings() {
+        let with = format!("{KS}bootloader --timeout=2 --append=\"console=ttyS0 quiet\"\n");
+        let live = plan(&with, "L").unwrap().live;
+        assert_eq!(live.kernel_args, ["console=ttyS0", "quiet"]);
+        assert_eq!(live.menu_timeout_secs, 2);
+        let live = plan(KS, "L").unwrap().live;
+        assert!(live.kernel_args.is_empty());
+        assert_eq!(live.menu_timeout_secs, DEFAULT_MENU_TIMEOUT_SECS);
     }
 
     #[test]

@@ -141,12 +141,14 @@ fn an_image_format_not_built_yet_is_refused_before_any_work() {
             "d.ks",
             "-l",
             "Test-1",
+            "--format",
+            "qcow2",
             "--mirror",
             "http://127.0.0.1:9/debian",
         ],
         dir.path(),
     );
-    assert_fails_with(&out, "--format iso is not built yet");
+    assert_fails_with(&out, "--format qcow2 is not built yet");
     assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
 }
 
@@ -197,7 +199,10 @@ fn bad_labels_are_refused_before_any_work() {
         "url --url=http://m.example/debian --suite=bookworm\n",
     );
     let out = livecompose(&["-c", "d.ks", "-l", "has space"], dir.path());
-    assert_fails_with(&out, "invalid label \"has space\"");
+    assert_fails_with(
+        &out,
+        "the label \"has space\" cannot be an ISO 9660 volume id",
+    );
 }
 
 #[test]

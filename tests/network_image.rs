@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::{download, dpkg_deb_extract, run};
 use livecompose::boottest::{self, BootOptions, Firmware, Media};
-use livecompose::image::{BootloaderFiles, LiveIsoSpec, write_live_iso, write_sha256sums};
+use livecompose::image::{BootloaderFiles, LiveIsoSpec, update_sha256sums, write_live_iso};
 use regex::Regex;
 
 const LABEL: &str = "LiveCompose-test";
@@ -221,7 +221,7 @@ fn net_iso_rock_ridge_tree_and_volume_id_read_back() {
     fs::remove_file(copy).unwrap();
 
     let sums = fixture.iso.with_file_name("SHA256SUMS");
-    write_sha256sums(std::slice::from_ref(&fixture.iso), &sums).unwrap();
+    update_sha256sums(std::slice::from_ref(&fixture.iso), &sums).unwrap();
     run(Command::new("sha256sum")
         .arg("-c")
         .arg(&sums)

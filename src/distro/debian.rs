@@ -14,20 +14,24 @@
 //! a warning): Debian archives carry no comps data.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
 
 use anyhow::Context as _;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use indicatif::ProgressBar;
 
-use super::{Distro, Resolution, ResolvedPackage};
+use debversion::Version;
+
+use super::{Distro, LiveTools, Resolution, ResolvedPackage};
 use crate::chroot::Chroot;
 use crate::fetch::Fetcher;
-use crate::install::RootFs;
+use crate::image::BootloaderFiles;
 use crate::install::bootstrap::{self, ToInstall};
+use crate::install::{DebPackage, RootFs};
 use crate::kickstart::sections::{PackageSpec, Packages};
 use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
-use crate::repo::{RepoSpec, Repository, SignaturePolicy, load_repository};
+use crate::repo::{BinaryPackage, RepoSpec, Repository, SignaturePolicy, load_repository};
 use crate::resolve::{self, BaseSet, Candidate, Request, Requested, Transaction};
 
 pub struct Debian<'p> {
@@ -102,7 +106,49 @@ impl<'p> Debian<'p> {
             .find(|loaded| loaded.name == name)
             .map(|loaded| &loaded.repository)
     }
+
+    /// What the pipeline needs to know of a package from `repo`.
+    fn resolved(&self, package: &BinaryPackage, repo: &str) -> anyhow::Result<ResolvedPackage> {
+        let repository = self
+            .repository(repo)
+            .with_context(|| format!("the resolver chose unknown repository {repo}"))?;
+        Ok(ResolvedPackage {
+            name: package.name.clone(),
+            version: package.version.clone(),
+            architecture: package.architecture.clone(),
+            repository: repo.to_owned(),
+            url: repository.package_url(package),
+            expected: repository.package_expected(package).with_context(|| {
+                format!("{}: its index entry has no usable SHA256", package.name)
+            })?,
+        })
+    }
+
+    /// The package a repository would give for `name` alone: the cheapest
+    /// repository's newest version for this architecture.
+    fn best_candidate(&self, name: &str) -> Option<Candidate<'_>> {
+        let version =
+            |candidate: &Candidate<'_>| Version::from_str(&candidate.package.version).ok();
+        self.candidates()
+            .into_iter()
+            .filter(|c| c.package.name == name)
+            .filter(|c| c.package.architecture == self.arch || c.package.architecture == "all")
+            .min_by(|a, b| {
+                a.cost
+                    .cmp(&b.cost)
+                    .then_with(|| version(b).cmp(&version(a)))
+            })
+    }
 }
+
+/// The Debian packages holding the [`LiveTools`], in the order
+/// [`Distro::unpack_live_tools`] expects them.
+const LIVE_TOOL_PACKAGES: [&str; 4] = [
+    "busybox-static",
+    "isolinux",
+    "syslinux-common",
+    "systemd-boot-efi",
+];
 
 impl Distro for Debian<'_> {
     fn load_repositories(
@@ -152,27 +198,11 @@ impl Distro for Debian<'_> {
         let mapped = request(&self.plan.kickstart.packages, &candidates, self.arch)?;
         let mut transaction = resolve::resolve(&candidates, &mapped.request)?;
         transaction.warnings.extend(mapped.warnings);
-        let mut packages = Vec::with_capacity(transaction.packages.len());
-        for chosen in &transaction.packages {
-            let repository = self.repository(&chosen.repo).with_context(|| {
-                format!("the resolver chose unknown repository {}", chosen.repo)
-            })?;
-            packages.push(ResolvedPackage {
-                name: chosen.package.name.clone(),
-                version: chosen.package.version.clone(),
-                architecture: chosen.package.architecture.clone(),
-                repository: chosen.repo.clone(),
-                url: repository.package_url(&chosen.package),
-                expected: repository
-                    .package_expected(&chosen.package)
-                    .with_context(|| {
-                        format!(
-                            "{}: its index entry has no usable SHA256",
-                            chosen.package.name
-                        )
-                    })?,
-            });
-        }
+        let packages = transaction
+            .packages
+            .iter()
+            .map(|chosen| self.resolved(&chosen.package, &chosen.repo))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let warnings = transaction.warnings.clone();
         self.transaction = Some(transaction);
         Ok(Resolution { packages, warnings })
@@ -210,6 +240,62 @@ impl Distro for Debian<'_> {
 
     fn finish_root(&self, root: &RootFs) -> anyhow::Result<()> {
         Ok(bootstrap::allow_service_starts(root)?)
+    }
+
+    fn live_tool_packages(&self) -> anyhow::Result<Vec<ResolvedPackage>> {
+        LIVE_TOOL_PACKAGES
+            .iter()
+            .map(|name| {
+                let candidate = self.best_candidate(name).with_context(|| {
+                    format!(
+                        "a live image needs the package {name} (for {}) and none of the kickstart's repositories has it for {}",
+                        live_tool_purpose(name),
+                        self.arch
+                    )
+                })?;
+                self.resolved(candidate.package, candidate.repo)
+            })
+            .collect()
+    }
+
+    fn unpack_live_tools(&self, files: &[PathBuf], dir: &Path) -> anyhow::Result<LiveTools> {
+        let tree = RootFs::open(dir)?;
+        for file in files {
+            DebPackage::open(file)
+                .and_then(|mut package| package.unpack(&tree))
+                .with_context(|| format!("cannot unpack {}", file.display()))?;
+        }
+        let tools = LiveTools {
+            busybox: dir.join("bin/busybox"),
+            bootloaders: BootloaderFiles::debian(dir),
+        };
+        let boot = &tools.bootloaders;
+        for path in [
+            &tools.busybox,
+            &boot.isolinux_bin,
+            &boot.isohdpfx_bin,
+            &boot.ldlinux_c32,
+            &boot.menu_c32,
+            &boot.libutil_c32,
+            &boot.systemd_boot_efi,
+        ] {
+            if !path.is_file() {
+                anyhow::bail!(
+                    "the packages {} do not hold {} where Debian keeps it",
+                    LIVE_TOOL_PACKAGES.join(", "),
+                    path.strip_prefix(dir).unwrap_or(path).display()
+                );
+            }
+        }
+        Ok(tools)
+    }
+}
+
+fn live_tool_purpose(name: &str) -> &'static str {
+    match name {
+        "busybox-static" => "the live initrd",
+        "isolinux" | "syslinux-common" => "BIOS boot",
+        _ => "UEFI boot",
     }
 }
 

@@ -7,12 +7,13 @@
 
 pub mod debian;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
 
 use crate::chroot::Chroot;
 use crate::fetch::{Expected, Fetcher};
+use crate::image::BootloaderFiles;
 use crate::install::RootFs;
 use crate::plan::{BuildPlan, PackageFormat};
 
@@ -41,6 +42,15 @@ impl Resolution {
     pub fn download_size(&self) -> u64 {
         self.packages.iter().map(|p| p.expected.size).sum()
     }
+}
+
+/// What the live image writers take from the repositories, so the build
+/// host needs none of it installed.
+#[derive(Debug, Clone)]
+pub struct LiveTools {
+    /// A statically linked busybox: the live initrd's whole userspace.
+    pub busybox: PathBuf,
+    pub bootloaders: BootloaderFiles,
 }
 
 /// A distribution back end.
@@ -72,6 +82,15 @@ pub trait Distro {
 
     /// Undoes what only the build needed (service start blockers).
     fn finish_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;
+
+    /// The packages that hold the [`LiveTools`], chosen from the loaded
+    /// repositories without their dependencies: they are unpacked for the
+    /// build, never installed in the image.
+    fn live_tool_packages(&self) -> Result<Vec<ResolvedPackage>, anyhow::Error>;
+
+    /// Unpacks the live tool packages (`files[i]` holding the `i`th of
+    /// [`Distro::live_tool_packages`]) into `dir` and finds the tools there.
+    fn unpack_live_tools(&self, files: &[PathBuf], dir: &Path) -> Result<LiveTools, anyhow::Error>;
 }
 
 /// The back end for the plan's package format.

@@ -14,8 +14,9 @@ mod bootconfig;
 mod esp;
 mod iso;
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -161,6 +162,10 @@ pub fn validate_label(label: &str) -> Result<(), ImageError> {
     {
         return fail("it holds a character other than A-Z a-z 0-9 _ -");
     }
+    // It also names the output files, and a leading '-' reads as an option.
+    if label.starts_with('-') {
+        return fail("it starts with '-'");
+    }
     Ok(())
 }
 
@@ -282,10 +287,27 @@ pub fn write_live_iso(spec: &LiveIsoSpec, output: &Path) -> Result<IsoReport, Im
     })
 }
 
-/// Writes `out` in the format `sha256sum -c` reads, one line per file,
-/// named by file name so the list is checked from its own directory.
-pub fn write_sha256sums(paths: &[PathBuf], out: &Path) -> Result<(), ImageError> {
-    let mut text = String::new();
+/// The checksum list written beside images.
+pub const SHA256SUMS: &str = "SHA256SUMS";
+
+/// Records the SHA-256 of `paths` in the list `out`, in the format
+/// `sha256sum -c` reads, each file named by its file name so the list is
+/// checked from its own directory. Lines of other files already in `out`
+/// are kept (several images share an output directory); the list is
+/// replaced by rename, never left half written.
+pub fn update_sha256sums(paths: &[PathBuf], out: &Path) -> Result<(), ImageError> {
+    let mut lines = BTreeMap::new();
+    match fs::read_to_string(out) {
+        Ok(text) => {
+            for line in text.lines() {
+                if let Some((_, name)) = line.split_once("  ") {
+                    lines.insert(name.to_owned(), line.to_owned());
+                }
+            }
+        }
+        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+        Err(err) => return Err(ImageError::read(out)(err)),
+    }
     for path in paths {
         let read_error = ImageError::read(path);
         let mut hasher = Sha256::new();
@@ -293,13 +315,23 @@ pub fn write_sha256sums(paths: &[PathBuf], out: &Path) -> Result<(), ImageError>
         let name = path
             .file_name()
             .unwrap_or(path.as_os_str())
-            .to_string_lossy();
-        text.push_str(&format!("{}  {name}\n", hex::encode(hasher.finalize())));
+            .to_string_lossy()
+            .into_owned();
+        let line = format!("{}  {name}", hex::encode(hasher.finalize()));
+        lines.insert(name, line);
     }
+    let dir = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
     let write_error = ImageError::write(out);
-    let mut file = BufWriter::new(File::create(out).map_err(write_error)?);
-    file.write_all(text.as_bytes()).map_err(write_error)?;
-    file.flush().map_err(write_error)
+    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
+    for line in lines.values() {
+        writeln!(temp, "{line}").map_err(write_error)?;
+    }
+    fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644)).map_err(write_error)?;
+    temp.persist(out).map_err(|err| write_error(err.error))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -320,6 +352,7 @@ mod tests {
             (&"A".repeat(33) as &str, "longer than 32"),
             ("my live", "character other"),
             ("live.iso", "character other"),
+            ("-live", "starts with '-'"),
             ("Ünicode", "character other"),
         ] {
             let err = validate_label(bad).expect_err(bad).to_string();
@@ -342,15 +375,25 @@ mod tests {
     }
 
     #[test]
-    fn sha256sums_names_files_by_their_name() {
+    fn sha256sums_names_files_by_their_name_and_keeps_other_lines() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a.iso");
-        fs::write(&file, b"abc").unwrap();
-        let sums = dir.path().join("SHA256SUMS");
-        write_sha256sums(&[file], &sums).unwrap();
+        let a = dir.path().join("a.iso");
+        let b = dir.path().join("b.iso");
+        fs::write(&a, b"abc").unwrap();
+        fs::write(&b, b"").unwrap();
+        let sums = dir.path().join(SHA256SUMS);
+        update_sha256sums(std::slice::from_ref(&b), &sums).unwrap();
+        update_sha256sums(std::slice::from_ref(&a), &sums).unwrap();
+        let both = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n\
+                    e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  b.iso\n";
+        assert_eq!(fs::read_to_string(&sums).unwrap(), both);
+        // A rebuilt image replaces its own line only.
+        fs::write(&b, b"abc").unwrap();
+        update_sha256sums(&[b], &sums).unwrap();
         assert_eq!(
-            fs::read_to_string(sums).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n"
+            fs::read_to_string(&sums).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n\
+             ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  b.iso\n"
         );
     }
 }

@@ -108,6 +108,23 @@ impl XzBcj {
     }
 }
 
+impl std::fmt::Display for Compression {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Compression::Xz(xz) => {
+                write!(f, "xz level {}", xz.level)?;
+                if let Some(bcj) = xz.bcj {
+                    write!(f, " with the {bcj:?} filter")?;
+                }
+                Ok(())
+            }
+            Compression::Zstd { level } => write!(f, "zstd level {level}"),
+            Compression::Gzip { level } => write!(f, "gzip level {level}"),
+            Compression::Lz4 => f.write_str("lz4"),
+        }
+    }
+}
+
 impl Compression {
     /// The codec named `name` (`xz`, `zstd`, `gzip`, `lz4`) at `level`, or its default level.
     pub fn from_name(name: &str, level: Option<u32>) -> Result<Compression, SquashfsError> {
