@@ -35,10 +35,28 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("livecompose: {error:#}");
+            eprintln!("livecompose: {}", report(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line. Many errors already quote their
+/// cause (`{path}: {source}`, also in other crates); a cause whose text was
+/// said once is not said again.
+fn report(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 /// Reads a kickstart, printing its warnings; errors come back as one message.

@@ -172,7 +172,9 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     ui.step("The image is configured");
 
     let size = if live {
-        let tools = distro.unpack_live_tools(&tool_files, &work.path().join("tools"))?;
+        let tools_dir = work.path().join("tools");
+        make_root_dir(&tools_dir)?;
+        let tools = distro.unpack_live_tools(&tool_files, &tools_dir)?;
         let live = LiveInputs {
             plan,
             root: &root_path,

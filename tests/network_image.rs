@@ -11,11 +11,11 @@ mod common;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{download, dpkg_deb_extract, run};
+use common::{download, dpkg_deb_extract, run, xorriso};
 use livecompose::boottest::{self, BootOptions, Firmware, Media};
 use livecompose::image::{BootloaderFiles, LiveIsoSpec, update_sha256sums, write_live_iso};
 use regex::Regex;
@@ -133,22 +133,6 @@ fn fixture() -> &'static Fixture {
             iso,
         }
     })
-}
-
-fn xorriso(iso: &Path, args: &[&str]) -> String {
-    let out = Command::new("xorriso")
-        .arg("-indev")
-        .arg(iso)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("xorriso: apt-get install xorriso (tests/run does)");
-    assert!(
-        out.status.success(),
-        "xorriso {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]

@@ -153,6 +153,23 @@ pub fn dpkg_deb_build(tree: &Path, out: &Path, compression: &str) {
 }
 
 /// Downloads `package` into `dir` and returns the .deb's path.
+/// `xorriso -indev ISO ARGS…`: its report on standard output.
+pub fn xorriso(iso: &Path, args: &[&str]) -> String {
+    let out = Command::new("xorriso")
+        .arg("-indev")
+        .arg(iso)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("xorriso: apt-get install xorriso (tests/run does)");
+    assert!(
+        out.status.success(),
+        "xorriso {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 pub fn download(dir: &Path, package: &str) -> PathBuf {
     // Readable by apt's unprivileged download user, so apt does not fall
     // back to downloading as root with a warning.

@@ -1,0 +1,280 @@
+//! The live ISO end to end, as a user makes it: the README's command,
+//! `livecompose --config kickstarts/debian-minimal.ks --label LABEL`, against
+//! the real Debian archive; the result read back by the peers (xorriso,
+//! unsquashfs, sha256sum) and booted four ways by `livecompose test`.
+//!
+//! Run with `cargo test --test network_live -- --ignored --nocapture` to see
+//! the build's stage lines and the boot times.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use common::{run, xorriso};
+use regex::Regex;
+
+const LABEL: &str = "LC-Live-Test";
+const KICKSTART: &str = "kickstarts/debian-minimal.ks";
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    iso: PathBuf,
+    /// `live/filesystem.squashfs`, copied out of the ISO by xorriso.
+    squashfs: PathBuf,
+}
+
+fn livecompose() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_livecompose"))
+}
+
+/// Built once for all tests of this file: the build takes minutes.
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = livecompose()
+            .args(["--config", KICKSTART, "--label", LABEL, "--output"])
+            .arg(dir.path())
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run livecompose");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        eprintln!("{stderr}");
+        assert!(out.status.success(), "the build failed:\n{stderr}");
+        let iso = dir.path().join(format!("{LABEL}.iso"));
+        let squashfs = dir.path().join("filesystem.squashfs");
+        xorriso(
+            &iso,
+            &[
+                "-osirrox",
+                "on",
+                "-extract",
+                "/live/filesystem.squashfs",
+                squashfs.to_str().expect("UTF-8 temp path"),
+            ],
+        );
+        Fixture { dir, iso, squashfs }
+    })
+}
+
+fn unsquashfs(args: &[&str], image: &Path) -> String {
+    run(Command::new("unsquashfs").args(args).arg(image))
+}
+
+/// A file of the image, read by unsquashfs.
+fn image_file(path: &str) -> String {
+    run(Command::new("unsquashfs")
+        .arg("-cat")
+        .arg(&fixture().squashfs)
+        .arg(path))
+}
+
+#[test]
+#[ignore = "end-to-end: builds an image from the Debian mirror"]
+fn net_live_output_is_the_iso_its_manifest_and_checksums_only() {
+    let fixture = fixture();
+    let mut names: Vec<String> = fs::read_dir(fixture.dir.path())
+        .expect("read output dir")
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|name| name != "filesystem.squashfs")
+        .collect();
+    names.sort();
+    // No work directory, temporary file or leftover root.
+    assert_eq!(
+        names,
+        [
+            "LC-Live-Test.iso",
+            "LC-Live-Test.log",
+            "LC-Live-Test.packages",
+            "SHA256SUMS"
+        ]
+    );
+    let checked = run(Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(fixture.dir.path()));
+    assert!(checked.contains(&format!("{LABEL}.iso: OK")), "{checked}");
+    assert!(
+        checked.contains(&format!("{LABEL}.packages: OK")),
+        "{checked}"
+    );
+}
+
+#[test]
+#[ignore = "end-to-end: builds an image from the Debian mirror"]
+fn net_live_manifest_is_what_dpkg_installed_in_the_image() {
+    let fixture = fixture();
+    let manifest: BTreeSet<String> =
+        fs::read_to_string(fixture.dir.path().join(format!("{LABEL}.packages")))
+            .expect("manifest")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+    // The image's own dpkg database, read by dpkg-query.
+    let status = tempfile::tempdir().expect("temp dir");
+    fs::write(
+        status.path().join("status"),
+        image_file("var/lib/dpkg/status"),
+    )
+    .expect("write status");
+    let installed: BTreeSet<String> = run(Command::new("dpkg-query")
+        .arg(format!("--admindir={}", status.path().display()))
+        .args([
+            "-W",
+            "-f",
+            "${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n",
+        ]))
+    .lines()
+    .filter_map(|line| line.strip_prefix("ii  ").map(str::to_owned))
+    .collect();
+    assert!(installed.len() > 100, "{installed:?}");
+    assert_eq!(manifest, installed);
+}
+
+#[test]
+#[ignore = "end-to-end: builds an image from the Debian mirror"]
+fn net_live_iso_boot_records_and_tree_read_back() {
+    let iso = &fixture().iso;
+    let el_torito = xorriso(iso, &["-report_el_torito", "plain"]);
+    for entry in [
+        r"(?m)^El Torito boot img :\s+1\s+BIOS\s+y\s+none",
+        r"(?m)^El Torito boot img :\s+2\s+UEFI\s+y\s+none",
+    ] {
+        assert!(
+            Regex::new(entry).unwrap().is_match(&el_torito),
+            "{el_torito}"
+        );
+    }
+    let system_area = xorriso(iso, &["-report_system_area", "plain"]);
+    assert!(
+        system_area.contains("MBR isohybrid") && system_area.contains("EFI System"),
+        "{system_area}"
+    );
+    let info = run(Command::new("isoinfo").arg("-d").arg("-i").arg(iso));
+    assert!(info.contains(&format!("Volume id: {LABEL}")), "{info}");
+    let tree = run(Command::new("isoinfo").args(["-R", "-f", "-i"]).arg(iso));
+    for path in [
+        "/live/filesystem.squashfs",
+        "/live/vmlinuz",
+        "/live/initrd.img",
+        "/isolinux/isolinux.cfg",
+    ] {
+        assert!(tree.lines().any(|line| line == path), "{path}:\n{tree}");
+    }
+    // The menu boots the image's label with the kickstart's --append and timeout.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("isolinux.cfg");
+    xorriso(
+        iso,
+        &[
+            "-osirrox",
+            "on",
+            "-extract",
+            "/isolinux/isolinux.cfg",
+            cfg.to_str().expect("UTF-8 temp path"),
+        ],
+    );
+    let cfg = fs::read_to_string(cfg).expect("isolinux.cfg");
+    assert!(
+        cfg.contains(&format!(
+            "APPEND livecompose.label={LABEL} console=tty0 console=ttyS0,115200n8\n"
+        )),
+        "{cfg}"
+    );
+    assert!(cfg.contains("TIMEOUT 30\n"), "{cfg}");
+}
+
+#[test]
+#[ignore = "end-to-end: builds an image from the Debian mirror"]
+fn net_live_squashfs_holds_the_configured_root() {
+    let squashfs = &fixture().squashfs;
+    let superblock = unsquashfs(&["-s"], squashfs);
+    assert!(
+        superblock.contains("Compression xz") && superblock.contains("Block size 131072"),
+        "{superblock}"
+    );
+    let listing = unsquashfs(&["-lln"], squashfs);
+    // Owners, modes and setuid bits as dpkg left them.
+    assert!(
+        Regex::new(r"(?m)^-rwsr-xr-x 0/0 .* squashfs-root/usr/bin/sudo$")
+            .unwrap()
+            .is_match(&listing),
+        "no setuid sudo in:\n{}",
+        &listing[..listing.len().min(2000)]
+    );
+    assert!(
+        listing.contains("squashfs-root/usr/lib/modules/"),
+        "no kernel modules"
+    );
+    // The kickstart's settings and %post.
+    assert_eq!(image_file("etc/hostname").trim(), "debian-live");
+    assert_eq!(
+        image_file("etc/motd").trim(),
+        "Debian live, built by livecompose"
+    );
+    assert!(image_file("etc/passwd").contains("\nlive:"));
+    // Cleaned for a shared image: no machine identity.
+    assert_eq!(image_file("etc/machine-id"), "");
+    assert!(!listing.contains("etc/ssh/ssh_host_"));
+}
+
+/// One qemu at a time: two software-emulated boots on two cores would each
+/// take twice as long.
+fn boot(firmware: &str, media: &str) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let fixture = fixture();
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let log = fixture
+        .dir
+        .path()
+        .join(format!("{firmware}-{media}.console.log"));
+    let out = livecompose()
+        .arg("test")
+        .arg(&fixture.iso)
+        .args(["--firmware", firmware, "--media", media])
+        .args(["--expect", "debian-live login:", "--timeout", "600"])
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .expect("run livecompose test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{firmware} {media} did not reach the login prompt:\n{stdout}\n{stderr}"
+    );
+    eprintln!("{firmware} {media}: {}", stdout.trim());
+}
+
+#[test]
+#[ignore = "end-to-end: builds an image from the Debian mirror and boots it in qemu"]
+fn net_live_boots_bios_cdrom() {
+    boot("bios", "cdrom");
+}
+
+#[test]
+#[ignore = "end-to-end: builds an image from the Debian mirror and boots it in qemu"]
+fn net_live_boots_bios_usb() {
+    boot("bios", "usb");
+}
+
+#[test]
+#[ignore = "end-to-end: builds an image from the Debian mirror and boots it in qemu"]
+fn net_live_boots_uefi_cdrom() {
+    boot("uefi", "cdrom");
+}
+
+#[test]
+#[ignore = "end-to-end: builds an image from the Debian mirror and boots it in qemu"]
+fn net_live_boots_uefi_usb() {
+    boot("uefi", "usb");
+}
