@@ -749,3 +749,38 @@ fn random_trees_roundtrip() {
         );
     }
 }
+
+#[test]
+#[ignore = "end-to-end: a Debian root from the mirror, made by mmdebstrap"]
+fn net_a_real_debian_root_matches_unsquashfs_and_the_kernel() {
+    require("unsquashfs", "squashfs-tools");
+    require("mmdebstrap", "mmdebstrap");
+    require_root();
+    let work = tempfile::tempdir().expect("tempdir");
+    let source = work.path().join("root");
+    // Setuid and setgid programs, capabilities (ping), hard links, device
+    // nodes and a kernel: what a live root holds.
+    run(Command::new("mmdebstrap")
+        .args(["--quiet", "--variant=minbase"])
+        .arg("--include=linux-image-amd64,iputils-ping,passwd,systemd-sysv")
+        .arg("bookworm")
+        .arg(&source));
+    let image = work.path().join("root.squashfs");
+    pack(&source, &image, &SquashfsOptions::default());
+
+    let (expected, expected_links) = snapshot(&source, true);
+    assert!(expected.len() > 5000, "{} entries", expected.len());
+    assert!(!expected_links.is_empty(), "the root has hard links");
+    assert_eq!(
+        actual_listing(&image),
+        expected_listing(&expected),
+        "unsquashfs -lln"
+    );
+    let extracted = work.path().join("extracted");
+    extract(&image, &extracted);
+    assert_same(&expected, &snapshot(&extracted, true).0, "unsquashfs -d");
+    let mount = Mount::new(&image, &work.path().join("mnt"));
+    let (mounted, links) = snapshot(&mount.0, true);
+    assert_same(&expected, &mounted, "kernel mount");
+    assert_eq!(links, expected_links, "hard links share one inode");
+}
