@@ -79,11 +79,13 @@ impl fmt::Display for Status {
 }
 
 /// Where commands run: a root directory and the log their output goes to.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Chroot {
     root: PathBuf,
     paths: MountPaths,
     log_path: PathBuf,
+    /// Set after [`BASE_ENV`] for every command.
+    env: Vec<(String, String)>,
 }
 
 /// Every path the child needs after `fork`, built beforehand: between fork
@@ -217,7 +219,15 @@ impl Chroot {
             root: root.to_path_buf(),
             paths: MountPaths::new(root)?,
             log_path: log.to_path_buf(),
+            env: Vec::new(),
         })
+    }
+
+    /// The same chroot, its commands also given `key=value`.
+    pub fn with_env(&self, key: &str, value: &str) -> Chroot {
+        let mut chroot = self.clone();
+        chroot.env.push((key.to_owned(), value.to_owned()));
+        chroot
     }
 
     pub fn root(&self) -> &Path {
@@ -248,7 +258,8 @@ impl Chroot {
         command
             .args(args)
             .env_clear()
-            .envs(BASE_ENV.iter().copied());
+            .envs(BASE_ENV.iter().copied())
+            .envs(self.env.iter().map(|(key, value)| (key, value)));
         if !enter {
             // The host's own tools, wherever the host keeps them.
             if let Some(path) = std::env::var_os("PATH") {

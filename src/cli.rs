@@ -313,8 +313,8 @@ pub struct SquashfsCodecArgs {
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,
 
-    /// xz branch filter for one architecture's machine code; each block keeps whichever
-    /// of filtered and plain is smaller. The kernel reads one filter per image.
+    /// xz branch filter for one architecture's machine code, applied to the files that
+    /// hold it (ELF objects, static libraries); the kernel reads one filter per image.
     #[arg(long, value_enum, default_value_t = SquashfsBcj::X86)]
     pub xz_bcj: SquashfsBcj,
 

@@ -96,7 +96,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         .with_context(|| format!("cannot create {}", plan.output_dir.display()))?;
     let fetcher = open_cache(plan)?;
     let (distro, resolution) = resolve(plan, &fetcher, ui)?;
-    let live = is_live(plan.format);
+    let live = plan.is_live();
     let tool_packages = if live {
         distro.live_tool_packages()?
     } else {
@@ -194,11 +194,6 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         packages: resolution.packages.len(),
         size,
     })
-}
-
-/// Formats that boot the root as a squashfs through the live initrd.
-fn is_live(format: OutputFormat) -> bool {
-    matches!(format, OutputFormat::Iso | OutputFormat::Squashfs)
 }
 
 /// What the live stages read.

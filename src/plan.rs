@@ -200,6 +200,13 @@ impl BuildPlan {
         })
     }
 
+    /// Whether the image boots as a live system through livecompose's own
+    /// initrd (`--format iso`, `squashfs`): then the distribution's own
+    /// initramfs would be dead weight in the image.
+    pub fn is_live(&self) -> bool {
+        matches!(self.format, OutputFormat::Iso | OutputFormat::Squashfs)
+    }
+
     /// Where the result goes: named after the label, in the output directory.
     pub fn output_path(&self) -> PathBuf {
         match self.format.extension() {

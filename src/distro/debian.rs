@@ -235,7 +235,17 @@ impl Distro for Debian<'_> {
                 deb: file,
             });
         }
-        Ok(bootstrap::install(root, chroot, &to_install, bar)?)
+        // A live image boots through livecompose's initrd. Debian's kernel
+        // hook (/etc/kernel/postinst.d/initramfs-tools) makes no initramfs
+        // when INITRD=No, which saves a minute of build time and the
+        // initramfs's tens of MB in the image; the initramfs-tools trigger
+        // then finds no initramfs to update.
+        let chroot = if self.plan.is_live() {
+            chroot.with_env("INITRD", "No")
+        } else {
+            chroot.clone()
+        };
+        Ok(bootstrap::install(root, &chroot, &to_install, bar)?)
     }
 
     fn finish_root(&self, root: &RootFs) -> anyhow::Result<()> {

@@ -56,6 +56,27 @@ pub(crate) fn options_payload(options: &SquashfsOptions) -> Option<Vec<u8>> {
     Some(payload)
 }
 
+/// What a block holds, as far as the codec cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Content {
+    /// Part of a file that starts like an executable, a shared library, a
+    /// kernel module or a static library: the xz branch filter applies.
+    MachineCode,
+    Other,
+}
+
+impl Content {
+    /// Judges a file by its first bytes: ELF objects, and `ar` archives
+    /// (static libraries, which hold ELF objects).
+    pub(crate) fn of_file_start(start: &[u8]) -> Content {
+        if start.starts_with(b"\x7fELF") || start.starts_with(b"!<arch>\n") {
+            Content::MachineCode
+        } else {
+            Content::Other
+        }
+    }
+}
+
 /// A codec with its reusable state; not shared between threads.
 pub(crate) enum Compressor {
     Xz {
@@ -93,25 +114,22 @@ impl Compressor {
 
     /// The compressed form of `data`, or `None` when it would not be smaller (the
     /// format then stores the block as it is and flags it uncompressed).
-    pub(crate) fn compress(&mut self, data: &[u8]) -> Result<Option<Vec<u8>>, SquashfsError> {
+    pub(crate) fn compress(
+        &mut self,
+        data: &[u8],
+        content: Content,
+    ) -> Result<Option<Vec<u8>>, SquashfsError> {
         let packed = match self {
             Compressor::Xz {
                 level,
                 dict_size,
                 bcj,
             } => {
-                let plain = xz(data, *level, *dict_size, None)?;
-                match bcj {
-                    Some(filter) => {
-                        let filtered = xz(data, *level, *dict_size, Some(*filter))?;
-                        if filtered.len() < plain.len() {
-                            filtered
-                        } else {
-                            plain
-                        }
-                    }
-                    None => plain,
-                }
+                // The branch filter pays off on machine code only; choosing by
+                // content costs one compression per block where trying both
+                // (as mksquashfs does) costs two.
+                let filter = bcj.filter(|_| content == Content::MachineCode);
+                xz(data, *level, *dict_size, filter)?
             }
             Compressor::Zstd(zstd) => zstd.compress(data).map_err(SquashfsError::Compress)?,
             Compressor::Gzip(deflate) => match gzip(deflate, data)? {
@@ -184,7 +202,7 @@ mod tests {
         };
         let mut compressor = Compressor::new(&options).expect("codec");
         let packed = compressor
-            .compress(data)
+            .compress(data, Content::Other)
             .expect("compress")
             .expect("smaller");
         let mut out = Vec::new();
@@ -236,7 +254,7 @@ mod tests {
             };
             let mut compressor = Compressor::new(&options).expect("codec");
             assert_eq!(
-                compressor.compress(&noise).expect("compress"),
+                compressor.compress(&noise, Content::Other).expect("compress"),
                 None,
                 "{name}"
             );

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
-use super::compress::Compressor;
+use super::compress::{Compressor, Content};
 use super::inode::{put32, put64};
 use super::options::SquashfsOptions;
 use super::tree::{FileSource, Kind, Tree, io_error};
@@ -55,6 +55,7 @@ pub(crate) struct DataSection {
 
 struct Job {
     data: Vec<u8>,
+    content: Content,
     reply: SyncSender<Result<Packed, SquashfsError>>,
 }
 
@@ -136,10 +137,15 @@ fn compress_jobs(jobs: &Mutex<Receiver<Job>>, mut compressor: Compressor) {
             Ok(receiver) => receiver.recv(),
             Err(_) => return,
         };
-        let Ok(Job { data, reply }) = job else {
+        let Ok(Job {
+            data,
+            content,
+            reply,
+        }) = job
+        else {
             return;
         };
-        let result = compressor.compress(&data).map(|packed| match packed {
+        let result = compressor.compress(&data, content).map(|packed| match packed {
             Some(bytes) => Packed { bytes, raw: false },
             None => Packed {
                 bytes: data,
@@ -199,6 +205,7 @@ impl Planner<'_> {
         let block_size = self.block_size as u64;
         let full_blocks = source.size / block_size;
         let mut hasher = DefaultHasher::new();
+        let mut content = Content::Other;
         for index in 0..full_blocks {
             let offset = index * block_size;
             if source.maybe_sparse && in_hole(&file, offset, block_size) {
@@ -208,13 +215,16 @@ impl Planner<'_> {
             }
             let mut block = vec![0; self.block_size];
             read_at(&file, &mut block, offset, path)?;
+            if index == 0 {
+                content = Content::of_file_start(&block);
+            }
             if block.iter().all(|&byte| byte == 0) {
                 hasher.write_u8(0);
                 self.send(Event::Hole)?;
             } else {
                 hasher.write_u8(1);
                 hasher.write(&block);
-                self.dispatch(block, Event::Block)?;
+                self.dispatch(block, content, Event::Block)?;
             }
         }
         let mut tail = vec![0; (source.size % block_size) as usize];
@@ -268,16 +278,26 @@ impl Planner<'_> {
             return Ok(());
         }
         let block = std::mem::take(&mut self.fragment);
-        self.dispatch(block, Event::Fragment)?;
+        // Tails of many files: mostly text and data.
+        self.dispatch(block, Content::Other, Event::Fragment)?;
         self.fragment_count += 1;
         Ok(())
     }
 
-    fn dispatch(&mut self, data: Vec<u8>, event: fn(Receipt) -> Event) -> Result<(), Halt> {
+    fn dispatch(
+        &mut self,
+        data: Vec<u8>,
+        content: Content,
+        event: fn(Receipt) -> Event,
+    ) -> Result<(), Halt> {
         let (reply, receipt) = sync_channel(1);
         self.send(event(receipt))?;
         self.jobs
-            .send(Job { data, reply })
+            .send(Job {
+                data,
+                content,
+                reply,
+            })
             .map_err(|_| Halt::WriterGone)
     }
 

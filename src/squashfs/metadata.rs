@@ -1,7 +1,7 @@
 //! Metadata blocks: the 8 KiB compressed units that hold inodes, directories and tables.
 
 use super::SquashfsError;
-use super::compress::Compressor;
+use super::compress::{Compressor, Content};
 
 /// Uncompressed size of a full metadata block.
 pub(crate) const METADATA_SIZE: usize = 8192;
@@ -65,7 +65,7 @@ impl MetadataWriter {
     }
 
     fn flush(&mut self, compressor: &mut Compressor) -> Result<(), SquashfsError> {
-        let packed = compressor.compress(&self.pending)?;
+        let packed = compressor.compress(&self.pending, Content::Other)?;
         let (header, body) = match &packed {
             // Both lengths are at most METADATA_SIZE, which fits the 15-bit field.
             Some(packed) => (packed.len() as u16, packed.as_slice()),

@@ -69,8 +69,8 @@ pub struct XzOptions {
     /// Dictionary size; `None` means the block size. The kernel accepts only 2^n and
     /// 2^n + 2^(n-1), and a dictionary larger than a block buys nothing.
     pub dict_size: Option<u32>,
-    /// Branch/call/jump filter: each block is compressed with and without it and the
-    /// smaller result is kept, so non-code data does not pay for it.
+    /// Branch/call/jump filter, used for the blocks of files that start like machine
+    /// code (ELF, `ar` archives); other blocks, fragments and metadata go without it.
     pub bcj: Option<XzBcj>,
 }
 
