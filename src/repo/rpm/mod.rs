@@ -1,0 +1,15 @@
+//! RPM repositories: `repomd.xml`, the `primary` and `filelists` indexes it
+//! points at, and the RPM semantics their entries need (EVR ordering, rich
+//! dependencies).
+//!
+//! As on the Debian side, trust flows one way: `repomd.xml` vouches for each
+//! index by checksum, and no index is decompressed or parsed before its
+//! checksum has been checked.
+
+pub mod dependency;
+pub mod richdep;
+pub mod version;
+
+pub use dependency::{Constraint, DepOp, Dependency};
+pub use richdep::{RichDep, RichDepError};
+pub use version::{Evr, EvrError, rpmvercmp};
