@@ -11,7 +11,7 @@ use super::repomd::is_safe_relative;
 use super::version::Evr;
 use super::xml::{Element, XmlError, XmlStream};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FileKind {
     File,
     Dir,
