@@ -79,6 +79,12 @@ impl Evr {
             Some(i) => (&rest[..i], Some(rest[i + 1..].to_owned())),
             None => (rest, None),
         };
+        // rpm tolerates `:` or `-1`, but no package or dependency carries
+        // an empty version, and an EVR that prints as nothing cannot be
+        // read back.
+        if version.is_empty() {
+            return Err(EvrError::Empty);
+        }
         Ok(Evr {
             epoch,
             version: version.to_owned(),
@@ -130,7 +136,10 @@ impl Eq for Evr {}
 
 impl fmt::Display for Evr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.epoch != 0 {
+        // A zero epoch is left out, except where the version itself would
+        // then read as an epoch (`0:12:5` printed as `12:5`).
+        let digits = self.version.bytes().take_while(u8::is_ascii_digit).count();
+        if self.epoch != 0 || self.version[digits..].starts_with(':') {
             write!(f, "{}:", self.epoch)?;
         }
         f.write_str(&self.version)?;
@@ -172,7 +181,9 @@ mod tests {
         let e = evr("a1:2.0");
         assert_eq!((e.epoch, e.version.as_str()), (0, "a1:2.0"));
         assert_eq!(evr(":1.0").epoch, 0);
-        assert_eq!(Evr::parse(""), Err(EvrError::Empty));
+        for empty in ["", ":", "-1", "1:-1"] {
+            assert_eq!(Evr::parse(empty), Err(EvrError::Empty), "{empty}");
+        }
         assert!(matches!(
             Evr::parse("4294967296:1"),
             Err(EvrError::EpochOutOfRange { .. })
@@ -189,6 +200,8 @@ mod tests {
             assert_eq!(evr(s).to_string(), s);
         }
         assert_eq!(evr("0:1.0-1").to_string(), "1.0-1");
+        assert_eq!(evr("0:12:5").to_string(), "0:12:5");
+        assert_eq!(evr(":5").to_string(), "5");
     }
 
     #[test]
