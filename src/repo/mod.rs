@@ -11,6 +11,7 @@ pub mod debian;
 pub mod packages;
 pub mod relation;
 pub mod release;
+pub mod rpm;
 pub mod signature;
 
 pub use debian::{RepoError, RepoSpec, Repository, SignaturePolicy, load_repository};

@@ -1,12 +1,13 @@
 //! Helpers shared by the integration tests: building packages with the real
 //! dpkg-deb, describing extracted trees so two can be compared, a
-//! throwaway GnuPG home (`gpg`), a signed repository generator (`debrepo`)
-//! and a loopback HTTP server (`http`).
+//! throwaway GnuPG home (`gpg`), a signed repository generator (`debrepo`),
+//! RPM fixture repositories (`rpmrepo`) and a loopback HTTP server (`http`).
 #![allow(dead_code)]
 
 pub mod debrepo;
 mod gpg;
 pub mod http;
+pub mod rpmrepo;
 #[allow(unused_imports)]
 pub use gpg::Gpg;
 

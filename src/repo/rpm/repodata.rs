@@ -1,0 +1,167 @@
+//! Reading a repository's repodata from a directory: `repomd.xml`, then
+//! each index it lists, checked against its checksum before it is
+//! decompressed and parsed.
+//!
+//! Fetching over HTTP is the caller's business; this module reads what is
+//! already on disk (a `file://` repository, or a download cache laid out
+//! like the repository).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek};
+use std::path::{Path, PathBuf};
+
+use super::checksum::ChecksumKind;
+use super::compression::decompress;
+use super::filelists::{FilelistsError, merge_filelists, parse_filelists};
+use super::primary::{PrimaryError, RpmPackage, parse_primary};
+use super::repomd::{Repomd, RepomdError, RepomdRecord};
+
+/// Whether to read `filelists` as well as `primary`. It is several times
+/// larger and only needed to resolve dependencies on paths that primary does
+/// not list, so the caller decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileLists {
+    PrimaryOnly,
+    Full,
+}
+
+/// What a repository's repodata says.
+#[derive(Debug, Clone)]
+pub struct Repodata {
+    pub repomd: Repomd,
+    pub packages: Vec<RpmPackage>,
+    /// Whether `packages[..].files` are complete ([`FileLists::Full`]) or
+    /// only primary's subset.
+    pub full_file_lists: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepodataError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Repomd {
+        path: PathBuf,
+        source: Box<RepomdError>,
+    },
+    #[error("{path} lists no {kind} index: is this an RPM repository made by createrepo?")]
+    MissingRecord { path: PathBuf, kind: &'static str },
+    #[error(
+        "{path}: size mismatch: repomd.xml says {expected} bytes, the file has {actual}; the \
+         repository is being updated, is damaged, or was tampered with"
+    )]
+    SizeMismatch {
+        path: PathBuf,
+        expected: u64,
+        actual: u64,
+    },
+    #[error(
+        "{path}: {kind} mismatch: repomd.xml says {expected}, the file has {actual}; the \
+         repository is being updated, is damaged, or was tampered with"
+    )]
+    ChecksumMismatch {
+        path: PathBuf,
+        kind: ChecksumKind,
+        expected: String,
+        actual: String,
+    },
+    #[error("{path}: {source}")]
+    Primary {
+        path: PathBuf,
+        source: Box<PrimaryError>,
+    },
+    #[error("{path}: {source}")]
+    Filelists {
+        path: PathBuf,
+        source: Box<FilelistsError>,
+    },
+}
+
+/// Reads the repository rooted at `root` (the directory holding
+/// `repodata/`).
+pub fn read_local(root: &Path, file_lists: FileLists) -> Result<Repodata, RepodataError> {
+    let repomd_path = root.join("repodata").join("repomd.xml");
+    let file = File::open(&repomd_path).map_err(|source| RepodataError::Io {
+        path: repomd_path.clone(),
+        source,
+    })?;
+    let repomd = Repomd::parse(BufReader::new(file)).map_err(|source| RepodataError::Repomd {
+        path: repomd_path.clone(),
+        source: Box::new(source),
+    })?;
+    let record = |kind: &'static str| {
+        repomd
+            .record(kind)
+            .ok_or_else(|| RepodataError::MissingRecord {
+                path: repomd_path.clone(),
+                kind,
+            })
+    };
+
+    let primary = record("primary")?;
+    let mut packages = read_index(root, primary, |path, input| {
+        parse_primary(input).map_err(|source| RepodataError::Primary {
+            path,
+            source: Box::new(source),
+        })
+    })?;
+    if file_lists == FileLists::Full {
+        let filelists = record("filelists")?;
+        let lists = read_index(root, filelists, |path, input| {
+            parse_filelists(input).map_err(|source| RepodataError::Filelists {
+                path,
+                source: Box::new(source),
+            })
+        })?;
+        merge_filelists(&mut packages, lists).map_err(|source| RepodataError::Filelists {
+            path: root.join(&filelists.location),
+            source: Box::new(source),
+        })?;
+    }
+    Ok(Repodata {
+        packages,
+        full_file_lists: file_lists == FileLists::Full,
+        repomd,
+    })
+}
+
+/// Opens an index once, checks it against `record`, then hands its
+/// decompressed content to `parse`. Reading the same open file twice means
+/// what was checked is what gets parsed.
+fn read_index<T>(
+    root: &Path,
+    record: &RepomdRecord,
+    parse: impl FnOnce(PathBuf, &mut dyn BufRead) -> Result<T, RepodataError>,
+) -> Result<T, RepodataError> {
+    let path = root.join(&record.location);
+    let io = |source| RepodataError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = File::open(&path).map_err(io)?;
+    if let Some(expected) = record.size {
+        let actual = file.metadata().map_err(io)?.len();
+        if actual != expected {
+            return Err(RepodataError::SizeMismatch {
+                path,
+                expected,
+                actual,
+            });
+        }
+    }
+    let actual = record.checksum.kind.digest(&mut file).map_err(io)?;
+    if actual != record.checksum {
+        return Err(RepodataError::ChecksumMismatch {
+            path,
+            kind: record.checksum.kind,
+            expected: record.checksum.value().to_owned(),
+            actual: actual.value().to_owned(),
+        });
+    }
+    file.rewind().map_err(io)?;
+    let (_, mut input) = decompress(BufReader::new(file)).map_err(io)?;
+    parse(path, &mut input)
+}
