@@ -5,6 +5,7 @@ use std::io;
 use liblzma::stream::{Action, Check, Filters, LzmaOptions, Status, Stream};
 
 use super::SquashfsError;
+use super::content::Content;
 use super::options::{Compression, SquashfsOptions, XzBcj};
 
 /// The compressor ids of the superblock.
@@ -56,27 +57,6 @@ pub(crate) fn options_payload(options: &SquashfsOptions) -> Option<Vec<u8>> {
     Some(payload)
 }
 
-/// What a block holds, as far as the codec cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Content {
-    /// Part of a file that starts like an executable, a shared library, a
-    /// kernel module or a static library: the xz branch filter applies.
-    MachineCode,
-    Other,
-}
-
-impl Content {
-    /// Judges a file by its first bytes: ELF objects, and `ar` archives
-    /// (static libraries, which hold ELF objects).
-    pub(crate) fn of_file_start(start: &[u8]) -> Content {
-        if start.starts_with(b"\x7fELF") || start.starts_with(b"!<arch>\n") {
-            Content::MachineCode
-        } else {
-            Content::Other
-        }
-    }
-}
-
 /// A codec with its reusable state; not shared between threads.
 pub(crate) enum Compressor {
     Xz {
@@ -125,9 +105,9 @@ impl Compressor {
                 dict_size,
                 bcj,
             } => {
-                // The branch filter pays off on machine code only; choosing by
-                // content costs one compression per block where trying both
-                // (as mksquashfs does) costs two.
+                // The branch filter pays off on machine code only, and the
+                // caller knows which blocks hold it: one compression per
+                // block, where trying both (as mksquashfs does) costs two.
                 let filter = bcj.filter(|_| content == Content::MachineCode);
                 xz(data, *level, *dict_size, filter)?
             }
@@ -254,7 +234,9 @@ mod tests {
             };
             let mut compressor = Compressor::new(&options).expect("codec");
             assert_eq!(
-                compressor.compress(&noise, Content::Other).expect("compress"),
+                compressor
+                    .compress(&noise, Content::Other)
+                    .expect("compress"),
                 None,
                 "{name}"
             );

@@ -17,7 +17,8 @@ use std::sync::Mutex;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
-use super::compress::{Compressor, Content};
+use super::compress::Compressor;
+use super::content::{CodeMap, Content};
 use super::inode::{put32, put64};
 use super::options::SquashfsOptions;
 use super::tree::{FileSource, Kind, Tree, io_error};
@@ -69,7 +70,13 @@ type Receipt = Receiver<Result<Packed, SquashfsError>>;
 enum Event {
     Block(Receipt),
     Hole,
-    Fragment(Receipt),
+    /// A fragment block and its index in the fragment table (blocks of
+    /// different content are filled side by side, so they may finish out of
+    /// index order).
+    Fragment {
+        index: u32,
+        receipt: Receipt,
+    },
     FileEnd {
         inode: usize,
         fragment: Option<(u32, u32)>,
@@ -106,7 +113,7 @@ pub(crate) fn write_data<W: Write + Seek>(
             block_size: options.block_size as usize,
             events: event_tx,
             jobs: job_tx,
-            fragment: Vec::new(),
+            fragments: Default::default(),
             fragment_count: 0,
             seen: HashMap::new(),
             fragment_of: vec![None; tree.inodes.len()],
@@ -145,13 +152,15 @@ fn compress_jobs(jobs: &Mutex<Receiver<Job>>, mut compressor: Compressor) {
         else {
             return;
         };
-        let result = compressor.compress(&data, content).map(|packed| match packed {
-            Some(bytes) => Packed { bytes, raw: false },
-            None => Packed {
-                bytes: data,
-                raw: true,
-            },
-        });
+        let result = compressor
+            .compress(&data, content)
+            .map(|packed| match packed {
+                Some(bytes) => Packed { bytes, raw: false },
+                None => Packed {
+                    bytes: data,
+                    raw: true,
+                },
+            });
         // A closed reply means the writer stopped; it reports why.
         let _ = reply.send(result);
     }
@@ -175,14 +184,23 @@ struct Planner<'a> {
     block_size: usize,
     events: SyncSender<Event>,
     jobs: SyncSender<Job>,
-    /// The fragment block being filled with tails.
-    fragment: Vec<u8>,
+    /// The fragment blocks being filled with tails, one per kind of content,
+    /// so that machine code is compressed with machine code.
+    fragments: [OpenFragment; 2],
+    /// Fragment indexes handed out so far.
     fragment_count: u32,
     /// Stored files by (size, content hash): candidates for deduplication.
     seen: HashMap<(u64, u64), Vec<usize>>,
     fragment_of: Vec<Option<(u32, u32)>>,
     progress: Progress<'a>,
     packing: Packing,
+}
+
+/// A fragment block being filled: its index is fixed by its first tail.
+#[derive(Default)]
+struct OpenFragment {
+    index: u32,
+    bytes: Vec<u8>,
 }
 
 impl Planner<'_> {
@@ -193,7 +211,10 @@ impl Planner<'_> {
                 Kind::File(source) => self.pack_file(inode, *source),
                 _ => Ok(()),
             });
-        match result.and_then(|()| self.flush_fragment()) {
+        let flushed = result
+            .and_then(|()| self.flush_fragment(Content::Other))
+            .and_then(|()| self.flush_fragment(Content::MachineCode));
+        match flushed {
             Ok(()) | Err(Halt::WriterGone) => Ok(()),
             Err(Halt::Failed(error)) => Err(error),
         }
@@ -205,7 +226,7 @@ impl Planner<'_> {
         let block_size = self.block_size as u64;
         let full_blocks = source.size / block_size;
         let mut hasher = DefaultHasher::new();
-        let mut content = Content::Other;
+        let mut code = CodeMap::None;
         for index in 0..full_blocks {
             let offset = index * block_size;
             if source.maybe_sparse && in_hole(&file, offset, block_size) {
@@ -216,7 +237,7 @@ impl Planner<'_> {
             let mut block = vec![0; self.block_size];
             read_at(&file, &mut block, offset, path)?;
             if index == 0 {
-                content = Content::of_file_start(&block);
+                code = CodeMap::of_file_start(&block);
             }
             if block.iter().all(|&byte| byte == 0) {
                 hasher.write_u8(0);
@@ -224,11 +245,17 @@ impl Planner<'_> {
             } else {
                 hasher.write_u8(1);
                 hasher.write(&block);
+                let content = code.content(offset..offset + block_size);
                 self.dispatch(block, content, Event::Block)?;
             }
         }
         let mut tail = vec![0; (source.size % block_size) as usize];
         read_at(&file, &mut tail, full_blocks * block_size, path)?;
+        if full_blocks == 0 {
+            code = CodeMap::of_file_start(&tail);
+        }
+        let tail_start = full_blocks * block_size;
+        let content = code.content(tail_start..tail_start + tail.len() as u64);
         hasher.write(&tail);
         check_unchanged(&file, source, path)?;
 
@@ -246,7 +273,7 @@ impl Planner<'_> {
                 if tail.is_empty() {
                     None
                 } else {
-                    Some(self.add_fragment(&tail)?)
+                    Some(self.add_fragment(&tail, content)?)
                 }
             }
         };
@@ -263,32 +290,36 @@ impl Planner<'_> {
         }
     }
 
-    fn add_fragment(&mut self, tail: &[u8]) -> Result<(u32, u32), Halt> {
-        if self.fragment.len() + tail.len() > self.block_size {
-            self.flush_fragment()?;
+    fn add_fragment(&mut self, tail: &[u8], content: Content) -> Result<(u32, u32), Halt> {
+        if self.fragments[content as usize].bytes.len() + tail.len() > self.block_size {
+            self.flush_fragment(content)?;
+        }
+        let open = &mut self.fragments[content as usize];
+        if open.bytes.is_empty() {
+            open.index = self.fragment_count;
+            self.fragment_count += 1;
         }
         // Offsets stay below the block size (at most 1 MiB).
-        let at = (self.fragment_count, self.fragment.len() as u32);
-        self.fragment.extend_from_slice(tail);
+        let at = (open.index, open.bytes.len() as u32);
+        open.bytes.extend_from_slice(tail);
         Ok(at)
     }
 
-    fn flush_fragment(&mut self) -> Result<(), Halt> {
-        if self.fragment.is_empty() {
+    fn flush_fragment(&mut self, content: Content) -> Result<(), Halt> {
+        let open = &mut self.fragments[content as usize];
+        if open.bytes.is_empty() {
             return Ok(());
         }
-        let block = std::mem::take(&mut self.fragment);
-        // Tails of many files: mostly text and data.
-        self.dispatch(block, Content::Other, Event::Fragment)?;
-        self.fragment_count += 1;
-        Ok(())
+        let index = open.index;
+        let block = std::mem::take(&mut open.bytes);
+        self.dispatch(block, content, |receipt| Event::Fragment { index, receipt })
     }
 
     fn dispatch(
         &mut self,
         data: Vec<u8>,
         content: Content,
-        event: fn(Receipt) -> Event,
+        event: impl FnOnce(Receipt) -> Event,
     ) -> Result<(), Halt> {
         let (reply, receipt) = sync_channel(1);
         self.send(event(receipt))?;
@@ -368,6 +399,9 @@ fn same_content(a: &Path, b: &Path) -> bool {
     }
 }
 
+/// Bytes of one fragment table entry: start, size word, unused.
+const FRAGMENT_ENTRY: usize = 16;
+
 /// The writer's side: takes events in order and puts bytes in the image.
 fn write_events<W: Write + Seek>(
     events: Receiver<Event>,
@@ -405,12 +439,19 @@ fn write_events<W: Write + Seek>(
                 file.blocks.push(0);
                 file.sparse += u64::from(block_size);
             }
-            Event::Fragment(receipt) => {
-                put64(&mut section.fragment_table, section.end);
+            Event::Fragment { index, receipt } => {
+                let position = section.end;
                 let word = put(out, &mut section.end, receipt)?;
-                put32(&mut section.fragment_table, word);
-                put32(&mut section.fragment_table, 0);
-                section.fragment_count += 1;
+                let mut entry = Vec::with_capacity(FRAGMENT_ENTRY);
+                put64(&mut entry, position);
+                put32(&mut entry, word);
+                put32(&mut entry, 0);
+                let at = index as usize * FRAGMENT_ENTRY;
+                if section.fragment_table.len() < at + FRAGMENT_ENTRY {
+                    section.fragment_table.resize(at + FRAGMENT_ENTRY, 0);
+                }
+                section.fragment_table[at..at + FRAGMENT_ENTRY].copy_from_slice(&entry);
+                section.fragment_count = section.fragment_count.max(index + 1);
             }
             Event::FileEnd {
                 inode,

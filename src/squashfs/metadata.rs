@@ -1,7 +1,8 @@
 //! Metadata blocks: the 8 KiB compressed units that hold inodes, directories and tables.
 
 use super::SquashfsError;
-use super::compress::{Compressor, Content};
+use super::compress::Compressor;
+use super::content::Content;
 
 /// Uncompressed size of a full metadata block.
 pub(crate) const METADATA_SIZE: usize = 8192;

@@ -14,6 +14,7 @@
 //! ```
 
 mod compress;
+mod content;
 mod data;
 mod directory;
 mod inode;
