@@ -6,6 +6,7 @@
 pub mod boottest;
 pub mod chroot;
 pub mod cli;
+pub mod compression;
 pub mod configure;
 pub mod distro;
 pub mod fetch;

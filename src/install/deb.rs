@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use super::deb822::{self, Paragraph};
 use super::rootfs::{InRootPath, Meta, NodeKind, RootError, RootFs};
+use crate::compression::Compression;
 
 /// The control archive is read into memory; its members are small text
 /// files. This bounds what a hostile package can make us allocate.
@@ -51,42 +52,6 @@ pub enum DebError {
         entry: String,
         source: RootError,
     },
-}
-
-/// Compression of an archive member, from its name's suffix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Xz,
-    Zstd,
-    Bzip2,
-}
-
-impl Compression {
-    /// `control.tar.xz` with `base = "control.tar"` gives `Some(Xz)`.
-    fn from_member(name: &str, base: &str) -> Option<Self> {
-        match name.strip_prefix(base)? {
-            "" => Some(Compression::None),
-            ".gz" => Some(Compression::Gzip),
-            ".xz" => Some(Compression::Xz),
-            ".zst" => Some(Compression::Zstd),
-            ".bz2" => Some(Compression::Bzip2),
-            _ => None,
-        }
-    }
-
-    fn decoder<'a, R: Read + 'a>(self, reader: R) -> io::Result<Box<dyn Read + 'a>> {
-        Ok(match self {
-            Compression::None => Box::new(reader),
-            // Multi-member decoders: concatenated streams are valid for all
-            // of these formats, and dpkg's decompressors accept them.
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(reader)),
-            Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(reader)),
-            Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(reader)?),
-            Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(reader)),
-        })
-    }
 }
 
 /// One file of the control archive other than `control`.
@@ -191,7 +156,7 @@ impl DebPackage {
             if name.starts_with('_') {
                 continue;
             }
-            let Some(compression) = Compression::from_member(&name, "control.tar") else {
+            let Some(compression) = Compression::after(&name, "control.tar") else {
                 return Err(format(&format!(
                     "member {name:?} where control.tar was expected"
                 )));
@@ -365,7 +330,7 @@ impl DebPackage {
             if name.starts_with('_') {
                 continue;
             }
-            let Some(compression) = Compression::from_member(&name, "data.tar") else {
+            let Some(compression) = Compression::after(&name, "data.tar") else {
                 return Err(DebError::Format {
                     package: path,
                     reason: format!("member {name:?} where data.tar was expected"),

@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::time::SystemTime;
 
+use crate::compression::Compression;
 use crate::fetch::{Expected, FetchError, Fetcher};
 
 use super::date;
@@ -307,13 +308,6 @@ fn check_release(
     Ok(())
 }
 
-#[derive(Clone, Copy)]
-enum Compression {
-    Xz,
-    Gzip,
-    None,
-}
-
 fn load_packages(
     dists: &str,
     component: &str,
@@ -325,18 +319,18 @@ fn load_packages(
     let dir = format!("{component}/binary-{arch}");
     let plain_path = format!("{dir}/Packages");
     // Smallest download first; the Release decides what exists.
-    let (entry, compression) = [
-        ("Packages.xz", Compression::Xz),
-        ("Packages.gz", Compression::Gzip),
-        ("Packages", Compression::None),
-    ]
-    .into_iter()
-    .find_map(|(name, c)| release.file(&format!("{dir}/{name}")).map(|e| (e, c)))
-    .ok_or_else(|| RepoError::NoPackagesIndex {
-        url: release_url.to_owned(),
-        component: component.to_owned(),
-        architecture: arch.to_owned(),
-    })?;
+    let (entry, compression) = [Compression::Xz, Compression::Gzip, Compression::None]
+        .into_iter()
+        .find_map(|c| {
+            release
+                .file(&format!("{plain_path}{}", c.suffix()))
+                .map(|e| (e, c))
+        })
+        .ok_or_else(|| RepoError::NoPackagesIndex {
+            url: release_url.to_owned(),
+            component: component.to_owned(),
+            architecture: arch.to_owned(),
+        })?;
     let expected = Expected::new(entry.size, &entry.sha256)?;
     let path_url = format!("{dists}{}", entry.path);
     // By-hash URLs never change content, so a mirror that updates between
@@ -376,15 +370,9 @@ fn decompress(
         source,
     };
     let input = std::fs::File::open(file).map_err(err)?;
-    let reader: Box<dyn Read> = match compression {
-        Compression::Xz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(
-            std::io::BufReader::new(input),
-        )),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
-            input,
-        ))),
-        Compression::None => Box::new(input),
-    };
+    let reader = compression
+        .decoder(std::io::BufReader::new(input))
+        .map_err(err)?;
     // Without a listed size, 4 GiB is far beyond any real index.
     let limit = plain.map_or(4 << 30, |p| p.size);
     let mut bytes = Vec::new();

@@ -4,30 +4,7 @@
 
 use std::io::{self, BufRead, BufReader};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Xz,
-    Zstd,
-    Bzip2,
-}
-
-impl Compression {
-    pub fn detect(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
-            Compression::Xz
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Compression::Zstd
-        } else if head.starts_with(b"BZh") {
-            Compression::Bzip2
-        } else {
-            Compression::None
-        }
-    }
-}
+pub use crate::compression::Compression;
 
 /// Wraps `input` in the decoder its first bytes call for.
 pub fn decompress<'a>(
@@ -37,14 +14,7 @@ pub fn decompress<'a>(
     let kind = Compression::detect(head);
     let reader: Box<dyn BufRead + 'a> = match kind {
         Compression::None => Box::new(input),
-        Compression::Gzip => Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(input))),
-        Compression::Xz => Box::new(BufReader::new(
-            liblzma::bufread::XzDecoder::new_multi_decoder(input),
-        )),
-        Compression::Zstd => Box::new(BufReader::new(zstd::stream::read::Decoder::with_buffer(
-            input,
-        )?)),
-        Compression::Bzip2 => Box::new(BufReader::new(bzip2::bufread::MultiBzDecoder::new(input))),
+        _ => Box::new(BufReader::new(kind.decoder(input)?)),
     };
     Ok((kind, reader))
 }
