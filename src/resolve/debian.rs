@@ -20,7 +20,7 @@ use resolvo::{
     SolverCache, StringId, VersionSetId, VersionSetUnionId,
 };
 
-use super::Candidate;
+use super::{Candidate, Catalogue};
 use crate::repo::relation::{Relation, VersionOp};
 
 /// Which solvables of one name a version set selects.
@@ -209,20 +209,8 @@ impl<'u> DebianProvider<'u> {
             .unwrap_or(&[])
     }
 
-    pub fn is_excluded_name(&self, name: &str) -> bool {
-        self.name_id(name)
-            .is_some_and(|n| self.excluded.contains_key(&n) && !self.by_name.contains_key(&n))
-    }
-
-    pub fn providers_of(&self, name: &str) -> &[String] {
+    fn providers(&self, name: &str) -> &[String] {
         self.providers.get(name).map(Vec::as_slice).unwrap_or(&[])
-    }
-
-    /// Every real package name that is installable, for glob expansion.
-    pub fn installable_names(&self) -> impl Iterator<Item = &str> {
-        self.by_name
-            .keys()
-            .map(|&n| self.pool.resolve_package_name(n).as_str())
     }
 
     pub fn matches(&self, s: SolvableId, set: &DebSet) -> bool {
@@ -264,7 +252,7 @@ impl<'u> DebianProvider<'u> {
         except: Option<&str>,
         out: &mut Vec<VersionSetId>,
     ) {
-        for provider in self.providers_of(&rel.name) {
+        for provider in self.providers(&rel.name) {
             if except == Some(provider.as_str()) {
                 continue;
             }
@@ -508,9 +496,71 @@ impl DependencyProvider for DebianProvider<'_> {
     }
 }
 
+impl Catalogue for DebianProvider<'_> {
+    fn installable_names(&self) -> Vec<&str> {
+        self.by_name
+            .keys()
+            .map(|&n| self.pool.resolve_package_name(n).as_str())
+            .collect()
+    }
+
+    fn excluded_names(&self) -> Vec<&str> {
+        self.excluded
+            .keys()
+            .map(|&n| self.pool.resolve_package_name(n).as_str())
+            .collect()
+    }
+
+    fn request_requirement(&self, name: &str) -> Option<Requirement> {
+        let real = !self.installable(name).is_empty();
+        let virt = self
+            .providers(name)
+            .iter()
+            .any(|p| !self.installable(p).is_empty());
+        (real || virt).then(|| self.requirement(&[super::plain(name)]))
+    }
+
+    fn available(&self, name: &str) -> Vec<String> {
+        self.installable(name)
+            .iter()
+            .map(|&s| {
+                let c = self.candidate(s);
+                format!("{} ({})", c.package.version, c.repo)
+            })
+            .collect()
+    }
+
+    fn providers_of(&self, name: &str) -> Vec<String> {
+        self.providers(name).to_vec()
+    }
+
+    /// Recommends of the chosen packages that nothing chosen satisfies yet.
+    fn weak_wanted(
+        &self,
+        solution: &[SolvableId],
+        tried: &mut HashSet<SolvableId>,
+    ) -> Vec<SolvableId> {
+        let chosen: HashSet<usize> = solution.iter().map(|&s| self.idx(s)).collect();
+        let mut fresh = Vec::new();
+        for &s in solution {
+            for group in &self.candidate(s).package.recommends {
+                if satisfied_by(self, &chosen, group) {
+                    continue;
+                }
+                if let Some(p) = preferred_for(self, group, tried)
+                    && tried.insert(p)
+                {
+                    fresh.push(p);
+                }
+            }
+        }
+        fresh
+    }
+}
+
 /// Whether the chosen set (universe indexes) already satisfies an OR group,
 /// which tells whether a Recommends still needs acting on.
-pub(crate) fn satisfied_by(
+fn satisfied_by(
     provider: &DebianProvider<'_>,
     chosen: &HashSet<usize>,
     group: &[Relation],
@@ -534,7 +584,7 @@ pub(crate) fn satisfied_by(
 /// The next solvable to try for a Recommends group: the best candidate of
 /// the first alternative not yet tried, so a failed first choice falls back
 /// to the next alternative in a later round.
-pub(crate) fn preferred_for(
+fn preferred_for(
     provider: &DebianProvider<'_>,
     group: &[Relation],
     tried: &HashSet<SolvableId>,

@@ -10,7 +10,10 @@ mod debian;
 use std::collections::{BTreeSet, HashSet};
 
 use globset::{Glob, GlobMatcher};
-use resolvo::{ConditionalRequirement, Problem, SolvableId, Solver, UnsolvableOrCancelled};
+use resolvo::{
+    ConditionalRequirement, DependencyProvider, Interner, Problem, Requirement, SolvableId, Solver,
+    UnsolvableOrCancelled,
+};
 
 use crate::repo::packages::BinaryPackage;
 use crate::repo::relation::Relation;
@@ -125,25 +128,13 @@ pub fn resolve(universe: &[Candidate<'_>], request: &Request) -> Result<Transact
         .filter(|c| c.package.architecture == request.arch || c.package.architecture == "all")
         .copied()
         .collect();
-
-    let mut excludes = Vec::new();
-    for pattern in &request.exclude {
-        excludes.push(matcher(pattern).map_err(|e| ResolveError::BadPattern {
-            pattern: format!("-{pattern}"),
-            origin: "%packages".to_owned(),
-            reason: e.to_string(),
-        })?);
-    }
-    let excluded: Vec<bool> = arch_ok
-        .iter()
-        .map(|c| excludes.iter().any(|m| m.is_match(&c.package.name)))
-        .collect();
+    let excluded = excluded_flags(
+        &request.exclude,
+        arch_ok.iter().map(|c| c.package.name.as_str()),
+    )?;
     let provider = DebianProvider::new(&arch_ok, &excluded, &request.arch);
 
-    let mut warnings = Vec::new();
-    // (requirement, who asked) in request order; the label feeds error text.
-    let mut requirements: Vec<(ConditionalRequirement, String)> = Vec::new();
-
+    let mut base_requirements = Vec::new();
     if request.base != BaseSet::None {
         let base: BTreeSet<&str> = arch_ok
             .iter()
@@ -157,22 +148,115 @@ pub fn resolve(universe: &[Candidate<'_>], request: &Request) -> Result<Transact
             .map(|(c, _)| c.package.name.as_str())
             .collect();
         for name in base {
-            requirements.push((
+            base_requirements.push((
                 provider.requirement(&[plain(name)]).into(),
                 format!("{name} (base system)"),
             ));
         }
     }
 
-    for want in &request.install {
+    let solved = solve_request(
+        provider,
+        base_requirements,
+        &request.install,
+        request.with_recommends,
+    )?;
+    let provider = solved.solver.provider();
+    let mut packages: Vec<Chosen> = solved
+        .solution
+        .iter()
+        .map(|&s| {
+            let c = provider.candidate(s);
+            Chosen {
+                package: c.package.clone(),
+                repo: c.repo.to_owned(),
+            }
+        })
+        .collect();
+    packages.sort_by(|a, b| a.package.name.cmp(&b.package.name));
+    let download_size = packages.iter().map(|c| c.package.size).sum();
+    Ok(Transaction {
+        packages,
+        download_size,
+        warnings: solved.warnings,
+    })
+}
+
+/// For each name, whether one of the `-name` globs removes it.
+fn excluded_flags<'n>(
+    patterns: &[String],
+    names: impl Iterator<Item = &'n str>,
+) -> Result<Vec<bool>, ResolveError> {
+    let mut excludes = Vec::new();
+    for pattern in patterns {
+        excludes.push(matcher(pattern).map_err(|e| ResolveError::BadPattern {
+            pattern: format!("-{pattern}"),
+            origin: "%packages".to_owned(),
+            reason: e.to_string(),
+        })?);
+    }
+    Ok(names
+        .map(|name| excludes.iter().any(|m| m.is_match(name)))
+        .collect())
+}
+
+/// What the request handling shared by every package format asks of a
+/// format's resolvo provider.
+pub(crate) trait Catalogue:
+    DependencyProvider + Interner<SolvableId = SolvableId> + Sized
+{
+    /// Real package names that can be installed, for glob expansion.
+    fn installable_names(&self) -> Vec<&str>;
+    /// Real package names removed by `-name` excludes.
+    fn excluded_names(&self) -> Vec<&str>;
+    /// What a request for `name` (a package or something a package
+    /// provides) requires; `None` when nothing installable answers to it.
+    fn request_requirement(&self, name: &str) -> Option<Requirement>;
+    /// `version (repository)` of each installable package called `name`.
+    fn available(&self, name: &str) -> Vec<String>;
+    /// Names of the packages providing `name`.
+    fn providers_of(&self, name: &str) -> Vec<String>;
+    /// The solvables the weak dependencies of `solution` ask for that were
+    /// not tried yet (each is recorded in `tried`).
+    fn weak_wanted(
+        &self,
+        solution: &[SolvableId],
+        tried: &mut HashSet<SolvableId>,
+    ) -> Vec<SolvableId>;
+
+    fn is_excluded_name(&self, name: &str) -> bool {
+        self.excluded_names().contains(&name) && !self.installable_names().contains(&name)
+    }
+}
+
+/// A solved request: the solver (which owns the provider) and the solvables it chose.
+pub(crate) struct Solved<P: Catalogue> {
+    pub solver: Solver<P>,
+    pub solution: Vec<SolvableId>,
+    pub warnings: Vec<String>,
+}
+
+/// Turns the kickstart's requests into requirements, solves them with
+/// `base` (labelled requirements every image gets), then adds weak
+/// dependencies round by round when `weak` is set.
+pub(crate) fn solve_request<P: Catalogue>(
+    provider: P,
+    base: Vec<(ConditionalRequirement, String)>,
+    install: &[Requested],
+    weak: bool,
+) -> Result<Solved<P>, ResolveError> {
+    let mut warnings = Vec::new();
+    // (requirement, who asked) in request order; the label feeds error text.
+    let mut requirements = base;
+    for want in install {
         let names = expand(&provider, want)?;
         if names.is_empty() {
             let excluded_hit = if is_glob(&want.pattern) {
                 let m = matcher(&want.pattern).map_err(|e| bad_pattern(want, e))?;
-                arch_ok
+                provider
+                    .excluded_names()
                     .iter()
-                    .zip(&excluded)
-                    .any(|(c, ex)| *ex && m.is_match(&c.package.name))
+                    .any(|name| m.is_match(name))
             } else {
                 provider.is_excluded_name(&want.pattern)
             };
@@ -194,9 +278,9 @@ pub fn resolve(universe: &[Candidate<'_>], request: &Request) -> Result<Transact
                 origin: want.origin.clone(),
             });
         }
-        for name in names {
+        for (name, requirement) in names {
             requirements.push((
-                provider.requirement(&[plain(&name)]).into(),
+                requirement.into(),
                 format!("{name} (requested at {})", want.origin),
             ));
         }
@@ -207,24 +291,10 @@ pub fn resolve(universe: &[Candidate<'_>], request: &Request) -> Result<Transact
     let mut solver = Solver::new(provider);
     let mut soft: Vec<SolvableId> = Vec::new();
     let mut solution = solve(&mut solver, &hard, &soft, &labels)?;
-    if request.with_recommends {
+    if weak {
         let mut tried: HashSet<SolvableId> = HashSet::new();
         for _ in 0..MAX_RECOMMENDS_ROUNDS {
-            let provider = solver.provider();
-            let chosen: HashSet<usize> = solution.iter().map(|&s| provider.idx(s)).collect();
-            let mut fresh = Vec::new();
-            for &s in &solution {
-                for group in &provider.candidate(s).package.recommends {
-                    if debian::satisfied_by(provider, &chosen, group) {
-                        continue;
-                    }
-                    if let Some(p) = debian::preferred_for(provider, group, &tried)
-                        && tried.insert(p)
-                    {
-                        fresh.push(p);
-                    }
-                }
-            }
+            let fresh = solver.provider().weak_wanted(&solution, &mut tried);
             if fresh.is_empty() {
                 break;
             }
@@ -232,23 +302,9 @@ pub fn resolve(universe: &[Candidate<'_>], request: &Request) -> Result<Transact
             solution = solve(&mut solver, &hard, &soft, &labels)?;
         }
     }
-
-    let provider = solver.provider();
-    let mut packages: Vec<Chosen> = solution
-        .iter()
-        .map(|&s| {
-            let c = provider.candidate(s);
-            Chosen {
-                package: c.package.clone(),
-                repo: c.repo.to_owned(),
-            }
-        })
-        .collect();
-    packages.sort_by(|a, b| a.package.name.cmp(&b.package.name));
-    let download_size = packages.iter().map(|c| c.package.size).sum();
-    Ok(Transaction {
-        packages,
-        download_size,
+    Ok(Solved {
+        solver,
+        solution,
         warnings,
     })
 }
@@ -269,34 +325,37 @@ fn bad_pattern(want: &Requested, e: globset::Error) -> ResolveError {
     }
 }
 
-/// Names a request stands for: every installable name a glob matches, or
-/// the name itself when something real or virtual answers to it.
-fn expand(provider: &DebianProvider<'_>, want: &Requested) -> Result<Vec<String>, ResolveError> {
-    if is_glob(&want.pattern) {
+/// The names a request stands for, with their requirements: every
+/// installable name a glob matches, or the name itself when something real
+/// or provided answers to it.
+fn expand<P: Catalogue>(
+    provider: &P,
+    want: &Requested,
+) -> Result<Vec<(String, Requirement)>, ResolveError> {
+    let names: Vec<String> = if is_glob(&want.pattern) {
         let m = matcher(&want.pattern).map_err(|e| bad_pattern(want, e))?;
         let mut names: Vec<String> = provider
             .installable_names()
+            .into_iter()
             .filter(|n| m.is_match(n))
             .map(str::to_owned)
             .collect();
         names.sort();
-        return Ok(names);
-    }
-    let name = want.pattern.as_str();
-    let real = !provider.installable(name).is_empty();
-    let virt = provider
-        .providers_of(name)
-        .iter()
-        .any(|p| !provider.installable(p).is_empty());
-    Ok(if real || virt {
-        vec![name.to_owned()]
+        names
     } else {
-        Vec::new()
-    })
+        vec![want.pattern.clone()]
+    };
+    Ok(names
+        .into_iter()
+        .filter_map(|name| {
+            let requirement = provider.request_requirement(&name)?;
+            Some((name, requirement))
+        })
+        .collect())
 }
 
-fn solve(
-    solver: &mut Solver<DebianProvider<'_>>,
+fn solve<P: Catalogue>(
+    solver: &mut Solver<P>,
     hard: &[ConditionalRequirement],
     soft: &[SolvableId],
     labels: &[String],
@@ -318,7 +377,7 @@ fn solve(
 
 /// Puts the user's own words (which request, from where) in front of
 /// resolvo's dependency tree, which speaks only in package names.
-fn explain(detail: &str, labels: &[String], provider: &DebianProvider<'_>) -> String {
+fn explain<P: Catalogue>(detail: &str, labels: &[String], provider: &P) -> String {
     let words: HashSet<&str> = detail
         .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
         .collect();
@@ -350,21 +409,15 @@ fn explain(detail: &str, labels: &[String], provider: &DebianProvider<'_>) -> St
         .filter(|l| l.contains("no candidates were found"))
     {
         let Some(name) = line
-            .trim_start_matches(|c: char| !c.is_alphanumeric())
+            .trim_start_matches(|c: char| !c.is_alphanumeric() && c != '/')
             .split_whitespace()
             .next()
         else {
             continue;
         };
         let name = name.trim_end_matches(',');
-        let available: Vec<String> = provider
-            .installable(name)
-            .iter()
-            .map(|&s| {
-                let c = provider.candidate(s);
-                format!("{} ({})", c.package.version, c.repo)
-            })
-            .collect();
+        let available = provider.available(name);
+        let providers = provider.providers_of(name);
         let note = if provider.is_excluded_name(name) {
             format!("{name} is excluded by the kickstart (-name)")
         } else if !available.is_empty() {
@@ -372,10 +425,10 @@ fn explain(detail: &str, labels: &[String], provider: &DebianProvider<'_>) -> St
                 "{name}: the repositories have only {}",
                 available.join(", ")
             )
-        } else if !provider.providers_of(name).is_empty() {
+        } else if !providers.is_empty() {
             format!(
                 "{name} is virtual; provided (possibly at other versions) by {}",
-                provider.providers_of(name).join(", ")
+                providers.join(", ")
             )
         } else {
             format!("no repository has a package named or providing {name}")
