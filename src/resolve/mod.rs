@@ -6,6 +6,7 @@
 //! Debian's relationship semantics.
 
 mod debian;
+mod rpm;
 
 use std::collections::{BTreeSet, HashSet};
 
@@ -18,6 +19,7 @@ use resolvo::{
 use crate::repo::packages::BinaryPackage;
 use crate::repo::relation::Relation;
 use debian::DebianProvider;
+pub use rpm::{RpmCandidate, RpmRequest, RpmSolution, resolve_rpm};
 
 /// One package version offered by one repository.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,306 @@
+use super::*;
+use crate::repo::rpm::{Checksum, FileKind, PackageFile};
+
+/// A package from a one-line description:
+/// `name evr [R: dep,dep] [P: cap,cap] [C: ...] [O: ...] [REC: ...] [SUP: ...] [F: /path,/path]`,
+/// where a dependency is `name`, `name >= evr` or a rich `(…)` expression.
+fn pkg(text: &str) -> RpmPackage {
+    let mut parts = text.split(" | ");
+    let head = parts.next().unwrap();
+    let (name, evr) = head.split_once(' ').unwrap();
+    let mut package = RpmPackage {
+        name: name.to_owned(),
+        arch: "x86_64".to_owned(),
+        evr: Evr::parse(evr).unwrap(),
+        checksum: Checksum::new("sha256", &"0".repeat(64)).unwrap(),
+        location: format!("{name}.rpm"),
+        location_base: None,
+        package_size: 1,
+        installed_size: 1,
+        source_rpm: None,
+        provides: Vec::new(),
+        requires: Vec::new(),
+        conflicts: Vec::new(),
+        obsoletes: Vec::new(),
+        recommends: Vec::new(),
+        suggests: Vec::new(),
+        supplements: Vec::new(),
+        enhances: Vec::new(),
+        files: Vec::new(),
+    };
+    for part in parts {
+        let (tag, list) = part.split_once(": ").unwrap();
+        let deps = || list.split(", ").map(dep).collect::<Vec<_>>();
+        match tag {
+            "R" => package.requires = deps(),
+            "P" => package.provides = deps(),
+            "C" => package.conflicts = deps(),
+            "O" => package.obsoletes = deps(),
+            "REC" => package.recommends = deps(),
+            "SUP" => package.supplements = deps(),
+            "F" => {
+                package.files = list
+                    .split(", ")
+                    .map(|path| PackageFile {
+                        path: path.to_owned(),
+                        kind: FileKind::File,
+                    })
+                    .collect()
+            }
+            "A" => package.arch = list.to_owned(),
+            other => panic!("unknown tag {other}"),
+        }
+    }
+    package
+}
+
+fn dep(text: &str) -> Dependency {
+    if text.starts_with('(') {
+        return Dependency {
+            name: text.to_owned(),
+            constraint: None,
+            pre: false,
+        };
+    }
+    let mut words = text.split(' ');
+    let name = words.next().unwrap().to_owned();
+    let constraint = match (words.next(), words.next()) {
+        (Some(op), Some(evr)) => Some(Constraint {
+            op: DepOp::from_symbol(op).unwrap(),
+            evr: Evr::parse(evr).unwrap(),
+        }),
+        _ => None,
+    };
+    Dependency {
+        name,
+        constraint,
+        pre: false,
+    }
+}
+
+fn request(names: &[&str]) -> RpmRequest {
+    RpmRequest {
+        install: names
+            .iter()
+            .map(|n| Requested {
+                pattern: (*n).to_owned(),
+                origin: "ks.cfg:1".to_owned(),
+                ignore_missing: false,
+            })
+            .collect(),
+        exclude: Vec::new(),
+        weak_deps: true,
+        arches: vec!["x86_64".to_owned(), "noarch".to_owned()],
+    }
+}
+
+/// `name-evr` of what resolving `names` against `packages` installs.
+fn solve(packages: &[RpmPackage], req: &RpmRequest) -> Result<Vec<String>, ResolveError> {
+    let universe: Vec<RpmCandidate<'_>> = packages
+        .iter()
+        .map(|package| RpmCandidate {
+            package,
+            repo: "test",
+            cost: 1000,
+        })
+        .collect();
+    let solution = resolve_rpm(&universe, req)?;
+    Ok(solution
+        .chosen
+        .iter()
+        .map(|&i| format!("{}-{}", packages[i].name, packages[i].evr))
+        .collect())
+}
+
+fn installs(packages: &[&str], names: &[&str]) -> Vec<String> {
+    let packages: Vec<RpmPackage> = packages.iter().map(|p| pkg(p)).collect();
+    solve(&packages, &request(names)).unwrap()
+}
+
+#[test]
+fn ranges_overlap_like_rpm() {
+    let c = |text: &str| {
+        let d = dep(&format!("x {text}"));
+        d.constraint
+    };
+    let overlap = |a: &str, b: &str| ranges_overlap(c(a).as_ref(), c(b).as_ref());
+    assert!(overlap("= 1.0-1", ">= 1.0"));
+    assert!(
+        overlap("= 1.0-1", "= 1.0"),
+        "a release-less side matches every release"
+    );
+    assert!(!overlap("= 1.0-1", "= 1.0-2"));
+    assert!(overlap("= 2.0", "> 1.0"));
+    assert!(!overlap("= 1.0", "> 1.0"));
+    assert!(overlap("< 2.0", "> 1.0"), "two open ranges meet");
+    assert!(!overlap("< 1.0", ">= 1.0"));
+    assert!(overlap("= 1:1.0", "> 5.0"), "the epoch wins");
+    assert!(
+        !overlap("= 1.0~rc1", ">= 1.0"),
+        "tilde sorts before the release"
+    );
+    assert!(
+        ranges_overlap(None, c(">= 9").as_ref()),
+        "an unversioned provide covers all"
+    );
+}
+
+#[test]
+fn versioned_requires_choose_a_matching_version() {
+    let repo = ["a 1-1 | R: b < 2", "b 1-1", "b 3-1"];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "b-1-1"]);
+    let repo = ["a 1-1 | R: b >= 2", "b 1-1", "b 3-1"];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "b-3-1"]);
+    assert_eq!(installs(&["b 1-1", "b 1:0.5-1"], &["b"]), ["b-1:0.5-1"]);
+}
+
+#[test]
+fn capabilities_and_files_are_provided() {
+    let repo = [
+        "a 1-1 | R: webserver >= 2, /bin/sh",
+        "nginx 1-1 | P: webserver = 1",
+        "httpd 1-1 | P: webserver = 2.4",
+        "bash 5-1 | F: /bin/sh, /usr/bin/bash",
+    ];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "bash-5-1", "httpd-1-1"]);
+    // A request may name a path or a capability too, as with dnf.
+    assert_eq!(installs(&repo, &["/bin/sh"]), ["bash-5-1"]);
+}
+
+#[test]
+fn rich_or_tries_the_first_alternative() {
+    let repo = ["a 1-1 | R: (y or x)", "x 1-1", "y 1-1"];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "y-1-1"]);
+}
+
+#[test]
+fn rich_if_applies_only_when_its_condition_is_installed() {
+    let repo = [
+        "a 1-1 | R: (helper if plugin else fallback)",
+        "helper 1-1",
+        "plugin 1-1",
+        "fallback 1-1",
+    ];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "fallback-1-1"]);
+    assert_eq!(
+        installs(&repo, &["a", "plugin"]),
+        ["a-1-1", "helper-1-1", "plugin-1-1"]
+    );
+    let repo = ["a 1-1 | R: (helper if plugin)", "helper 1-1", "plugin 1-1"];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1"]);
+}
+
+#[test]
+fn rich_unless_and_with() {
+    let repo = ["a 1-1 | R: (light unless heavy)", "light 1-1", "heavy 1-1"];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "light-1-1"]);
+    assert_eq!(installs(&repo, &["a", "heavy"]), ["a-1-1", "heavy-1-1"]);
+    let repo = [
+        "a 1-1 | R: (lib >= 2 with lib < 3)",
+        "lib 1-1",
+        "lib 2.5-1",
+        "lib 3-1",
+    ];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "lib-2.5-1"]);
+    let repo = [
+        "a 1-1 | R: (mta without postfix)",
+        "postfix 1-1 | P: mta",
+        "exim 1-1 | P: mta",
+    ];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "exim-1-1"]);
+}
+
+#[test]
+fn conflicts_stop_a_request_and_name_both_sides() {
+    let packages: Vec<RpmPackage> = ["a 1-1 | C: b < 2", "b 1-1"]
+        .iter()
+        .map(|p| pkg(p))
+        .collect();
+    let error = solve(&packages, &request(&["a", "b"])).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        matches!(error, ResolveError::Unsatisfiable { .. }),
+        "{text}"
+    );
+    assert!(text.contains("a (requested at ks.cfg:1)"), "{text}");
+    assert!(text.contains("b (requested at ks.cfg:1)"), "{text}");
+    // A version outside the conflicting range is fine.
+    let repo = ["a 1-1 | C: b < 2", "b 1-1", "b 2-1"];
+    assert_eq!(installs(&repo, &["a", "b"]), ["a-1-1", "b-2-1"]);
+}
+
+#[test]
+fn obsoletes_replace_a_requested_name_and_forbid_the_old_package() {
+    let repo = ["new 2-1 | O: old < 2", "old 1-1"];
+    assert_eq!(installs(&repo, &["old"]), ["new-2-1"]);
+    let repo = ["new 2-1 | O: gone", "app 1-1 | R: new"];
+    assert_eq!(installs(&repo, &["gone"]), ["new-2-1"]);
+    // The obsoleted package cannot come back through a dependency.
+    let packages: Vec<RpmPackage> = ["new 2-1 | O: old < 2", "old 1-1", "app 1-1 | R: old"]
+        .iter()
+        .map(|p| pkg(p))
+        .collect();
+    assert!(matches!(
+        solve(&packages, &request(&["new", "app"])),
+        Err(ResolveError::Unsatisfiable { .. })
+    ));
+}
+
+#[test]
+fn weak_dependencies_follow_the_switch() {
+    let repo = [
+        "a 1-1 | REC: extra",
+        "extra 1-1",
+        "lang 1-1 | SUP: (a and extra)",
+    ];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "extra-1-1", "lang-1-1"]);
+    let packages: Vec<RpmPackage> = repo.iter().map(|p| pkg(p)).collect();
+    let mut req = request(&["a"]);
+    req.weak_deps = false;
+    assert_eq!(solve(&packages, &req).unwrap(), ["a-1-1"]);
+    // A recommendation that cannot be installed is skipped, not an error.
+    let repo = ["a 1-1 | REC: broken", "broken 1-1 | R: missing"];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1"]);
+}
+
+#[test]
+fn missing_excluded_and_foreign_arch_requests_are_explained() {
+    let packages: Vec<RpmPackage> = [
+        "a 1-1 | R: nothere >= 1",
+        "b 1-1",
+        "arm 1-1 | A: aarch64",
+        "doc 1-1 | A: noarch",
+    ]
+    .iter()
+    .map(|p| pkg(p))
+    .collect();
+    let error = solve(&packages, &request(&["a"])).unwrap_err().to_string();
+    assert!(error.contains("nothere"), "{error}");
+    assert!(error.contains("a (requested at ks.cfg:1)"), "{error}");
+    assert!(matches!(
+        solve(&packages, &request(&["zzz"])),
+        Err(ResolveError::Missing { .. })
+    ));
+    assert!(matches!(
+        solve(&packages, &request(&["arm"])),
+        Err(ResolveError::Missing { .. })
+    ));
+    assert_eq!(solve(&packages, &request(&["doc"])).unwrap(), ["doc-1-1"]);
+    let mut req = request(&["b"]);
+    req.exclude = vec!["b".to_owned()];
+    assert!(matches!(
+        solve(&packages, &req),
+        Err(ResolveError::Excluded { .. })
+    ));
+}
+
+#[test]
+fn rpmlib_requirements_need_no_package_and_bad_rich_ones_are_named() {
+    assert_eq!(
+        installs(&["a 1-1 | R: rpmlib(PayloadIsZstd) <= 5.4.18-1"], &["a"]),
+        ["a-1-1"]
+    );
+    let packages: Vec<RpmPackage> = ["a 1-1 | R: (b or)"].iter().map(|p| pkg(p)).collect();
+    let error = solve(&packages, &request(&["a"])).unwrap_err().to_string();
+    assert!(error.contains("(b or)"), "{error}");
+}
