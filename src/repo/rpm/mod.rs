@@ -8,6 +8,7 @@
 
 pub mod checksum;
 pub mod compression;
+pub mod comps;
 pub mod dependency;
 pub mod filelists;
 pub mod primary;
@@ -18,9 +19,10 @@ pub mod version;
 pub mod xml;
 
 pub use checksum::{Checksum, ChecksumKind};
+pub use comps::{Comps, Environment, Group, GroupPackage, GroupPackageKind};
 pub use dependency::{Constraint, DepOp, Dependency};
 pub use primary::{FileKind, PackageFile, RpmPackage};
-pub use repodata::{FileLists, Repodata, RepodataError, read_local};
+pub use repodata::{FileLists, Repodata, RepodataError, parse_repomd, read_local, read_repodata};
 pub use repomd::{Repomd, RepomdRecord};
 pub use richdep::{RichDep, RichDepError};
 pub use version::{Evr, EvrError, rpmvercmp};

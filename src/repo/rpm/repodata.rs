@@ -1,10 +1,9 @@
-//! Reading a repository's repodata from a directory: `repomd.xml`, then
-//! each index it lists, checked against its checksum before it is
-//! decompressed and parsed.
+//! Reading a repository's repodata: `repomd.xml`, then each index it lists,
+//! checked against its checksum before it is decompressed and parsed.
 //!
-//! Fetching over HTTP is the caller's business; this module reads what is
-//! already on disk (a `file://` repository, or a download cache laid out
-//! like the repository).
+//! Fetching is the caller's business: [`read_repodata`] asks a closure for a
+//! local copy of each index (a `file://` repository's own file, or a
+//! download in the cache) and checks that copy itself.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek};
@@ -12,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use super::checksum::ChecksumKind;
 use super::compression::decompress;
+use super::comps::{Comps, CompsError, parse_comps};
 use super::filelists::{FilelistsError, merge_filelists, parse_filelists};
 use super::primary::{PrimaryError, RpmPackage, parse_primary};
 use super::repomd::{Repomd, RepomdError, RepomdRecord};
@@ -30,6 +30,8 @@ pub enum FileLists {
 pub struct Repodata {
     pub repomd: Repomd,
     pub packages: Vec<RpmPackage>,
+    /// Package groups and environments (`comps`), empty when the repository has none.
+    pub groups: Comps,
     /// Whether `packages[..].files` are complete ([`FileLists::Full`]) or
     /// only primary's subset.
     pub full_file_lists: bool,
@@ -78,6 +80,16 @@ pub enum RepodataError {
         path: PathBuf,
         source: Box<FilelistsError>,
     },
+    #[error("{path}: {source}")]
+    Comps {
+        path: PathBuf,
+        source: Box<CompsError>,
+    },
+    #[error("cannot download {location}: {source}")]
+    Fetch {
+        location: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// Reads the repository rooted at `root` (the directory holding
@@ -88,21 +100,39 @@ pub fn read_local(root: &Path, file_lists: FileLists) -> Result<Repodata, Repoda
         path: repomd_path.clone(),
         source,
     })?;
-    let repomd = Repomd::parse(BufReader::new(file)).map_err(|source| RepodataError::Repomd {
-        path: repomd_path.clone(),
+    let repomd = parse_repomd(BufReader::new(file), &repomd_path)?;
+    read_repodata(repomd, &repomd_path, file_lists, &mut |record| {
+        Ok(root.join(&record.location))
+    })
+}
+
+/// Parses `repomd.xml`; `path` names it in errors.
+pub fn parse_repomd(input: impl BufRead, path: &Path) -> Result<Repomd, RepodataError> {
+    Repomd::parse(input).map_err(|source| RepodataError::Repomd {
+        path: path.to_owned(),
         source: Box::new(source),
-    })?;
+    })
+}
+
+/// Reads the indexes `repomd` lists (`repomd_path` names it in errors),
+/// each from the local copy `fetch` gives for its record.
+pub fn read_repodata(
+    repomd: Repomd,
+    repomd_path: &Path,
+    file_lists: FileLists,
+    fetch: &mut dyn FnMut(&RepomdRecord) -> Result<PathBuf, RepodataError>,
+) -> Result<Repodata, RepodataError> {
     let record = |kind: &'static str| {
         repomd
             .record(kind)
             .ok_or_else(|| RepodataError::MissingRecord {
-                path: repomd_path.clone(),
+                path: repomd_path.to_owned(),
                 kind,
             })
     };
 
     let primary = record("primary")?;
-    let mut packages = read_index(root, primary, |path, input| {
+    let mut packages = read_index(fetch(primary)?, primary, |path, input| {
         parse_primary(input).map_err(|source| RepodataError::Primary {
             path,
             source: Box::new(source),
@@ -110,19 +140,31 @@ pub fn read_local(root: &Path, file_lists: FileLists) -> Result<Repodata, Repoda
     })?;
     if file_lists == FileLists::Full {
         let filelists = record("filelists")?;
-        let lists = read_index(root, filelists, |path, input| {
+        let path = fetch(filelists)?;
+        let lists = read_index(path.clone(), filelists, |path, input| {
             parse_filelists(input).map_err(|source| RepodataError::Filelists {
                 path,
                 source: Box::new(source),
             })
         })?;
         merge_filelists(&mut packages, lists).map_err(|source| RepodataError::Filelists {
-            path: root.join(&filelists.location),
+            path,
             source: Box::new(source),
         })?;
     }
+    // Package groups are optional: many repositories have none.
+    let groups = match repomd.record("group") {
+        Some(group) => read_index(fetch(group)?, group, |path, input| {
+            parse_comps(input).map_err(|source| RepodataError::Comps {
+                path,
+                source: Box::new(source),
+            })
+        })?,
+        None => Comps::default(),
+    };
     Ok(Repodata {
         packages,
+        groups,
         full_file_lists: file_lists == FileLists::Full,
         repomd,
     })
@@ -132,11 +174,10 @@ pub fn read_local(root: &Path, file_lists: FileLists) -> Result<Repodata, Repoda
 /// decompressed content to `parse`. Reading the same open file twice means
 /// what was checked is what gets parsed.
 fn read_index<T>(
-    root: &Path,
+    path: PathBuf,
     record: &RepomdRecord,
     parse: impl FnOnce(PathBuf, &mut dyn BufRead) -> Result<T, RepodataError>,
 ) -> Result<T, RepodataError> {
-    let path = root.join(&record.location);
     let io = |source| RepodataError::Io {
         path: path.clone(),
         source,
