@@ -18,19 +18,18 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
 
 use anyhow::Context as _;
-use globset::{Glob, GlobSet, GlobSetBuilder};
 use indicatif::ProgressBar;
 
 use debversion::Version;
 
-use super::{Distro, LiveTools, Resolution, ResolvedPackage};
+use super::{Distro, LiveTools, NameFilter, Resolution, ResolvedPackage, describe, glob_set};
 use crate::chroot::Chroot;
 use crate::fetch::Fetcher;
 use crate::image::BootloaderFiles;
 use crate::install::bootstrap::{self, ToInstall};
 use crate::install::{DebPackage, RootFs};
 use crate::kickstart::sections::{PackageSpec, Packages};
-use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
+use crate::plan::{BuildPlan, PackageFormat};
 use crate::repo::{BinaryPackage, RepoSpec, Repository, SignaturePolicy, load_repository};
 use crate::resolve::{self, BaseSet, Candidate, Request, Requested, Transaction};
 
@@ -48,28 +47,6 @@ struct LoadedRepository {
     cost: i32,
     /// Which package names of this repository may be used at all.
     filter: NameFilter,
-}
-
-/// `repo --includepkgs/--excludepkgs`: globs over package names.
-struct NameFilter {
-    include: Option<GlobSet>,
-    exclude: GlobSet,
-}
-
-impl NameFilter {
-    fn new(spec: &RepositorySpec) -> anyhow::Result<Self> {
-        let set = |patterns: &[String]| glob_set(patterns, &spec.origin.to_string());
-        Ok(NameFilter {
-            include: (!spec.includepkgs.is_empty())
-                .then(|| set(&spec.includepkgs))
-                .transpose()?,
-            exclude: set(&spec.excludepkgs)?,
-        })
-    }
-
-    fn allows(&self, name: &str) -> bool {
-        self.include.as_ref().is_none_or(|set| set.is_match(name)) && !self.exclude.is_match(name)
-    }
 }
 
 impl<'p> Debian<'p> {
@@ -404,26 +381,4 @@ fn request(
         },
         warnings,
     })
-}
-
-/// One matcher for package-name globs; `origin` says where they were
-/// written, for the error.
-fn glob_set(patterns: &[String], origin: &str) -> anyhow::Result<GlobSet> {
-    let mut builder = GlobSetBuilder::new();
-    for pattern in patterns {
-        builder.add(
-            Glob::new(pattern)
-                .with_context(|| format!("{origin}: invalid package pattern {pattern:?}"))?,
-        );
-    }
-    Ok(builder.build()?)
-}
-
-fn describe(spec: &PackageSpec) -> String {
-    match spec {
-        PackageSpec::Package(name) => name.clone(),
-        PackageSpec::Group { name, .. } => format!("group @{name}"),
-        PackageSpec::Environment(name) => format!("environment @^{name}"),
-        PackageSpec::Module { name, stream, .. } => format!("module @{name}:{stream}"),
-    }
 }

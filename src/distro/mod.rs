@@ -6,16 +6,20 @@
 //! is decided once, from the package format of the plan's repositories.
 
 pub mod debian;
+pub mod rpm;
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context as _;
+use globset::{Glob, GlobSet, GlobSetBuilder};
 use indicatif::ProgressBar;
 
 use crate::chroot::Chroot;
 use crate::fetch::{Expected, Fetcher};
 use crate::image::BootloaderFiles;
 use crate::install::RootFs;
-use crate::plan::{BuildPlan, PackageFormat};
+use crate::kickstart::sections::PackageSpec;
+use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
 
 /// One package the build will install.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,9 +101,7 @@ pub trait Distro {
 pub fn for_plan(plan: &BuildPlan) -> Result<Box<dyn Distro + '_>, anyhow::Error> {
     match plan.package_format {
         PackageFormat::Deb => Ok(Box::new(debian::Debian::new(plan)?)),
-        PackageFormat::Rpm => anyhow::bail!(
-            "RPM repositories are read by the plan but the RPM back end is not built yet; use a Debian repository (--suite) for now"
-        ),
+        PackageFormat::Rpm => Ok(Box::new(rpm::Rpm::new(plan))),
     }
 }
 
@@ -115,5 +117,49 @@ pub fn host_architecture(format: PackageFormat) -> &'static str {
             "powerpc64" => "ppc64el",
             other => other,
         },
+    }
+}
+
+/// `repo --includepkgs/--excludepkgs`: globs over package names.
+pub(crate) struct NameFilter {
+    include: Option<GlobSet>,
+    exclude: GlobSet,
+}
+
+impl NameFilter {
+    pub(crate) fn new(spec: &RepositorySpec) -> anyhow::Result<Self> {
+        let set = |patterns: &[String]| glob_set(patterns, &spec.origin.to_string());
+        Ok(NameFilter {
+            include: (!spec.includepkgs.is_empty())
+                .then(|| set(&spec.includepkgs))
+                .transpose()?,
+            exclude: set(&spec.excludepkgs)?,
+        })
+    }
+
+    pub(crate) fn allows(&self, name: &str) -> bool {
+        self.include.as_ref().is_none_or(|set| set.is_match(name)) && !self.exclude.is_match(name)
+    }
+}
+
+/// One matcher for package-name globs; `origin` says where they were
+/// written, for the error.
+pub(crate) fn glob_set(patterns: &[String], origin: &str) -> anyhow::Result<GlobSet> {
+    let mut builder = GlobSetBuilder::new();
+    for pattern in patterns {
+        builder.add(
+            Glob::new(pattern)
+                .with_context(|| format!("{origin}: invalid package pattern {pattern:?}"))?,
+        );
+    }
+    Ok(builder.build()?)
+}
+
+pub(crate) fn describe(spec: &PackageSpec) -> String {
+    match spec {
+        PackageSpec::Package(name) => name.clone(),
+        PackageSpec::Group { name, .. } => format!("group @{name}"),
+        PackageSpec::Environment(name) => format!("environment @^{name}"),
+        PackageSpec::Module { name, stream, .. } => format!("module @{name}:{stream}"),
     }
 }

@@ -85,15 +85,25 @@ impl Keyring {
                     path: path.to_owned(),
                     source,
                 })?;
-            keys.extend(
-                parse_keys(&bytes).map_err(|reason| SignatureError::KeyringInvalid {
-                    path: path.to_owned(),
-                    reason,
-                })?,
-            );
-            sources.push(path.to_owned());
+            let keyring = Self::from_bytes(&bytes, path)?;
+            keys.extend(keyring.keys);
+            sources.extend(keyring.sources);
         }
         Ok(Keyring { keys, sources })
+    }
+
+    /// Loads the keys in `bytes`, read from `source` (a path or a URL, for
+    /// messages).
+    pub fn from_bytes(bytes: &[u8], source: impl Into<PathBuf>) -> Result<Self, SignatureError> {
+        let source = source.into();
+        let keys = parse_keys(bytes).map_err(|reason| SignatureError::KeyringInvalid {
+            path: source.clone(),
+            reason,
+        })?;
+        Ok(Keyring {
+            keys,
+            sources: vec![source],
+        })
     }
 
     /// The default Debian archive keyring.

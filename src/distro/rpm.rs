@@ -1,0 +1,537 @@
+//! The RPM back end: repositories described by `repomd.xml`, dnf's
+//! dependency semantics, and rpm's own install rules.
+//!
+//! Trust flows as dnf's does when `repo_gpgcheck` is on: a `--gpgkey`
+//! vouches for `repomd.xml` through `repomd.xml.asc`, `repomd.xml` vouches
+//! for each index by checksum, and each index for each package file by
+//! checksum. Without a key the checksums still hold the chain together from
+//! `repomd.xml` down, and the build says loudly that nothing vouches for
+//! `repomd.xml` itself.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::Context as _;
+use indicatif::ProgressBar;
+
+use super::{Distro, LiveTools, NameFilter, Resolution, ResolvedPackage, describe, glob_set};
+use crate::chroot::Chroot;
+use crate::fetch::{Expected, Fetcher};
+use crate::install::RootFs;
+use crate::kickstart::commands::RepoLocation;
+use crate::kickstart::sections::{GroupContent, PackageSpec, Packages};
+use crate::plan::{BuildPlan, RepositorySpec};
+use crate::repo::rpm::{
+    ChecksumKind, Comps, Dependency, FileLists, GroupPackageKind, Repodata, RepodataError,
+    RpmPackage, parse_repomd, read_repodata,
+};
+use crate::repo::signature::{Keyring, verify_detached};
+use crate::resolve::{Requested, RpmCandidate, RpmRequest, resolve_rpm};
+
+pub struct Rpm<'p> {
+    plan: &'p BuildPlan,
+    arches: Vec<String>,
+    repositories: Vec<LoadedRepository>,
+}
+
+struct LoadedRepository {
+    name: String,
+    /// Where `repodata/` was found, ending in `/`.
+    base_url: String,
+    cost: i32,
+    filter: NameFilter,
+    repodata: Repodata,
+}
+
+impl<'p> Rpm<'p> {
+    pub fn new(plan: &'p BuildPlan) -> Self {
+        let arch = super::host_architecture(crate::plan::PackageFormat::Rpm);
+        Rpm {
+            plan,
+            arches: vec![arch.to_owned(), "noarch".to_owned()],
+            repositories: Vec::new(),
+        }
+    }
+
+    fn candidates(&self) -> Vec<RpmCandidate<'_>> {
+        self.repositories
+            .iter()
+            .flat_map(|loaded| {
+                loaded
+                    .repodata
+                    .packages
+                    .iter()
+                    .filter(|package| loaded.filter.allows(&package.name))
+                    .map(|package| RpmCandidate {
+                        package,
+                        repo: &loaded.name,
+                        cost: loaded.cost,
+                    })
+            })
+            .collect()
+    }
+
+    /// What the pipeline needs to know of a package from `repo`.
+    fn resolved(&self, package: &RpmPackage, repo: &str) -> anyhow::Result<ResolvedPackage> {
+        let loaded = self
+            .repositories
+            .iter()
+            .find(|loaded| loaded.name == repo)
+            .with_context(|| format!("the resolver chose unknown repository {repo}"))?;
+        if package.checksum.kind != ChecksumKind::Sha256 {
+            anyhow::bail!(
+                "{}: repository {repo} gives its checksum as {}; livecompose verifies packages by SHA-256 (createrepo_c's default)",
+                package.nevra(),
+                package.checksum.kind
+            );
+        }
+        let base = match &package.location_base {
+            Some(base) => with_slash(base),
+            None => loaded.base_url.clone(),
+        };
+        Ok(ResolvedPackage {
+            name: package.name.clone(),
+            version: package.evr.to_string(),
+            architecture: package.arch.clone(),
+            repository: repo.to_owned(),
+            url: format!("{base}{}", package.location),
+            expected: Expected::new(package.package_size, package.checksum.value())?,
+        })
+    }
+
+    /// Every group and environment the repositories define, merged.
+    fn comps(&self) -> Comps {
+        let mut comps = Comps::default();
+        for loaded in &self.repositories {
+            comps.merge(&loaded.repodata.groups);
+        }
+        comps
+    }
+}
+
+impl Distro for Rpm<'_> {
+    fn load_repositories(
+        &mut self,
+        fetcher: &Fetcher,
+        warn: &mut dyn FnMut(String),
+    ) -> anyhow::Result<()> {
+        for spec in &self.plan.repositories {
+            let context = || {
+                format!(
+                    "{}: cannot use repository {} ({})",
+                    spec.origin,
+                    spec.name,
+                    spec.location.url()
+                )
+            };
+            let keyring = keyring(spec, fetcher).with_context(context)?;
+            if spec.nogpgcheck {
+                warn(format!(
+                    "{}: WARNING: --nogpgcheck: the signature of repository {} is NOT checked; anyone who can change its files can change this image",
+                    spec.origin, spec.name
+                ));
+            } else if keyring.is_none() {
+                warn(format!(
+                    "{}: repository {} has no --gpgkey, so nothing vouches for its repomd.xml; packages are still checked against its checksums",
+                    spec.origin, spec.name
+                ));
+            }
+            let (base_url, repodata) =
+                load_repository(spec, fetcher, keyring.as_ref()).with_context(context)?;
+            self.repositories.push(LoadedRepository {
+                name: spec.name.clone(),
+                base_url,
+                cost: i32::try_from(spec.cost).unwrap_or(i32::MAX),
+                filter: NameFilter::new(spec)?,
+                repodata,
+            });
+        }
+        Ok(())
+    }
+
+    fn resolve(&mut self) -> anyhow::Result<Resolution> {
+        let candidates = self.candidates();
+        let mapped = request(&self.plan.kickstart.packages, &self.comps(), &self.arches)?;
+        let solution = resolve_rpm(&candidates, &mapped.request)?;
+        let packages = solution
+            .chosen
+            .iter()
+            .map(|&i| self.resolved(candidates[i].package, candidates[i].repo))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut warnings = mapped.warnings;
+        warnings.extend(solution.warnings);
+        Ok(Resolution { packages, warnings })
+    }
+
+    fn prepare_root(&self, _root: &RootFs) -> anyhow::Result<()> {
+        anyhow::bail!(
+            "installing RPM packages is not built yet: `livecompose resolve` and --dry-run work for RPM repositories, image builds do not"
+        )
+    }
+
+    fn install(
+        &self,
+        _root: &RootFs,
+        _chroot: &Chroot,
+        _resolution: &Resolution,
+        _files: &[PathBuf],
+        _bar: &ProgressBar,
+    ) -> anyhow::Result<()> {
+        anyhow::bail!("installing RPM packages is not built yet")
+    }
+
+    fn finish_root(&self, _root: &RootFs) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    fn live_tool_packages(&self) -> anyhow::Result<Vec<ResolvedPackage>> {
+        anyhow::bail!("live images from RPM repositories are not built yet; use --format dir")
+    }
+
+    fn unpack_live_tools(&self, _files: &[PathBuf], _dir: &Path) -> anyhow::Result<LiveTools> {
+        anyhow::bail!("live images from RPM repositories are not built yet; use --format dir")
+    }
+}
+
+fn with_slash(url: &str) -> String {
+    if url.ends_with('/') {
+        url.to_owned()
+    } else {
+        format!("{url}/")
+    }
+}
+
+/// The keys that must sign `repomd.xml`: `--gpgkey` as a path or a URL
+/// (as dnf takes it); none with `--nogpgcheck` or without `--gpgkey`.
+fn keyring(spec: &RepositorySpec, fetcher: &Fetcher) -> anyhow::Result<Option<Keyring>> {
+    let Some(key) = spec.gpgkey.as_deref().filter(|_| !spec.nogpgcheck) else {
+        return Ok(None);
+    };
+    let keyring = match key.strip_prefix("file://") {
+        Some(path) => Keyring::from_file(Path::new(path))?,
+        None if key.contains("://") => {
+            let bytes = fetcher
+                .fetch_bytes(key)
+                .with_context(|| format!("cannot download --gpgkey {key}"))?;
+            Keyring::from_bytes(&bytes, key)?
+        }
+        None => Keyring::from_file(Path::new(key))?,
+    };
+    Ok(Some(keyring))
+}
+
+/// The base URLs to try, in order: the `--baseurl` itself, or what a
+/// mirror list or metalink names.
+fn base_urls(location: &RepoLocation, fetcher: &Fetcher) -> anyhow::Result<Vec<String>> {
+    let list_url = match location {
+        RepoLocation::BaseUrl(url) => return Ok(vec![with_slash(url)]),
+        RepoLocation::MirrorList(url) | RepoLocation::Metalink(url) => url,
+    };
+    let bytes = fetcher
+        .fetch_bytes(list_url)
+        .with_context(|| format!("cannot download the mirror list {list_url}"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let urls = match location {
+        RepoLocation::Metalink(_) => metalink_urls(&text),
+        _ => mirrorlist_urls(&text),
+    };
+    if urls.is_empty() {
+        anyhow::bail!("the mirror list {list_url} names no http, https or file mirror");
+    }
+    Ok(urls)
+}
+
+/// A mirror list: one base URL per line, `#` comments.
+fn mirrorlist_urls(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter(|line| is_fetchable(line))
+        .map(with_slash)
+        .collect()
+}
+
+/// A metalink: `<url>` elements pointing at `…/repodata/repomd.xml`, best
+/// first (metalinks list them by preference).
+fn metalink_urls(text: &str) -> Vec<String> {
+    text.split("<url")
+        .skip(1)
+        .filter_map(|chunk| {
+            let start = chunk.find('>')? + 1;
+            let end = chunk.find("</url>")?;
+            let url = chunk.get(start..end)?.trim();
+            let base = url.strip_suffix("repodata/repomd.xml")?;
+            is_fetchable(base).then(|| with_slash(base))
+        })
+        .collect()
+}
+
+fn is_fetchable(url: &str) -> bool {
+    ["http://", "https://", "file://"]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
+}
+
+/// Reads one repository from the first of its mirrors that works.
+fn load_repository(
+    spec: &RepositorySpec,
+    fetcher: &Fetcher,
+    keyring: Option<&Keyring>,
+) -> anyhow::Result<(String, Repodata)> {
+    let mut failures = Vec::new();
+    for base in base_urls(&spec.location, fetcher)? {
+        match load_from(&base, fetcher, keyring) {
+            Ok(repodata) => return Ok((base, repodata)),
+            // A bad signature is not a mirror problem: trying the next
+            // mirror would hide an attack or a wrong key.
+            Err(error) if keyring.is_some() && is_signature_error(&error) => return Err(error),
+            Err(error) => failures.push(format!("{base}: {error:#}")),
+        }
+    }
+    anyhow::bail!("no mirror worked:\n  {}", failures.join("\n  "))
+}
+
+fn is_signature_error(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .any(|cause| cause.is::<crate::repo::signature::SignatureError>())
+}
+
+fn load_from(base: &str, fetcher: &Fetcher, keyring: Option<&Keyring>) -> anyhow::Result<Repodata> {
+    let repomd_url = format!("{base}repodata/repomd.xml");
+    let repomd_bytes = fetcher.fetch_bytes(&repomd_url)?;
+    if let Some(keyring) = keyring {
+        let signature_url = format!("{repomd_url}.asc");
+        let signature = fetcher.fetch_optional(&signature_url)?.with_context(|| {
+            format!(
+                "{signature_url} does not exist, so repomd.xml cannot be checked against --gpgkey; sign it (`gpg --detach-sign --armor repomd.xml`) or drop --gpgkey"
+            )
+        })?;
+        verify_detached(
+            &repomd_bytes,
+            &signature,
+            keyring,
+            &repomd_url,
+            SystemTime::now(),
+        )?;
+    }
+    let repomd_path = PathBuf::from(&repomd_url);
+    let repomd = parse_repomd(repomd_bytes.as_slice(), &repomd_path)?;
+    let mut fetch = |record: &crate::repo::rpm::RepomdRecord| {
+        let url = format!("{base}{}", record.location);
+        let fetch_error = |source: Box<dyn std::error::Error + Send + Sync>| RepodataError::Fetch {
+            location: url.clone(),
+            source,
+        };
+        if record.checksum.kind != ChecksumKind::Sha256 {
+            return Err(fetch_error(
+                format!(
+                    "repomd.xml gives its checksum as {}; livecompose verifies repodata by SHA-256 (createrepo_c's default)",
+                    record.checksum.kind
+                )
+                .into(),
+            ));
+        }
+        let size = record
+            .size
+            .ok_or_else(|| fetch_error("repomd.xml gives no size for it".into()))?;
+        let expected = Expected::new(size, record.checksum.value())
+            .map_err(|error| fetch_error(Box::new(error)))?;
+        fetcher
+            .fetch_verified(&url, &expected)
+            .map_err(|error| fetch_error(Box::new(error)))
+    };
+    let primary_only = read_repodata(
+        repomd.clone(),
+        &repomd_path,
+        FileLists::PrimaryOnly,
+        &mut fetch,
+    )?;
+    // filelists is several times larger than primary: read it only when a
+    // file dependency names a path primary does not list.
+    if unlisted_file_dependencies(&primary_only.packages) {
+        Ok(read_repodata(
+            repomd,
+            &repomd_path,
+            FileLists::Full,
+            &mut fetch,
+        )?)
+    } else {
+        Ok(primary_only)
+    }
+}
+
+/// Whether some package depends on a path that no package's primary file
+/// list holds.
+fn unlisted_file_dependencies(packages: &[RpmPackage]) -> bool {
+    let listed: BTreeSet<&str> = packages
+        .iter()
+        .flat_map(|p| p.files.iter().map(|f| f.path.as_str()))
+        .collect();
+    let file_atoms = |dep: &Dependency| -> Vec<String> {
+        match dep.rich() {
+            Some(Ok(rich)) => rich
+                .atoms()
+                .into_iter()
+                .filter(|a| a.name.starts_with('/'))
+                .map(|a| a.name.clone())
+                .collect(),
+            Some(Err(_)) => Vec::new(),
+            None if dep.is_file() => vec![dep.name.clone()],
+            None => Vec::new(),
+        }
+    };
+    packages
+        .iter()
+        .flat_map(|p| p.requires.iter().chain(&p.recommends))
+        .flat_map(file_atoms)
+        .any(|path| !listed.contains(path.as_str()))
+}
+
+/// The resolver request for a kickstart's `%packages`, and notes about
+/// what was skipped.
+struct MappedRequest {
+    request: RpmRequest,
+    warnings: Vec<String>,
+}
+
+fn request(packages: &Packages, comps: &Comps, arches: &[String]) -> anyhow::Result<MappedRequest> {
+    let options = &packages.options;
+    let mut install = Vec::new();
+    let mut warnings = Vec::new();
+    let excluded: Vec<String> = packages
+        .excluded()
+        .filter_map(|entry| match &entry.spec {
+            PackageSpec::Package(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let exclude_set = glob_set(&excluded, "%packages exclusion")?;
+    let mut groups: Vec<(String, GroupContent, String)> = Vec::new();
+    if !options.nocore {
+        groups.push((
+            "core".to_owned(),
+            GroupContent::Default,
+            "@core (implied)".to_owned(),
+        ));
+    }
+    for entry in packages.included() {
+        let origin = entry.origin.to_string();
+        match &entry.spec {
+            PackageSpec::Package(name) => install.push(Requested {
+                pattern: name.clone(),
+                origin,
+                ignore_missing: options.ignore_missing,
+            }),
+            PackageSpec::Group { name, content } => groups.push((name.clone(), *content, origin)),
+            PackageSpec::Environment(name) => match comps.environment(name) {
+                Some(environment) => {
+                    for group in &environment.groups {
+                        groups.push((
+                            group.clone(),
+                            GroupContent::Default,
+                            format!("{origin} (@^{})", environment.id),
+                        ));
+                    }
+                }
+                None => missing_group(
+                    &mut warnings,
+                    options.ignore_missing,
+                    &origin,
+                    &describe(&entry.spec),
+                )?,
+            },
+            other @ PackageSpec::Module { .. } => missing_group(
+                &mut warnings,
+                options.ignore_missing,
+                &origin,
+                &format!("{} (modules are not supported)", describe(other)),
+            )?,
+        }
+    }
+    let requested_names: BTreeSet<String> = install.iter().map(|r| r.pattern.clone()).collect();
+    for (name, content, origin) in groups {
+        let Some(group) = comps.group(&name) else {
+            if origin == "@core (implied)" {
+                // A repository without comps (or without @core) is common for
+                // small custom repositories; only an explicit @core must exist.
+                continue;
+            }
+            missing_group(
+                &mut warnings,
+                options.ignore_missing,
+                &origin,
+                &format!("group @{name}"),
+            )?;
+            continue;
+        };
+        for member in &group.packages {
+            let wanted = match &member.kind {
+                GroupPackageKind::Mandatory => true,
+                GroupPackageKind::Default => content != GroupContent::MandatoryOnly,
+                GroupPackageKind::Optional => content == GroupContent::WithOptional,
+                GroupPackageKind::Conditional { requires } => requested_names.contains(requires),
+            };
+            // An exclusion wins over a group's members.
+            if wanted && !exclude_set.is_match(&member.name) {
+                install.push(Requested {
+                    pattern: member.name.clone(),
+                    origin: format!("{origin} (@{})", group.id),
+                    // dnf skips group members the repositories lack.
+                    ignore_missing: true,
+                });
+            }
+        }
+    }
+    Ok(MappedRequest {
+        request: RpmRequest {
+            install,
+            exclude: excluded,
+            weak_deps: !options.exclude_weakdeps,
+            arches: arches.to_vec(),
+        },
+        warnings,
+    })
+}
+
+/// A group, environment or module the repositories do not define: an error,
+/// or with `--ignoremissing` a warning.
+fn missing_group(
+    warnings: &mut Vec<String>,
+    ignore_missing: bool,
+    origin: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    let message = format!("{origin}: {what} is not defined by the repositories' comps data");
+    if ignore_missing {
+        warnings.push(format!("{message}; skipped (--ignoremissing)"));
+        Ok(())
+    } else {
+        anyhow::bail!(message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_lists_and_metalinks_give_base_urls() {
+        let list =
+            "# comment\nhttp://a.example/os/\n\nhttps://b.example/os\nrsync://c.example/os/\n";
+        assert_eq!(
+            mirrorlist_urls(list),
+            ["http://a.example/os/", "https://b.example/os/"]
+        );
+        let metalink = r#"<metalink><files><file name="repomd.xml"><resources>
+            <url protocol="https" type="https" preference="100">https://m1.example/f/repodata/repomd.xml</url>
+            <url protocol="rsync" type="rsync" preference="90">rsync://m2.example/f/repodata/repomd.xml</url>
+            <url protocol="http" type="http" preference="80">http://m3.example/f/repodata/repomd.xml</url>
+        </resources></file></files></metalink>"#;
+        assert_eq!(
+            metalink_urls(metalink),
+            ["https://m1.example/f/", "http://m3.example/f/"]
+        );
+    }
+}
