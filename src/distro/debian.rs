@@ -252,29 +252,11 @@ impl Distro for Debian<'_> {
                 .and_then(|mut package| package.unpack(&tree))
                 .with_context(|| format!("cannot unpack {}", file.display()))?;
         }
-        let tools = LiveTools {
+        LiveTools {
             busybox: dir.join("bin/busybox"),
             bootloaders: BootloaderFiles::debian(dir),
-        };
-        let boot = &tools.bootloaders;
-        for path in [
-            &tools.busybox,
-            &boot.isolinux_bin,
-            &boot.isohdpfx_bin,
-            &boot.ldlinux_c32,
-            &boot.menu_c32,
-            &boot.libutil_c32,
-            &boot.systemd_boot_efi,
-        ] {
-            if !path.is_file() {
-                anyhow::bail!(
-                    "the packages {} do not hold {} where Debian keeps it",
-                    LIVE_TOOL_PACKAGES.join(", "),
-                    path.strip_prefix(dir).unwrap_or(path).display()
-                );
-            }
         }
-        Ok(tools)
+        .checked(dir, &LIVE_TOOL_PACKAGES)
     }
 }
 

@@ -57,6 +57,32 @@ pub struct LiveTools {
     pub bootloaders: BootloaderFiles,
 }
 
+impl LiveTools {
+    /// `self`, once every file is known to be where the distribution keeps
+    /// it under `dir`, where `packages` were unpacked.
+    pub(crate) fn checked(self, dir: &Path, packages: &[&str]) -> anyhow::Result<LiveTools> {
+        let boot = &self.bootloaders;
+        for path in [
+            &self.busybox,
+            &boot.isolinux_bin,
+            &boot.isohdpfx_bin,
+            &boot.ldlinux_c32,
+            &boot.menu_c32,
+            &boot.libutil_c32,
+            &boot.systemd_boot_efi,
+        ] {
+            if !path.is_file() {
+                anyhow::bail!(
+                    "the packages {} do not hold {} where the distribution keeps it",
+                    packages.join(", "),
+                    path.strip_prefix(dir).unwrap_or(path).display()
+                );
+            }
+        }
+        Ok(self)
+    }
+}
+
 /// A distribution back end.
 pub trait Distro {
     /// Reads and verifies every repository of the plan; `warn` receives the

@@ -68,6 +68,20 @@ impl BootloaderFiles {
             systemd_boot_efi: root.join("usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
         }
     }
+
+    /// The files where Fedora's packages install them (`syslinux-nonlinux`
+    /// keeps every BIOS file in one directory; `systemd-boot-unsigned`).
+    pub fn fedora(root: &Path) -> Self {
+        let bios = root.join("usr/share/syslinux");
+        Self {
+            isolinux_bin: bios.join("isolinux.bin"),
+            isohdpfx_bin: bios.join("isohdpfx.bin"),
+            ldlinux_c32: bios.join("ldlinux.c32"),
+            menu_c32: bios.join("menu.c32"),
+            libutil_c32: bios.join("libutil.c32"),
+            systemd_boot_efi: root.join("usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
+        }
+    }
 }
 
 /// What goes on a live ISO.
