@@ -11,7 +11,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     match richdep::parse(text) {
         Ok(dep) => {
-            let printed = dep.to_string();
+            // A lone atom prints as the plain dependency it is (`(a)` is
+            // `a`), which is not itself rich text; parenthesised, it is.
+            let printed = match dep {
+                richdep::RichDep::Atom(_) => format!("({dep})"),
+                _ => dep.to_string(),
+            };
             assert_eq!(richdep::parse(&printed).as_ref(), Ok(&dep), "{printed}");
         }
         Err(e) => assert!(e.offset <= text.len()),
