@@ -38,7 +38,7 @@ use self::package::ScriptKind;
 pub use self::package::{PackageError, RpmFile};
 pub use self::rpmdb::DbError;
 use crate::chroot::{Chroot, ChrootError};
-use crate::install::rootfs::{InRootPath, RootError, RootFs};
+use crate::install::rootfs::{InRootPath, Meta, RootError, RootFs};
 use crate::interrupt::{self, Interrupted};
 
 /// What the caller may leave out of the image (rpm's `%_excludedocs` and
@@ -133,6 +133,11 @@ pub fn install(
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
     root.create_dir_all(&InRootPath::parse(rpmdb::DB_DIR)?, 0o755)?;
+    // Mount points for the chroot's API filesystems, with the modes the
+    // `filesystem` package gives them (it may come later in the order).
+    for (path, mode) in [("proc", 0o555), ("sys", 0o555), ("dev", 0o755)] {
+        root.create_dir(&InRootPath::parse(path)?, &Meta::root_owned(mode))?;
+    }
     let mut db = rpmdb::RpmDb::create(root.path())?;
     let scripts = Scripts { root, chroot };
 

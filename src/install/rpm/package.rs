@@ -2,7 +2,7 @@
 //! as the installer needs them, read from the headers, and its payload.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
@@ -298,16 +298,18 @@ impl RpmFile {
         {
             return Err(PackageError::PayloadFormat(format));
         }
+        let mut reader = BufReader::new(File::open(&self.path).map_err(HeaderError::Io)?);
+        PackageHeaders::read(&mut reader)?;
         let compression = match h.string(tag::PAYLOADCOMPRESSOR)?.as_deref() {
-            None | Some("gzip") => Compression::Gzip,
+            // rpmbuild records no compressor for an uncompressed payload;
+            // older packages without the tag are gzip. The bytes tell.
+            None => Compression::detect(reader.fill_buf().map_err(HeaderError::Io)?),
+            Some("gzip") => Compression::Gzip,
             Some("bzip2") => Compression::Bzip2,
             Some("xz") => Compression::Xz,
             Some("zstd") => Compression::Zstd,
-            Some("identity") => Compression::None,
             Some(other) => return Err(PackageError::PayloadCompressor(other.to_string())),
         };
-        let mut reader = BufReader::new(File::open(&self.path).map_err(HeaderError::Io)?);
-        PackageHeaders::read(&mut reader)?;
         compression
             .decoder(reader)
             .map_err(PackageError::Decompress)
