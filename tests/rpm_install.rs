@@ -429,3 +429,46 @@ fn database_indexes_match_what_rpm_writes() {
     };
     assert_eq!(query(&ours), query(&theirs));
 }
+
+#[test]
+fn truncated_and_corrupted_packages_fail_cleanly() {
+    let host = tempfile::tempdir().expect("tempdir");
+    let target = host.path().join("target").display().to_string();
+    let (_built, rpms) = build(&["xz", "escape"], &[("escape_target", &target)]);
+    for rpm in &rpms {
+        let bytes = fs::read(rpm).expect("read rpm");
+        // Every prefix that ends before the payload is an error.
+        let mut cut = 0;
+        while rpm::RpmFile::read(rpm, &mut &bytes[..cut]).is_err() {
+            cut += 1;
+        }
+        assert!(cut > 96 + 16, "headers read from {cut} bytes");
+        assert!(rpm::RpmFile::read(rpm, &mut &bytes[..]).is_ok());
+        // Byte flips anywhere: reading and installing give an error or a
+        // result, never a panic, and nothing lands outside the root.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..40 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut corrupt = bytes.clone();
+            let at = (state % corrupt.len() as u64) as usize;
+            corrupt[at] ^= (state >> 32) as u8 | 1;
+            let root = Root::new();
+            let file = root.dir.path().join("corrupt.rpm");
+            fs::write(&file, &corrupt).expect("write");
+            let _ = root.install(&[file], &RpmInstallOptions::default());
+            let outside: Vec<_> = fs::read_dir(root.dir.path())
+                .expect("list")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert!(
+                outside
+                    .iter()
+                    .all(|n| ["root", "corrupt.rpm", "build.log"]
+                        .contains(&n.to_str().unwrap_or(""))),
+                "{outside:?}"
+            );
+        }
+    }
+}
