@@ -16,7 +16,7 @@ use thiserror::Error;
 
 use super::header::{HeaderError, sigtag, tag};
 use super::package::{RpmFile, sense};
-use crate::repo::rpm::richdep;
+use crate::repo::rpm::richdep::{self, RichDep};
 
 /// Where rpm keeps its database inside the root.
 pub const DB_DIR: &str = "var/lib/rpm";
@@ -227,11 +227,12 @@ fn insert(tx: &rusqlite::Transaction<'_>, record: &Record<'_>) -> Result<(), Ins
             if key.starts_with('(')
                 && let Ok(dep) = richdep::parse(key)
             {
-                let mut atoms: Vec<&str> = dep.atoms().iter().map(|a| a.name.as_str()).collect();
-                atoms.sort_unstable();
-                atoms.dedup();
-                for atom in atoms {
-                    add_text(table, atom, idx)?;
+                let mut names = Vec::new();
+                rich_keys(&dep, false, &mut names);
+                names.sort_unstable();
+                names.dedup();
+                for name in names {
+                    add_text(table, &name, idx)?;
                 }
             }
         }
@@ -247,4 +248,49 @@ fn insert(tx: &rusqlite::Transaction<'_>, record: &Record<'_>) -> Result<(), Ins
         )?;
     }
     Ok(())
+}
+
+/// The extra index keys of a rich dependency, as rpm derives them: each
+/// name it mentions, prefixed `!` where the name counts when *not*
+/// installed (the condition of `unless`, and of `if ... else` for its
+/// `else` branch, which therefore gives both forms).
+fn rich_keys(dep: &RichDep, negated: bool, out: &mut Vec<String>) {
+    match dep {
+        RichDep::Atom(atom) => out.push(if negated {
+            format!("!{}", atom.name)
+        } else {
+            atom.name.clone()
+        }),
+        RichDep::And(deps) | RichDep::Or(deps) | RichDep::With(deps) => {
+            deps.iter().for_each(|d| rich_keys(d, negated, out))
+        }
+        RichDep::Without(a, b) => {
+            rich_keys(a, negated, out);
+            rich_keys(b, negated, out);
+        }
+        RichDep::If {
+            then,
+            condition,
+            otherwise,
+        } => {
+            rich_keys(then, negated, out);
+            rich_keys(condition, negated, out);
+            if let Some(otherwise) = otherwise {
+                rich_keys(condition, !negated, out);
+                rich_keys(otherwise, negated, out);
+            }
+        }
+        RichDep::Unless {
+            then,
+            condition,
+            otherwise,
+        } => {
+            rich_keys(then, negated, out);
+            rich_keys(condition, !negated, out);
+            if let Some(otherwise) = otherwise {
+                rich_keys(condition, negated, out);
+                rich_keys(otherwise, negated, out);
+            }
+        }
+    }
 }
