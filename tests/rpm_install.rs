@@ -474,3 +474,18 @@ fn truncated_and_corrupted_packages_fail_cleanly() {
         }
     }
 }
+
+#[test]
+fn a_second_installation_adds_to_the_database() {
+    let (_built, rpms) = build(&["xz", "zstd"], &[]);
+    let root = Root::new();
+    for rpm in &rpms {
+        root.install(std::slice::from_ref(rpm), &RpmInstallOptions::default())
+            .expect("install");
+    }
+    let (ok, qa) = root.rpm(&["-qa"]);
+    let mut listed: Vec<&str> = qa.lines().collect();
+    listed.sort_unstable();
+    assert!(ok);
+    assert_eq!(listed, ["lc-xz-1.0-1.noarch", "lc-zstd-1.0-1.noarch"]);
+}

@@ -138,7 +138,7 @@ pub fn install(
     for (path, mode) in [("proc", 0o555), ("sys", 0o555), ("dev", 0o755)] {
         root.create_dir(&InRootPath::parse(path)?, &Meta::root_owned(mode))?;
     }
-    let mut db = rpmdb::RpmDb::create(root.path())?;
+    let mut db = rpmdb::RpmDb::open(root.path())?;
     let scripts = Scripts { root, chroot };
 
     let mut warnings: Vec<Vec<String>> = vec![Vec::new(); packages.len()];

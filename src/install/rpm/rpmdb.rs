@@ -29,11 +29,6 @@ pub enum DbError {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("rpm database {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
     #[error("rpm database: header of {package}: {source}")]
     Header {
         package: String,
@@ -132,15 +127,11 @@ pub struct RpmDb {
 }
 
 impl RpmDb {
-    /// Creates an empty database at `<root>/var/lib/rpm` (whose directory
-    /// must exist), replacing any there.
-    pub fn create(root: &Path) -> Result<RpmDb, DbError> {
+    /// Opens the database at `<root>/var/lib/rpm` (whose directory must
+    /// exist), creating it and its tables if they are missing; packages of
+    /// an earlier installation into the same root stay recorded.
+    pub fn open(root: &Path) -> Result<RpmDb, DbError> {
         let path = root.join(DB_DIR).join(DB_NAME);
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(DbError::Io { path, source }),
-        }
         let db = Connection::open(&path).map_err(|source| DbError::Sqlite {
             path: path.clone(),
             source,
