@@ -1,14 +1,16 @@
-//! Unpacking Debian packages into the image root and recording them in the
-//! root's dpkg database.
+//! Installing packages into the image root and recording them in the
+//! root's package database.
 //!
 //! [`unpack_deb`] is `dpkg --unpack` for one file; [`bootstrap`] installs a
-//! whole package set, scripts and configuration included.
+//! whole Debian package set, scripts and configuration included;
+//! [`rpm::install`] does the same for a set of RPM packages.
 
 pub mod bootstrap;
 pub mod deb;
 mod deb822;
 pub mod dpkg_db;
 pub mod rootfs;
+pub mod rpm;
 
 use std::path::Path;
 

@@ -728,6 +728,31 @@ impl RootFs {
         Ok(Some(OsString::from_vec(target.into_bytes())))
     }
 
+    /// Sets an extended attribute (`security.capability`, say) on the
+    /// regular file at `path` itself; a symlink there is not followed.
+    /// Applied after the owner, since `chown` clears file capabilities.
+    pub fn set_xattr(&self, path: &InRootPath, name: &str, value: &[u8]) -> Result<(), RootError> {
+        let shown = path.display();
+        let (dir, file) = match self.walk(path, false, false)? {
+            Walked::Entry { dir, name } => (dir, name),
+            Walked::Dir(_) => {
+                return Err(RootError::IsADirectory {
+                    path: shown,
+                    kind: "extended attribute target",
+                });
+            }
+        };
+        let fd = rfs::openat(
+            &dir,
+            &file,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io_err(&shown, "open for extended attribute"))?;
+        rfs::fsetxattr(&fd, name, value, rfs::XattrFlags::empty())
+            .map_err(io_err(&shown, "set extended attribute"))
+    }
+
     /// Gives an existing file or directory (symlinks followed inside the
     /// root) the owner and mode of `meta`.
     pub fn set_meta(&self, path: &InRootPath, meta: &Meta) -> Result<(), RootError> {

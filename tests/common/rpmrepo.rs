@@ -29,29 +29,34 @@ pub fn run(tool: &str, package: &str, args: &[&str]) -> String {
 /// Builds the named fixture specs; returns the temp dir and the `.rpm`
 /// files, laid out as `<dir>/repo/<arch>/<file>.rpm`.
 pub fn build(specs: &[&str]) -> (TempDir, Vec<PathBuf>) {
+    build_with(specs, &[])
+}
+
+/// [`build`] with extra `rpmbuild --define`s (`name value`).
+pub fn build_with(specs: &[&str], defines: &[(&str, &str)]) -> (TempDir, Vec<PathBuf>) {
     let dir = tempfile::tempdir().unwrap();
     let top = dir.path().join("top");
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpm");
+    let topdir = format!("_topdir {}", top.display());
     for spec in specs {
         let spec = fixtures.join(format!("{spec}.spec"));
-        run(
-            "rpmbuild",
-            "rpm",
-            &[
-                "-bb",
-                "--quiet",
-                "--define",
-                &format!("_topdir {}", top.display()),
-                // No debuginfo subpackages or build-id links: the fixtures
-                // are shell scripts and text, and the extra packages would
-                // only add noise to the index.
-                "--define",
-                "debug_package %{nil}",
-                "--define",
-                "_build_id_links none",
-                spec.to_str().unwrap(),
-            ],
-        );
+        let defines: Vec<String> = defines.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        let mut args: Vec<&str> = defines.iter().flat_map(|d| ["--define", d]).collect();
+        args.extend([
+            "-bb",
+            "--quiet",
+            "--define",
+            &topdir,
+            // No debuginfo subpackages or build-id links: the fixtures
+            // are shell scripts and text, and the extra packages would
+            // only add noise to the index.
+            "--define",
+            "debug_package %{nil}",
+            "--define",
+            "_build_id_links none",
+            spec.to_str().unwrap(),
+        ]);
+        run("rpmbuild", "rpm", &args);
     }
     let repo = dir.path().join("repo");
     let mut rpms = Vec::new();

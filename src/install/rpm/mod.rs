@@ -1,0 +1,287 @@
+//! Installing a set of RPM packages into the image root, the way `rpm -i`
+//! of the whole set in one transaction does, without the host needing rpm.
+//!
+//! The packages were downloaded and checksum-verified against repodata
+//! before they get here; this module trusts their content as much as the
+//! repository, but not their shape: every header count and offset is
+//! checked, the archive cannot name files the header does not list, and
+//! every write goes through [`RootFs`], so a hostile package cannot write
+//! outside the root.
+//!
+//! The transaction runs in rpm's order: every `%pretrans`; then, package by
+//! package in dependency order, `%pre`, the files, `%post`; then every
+//! `%posttrans`. A failing `%pretrans` or `%pre` stops the installation (rpm
+//! would leave that package out, and the image would be missing it); a
+//! failing `%post` or `%posttrans` is reported as a warning, as rpm does.
+//! Triggers (`%triggerin`, file triggers) are not run.
+//!
+//! The database is `/var/lib/rpm/rpmdb.sqlite`, filled as each package is
+//! installed, so a later scriptlet's `rpm -q` sees the earlier packages.
+
+mod caps;
+mod cpio;
+mod extract;
+pub mod header;
+mod order;
+mod package;
+mod rpmdb;
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+use self::extract::{Accounts, ExtractError, Policy};
+use self::header::{Value, tag};
+use self::package::ScriptKind;
+pub use self::package::{PackageError, RpmFile};
+pub use self::rpmdb::DbError;
+use crate::chroot::{Chroot, ChrootError};
+use crate::install::rootfs::{InRootPath, Meta, RootError, RootFs};
+use crate::interrupt::{self, Interrupted};
+
+/// What the caller may leave out of the image (rpm's `%_excludedocs` and
+/// `%_install_langs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RpmInstallOptions {
+    /// Skip files marked `%doc`.
+    pub exclude_docs: bool,
+    /// Install only files of these languages (and those of none); `None`
+    /// installs all.
+    pub install_langs: Option<Vec<String>>,
+}
+
+/// One installed package, in installation order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledRpm {
+    pub name: String,
+    pub epoch: Option<u64>,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    /// Non-fatal problems: a failed `%post`, an unknown file owner, a
+    /// configuration file written as `.rpmnew`.
+    pub warnings: Vec<String>,
+}
+
+impl InstalledRpm {
+    /// `name-version-release.arch`, as `rpm -qa` prints it.
+    pub fn nevra(&self) -> String {
+        format!(
+            "{}-{}-{}.{}",
+            self.name, self.version, self.release, self.arch
+        )
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum RpmInstallError {
+    #[error("{path}: {source}")]
+    Package { path: PathBuf, source: PackageError },
+    #[error("installing {package}: {source}")]
+    Extract {
+        package: String,
+        source: ExtractError,
+    },
+    #[error("the {scriptlet} scriptlet of {package} failed: {source}")]
+    Scriptlet {
+        package: String,
+        scriptlet: &'static str,
+        source: ChrootError,
+    },
+    #[error(transparent)]
+    Root(#[from] RootError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
+}
+
+/// rpm's transaction color on multilib platforms, recorded as
+/// `INSTALLCOLOR`; 0 elsewhere.
+const INSTALL_COLOR: u32 = if cfg!(target_arch = "x86_64") { 3 } else { 0 };
+
+/// Where a scriptlet's body is written for its interpreter to read.
+const SCRIPT_PATH: &str = "var/lib/rpm/.livecompose-scriptlet";
+
+/// Installs `files` (in any order) into `root`, running scriptlets through
+/// `chroot`, and records them in the root's rpm database. `progress` gets a
+/// line per step.
+pub fn install(
+    root: &RootFs,
+    chroot: &Chroot,
+    files: &[PathBuf],
+    options: &RpmInstallOptions,
+    progress: &dyn Fn(&str),
+) -> Result<Vec<InstalledRpm>, RpmInstallError> {
+    let packages: Vec<RpmFile> = files
+        .iter()
+        .map(|path| {
+            RpmFile::open(path).map_err(|source| RpmInstallError::Package {
+                path: path.clone(),
+                source,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let order = order::install_order(&packages);
+    let policy = Policy {
+        exclude_docs: options.exclude_docs,
+        install_langs: options.install_langs.clone(),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
+    root.create_dir_all(&InRootPath::parse(rpmdb::DB_DIR)?, 0o755)?;
+    // Mount points for the chroot's API filesystems, with the modes the
+    // `filesystem` package gives them (it may come later in the order).
+    for (path, mode) in [("proc", 0o555), ("sys", 0o555), ("dev", 0o755)] {
+        root.create_dir(&InRootPath::parse(path)?, &Meta::root_owned(mode))?;
+    }
+    let mut db = rpmdb::RpmDb::open(root.path())?;
+    let scripts = Scripts { root, chroot };
+
+    let mut warnings: Vec<Vec<String>> = vec![Vec::new(); packages.len()];
+    for &i in &order {
+        warnings[i].extend(scripts.run_fatal(&packages[i], ScriptKind::PreTrans)?);
+    }
+    let mut installed: Vec<InstalledRpm> = Vec::with_capacity(order.len());
+    for &i in &order {
+        interrupt::check()?;
+        let package = &packages[i];
+        progress(&format!("installing {}", package.nevra()));
+        warnings[i].extend(scripts.run_fatal(package, ScriptKind::Pre)?);
+        let accounts = Accounts::read(root)?;
+        let extracted = extract::extract(root, package, &accounts, &policy).map_err(|source| {
+            RpmInstallError::Extract {
+                package: package.nevra(),
+                source,
+            }
+        })?;
+        let mut extra = vec![
+            (tag::INSTALLTIME, Value::int32(&[now])),
+            (tag::INSTALLTID, Value::int32(&[now])),
+            (tag::INSTALLCOLOR, Value::int32(&[INSTALL_COLOR])),
+        ];
+        if !extracted.states.is_empty() {
+            extra.push((tag::FILESTATES, Value::chars(&extracted.states)));
+        }
+        db.add(&rpmdb::Record {
+            package,
+            blob: package.headers.installed_blob(extra),
+            install_tid: now,
+        })?;
+        let mut warnings = std::mem::take(&mut warnings[i]);
+        warnings.extend(extracted.warnings);
+        warnings.extend(scripts.run_lenient(package, ScriptKind::Post)?);
+        installed.push(InstalledRpm {
+            name: package.name.clone(),
+            epoch: package.epoch,
+            version: package.version.clone(),
+            release: package.release.clone(),
+            arch: package.arch.clone(),
+            warnings,
+        });
+    }
+    for (&i, done) in order.iter().zip(installed.iter_mut()) {
+        done.warnings
+            .extend(scripts.run_lenient(&packages[i], ScriptKind::PostTrans)?);
+    }
+    Ok(installed)
+}
+
+/// Runs scriptlets the way rpm does: `interpreter [args] script 1`, the
+/// body in a file inside the root, `1` being the number of instances of
+/// the package after the installation.
+struct Scripts<'a> {
+    root: &'a RootFs,
+    chroot: &'a Chroot,
+}
+
+/// A scriptlet that could not run or failed, with the reason.
+enum ScriptOutcome {
+    Ran,
+    Skipped(String),
+    Failed(ChrootError),
+}
+
+impl Scripts<'_> {
+    fn run(&self, package: &RpmFile, kind: ScriptKind) -> Result<ScriptOutcome, RpmInstallError> {
+        let script = package
+            .script(kind)
+            .map_err(|source| RpmInstallError::Package {
+                path: package.path.clone(),
+                source,
+            })?;
+        let Some(script) = script else {
+            return Ok(ScriptOutcome::Ran);
+        };
+        let Some((program, args)) = script.interpreter.split_first() else {
+            return Ok(ScriptOutcome::Ran);
+        };
+        if !program.starts_with('/') {
+            // `<lua>`: rpm runs these in its embedded interpreter.
+            return Ok(ScriptOutcome::Skipped(format!(
+                "the {} scriptlet of {} is in {program}, which livecompose cannot run; skipped",
+                kind.name(),
+                package.nevra()
+            )));
+        }
+        let mut argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let script_path = InRootPath::parse(SCRIPT_PATH)?;
+        let script_arg = format!("/{SCRIPT_PATH}");
+        if let Some(body) = &script.body {
+            self.root.write_bytes(&script_path, body, 0o700)?;
+            argv.push(OsStr::new(&script_arg));
+        }
+        argv.push(OsStr::new("1"));
+        let command = self.chroot.command(program, &argv);
+        let result = self.chroot.run(
+            command,
+            &format!("the {} scriptlet of {}", kind.name(), package.nevra()),
+        );
+        if script.body.is_some() {
+            self.root.remove_file(&script_path)?;
+        }
+        Ok(match result {
+            Ok(()) => ScriptOutcome::Ran,
+            Err(ChrootError::Interrupted { .. }) => return Err(Interrupted.into()),
+            Err(e) => ScriptOutcome::Failed(e),
+        })
+    }
+
+    /// `%pretrans` and `%pre`: a failure stops the installation; a
+    /// scriptlet that cannot run is a warning.
+    fn run_fatal(
+        &self,
+        package: &RpmFile,
+        kind: ScriptKind,
+    ) -> Result<Option<String>, RpmInstallError> {
+        match self.run(package, kind)? {
+            ScriptOutcome::Ran => Ok(None),
+            ScriptOutcome::Skipped(why) => Ok(Some(why)),
+            ScriptOutcome::Failed(source) => Err(RpmInstallError::Scriptlet {
+                package: package.nevra(),
+                scriptlet: kind.name(),
+                source,
+            }),
+        }
+    }
+
+    /// `%post` and `%posttrans`: a failure is a warning.
+    fn run_lenient(
+        &self,
+        package: &RpmFile,
+        kind: ScriptKind,
+    ) -> Result<Option<String>, RpmInstallError> {
+        Ok(match self.run(package, kind)? {
+            ScriptOutcome::Ran => None,
+            ScriptOutcome::Skipped(why) => Some(why),
+            ScriptOutcome::Failed(e) => Some(format!(
+                "the {} scriptlet of {} failed: {e}",
+                kind.name(),
+                package.nevra()
+            )),
+        })
+    }
+}

@@ -1,0 +1,317 @@
+//! One package file: its identity, dependencies, scriptlets and file list
+//! as the installer needs them, read from the headers, and its payload.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::header::{HeaderError, PackageHeaders, tag};
+use crate::compression::Compression;
+
+#[derive(Debug, Error)]
+pub enum PackageError {
+    #[error(transparent)]
+    Header(#[from] HeaderError),
+    #[error("tag {tag} has {found} entries for {files} files")]
+    FileArrayLength {
+        tag: u32,
+        found: usize,
+        files: usize,
+    },
+    #[error("file {index} names directory {dir_index}, of which there are {dirs}")]
+    DirIndex {
+        index: usize,
+        dir_index: u64,
+        dirs: usize,
+    },
+    #[error("payload format {0:?} is not cpio")]
+    PayloadFormat(String),
+    #[error("payload compressor {0:?} is not supported")]
+    PayloadCompressor(String),
+    #[error("cannot decompress the payload: {0}")]
+    Decompress(std::io::Error),
+}
+
+/// `RPMFILE_*` flags of a file.
+pub mod file_flag {
+    pub const CONFIG: u64 = 1 << 0;
+    pub const DOC: u64 = 1 << 1;
+    pub const NOREPLACE: u64 = 1 << 4;
+    pub const GHOST: u64 = 1 << 6;
+}
+
+/// `RPMSENSE_*` flags of a requirement that matter for ordering.
+pub mod sense {
+    pub const POSTTRANS: u64 = 1 << 5;
+    pub const PRETRANS: u64 = 1 << 7;
+    pub const SCRIPT_PRE: u64 = 1 << 9;
+    pub const SCRIPT_POST: u64 = 1 << 10;
+    pub const SCRIPT_PREUN: u64 = 1 << 11;
+    pub const SCRIPT_POSTUN: u64 = 1 << 12;
+    pub const RPMLIB: u64 = 1 << 24;
+    /// Requirements that only have to hold while installing: rpm leaves
+    /// them out of the `Requirename` index.
+    pub const INSTALL_ONLY: u64 = POSTTRANS | PRETRANS | SCRIPT_PRE | SCRIPT_POST | RPMLIB;
+    pub const ERASE_ONLY: u64 = SCRIPT_PREUN | SCRIPT_POSTUN;
+}
+
+/// One file of the package's file list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Absolute path as the header lists it (`/usr/bin/x`).
+    pub path: Vec<u8>,
+    /// File type and permission bits, as `st_mode`.
+    pub mode: u32,
+    pub size: u64,
+    pub mtime: i64,
+    pub flags: u64,
+    pub user: String,
+    pub group: String,
+    pub link_to: Vec<u8>,
+    /// The 16-bit device number rpm records for device nodes.
+    pub rdev: u32,
+    /// Hard links share `(device, inode)`.
+    pub device: u64,
+    pub inode: u64,
+    pub lang: String,
+    /// A `cap_to_text` string, empty for none.
+    pub caps: String,
+}
+
+/// One requirement, with its `RPMSENSE_*` flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requirement {
+    pub name: String,
+    pub flags: u64,
+}
+
+/// A scriptlet: its interpreter with arguments, and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub interpreter: Vec<String>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// The scriptlets a fresh installation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptKind {
+    PreTrans,
+    Pre,
+    Post,
+    PostTrans,
+}
+
+impl ScriptKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScriptKind::PreTrans => "%pretrans",
+            ScriptKind::Pre => "%pre",
+            ScriptKind::Post => "%post",
+            ScriptKind::PostTrans => "%posttrans",
+        }
+    }
+
+    fn tags(self) -> (u32, u32) {
+        match self {
+            ScriptKind::PreTrans => (tag::PRETRANS, tag::PRETRANSPROG),
+            ScriptKind::Pre => (tag::PREIN, tag::PREINPROG),
+            ScriptKind::Post => (tag::POSTIN, tag::POSTINPROG),
+            ScriptKind::PostTrans => (tag::POSTTRANS, tag::POSTTRANSPROG),
+        }
+    }
+}
+
+/// A package file, headers read and file list decoded.
+#[derive(Debug, Clone)]
+pub struct RpmFile {
+    pub path: PathBuf,
+    pub headers: PackageHeaders,
+    pub name: String,
+    pub epoch: Option<u64>,
+    pub version: String,
+    pub release: String,
+    pub arch: String,
+    pub provides: Vec<String>,
+    pub requires: Vec<Requirement>,
+    pub files: Vec<FileEntry>,
+}
+
+/// An array tag with one entry per file; absent is allowed for the
+/// optional ones and gives defaults.
+fn per_file<T: Clone>(
+    values: Vec<T>,
+    tag: u32,
+    files: usize,
+    default: T,
+) -> Result<Vec<T>, PackageError> {
+    match values.len() {
+        0 => Ok(vec![default; files]),
+        n if n == files => Ok(values),
+        found => Err(PackageError::FileArrayLength { tag, found, files }),
+    }
+}
+
+impl RpmFile {
+    /// Parses the headers of `reader` (positioned at the lead).
+    pub fn read(path: &Path, reader: &mut dyn Read) -> Result<RpmFile, PackageError> {
+        let headers = PackageHeaders::read(reader)?;
+        let h = &headers.main;
+        let name = h.required_string(tag::NAME)?;
+        let version = h.required_string(tag::VERSION)?;
+        let release = h.required_string(tag::RELEASE)?;
+        let arch = h.string(tag::ARCH)?.unwrap_or_default();
+        let epoch = h.integer(tag::EPOCH)?;
+        let provides = h.strings(tag::PROVIDENAME)?;
+        let require_names = h.strings(tag::REQUIRENAME)?;
+        let require_flags = h.integers(tag::REQUIREFLAGS)?;
+        let requires = require_names
+            .into_iter()
+            .enumerate()
+            .map(|(i, name)| Requirement {
+                name,
+                flags: require_flags.get(i).copied().unwrap_or(0),
+            })
+            .collect();
+        let files = Self::file_list(&headers)?;
+        Ok(RpmFile {
+            path: path.to_path_buf(),
+            headers,
+            name,
+            epoch,
+            version,
+            release,
+            arch,
+            provides,
+            requires,
+            files,
+        })
+    }
+
+    /// Opens and parses `path`.
+    pub fn open(path: &Path) -> Result<RpmFile, PackageError> {
+        let mut reader = BufReader::new(File::open(path).map_err(HeaderError::Io)?);
+        RpmFile::read(path, &mut reader)
+    }
+
+    fn file_list(headers: &PackageHeaders) -> Result<Vec<FileEntry>, PackageError> {
+        let h = &headers.main;
+        let basenames = h.byte_strings(tag::BASENAMES)?;
+        let n = basenames.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let dirnames = h.byte_strings(tag::DIRNAMES)?;
+        let dir_indexes = per_file(h.integers(tag::DIRINDEXES)?, tag::DIRINDEXES, n, u64::MAX)?;
+        let modes = per_file(h.integers(tag::FILEMODES)?, tag::FILEMODES, n, 0)?;
+        let sizes = if h.has(tag::LONGFILESIZES) {
+            per_file(h.integers(tag::LONGFILESIZES)?, tag::LONGFILESIZES, n, 0)?
+        } else {
+            per_file(h.integers(tag::FILESIZES)?, tag::FILESIZES, n, 0)?
+        };
+        let mtimes = per_file(h.integers(tag::FILEMTIMES)?, tag::FILEMTIMES, n, 0)?;
+        let flags = per_file(h.integers(tag::FILEFLAGS)?, tag::FILEFLAGS, n, 0)?;
+        let rdevs = per_file(h.integers(tag::FILERDEVS)?, tag::FILERDEVS, n, 0)?;
+        let devices = per_file(h.integers(tag::FILEDEVICES)?, tag::FILEDEVICES, n, 0)?;
+        let inodes = per_file(h.integers(tag::FILEINODES)?, tag::FILEINODES, n, 0)?;
+        let root = "root".to_string();
+        let users = per_file(
+            h.strings(tag::FILEUSERNAME)?,
+            tag::FILEUSERNAME,
+            n,
+            root.clone(),
+        )?;
+        let groups = per_file(h.strings(tag::FILEGROUPNAME)?, tag::FILEGROUPNAME, n, root)?;
+        let links = per_file(
+            h.byte_strings(tag::FILELINKTOS)?,
+            tag::FILELINKTOS,
+            n,
+            &b""[..],
+        )?;
+        let langs = per_file(h.strings(tag::FILELANGS)?, tag::FILELANGS, n, String::new())?;
+        let caps = per_file(h.strings(tag::FILECAPS)?, tag::FILECAPS, n, String::new())?;
+        let mut files = Vec::with_capacity(n);
+        for (i, base) in basenames.into_iter().enumerate() {
+            let dir = usize::try_from(dir_indexes[i])
+                .ok()
+                .and_then(|d| dirnames.get(d))
+                .ok_or(PackageError::DirIndex {
+                    index: i,
+                    dir_index: dir_indexes[i],
+                    dirs: dirnames.len(),
+                })?;
+            let mut path = dir.to_vec();
+            path.extend_from_slice(base);
+            files.push(FileEntry {
+                path,
+                mode: modes[i] as u32,
+                size: sizes[i],
+                // Header times are unsigned 32-bit seconds.
+                mtime: mtimes[i] as i64,
+                flags: flags[i],
+                user: users[i].clone(),
+                group: groups[i].clone(),
+                link_to: links[i].to_vec(),
+                rdev: rdevs[i] as u32,
+                device: devices[i],
+                inode: inodes[i],
+                lang: langs[i].clone(),
+                caps: caps[i].clone(),
+            });
+        }
+        Ok(files)
+    }
+
+    /// `name-[epoch:]version-release.arch`, as `rpm -qa` prints it
+    /// (without the epoch, as rpm's default query format does).
+    pub fn nevra(&self) -> String {
+        format!(
+            "{}-{}-{}.{}",
+            self.name, self.version, self.release, self.arch
+        )
+    }
+
+    /// A scriptlet of the package, if it has one (a body, or a `-p`
+    /// program alone).
+    pub fn script(&self, kind: ScriptKind) -> Result<Option<Script>, PackageError> {
+        let (body_tag, prog_tag) = kind.tags();
+        let h = &self.headers.main;
+        let body = h.byte_strings(body_tag)?.first().map(|b| b.to_vec());
+        let interpreter = h.strings(prog_tag)?;
+        if body.is_none() && interpreter.is_empty() {
+            return Ok(None);
+        }
+        let interpreter = if interpreter.is_empty() {
+            vec!["/bin/sh".to_string()]
+        } else {
+            interpreter
+        };
+        Ok(Some(Script { interpreter, body }))
+    }
+
+    /// The decompressed payload, read from the start of the file again.
+    pub fn payload(&self) -> Result<Box<dyn Read>, PackageError> {
+        let h = &self.headers.main;
+        if let Some(format) = h.string(tag::PAYLOADFORMAT)?
+            && format != "cpio"
+        {
+            return Err(PackageError::PayloadFormat(format));
+        }
+        let mut reader = BufReader::new(File::open(&self.path).map_err(HeaderError::Io)?);
+        PackageHeaders::read(&mut reader)?;
+        let compression = match h.string(tag::PAYLOADCOMPRESSOR)?.as_deref() {
+            // rpmbuild records no compressor for an uncompressed payload;
+            // older packages without the tag are gzip. The bytes tell.
+            None => Compression::detect(reader.fill_buf().map_err(HeaderError::Io)?),
+            Some("gzip") => Compression::Gzip,
+            Some("bzip2") => Compression::Bzip2,
+            Some("xz") => Compression::Xz,
+            Some("zstd") => Compression::Zstd,
+            Some(other) => return Err(PackageError::PayloadCompressor(other.to_string())),
+        };
+        compression
+            .decoder(reader)
+            .map_err(PackageError::Decompress)
+    }
+}

@@ -1,0 +1,287 @@
+//! The image's rpm database: `/var/lib/rpm/rpmdb.sqlite` as rpm 4.16+ keeps
+//! it, so that `rpm -qa`, `rpm -qf` and `rpm -V` in the finished image (and
+//! `dnf` after it) see what livecompose installed.
+//!
+//! The schema is the one `rpm --initdb` creates: a `Packages` table of
+//! header blobs and one index table per indexed tag, each row `(key, hnum,
+//! idx)`: the key, the package's `hnum` and the position of the key in the
+//! tag's array. rpm looks packages up through these indexes (`-q NAME`
+//! reads `Name`, `-qf` reads `Basenames`) and never rebuilds them itself, so
+//! they are written here exactly as rpm's own `rpmdbAdd` would.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, params};
+use thiserror::Error;
+
+use super::header::{HeaderError, sigtag, tag};
+use super::package::{RpmFile, sense};
+use crate::repo::rpm::richdep::{self, RichDep};
+
+/// Where rpm keeps its database inside the root.
+pub const DB_DIR: &str = "var/lib/rpm";
+const DB_NAME: &str = "rpmdb.sqlite";
+
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("rpm database {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("rpm database: header of {package}: {source}")]
+    Header {
+        package: String,
+        source: HeaderError,
+    },
+}
+
+/// Index tables whose keys are the strings of a dependency-like tag; rich
+/// dependencies are indexed whole and by each name they mention.
+const DEPENDENCY_INDEXES: &[(&str, u32)] = &[
+    ("Providename", tag::PROVIDENAME),
+    ("Requirename", tag::REQUIRENAME),
+    ("Conflictname", tag::CONFLICTNAME),
+    ("Obsoletename", tag::OBSOLETENAME),
+    ("Recommendname", tag::RECOMMENDNAME),
+    ("Suggestname", tag::SUGGESTNAME),
+    ("Supplementname", tag::SUPPLEMENTNAME),
+    ("Enhancename", tag::ENHANCENAME),
+];
+
+/// Index tables keyed by plain strings.
+const STRING_INDEXES: &[(&str, u32)] = &[
+    ("Name", tag::NAME),
+    ("Basenames", tag::BASENAMES),
+    ("Group", tag::GROUP),
+    ("Triggername", tag::TRIGGERNAME),
+    ("Dirnames", tag::DIRNAMES),
+    ("Sha1header", tag::SHA1HEADER),
+    ("Filetriggername", tag::FILETRIGGERNAME),
+    ("Transfiletriggername", tag::TRANSFILETRIGGERNAME),
+];
+
+/// Index tables keyed by binary values (integers in host byte order, as
+/// rpm stores them).
+const BINARY_INDEXES: &[&str] = &["Installtid", "Sigmd5"];
+
+/// Tables whose rows rpm also looks up by `hnum` (when removing).
+const HNUM_INDEXED: &[&str] = &[
+    "Basenames",
+    "Requirename",
+    "Providename",
+    "Conflictname",
+    "Obsoletename",
+    "Triggername",
+    "Dirnames",
+    "Filetriggername",
+    "Transfiletriggername",
+    "Recommendname",
+    "Suggestname",
+    "Supplementname",
+    "Enhancename",
+];
+
+/// Tables without a key index in rpm's schema.
+const UNKEYED: &[&str] = &["Installtid", "Sigmd5"];
+
+/// One package to record: its file and its installed header blob.
+pub struct Record<'a> {
+    pub package: &'a RpmFile,
+    pub blob: Vec<u8>,
+    pub install_tid: u32,
+}
+
+fn schema() -> String {
+    let mut sql = String::from(
+        "CREATE TABLE IF NOT EXISTS 'Packages' (hnum INTEGER PRIMARY KEY AUTOINCREMENT,blob BLOB NOT NULL);\n",
+    );
+    let tables = STRING_INDEXES
+        .iter()
+        .chain(DEPENDENCY_INDEXES)
+        .map(|(t, _)| (*t, "TEXT"))
+        .chain(BINARY_INDEXES.iter().map(|t| (*t, "BLOB")));
+    for (table, key_type) in tables {
+        sql.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS '{table}' (key '{key_type}' NOT NULL, hnum INTEGER NOT NULL, idx INTEGER NOT NULL, FOREIGN KEY (hnum) REFERENCES 'Packages'(hnum));\n"
+        ));
+        if !UNKEYED.contains(&table) {
+            sql.push_str(&format!(
+                "CREATE INDEX IF NOT EXISTS '{table}_key_idx' ON '{table}'(key ASC);\n"
+            ));
+        }
+        if HNUM_INDEXED.contains(&table) {
+            sql.push_str(&format!(
+                "CREATE INDEX IF NOT EXISTS '{table}_hnum_idx' ON '{table}'(hnum ASC);\n"
+            ));
+        }
+    }
+    sql
+}
+
+/// An open database being filled, one committed package at a time, so a
+/// scriptlet that runs `rpm -q` sees every package installed before it.
+pub struct RpmDb {
+    path: PathBuf,
+    db: Connection,
+}
+
+impl RpmDb {
+    /// Opens the database at `<root>/var/lib/rpm` (whose directory must
+    /// exist), creating it and its tables if they are missing; packages of
+    /// an earlier installation into the same root stay recorded.
+    pub fn open(root: &Path) -> Result<RpmDb, DbError> {
+        let path = root.join(DB_DIR).join(DB_NAME);
+        let db = Connection::open(&path).map_err(|source| DbError::Sqlite {
+            path: path.clone(),
+            source,
+        })?;
+        db.execute_batch(&schema())
+            .map_err(|source| DbError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(RpmDb { path, db })
+    }
+
+    /// Records one installed package.
+    pub fn add(&mut self, record: &Record<'_>) -> Result<(), DbError> {
+        let path = &self.path;
+        let sql_err = |source| DbError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.db.transaction().map_err(sql_err)?;
+        insert(&tx, record).map_err(|e| match e {
+            InsertError::Sqlite(source) => sql_err(source),
+            InsertError::Header(source) => DbError::Header {
+                package: record.package.nevra(),
+                source,
+            },
+        })?;
+        tx.commit().map_err(sql_err)
+    }
+}
+
+enum InsertError {
+    Sqlite(rusqlite::Error),
+    Header(HeaderError),
+}
+
+impl From<rusqlite::Error> for InsertError {
+    fn from(e: rusqlite::Error) -> Self {
+        InsertError::Sqlite(e)
+    }
+}
+
+impl From<HeaderError> for InsertError {
+    fn from(e: HeaderError) -> Self {
+        InsertError::Header(e)
+    }
+}
+
+fn insert(tx: &rusqlite::Transaction<'_>, record: &Record<'_>) -> Result<(), InsertError> {
+    tx.execute(
+        "INSERT INTO 'Packages' (blob) VALUES (?1)",
+        params![record.blob],
+    )?;
+    let hnum = tx.last_insert_rowid();
+    let header = &record.package.headers.main;
+    let add_text = |table: &str, key: &str, idx: usize| -> Result<(), rusqlite::Error> {
+        tx.execute(
+            &format!("INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, ?3)"),
+            params![key, hnum, idx as i64],
+        )
+        .map(|_| ())
+    };
+    for (table, t) in STRING_INDEXES {
+        let values = match *t {
+            // The digest lives in the signature header of the file.
+            tag::SHA1HEADER => record.package.headers.signature.strings(*t)?,
+            _ => header.strings(*t)?,
+        };
+        for (idx, key) in values.iter().enumerate() {
+            add_text(table, key, idx)?;
+        }
+    }
+    let require_flags = header.integers(tag::REQUIREFLAGS)?;
+    for (table, t) in DEPENDENCY_INDEXES {
+        for (idx, key) in header.strings(*t)?.iter().enumerate() {
+            if *t == tag::REQUIRENAME {
+                let flags = require_flags.get(idx).copied().unwrap_or(0);
+                // rpm leaves install-time-only requirements out.
+                if flags & sense::INSTALL_ONLY != 0 && flags & sense::ERASE_ONLY == 0 {
+                    continue;
+                }
+            }
+            add_text(table, key, idx)?;
+            if key.starts_with('(')
+                && let Ok(dep) = richdep::parse(key)
+            {
+                let mut names = Vec::new();
+                rich_keys(&dep, false, &mut names);
+                names.sort_unstable();
+                names.dedup();
+                for name in names {
+                    add_text(table, &name, idx)?;
+                }
+            }
+        }
+    }
+    tx.execute(
+        "INSERT INTO 'Installtid' (key, hnum, idx) VALUES (?1, ?2, 0)",
+        params![record.install_tid.to_ne_bytes().to_vec(), hnum],
+    )?;
+    if let Some(md5) = record.package.headers.signature.binary(sigtag::MD5)? {
+        tx.execute(
+            "INSERT INTO 'Sigmd5' (key, hnum, idx) VALUES (?1, ?2, 0)",
+            params![md5.to_vec(), hnum],
+        )?;
+    }
+    Ok(())
+}
+
+/// The extra index keys of a rich dependency, as rpm derives them: each
+/// name it mentions, prefixed `!` where the name counts when *not*
+/// installed (the condition of `unless`, and of `if ... else` for its
+/// `else` branch, which therefore gives both forms).
+fn rich_keys(dep: &RichDep, negated: bool, out: &mut Vec<String>) {
+    match dep {
+        RichDep::Atom(atom) => out.push(if negated {
+            format!("!{}", atom.name)
+        } else {
+            atom.name.clone()
+        }),
+        RichDep::And(deps) | RichDep::Or(deps) | RichDep::With(deps) => {
+            deps.iter().for_each(|d| rich_keys(d, negated, out))
+        }
+        RichDep::Without(a, b) => {
+            rich_keys(a, negated, out);
+            rich_keys(b, negated, out);
+        }
+        RichDep::If {
+            then,
+            condition,
+            otherwise,
+        } => {
+            rich_keys(then, negated, out);
+            rich_keys(condition, negated, out);
+            if let Some(otherwise) = otherwise {
+                rich_keys(condition, !negated, out);
+                rich_keys(otherwise, negated, out);
+            }
+        }
+        RichDep::Unless {
+            then,
+            condition,
+            otherwise,
+        } => {
+            rich_keys(then, negated, out);
+            rich_keys(condition, !negated, out);
+            if let Some(otherwise) = otherwise {
+                rich_keys(condition, negated, out);
+                rich_keys(otherwise, negated, out);
+            }
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! Offline tier: RPM packages built with the real `rpmbuild` from the specs
+//! under `tests/fixtures/rpm/install/`, installed with `install::rpm`, and
+//! the result read back with the real `rpm` (`-qa`, `-q`, `-qf`, `-V`),
+//! `getcap` and the filesystem. The scriptlets run in the root through
+//! the real chroot, on a static busybox the fixtures ship; these tests need
+//! root, as building an image does.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use common::rpmrepo;
+use livecompose::chroot::Chroot;
+use livecompose::install::RootFs;
+use livecompose::install::rpm::{self, InstalledRpm, RpmInstallError, RpmInstallOptions};
+use tempfile::TempDir;
+
+/// A static busybox for the fixture shell: the host's from busybox-static,
+/// or one unpacked from a downloaded busybox-static package.
+fn busybox() -> &'static Path {
+    static BUSYBOX: OnceLock<PathBuf> = OnceLock::new();
+    BUSYBOX.get_or_init(|| {
+        let host = Path::new("/bin/busybox");
+        let is_static = host.exists()
+            && Command::new("file")
+                .arg("-L")
+                .arg(host)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("statically linked"))
+                .unwrap_or(true);
+        if is_static {
+            return host.to_path_buf();
+        }
+        // Kept for the whole test run: the path is handed to every build.
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        rpmrepo::run(
+            "sh",
+            "busybox-static",
+            &[
+                "-c",
+                &format!(
+                    "cd {0} && apt-get download busybox-static && dpkg-deb -x busybox-static_*.deb x",
+                    dir.display()
+                ),
+            ],
+        );
+        dir.join("x/bin/busybox")
+    })
+}
+
+/// Builds fixture specs from `tests/fixtures/rpm/install/`.
+fn build(specs: &[&str], defines: &[(&str, &str)]) -> (TempDir, Vec<PathBuf>) {
+    let specs: Vec<String> = specs.iter().map(|s| format!("install/{s}")).collect();
+    let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+    let busybox = busybox().display().to_string();
+    let mut all = vec![("busybox", busybox.as_str())];
+    all.extend_from_slice(defines);
+    rpmrepo::build_with(&specs, &all)
+}
+
+/// An empty root next to its build log.
+struct Root {
+    dir: TempDir,
+}
+
+impl Root {
+    fn new() -> Root {
+        let root = Root {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        fs::create_dir(root.path()).expect("mkdir root");
+        root
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn at(&self, rel: &str) -> PathBuf {
+        self.path().join(rel)
+    }
+
+    /// `/bin/sh` before any package: what `%pretrans` scriptlets need, as
+    /// rpm's own `%pretrans` need a shell already in the root.
+    fn seed_shell(&self) {
+        fs::create_dir_all(self.at("usr/bin")).expect("mkdir");
+        fs::create_dir_all(self.at("bin")).expect("mkdir");
+        fs::create_dir_all(self.at("var/log")).expect("mkdir");
+        fs::copy(busybox(), self.at("usr/bin/busybox")).expect("copy busybox");
+        std::os::unix::fs::symlink("../usr/bin/busybox", self.at("bin/sh")).expect("symlink");
+    }
+
+    fn install(
+        &self,
+        rpms: &[PathBuf],
+        options: &RpmInstallOptions,
+    ) -> Result<Vec<InstalledRpm>, RpmInstallError> {
+        let root = RootFs::open(self.path()).expect("open root");
+        let chroot = Chroot::new(&self.path(), &self.dir.path().join("build.log")).expect("chroot");
+        rpm::install(&root, &chroot, rpms, options, &|_| {})
+    }
+
+    /// The real rpm on the root's database. Killed if stuck: rpm blocks
+    /// the polite signals while it installs.
+    fn rpm(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("timeout")
+            .args(["-s", "KILL", "300", "rpm"])
+            .arg("--root")
+            .arg(self.path())
+            .args(["--dbpath", "/var/lib/rpm"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("cannot run rpm: install the Debian package rpm (tests/run installs it)");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    }
+}
+
+fn nevras(installed: &[InstalledRpm]) -> Vec<String> {
+    installed.iter().map(InstalledRpm::nevra).collect()
+}
+
+#[test]
+fn files_owners_and_database_as_rpm_sees_them() {
+    let (_built, rpms) = build(&["shell", "svc", "files", "fifo", "xz", "zstd"], &[]);
+    let root = Root::new();
+    // An administrator's configuration, there before the package.
+    fs::create_dir_all(root.at("etc")).expect("mkdir");
+    fs::write(root.at("etc/lc-files.conf"), "admin = 1\n").expect("write");
+    let options = RpmInstallOptions {
+        exclude_docs: true,
+        install_langs: Some(vec!["de".to_string()]),
+    };
+    let installed = root.install(&rpms, &options).expect("install");
+    let names = nevras(&installed);
+    // Those whose %pre needs /bin/sh come after the package with it.
+    let at = |name: &str| {
+        installed
+            .iter()
+            .position(|p| p.name == name)
+            .unwrap_or_else(|| panic!("{name} not installed: {names:?}"))
+    };
+    assert!(at("lc-shell") < at("lc-svc") && at("lc-shell") < at("lc-files"));
+
+    // Owner from the user the package's own %pre created.
+    let secret = fs::metadata(root.at("etc/svc/secret")).expect("secret");
+    assert_eq!((secret.uid(), secret.gid()), (901, 901));
+    assert_eq!(secret.permissions().mode() & 0o7777, 0o640);
+    let suid = fs::metadata(root.at("usr/bin/lc-suid")).expect("suid");
+    assert_eq!(suid.permissions().mode() & 0o7777, 0o4755);
+
+    let hard1 = fs::metadata(root.at("usr/lib/lc-files/hard1")).expect("hard1");
+    let hard2 = fs::metadata(root.at("usr/lib/lc-files/hard2")).expect("hard2");
+    assert_eq!(hard1.ino(), hard2.ino());
+    assert_eq!(hard1.nlink(), 2);
+    assert_eq!(
+        fs::read(root.at("usr/lib/lc-files/hard2")).expect("read"),
+        b"linked\n"
+    );
+    assert_eq!(
+        fs::read_link(root.at("usr/lib/lc-files/soft")).expect("soft"),
+        Path::new("hard1")
+    );
+    let fifo = fs::symlink_metadata(root.at("usr/lib/lc-fifo/fifo")).expect("fifo");
+    assert!(fifo.file_type().is_fifo());
+    let null = fs::symlink_metadata(root.at("usr/lib/lc-files/null")).expect("null");
+    assert!(null.file_type().is_char_device());
+    assert_eq!(null.rdev(), rustix::fs::makedev(1, 3));
+
+    let ping = root.at("usr/bin/lc-ping");
+    let caps = rpmrepo::run("getcap", "libcap2-bin", &[ping.to_str().expect("utf-8")]);
+    assert!(caps.contains("cap_net_raw=ep"), "getcap: {caps}");
+
+    assert!(!root.at("var/log/lc-files.log").exists(), "%ghost created");
+    assert_eq!(
+        fs::read_to_string(root.at("etc/lc-files.conf")).expect("conf"),
+        "admin = 1\n"
+    );
+    assert_eq!(
+        fs::read_to_string(root.at("etc/lc-files.conf.rpmnew")).expect("rpmnew"),
+        "packaged = 1\n"
+    );
+    let files_pkg = installed
+        .iter()
+        .find(|p| p.name == "lc-files")
+        .expect("lc-files installed");
+    assert!(
+        files_pkg.warnings.iter().any(|w| w.contains(".rpmnew")),
+        "{:?}",
+        files_pkg.warnings
+    );
+    assert!(!root.at("usr/share/doc/lc-files/README").exists(), "%doc");
+    assert!(root.at("usr/share/locale/de/lc-files.txt").exists());
+    assert!(!root.at("usr/share/locale/fr/lc-files.txt").exists());
+
+    let numbers: String = (1..=5000).map(|n| format!("{n}\n")).collect();
+    for compression in ["xz", "zstd"] {
+        let path = root.at(&format!("usr/share/lc-{compression}/numbers"));
+        assert_eq!(fs::read_to_string(path).expect("numbers"), numbers);
+    }
+
+    // The database, as the real rpm reads it.
+    let (ok, qa) = root.rpm(&["-qa"]);
+    assert!(ok, "rpm -qa: {qa}");
+    let mut listed: Vec<&str> = qa.lines().collect();
+    listed.sort_unstable();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    let (ok, q) = root.rpm(&["-q", "lc-svc"]);
+    assert!(ok && q.trim() == "lc-svc-2.1-4.noarch", "rpm -q: {q}");
+    let (ok, qf) = root.rpm(&["-qf", "/usr/bin/lc-ping"]);
+    assert!(ok && qf.trim() == "lc-files-3.0-2.noarch", "rpm -qf: {qf}");
+    let (ok, provides) = root.rpm(&["-q", "--whatprovides", "/bin/sh"]);
+    assert!(
+        ok && provides.trim() == format!("lc-shell-1.0-1.{}", std::env::consts::ARCH),
+        "{provides}"
+    );
+    // rpm -V finds only what changed after the packages were written, as
+    // it would after `rpm -i`: the account files lc-svc's %pre appended
+    // to, and the administrator's configuration file, kept in place of the
+    // package's (which went to .rpmnew). Modes, owners, times, links,
+    // devices, capabilities and every other digest match.
+    let (_, verify) = root.rpm(&["-V", "-a"]);
+    // The time column ('T') depends on whether the build and the test
+    // fell in the same second; it is left out.
+    let mut complaints: Vec<String> = verify.lines().map(|l| l.replacen('T', ".", 1)).collect();
+    complaints.sort_unstable();
+    assert_eq!(
+        complaints,
+        [
+            "S.5......  c /etc/group",
+            "S.5......  c /etc/lc-files.conf",
+            "S.5......  c /etc/passwd",
+        ],
+        "rpm -V -a:\n{verify}"
+    );
+}
+
+#[test]
+fn scriptlets_run_in_rpm_order() {
+    let (_built, rpms) = build(&["shell", "zz-early", "aa-late", "cyc-a", "cyc-b"], &[]);
+    let root = Root::new();
+    root.seed_shell();
+    let installed = root
+        .install(&rpms, &RpmInstallOptions::default())
+        .expect("install");
+    let order = [
+        "lc-shell",
+        "lc-zz-early",
+        "lc-aa-late",
+        "lc-cyc-b",
+        "lc-cyc-a",
+    ];
+    let names: Vec<&str> = installed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, order);
+    let scripted = ["zz-early", "aa-late", "cyc-b", "cyc-a"];
+    let mut expected = Vec::new();
+    expected.extend(scripted.iter().map(|p| format!("pretrans {p} 1")));
+    for p in scripted {
+        expected.push(format!("pre {p} 1"));
+        expected.push(format!("post {p} 1"));
+    }
+    expected.extend(scripted.iter().map(|p| format!("posttrans {p} 1")));
+    let log = fs::read_to_string(root.at("var/log/order.log")).expect("order.log");
+    assert_eq!(log.lines().collect::<Vec<_>>(), expected);
+    // aa-late's %post exits 1: a warning, and nothing else failed.
+    for package in &installed {
+        let failed_post = package.warnings.iter().any(|w| w.contains("%post "));
+        assert_eq!(
+            failed_post,
+            package.name == "lc-aa-late",
+            "{}: {:?}",
+            package.name,
+            package.warnings
+        );
+    }
+}
+
+#[test]
+fn failing_pre_stops_the_installation() {
+    let (_built, rpms) = build(&["shell", "badpre"], &[]);
+    let root = Root::new();
+    let err = root
+        .install(&rpms, &RpmInstallOptions::default())
+        .expect_err("%pre fails");
+    match &err {
+        RpmInstallError::Scriptlet {
+            package, scriptlet, ..
+        } => {
+            assert_eq!(package, "lc-badpre-1.0-1.noarch");
+            assert_eq!(*scriptlet, "%pre");
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    assert!(err.to_string().contains("failing on purpose"), "{err}");
+    assert!(!root.at("usr/share/lc-badpre").exists());
+}
+
+/// The escape fixture, built with its symlink pointing at `target`.
+fn escape_rpm(target: &Path) -> (TempDir, PathBuf) {
+    let target = target.display().to_string();
+    let (dir, rpms) = build(&["escape"], &[("escape_target", &target)]);
+    let rpm = rpms.into_iter().next().expect("one package");
+    (dir, rpm)
+}
+
+#[test]
+fn dotdot_path_in_a_package_is_refused() {
+    let host = tempfile::tempdir().expect("tempdir");
+    let (_built, rpm) = escape_rpm(&host.path().join("target"));
+    // `/Z9/` becomes `/../` in the header's directory list and in the
+    // archive's entry name; the payload is uncompressed, and the header
+    // digests are not what the installer trusts.
+    let mut bytes = fs::read(&rpm).expect("read rpm");
+    let mut patched = 0;
+    for i in 0..bytes.len().saturating_sub(4) {
+        if &bytes[i..i + 4] == b"/Z9/" {
+            bytes[i..i + 4].copy_from_slice(b"/../");
+            patched += 1;
+        }
+    }
+    assert_eq!(patched, 2, "header and archive");
+    fs::write(&rpm, bytes).expect("write rpm");
+    let root = Root::new();
+    let err = root
+        .install(&[rpm], &RpmInstallOptions::default())
+        .expect_err("refused");
+    assert!(err.to_string().contains("'..'"), "{err}");
+    assert!(!root.dir.path().join("escape-file").exists());
+    assert!(!root.at("escape-file").exists());
+}
+
+#[test]
+fn symlink_to_a_host_directory_is_resolved_inside_the_root() {
+    let host = tempfile::tempdir().expect("tempdir");
+    let target = host.path().join("target");
+    let (_built, rpm) = escape_rpm(&target);
+    // rpmbuild wrote through the link on the build side; start clean.
+    fs::remove_dir_all(&target).expect("clean target");
+    let root = Root::new();
+    root.install(&[rpm], &RpmInstallOptions::default())
+        .expect("install");
+    assert!(!target.exists(), "wrote outside the root");
+    let inside = root
+        .path()
+        .join(target.strip_prefix("/").expect("absolute"));
+    assert_eq!(
+        fs::read_to_string(inside.join("payload")).expect("payload inside"),
+        "through-link\n"
+    );
+}
+
+/// Every index row as `(table, key, package name, idx)`, with the
+/// install-time ones (`Installtid`) reduced to their count.
+fn index_rows(db: &Path) -> Vec<(String, String, String, i64)> {
+    let db = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open rpmdb");
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'Packages' AND name NOT LIKE 'sqlite%'")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    let mut rows = Vec::new();
+    for table in tables {
+        let sql = format!(
+            "SELECT CASE WHEN typeof(t.key) = 'blob' THEN hex(t.key) ELSE t.key END, n.key, t.idx \
+             FROM '{table}' t JOIN 'Name' n ON n.hnum = t.hnum"
+        );
+        let mut stmt = db.prepare(&sql).expect("prepare");
+        let found = stmt
+            .query_map([], |row| {
+                Ok((
+                    table.clone(),
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .expect("query")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("rows");
+        for mut row in found {
+            if table == "Installtid" {
+                row.1 = String::from("(time)");
+            }
+            rows.push(row);
+        }
+    }
+    rows.sort();
+    rows
+}
+
+#[test]
+fn database_indexes_match_what_rpm_writes() {
+    let (_built, rpms) = build(&["shell", "svc", "files", "xz", "zstd", "rich"], &[]);
+    let ours = Root::new();
+    ours.install(&rpms, &RpmInstallOptions::default())
+        .expect("install");
+    // The same packages installed by the real rpm, scripts aside.
+    let theirs = Root::new();
+    let mut args = vec![
+        "-i",
+        "--nodeps",
+        "--noscripts",
+        "--nosignature",
+        "--nodigest",
+    ];
+    let paths: Vec<String> = rpms.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let (ok, out) = theirs.rpm(&args);
+    assert!(ok, "rpm -i: {out}");
+    let db = "var/lib/rpm/rpmdb.sqlite";
+    assert_eq!(index_rows(&ours.at(db)), index_rows(&theirs.at(db)));
+    // And what rpm shows of the installed headers.
+    let qf = "%{NEVRA} %{SIZE} %{INSTALLCOLOR} %{ARCHIVESIZE} %{SIGMD5} %{SHA256HEADER} [%{FILESTATES:fstate} ]\n";
+    let query = |root: &Root| {
+        let (ok, out) = root.rpm(&["-qa", "--qf", qf]);
+        assert!(ok, "{out}");
+        let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(query(&ours), query(&theirs));
+}
+
+#[test]
+fn truncated_and_corrupted_packages_fail_cleanly() {
+    let host = tempfile::tempdir().expect("tempdir");
+    let target = host.path().join("target").display().to_string();
+    let (_built, rpms) = build(&["xz", "escape"], &[("escape_target", &target)]);
+    for rpm in &rpms {
+        let bytes = fs::read(rpm).expect("read rpm");
+        // Every prefix that ends before the payload is an error.
+        let mut cut = 0;
+        while rpm::RpmFile::read(rpm, &mut &bytes[..cut]).is_err() {
+            cut += 1;
+        }
+        assert!(cut > 96 + 16, "headers read from {cut} bytes");
+        assert!(rpm::RpmFile::read(rpm, &mut &bytes[..]).is_ok());
+        // Byte flips anywhere: reading and installing give an error or a
+        // result, never a panic, and nothing lands outside the root.
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..40 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mut corrupt = bytes.clone();
+            let at = (state % corrupt.len() as u64) as usize;
+            corrupt[at] ^= (state >> 32) as u8 | 1;
+            let root = Root::new();
+            let file = root.dir.path().join("corrupt.rpm");
+            fs::write(&file, &corrupt).expect("write");
+            let _ = root.install(&[file], &RpmInstallOptions::default());
+            let outside: Vec<_> = fs::read_dir(root.dir.path())
+                .expect("list")
+                .map(|e| e.expect("entry").file_name())
+                .collect();
+            assert!(
+                outside
+                    .iter()
+                    .all(|n| ["root", "corrupt.rpm", "build.log"]
+                        .contains(&n.to_str().unwrap_or(""))),
+                "{outside:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_second_installation_adds_to_the_database() {
+    let (_built, rpms) = build(&["xz", "zstd"], &[]);
+    let root = Root::new();
+    for rpm in &rpms {
+        root.install(std::slice::from_ref(rpm), &RpmInstallOptions::default())
+            .expect("install");
+    }
+    let (ok, qa) = root.rpm(&["-qa"]);
+    let mut listed: Vec<&str> = qa.lines().collect();
+    listed.sort_unstable();
+    assert!(ok);
+    assert_eq!(listed, ["lc-xz-1.0-1.noarch", "lc-zstd-1.0-1.noarch"]);
+}
