@@ -141,12 +141,15 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     let bar = ui.counter(resolution.packages.len() as u64);
     let installed = distro.install(&root, &chroot, &resolution, &files, &bar);
     bar.finish_and_clear();
-    installed.with_context(|| {
+    let warnings = installed.with_context(|| {
         format!(
             "installing packages failed; the full log is {}",
             log.display()
         )
     })?;
+    for warning in warnings {
+        ui.warn(warning);
+    }
 
     ui.step("Configuring the image from the kickstart");
     let overlays: Vec<PathBuf> = plan

@@ -196,7 +196,7 @@ impl Distro for Debian<'_> {
         resolution: &Resolution,
         files: &[PathBuf],
         bar: &ProgressBar,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Vec<String>> {
         // The index entries carry the relationships the install order needs.
         let transaction = self
             .transaction
@@ -222,7 +222,8 @@ impl Distro for Debian<'_> {
         } else {
             chroot.clone()
         };
-        Ok(bootstrap::install(root, &chroot, &to_install, bar)?)
+        bootstrap::install(root, &chroot, &to_install, bar)?;
+        Ok(Vec::new())
     }
 
     fn finish_root(&self, root: &RootFs) -> anyhow::Result<()> {

@@ -100,7 +100,8 @@ pub trait Distro {
     fn prepare_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;
 
     /// Installs the resolved packages, `files[i]` holding
-    /// `resolution.packages[i]`, with their scripts run through `chroot`.
+    /// `resolution.packages[i]`, with their scripts run through `chroot`;
+    /// returns what the user should hear that did not stop the install.
     fn install(
         &self,
         root: &RootFs,
@@ -108,7 +109,7 @@ pub trait Distro {
         resolution: &Resolution,
         files: &[PathBuf],
         bar: &ProgressBar,
-    ) -> Result<(), anyhow::Error>;
+    ) -> Result<Vec<String>, anyhow::Error>;
 
     /// Undoes what only the build needed (service start blockers).
     fn finish_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;

@@ -6,7 +6,8 @@
 //! for each index by checksum, and each index for each package file by
 //! checksum. Without a key the checksums still hold the chain together from
 //! `repomd.xml` down, and the build says loudly that nothing vouches for
-//! `repomd.xml` itself.
+//! `repomd.xml` itself. With a key, every package's own signature is
+//! checked too, before the first one is installed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,10 @@ use indicatif::ProgressBar;
 use super::{Distro, LiveTools, NameFilter, Resolution, ResolvedPackage, describe, glob_set};
 use crate::chroot::Chroot;
 use crate::fetch::{Expected, Fetcher};
+use crate::image::BootloaderFiles;
 use crate::install::RootFs;
+use crate::install::rpm::verify::verify_package;
+use crate::install::rpm::{self as rpm_install, RpmInstallOptions};
 use crate::kickstart::commands::RepoLocation;
 use crate::kickstart::sections::{GroupContent, PackageSpec, Packages};
 use crate::plan::{BuildPlan, RepositorySpec};
@@ -42,6 +46,8 @@ struct LoadedRepository {
     cost: i32,
     filter: NameFilter,
     repodata: Repodata,
+    /// The `--gpgkey` that must sign its packages, if any.
+    keyring: Option<Keyring>,
 }
 
 impl<'p> Rpm<'p> {
@@ -145,6 +151,7 @@ impl Distro for Rpm<'_> {
                 cost: i32::try_from(spec.cost).unwrap_or(i32::MAX),
                 filter: NameFilter::new(spec)?,
                 repodata,
+                keyring,
             });
         }
         Ok(())
@@ -165,20 +172,53 @@ impl Distro for Rpm<'_> {
     }
 
     fn prepare_root(&self, _root: &RootFs) -> anyhow::Result<()> {
-        anyhow::bail!(
-            "installing RPM packages is not built yet: `livecompose resolve` and --dry-run work for RPM repositories, image builds do not"
-        )
+        // The installer makes the database directory and the chroot's
+        // mount points itself; everything else comes from packages.
+        Ok(())
     }
 
     fn install(
         &self,
-        _root: &RootFs,
-        _chroot: &Chroot,
-        _resolution: &Resolution,
-        _files: &[PathBuf],
-        _bar: &ProgressBar,
-    ) -> anyhow::Result<()> {
-        anyhow::bail!("installing RPM packages is not built yet")
+        root: &RootFs,
+        chroot: &Chroot,
+        resolution: &Resolution,
+        files: &[PathBuf],
+        bar: &ProgressBar,
+    ) -> anyhow::Result<Vec<String>> {
+        // Every package is checked before the first is installed: a bad
+        // one stops the build with the root untouched.
+        bar.set_message("checking package signatures");
+        for (resolved, file) in resolution.packages.iter().zip(files) {
+            let keyring = self
+                .repositories
+                .iter()
+                .find(|loaded| loaded.name == resolved.repository)
+                .and_then(|loaded| loaded.keyring.as_ref());
+            let nevra = format!(
+                "{}-{}.{}",
+                resolved.name, resolved.version, resolved.architecture
+            );
+            verify_package(file, &nevra, keyring)?;
+        }
+        let options = &self.plan.kickstart.packages.options;
+        let install_options = RpmInstallOptions {
+            exclude_docs: options.exclude_docs,
+            install_langs: options.inst_langs.as_ref().map(|langs| {
+                langs
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|lang| !lang.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
+        };
+        let installed = rpm_install::install(root, chroot, files, &install_options, &|step| {
+            bar.set_message(step.to_owned());
+            if step.starts_with("installing ") {
+                bar.inc(1);
+            }
+        })?;
+        Ok(installed.into_iter().flat_map(|p| p.warnings).collect())
     }
 
     fn finish_root(&self, _root: &RootFs) -> anyhow::Result<()> {
@@ -186,11 +226,52 @@ impl Distro for Rpm<'_> {
     }
 
     fn live_tool_packages(&self) -> anyhow::Result<Vec<ResolvedPackage>> {
-        anyhow::bail!("live images from RPM repositories are not built yet; use --format dir")
+        let candidates = self.candidates();
+        LIVE_TOOL_PACKAGES
+            .iter()
+            .map(|name| {
+                let best = candidates
+                    .iter()
+                    .filter(|c| c.package.name == *name && self.arches.contains(&c.package.arch))
+                    .min_by(|a, b| {
+                        a.cost
+                            .cmp(&b.cost)
+                            .then_with(|| b.package.evr.cmp(&a.package.evr))
+                    })
+                    .with_context(|| {
+                        format!(
+                            "a live image needs the package {name} (for {}) and none of the kickstart's repositories has it",
+                            live_tool_purpose(name)
+                        )
+                    })?;
+                self.resolved(best.package, best.repo)
+            })
+            .collect()
     }
 
-    fn unpack_live_tools(&self, _files: &[PathBuf], _dir: &Path) -> anyhow::Result<LiveTools> {
-        anyhow::bail!("live images from RPM repositories are not built yet; use --format dir")
+    fn unpack_live_tools(&self, files: &[PathBuf], dir: &Path) -> anyhow::Result<LiveTools> {
+        let tree = RootFs::open(dir)?;
+        for file in files {
+            rpm_install::unpack(&tree, file)
+                .with_context(|| format!("cannot unpack {}", file.display()))?;
+        }
+        LiveTools {
+            busybox: dir.join("usr/sbin/busybox"),
+            bootloaders: BootloaderFiles::fedora(dir),
+        }
+        .checked(dir, &LIVE_TOOL_PACKAGES)
+    }
+}
+
+/// The Fedora packages holding the [`LiveTools`]: Fedora's busybox is
+/// linked statically.
+const LIVE_TOOL_PACKAGES: [&str; 3] = ["busybox", "syslinux-nonlinux", "systemd-boot-unsigned"];
+
+fn live_tool_purpose(name: &str) -> &'static str {
+    match name {
+        "busybox" => "the live initrd",
+        "syslinux-nonlinux" => "BIOS boot",
+        _ => "UEFI boot",
     }
 }
 

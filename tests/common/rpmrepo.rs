@@ -136,3 +136,66 @@ pub fn recompress_zstd(root: &Path, kind: &str) {
         );
     fs::write(&repomd_path, repomd.replace(entry, &new_entry)).unwrap();
 }
+
+/// A static busybox for fixture packages: the host's from busybox-static,
+/// or one unpacked from a downloaded busybox-static package (kept for the
+/// whole test run, as every build is handed its path).
+pub fn static_busybox() -> &'static Path {
+    static BUSYBOX: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUSYBOX.get_or_init(|| {
+        let host = Path::new("/bin/busybox");
+        let is_static = host.exists()
+            && Command::new("file")
+                .arg("-L")
+                .arg(host)
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).contains("statically linked"))
+                .unwrap_or(true);
+        if is_static {
+            return host.to_path_buf();
+        }
+        let dir = tempfile::tempdir().expect("tempdir").keep();
+        run(
+            "sh",
+            "busybox-static",
+            &[
+                "-c",
+                &format!(
+                    "cd {0} && apt-get download busybox-static && dpkg-deb -x busybox-static_*.deb x",
+                    dir.display()
+                ),
+            ],
+        );
+        dir.join("x/bin/busybox")
+    })
+}
+
+/// Signs package files in place with `rpmsign`, as the key `signer` of `gpg`.
+pub fn sign_packages(gpg: &super::Gpg, signer: &str, rpms: &[PathBuf]) {
+    // Debian's rpm runs /usr/bin/gpg2, which Debian does not ship, and
+    // execs it without a PATH search.
+    let gpg_path = std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join("gpg"))
+                .find(|candidate| candidate.is_file())
+        })
+        .expect("gpg is on PATH (Debian package gnupg)");
+    let gpg_macro = format!("__gpg {}", gpg_path.display());
+    for rpm in rpms {
+        run(
+            "rpmsign",
+            "rpm",
+            &[
+                "--addsign",
+                "--define",
+                &format!("_gpg_name {signer}"),
+                "--define",
+                &format!("_gpg_path {}", gpg.home.path().display()),
+                "--define",
+                &gpg_macro,
+                rpm.to_str().unwrap(),
+            ],
+        );
+    }
+}

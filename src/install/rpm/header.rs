@@ -83,6 +83,8 @@ pub mod tag {
     pub const LONGFILESIZES: u32 = 5008;
     pub const LONGSIGSIZE: u32 = 5009;
     pub const FILECAPS: u32 = 5010;
+    pub const PAYLOADDIGEST: u32 = 5092;
+    pub const PAYLOADDIGESTALGO: u32 = 5093;
     pub const SUGGESTNAME: u32 = 5049;
     pub const ENHANCENAME: u32 = 5055;
     pub const RECOMMENDNAME: u32 = 5046;
@@ -339,6 +341,11 @@ impl Header {
         self.entries.iter().find(|e| e.tag == tag)
     }
 
+    /// The header's size in the package file: intro, index and store.
+    pub fn disk_len(&self) -> usize {
+        ENTRY_SIZE + self.raw_index.len() + self.store.len()
+    }
+
     pub fn has(&self, tag: u32) -> bool {
         self.entry(tag).is_some()
     }
@@ -485,6 +492,11 @@ impl Value {
     }
 }
 
+/// The signature header is padded to a multiple of 8 bytes.
+fn signature_padding(len: usize) -> usize {
+    (8 - len % 8) % 8
+}
+
 /// The two headers of a package file, read up to the start of the payload.
 #[derive(Debug, Clone)]
 pub struct PackageHeaders {
@@ -502,11 +514,16 @@ impl PackageHeaders {
             return Err(HeaderError::BadLead);
         }
         let signature = Header::read(reader, "signature header")?;
-        let sig_len = ENTRY_SIZE + signature.raw_index.len() + signature.store.len();
         let mut pad = [0u8; 8];
-        reader.read_exact(&mut pad[..(8 - sig_len % 8) % 8])?;
+        reader.read_exact(&mut pad[..signature_padding(signature.disk_len())])?;
         let main = Header::read(reader, "main header")?;
         Ok(PackageHeaders { signature, main })
+    }
+
+    /// Where the main header starts in the package file.
+    pub fn main_offset(&self) -> usize {
+        let signature = self.signature.disk_len();
+        LEAD_SIZE + signature + signature_padding(signature)
     }
 
     /// The header blob rpm keeps in its database for an installed package:

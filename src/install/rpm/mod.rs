@@ -25,6 +25,7 @@ pub mod header;
 mod order;
 mod package;
 mod rpmdb;
+pub mod verify;
 
 use std::ffi::OsStr;
 use std::path::PathBuf;
@@ -188,6 +189,23 @@ pub fn install(
             .extend(scripts.run_lenient(&packages[i], ScriptKind::PostTrans)?);
     }
     Ok(installed)
+}
+
+/// Extracts the payload of `file` into `root` without scriptlets or a
+/// database entry: for packages a build only borrows files from (the live
+/// boot's busybox and bootloaders), which are never installed in an image.
+pub fn unpack(root: &RootFs, file: &std::path::Path) -> Result<(), RpmInstallError> {
+    let package = RpmFile::open(file).map_err(|source| RpmInstallError::Package {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    extract::extract(root, &package, &Accounts::default(), &Policy::default()).map_err(
+        |source| RpmInstallError::Extract {
+            package: package.nevra(),
+            source,
+        },
+    )?;
+    Ok(())
 }
 
 /// Runs scriptlets the way rpm does: `interpreter [args] script 1`, the

@@ -1,0 +1,212 @@
+//! Offline tier: `livecompose --format dir` from a signed RPM repository
+//! made with the real tools (`rpmbuild`, `rpmsign`, `createrepo_c`, `gpg`),
+//! read back with the real `rpm`; and the packages a signed repository must
+//! refuse: unsigned, signed by another key, changed after signing. Needs
+//! root, as building an image does.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{Gpg, rpmrepo};
+use tempfile::TempDir;
+
+const SIGNER: &str = "packager@fixture.invalid";
+
+/// A repository of the install fixtures, packages and repomd.xml signed.
+struct Repo {
+    dir: TempDir,
+    root: PathBuf,
+    rpms: Vec<PathBuf>,
+    key: PathBuf,
+    gpg: Gpg,
+}
+
+impl Repo {
+    fn new(specs: &[&str]) -> Repo {
+        let specs: Vec<String> = specs.iter().map(|s| format!("install/{s}")).collect();
+        let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+        let busybox = rpmrepo::static_busybox().display().to_string();
+        let (dir, rpms) = rpmrepo::build_with(&specs, &[("busybox", &busybox)]);
+        let gpg = Gpg::new();
+        gpg.gen_key(&format!("Fixture Packager <{SIGNER}>"), "never");
+        rpmrepo::sign_packages(&gpg, SIGNER, &rpms);
+        let key = dir.path().join("RPM-GPG-KEY-fixture");
+        gpg.export(&[SIGNER], true, &key);
+        let mut repo = Repo {
+            root: PathBuf::new(),
+            dir,
+            rpms,
+            key,
+            gpg,
+        };
+        repo.index();
+        repo
+    }
+
+    /// (Re)indexes the packages as they are now and signs repomd.xml.
+    fn index(&mut self) {
+        let name = format!("repo{}", fs::read_dir(self.dir.path()).unwrap().count());
+        self.root = rpmrepo::createrepo(self.dir.path(), &name, &[]);
+        let repomd = fs::read(self.root.join("repodata/repomd.xml")).unwrap();
+        fs::write(
+            self.root.join("repodata/repomd.xml.asc"),
+            self.gpg.detach_sign(SIGNER, &repomd, true),
+        )
+        .unwrap();
+    }
+
+    fn rpm(&self, name: &str) -> &Path {
+        self.rpms
+            .iter()
+            .find(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(&format!("{name}-")))
+            })
+            .unwrap_or_else(|| panic!("no {name} package among {:?}", self.rpms))
+    }
+
+    /// Builds `--format dir` with `packages`; returns the run and the root.
+    fn build(&self, packages: &str) -> (Output, PathBuf) {
+        let ks = self.dir.path().join("ks.cfg");
+        fs::write(
+            &ks,
+            format!(
+                "repo --name=fixtures --baseurl=file://{} --gpgkey={}\n\
+                 network --hostname=rpmhost\n\
+                 %packages\n{packages}\n%end\n\
+                 %post\necho post-ran > /etc/post-ran\n%end\n",
+                self.root.display(),
+                self.key.display()
+            ),
+        )
+        .unwrap();
+        let out = self.dir.path().join("out");
+        let _ = fs::remove_dir_all(&out);
+        let run = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+            .args(["--config", ks.to_str().unwrap(), "--label", "rpmroot"])
+            .args(["--format", "dir", "--output"])
+            .arg(&out)
+            .arg("--cache")
+            .arg(self.dir.path().join("cache"))
+            .output()
+            .unwrap();
+        (run, out.join("rpmroot"))
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn fails_with(run: &Output, root: &Path, fragments: &[&str]) {
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{stderr}");
+    for fragment in fragments {
+        assert!(stderr.contains(fragment), "{fragment:?} not in: {stderr}");
+    }
+    assert!(!root.exists(), "a failed build left {}", root.display());
+}
+
+#[test]
+fn a_root_from_a_signed_rpm_repository_is_what_rpm_says_it_is() {
+    let repo = Repo::new(&["shell", "svc", "files"]);
+    let (run, root) = repo.build("lc-files\nlc-svc");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+
+    let rpm = |args: &[&str]| {
+        let mut all = vec!["--root", root.to_str().unwrap(), "--dbpath", "/var/lib/rpm"];
+        all.extend_from_slice(args);
+        rpmrepo::run("rpm", "rpm", &all)
+    };
+    let mut names: Vec<String> = rpm(&["-qa", "--qf", "%{NAME}\n"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["lc-files", "lc-shell", "lc-svc"]);
+    assert_eq!(
+        rpm(&["-qf", "/etc/svc/secret"]).trim(),
+        "lc-svc-2.1-4.noarch"
+    );
+    // A user made by %pre owns the files that follow it.
+    let secret = fs::metadata(root.join("etc/svc/secret")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&secret), 901);
+    // The kickstart was applied after the packages.
+    assert_eq!(
+        fs::read_to_string(root.join("etc/post-ran")).unwrap(),
+        "post-ran\n"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("etc/hostname"))
+            .unwrap()
+            .trim(),
+        "rpmhost"
+    );
+}
+
+#[test]
+fn packages_a_signed_repository_must_refuse_stop_the_build_by_name() {
+    // An unsigned package in a repository with a --gpgkey.
+    let mut repo = Repo::new(&["shell", "svc"]);
+    rpmrepo::run(
+        "rpmsign",
+        "rpm",
+        &["--delsign", repo.rpm("lc-svc").to_str().unwrap()],
+    );
+    repo.index();
+    let (run, root) = repo.build("lc-svc");
+    fails_with(&run, &root, &["lc-svc-2.1-4.noarch is not signed"]);
+
+    // Signed by a key that is not the repository's --gpgkey.
+    let stranger = Gpg::new();
+    stranger.gen_key("Stranger <x@fixture.invalid>", "never");
+    rpmrepo::sign_packages(
+        &stranger,
+        "x@fixture.invalid",
+        &[repo.rpm("lc-svc").to_owned()],
+    );
+    repo.index();
+    let (run, root) = repo.build("lc-svc");
+    fails_with(
+        &run,
+        &root,
+        &["lc-svc-2.1-4.noarch: its signature does not verify"],
+    );
+
+    // Changed after signing, and re-indexed so the repository's checksums
+    // agree: only the package's own digests can tell.
+    let mut repo = Repo::new(&["shell", "svc"]);
+    let path = repo.rpm("lc-svc").to_owned();
+    let mut bytes = fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    fs::write(&path, &bytes).unwrap();
+    repo.index();
+    let (run, root) = repo.build("lc-svc");
+    fails_with(
+        &run,
+        &root,
+        &["lc-svc-2.1-4.noarch: the payload does not match"],
+    );
+
+    let mut repo = Repo::new(&["shell", "svc"]);
+    let path = repo.rpm("lc-svc").to_owned();
+    let mut bytes = fs::read(&path).unwrap();
+    let at = bytes
+        .windows(b"Service account fixture".len())
+        .position(|w| w == b"Service account fixture")
+        .expect("the description is in the header");
+    bytes[at] = b's';
+    fs::write(&path, &bytes).unwrap();
+    repo.index();
+    let (run, root) = repo.build("lc-svc");
+    fails_with(
+        &run,
+        &root,
+        &["lc-svc-2.1-4.noarch: the header does not match"],
+    );
+}
