@@ -125,7 +125,7 @@ fn a_live_iso_from_a_signed_rpm_repository_boots() {
     let krel = trimmed_kernel(&kernel, &kernel_tree);
 
     let path = |p: &Path| p.display().to_string();
-    let (repo_dir, _) = rpmrepo::build_with(
+    let (repo_dir, rpms) = rpmrepo::build_with(
         &[
             "live/kernel-core",
             "live/busybox",
@@ -142,9 +142,10 @@ fn a_live_iso_from_a_signed_rpm_repository_boots() {
             ("src_boot", &path(&systemd_boot)),
         ],
     );
-    let root = rpmrepo::createrepo(repo_dir.path(), "live", &[]);
     let gpg = Gpg::new();
     gpg.gen_key("Live Repo <live@fixture.invalid>", "never");
+    rpmrepo::sign_packages(&gpg, "live@fixture.invalid", &rpms);
+    let root = rpmrepo::createrepo(repo_dir.path(), "live", &[]);
     let key = work.path().join("RPM-GPG-KEY-live");
     gpg.export(&["live@fixture.invalid"], true, &key);
     let repomd = fs::read(root.join("repodata/repomd.xml")).unwrap();
@@ -188,21 +189,29 @@ fn a_live_iso_from_a_signed_rpm_repository_boots() {
         .collect();
     assert_eq!(names, ["busybox", "kernel-core", "live-init"], "{manifest}");
 
-    let boot = Command::new(env!("CARGO_BIN_EXE_livecompose"))
-        .arg("test")
-        .arg(&iso)
-        .args([
-            "--expect",
-            "livecompose rpm live: installed by livecompose",
-            "--timeout",
-            "600",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        boot.status.success(),
-        "boot failed: {}{}",
-        String::from_utf8_lossy(&boot.stdout),
-        String::from_utf8_lossy(&boot.stderr)
-    );
+    // BIOS boots ISOLINUX from syslinux-nonlinux, UEFI systemd-boot from
+    // systemd-boot-unsigned: both tool packages came from the repository.
+    for firmware in ["bios", "uefi"] {
+        let boot = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+            .arg("test")
+            .arg(&iso)
+            .args([
+                "--firmware",
+                firmware,
+                "--expect",
+                "livecompose rpm live: installed by livecompose",
+                "--timeout",
+                "600",
+            ])
+            .output()
+            .unwrap();
+        // The time to the line, for the log of the end-to-end run.
+        println!("{firmware}: {}", String::from_utf8_lossy(&boot.stdout));
+        assert!(
+            boot.status.success(),
+            "{firmware} boot failed: {}{}",
+            String::from_utf8_lossy(&boot.stdout),
+            String::from_utf8_lossy(&boot.stderr)
+        );
+    }
 }

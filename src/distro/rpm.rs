@@ -106,6 +106,24 @@ impl<'p> Rpm<'p> {
         })
     }
 
+    /// Checks each downloaded package (`files[i]` holding `packages[i]`)
+    /// against the key of the repository it came from.
+    fn verify(&self, packages: &[ResolvedPackage], files: &[PathBuf]) -> anyhow::Result<()> {
+        for (resolved, file) in packages.iter().zip(files) {
+            let keyring = self
+                .repositories
+                .iter()
+                .find(|loaded| loaded.name == resolved.repository)
+                .and_then(|loaded| loaded.keyring.as_ref());
+            let nevra = format!(
+                "{}-{}.{}",
+                resolved.name, resolved.version, resolved.architecture
+            );
+            verify_package(file, &nevra, keyring)?;
+        }
+        Ok(())
+    }
+
     /// Every group and environment the repositories define, merged.
     fn comps(&self) -> Comps {
         let mut comps = Comps::default();
@@ -188,18 +206,7 @@ impl Distro for Rpm<'_> {
         // Every package is checked before the first is installed: a bad
         // one stops the build with the root untouched.
         bar.set_message("checking package signatures");
-        for (resolved, file) in resolution.packages.iter().zip(files) {
-            let keyring = self
-                .repositories
-                .iter()
-                .find(|loaded| loaded.name == resolved.repository)
-                .and_then(|loaded| loaded.keyring.as_ref());
-            let nevra = format!(
-                "{}-{}.{}",
-                resolved.name, resolved.version, resolved.architecture
-            );
-            verify_package(file, &nevra, keyring)?;
-        }
+        self.verify(&resolution.packages, files)?;
         let options = &self.plan.kickstart.packages.options;
         let install_options = RpmInstallOptions {
             exclude_docs: options.exclude_docs,
@@ -250,6 +257,8 @@ impl Distro for Rpm<'_> {
     }
 
     fn unpack_live_tools(&self, files: &[PathBuf], dir: &Path) -> anyhow::Result<LiveTools> {
+        // Their files boot the image, so they are checked like installed ones.
+        self.verify(&self.live_tool_packages()?, files)?;
         let tree = RootFs::open(dir)?;
         for file in files {
             rpm_install::unpack(&tree, file)
