@@ -338,23 +338,23 @@ fn dotdot_path_in_a_package_is_refused() {
 }
 
 #[test]
-fn symlink_to_a_host_directory_is_resolved_inside_the_root() {
+fn file_beneath_its_own_symlink_to_a_host_directory_is_refused() {
     let host = tempfile::tempdir().expect("tempdir");
     let target = host.path().join("target");
     let (_built, rpm) = escape_rpm(&target);
     // rpmbuild wrote through the link on the build side; start clean.
     fs::remove_dir_all(&target).expect("clean target");
     let root = Root::new();
-    root.install(&[rpm], &RpmInstallOptions::default())
-        .expect("install");
-    assert!(!target.exists(), "wrote outside the root");
-    let inside = root
-        .path()
-        .join(target.strip_prefix("/").expect("absolute"));
-    assert_eq!(
-        fs::read_to_string(inside.join("payload")).expect("payload inside"),
-        "through-link\n"
+    let err = root
+        .install(&[rpm], &RpmInstallOptions::default())
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("/escape-link/payload lies beneath /escape-link"),
+        "{err}"
     );
+    assert!(!target.exists(), "wrote outside the root");
+    assert!(!root.at("escape-link").exists() && !root.at("Z9").exists());
 }
 
 /// Every index row as `(table, key, package name, idx)`, with the
