@@ -488,4 +488,12 @@ fn a_second_installation_adds_to_the_database() {
     listed.sort_unstable();
     assert!(ok);
     assert_eq!(listed, ["lc-xz-1.0-1.noarch", "lc-zstd-1.0-1.noarch"]);
+    // rpm can also take a package out again through the indexes.
+    let (ok, out) = root.rpm(&["-e", "lc-xz"]);
+    assert!(ok, "rpm -e: {out}");
+    assert!(!root.at("usr/share/lc-xz").exists());
+    let (_, qa) = root.rpm(&["-qa"]);
+    assert_eq!(qa.trim(), "lc-zstd-1.0-1.noarch");
+    let (ok, out) = root.rpm(&["-qf", "/usr/share/lc-xz/numbers"]);
+    assert!(!ok, "{out}");
 }

@@ -188,10 +188,10 @@ fn insert(tx: &rusqlite::Transaction<'_>, record: &Record<'_>) -> Result<(), Ins
     let hnum = tx.last_insert_rowid();
     let header = &record.package.headers.main;
     let add_text = |table: &str, key: &str, idx: usize| -> Result<(), rusqlite::Error> {
-        tx.execute(
-            &format!("INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, ?3)"),
-            params![key, hnum, idx as i64],
-        )
+        tx.prepare_cached(&format!(
+            "INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, ?3)"
+        ))?
+        .execute(params![key, hnum, idx as i64])
         .map(|_| ())
     };
     for (table, t) in STRING_INDEXES {
