@@ -195,6 +195,18 @@ fn files_owners_and_database_as_rpm_sees_them() {
         "{:?}",
         files_pkg.warnings
     );
+    let orphan = fs::metadata(root.at("usr/lib/lc-files/orphan")).expect("orphan");
+    assert_eq!((orphan.uid(), orphan.gid()), (0, 0));
+    for missing in [
+        "user lc-nobody does not exist",
+        "group lc-nogroup does not exist",
+    ] {
+        assert!(
+            files_pkg.warnings.iter().any(|w| w.contains(missing)),
+            "{:?}",
+            files_pkg.warnings
+        );
+    }
     assert!(!root.at("usr/share/doc/lc-files/README").exists(), "%doc");
     assert!(root.at("usr/share/locale/de/lc-files.txt").exists());
     assert!(!root.at("usr/share/locale/fr/lc-files.txt").exists());
