@@ -16,6 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use thiserror::Error;
 
+use super::RpmInstallOptions;
 use super::caps::{self, CapsError};
 use super::cpio::{CpioError, CpioReader, EntryName};
 use super::package::{FileEntry, PackageError, RpmFile, file_flag};
@@ -48,13 +49,6 @@ pub enum ExtractError {
         path: String,
         source: std::io::Error,
     },
-}
-
-/// What the caller lets the installer leave out.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    pub exclude_docs: bool,
-    pub install_langs: Option<Vec<String>>,
 }
 
 /// User and group names of the image, from its `/etc/passwd` and
@@ -133,7 +127,7 @@ pub fn extract(
     root: &RootFs,
     package: &RpmFile,
     accounts: &Accounts,
-    policy: &Policy,
+    policy: &RpmInstallOptions,
 ) -> Result<Extracted, ExtractError> {
     let files = &package.files;
     let skipped: Vec<bool> = files

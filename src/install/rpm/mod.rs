@@ -32,7 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
-use self::extract::{Accounts, ExtractError, Policy};
+use self::extract::{Accounts, ExtractError};
 use self::header::{Value, tag};
 use self::package::ScriptKind;
 pub use self::package::{PackageError, RpmFile};
@@ -125,10 +125,6 @@ pub fn install(
         })
         .collect::<Result<_, _>>()?;
     let order = order::install_order(&packages);
-    let policy = Policy {
-        exclude_docs: options.exclude_docs,
-        install_langs: options.install_langs.clone(),
-    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
@@ -152,7 +148,7 @@ pub fn install(
         progress(&format!("installing {}", package.nevra()));
         warnings[i].extend(scripts.run_fatal(package, ScriptKind::Pre)?);
         let accounts = Accounts::read(root)?;
-        let extracted = extract::extract(root, package, &accounts, &policy).map_err(|source| {
+        let extracted = extract::extract(root, package, &accounts, options).map_err(|source| {
             RpmInstallError::Extract {
                 package: package.nevra(),
                 source,
