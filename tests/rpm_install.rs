@@ -509,3 +509,69 @@ fn a_second_installation_adds_to_the_database() {
     let (ok, out) = root.rpm(&["-qf", "/usr/share/lc-xz/numbers"]);
     assert!(!ok, "{out}");
 }
+
+/// Rewrites the uncompressed newc archive of `rpm` into rpm's stripped
+/// form: each entry becomes `07070X` and the file's index in the header,
+/// its content unchanged; the trailer stays a newc entry.
+fn strip_payload(rpm: &Path) -> Vec<u8> {
+    let bytes = fs::read(rpm).expect("read rpm");
+    let package = rpm::RpmFile::open(rpm).expect("intact package");
+    let index_of = |name: &[u8]| {
+        let path = name.strip_prefix(b".").expect("./ name");
+        package
+            .files
+            .iter()
+            .position(|f| f.path == path)
+            .expect("archived file is listed")
+    };
+    let start = bytes
+        .windows(6)
+        .position(|w| w == b"070701")
+        .expect("newc payload");
+    let mut out = bytes[..start].to_vec();
+    let mut at = start;
+    let pad = |n: usize| (4 - n % 4) % 4;
+    loop {
+        let field = |i: usize| {
+            let text = std::str::from_utf8(&bytes[at + 6 + i * 8..at + 14 + i * 8]).expect("hex");
+            usize::from_str_radix(text, 16).expect("hex")
+        };
+        let (size, name_size) = (field(6), field(11));
+        let name_at = at + 110;
+        let name = &bytes[name_at..name_at + name_size - 1];
+        let data_at = name_at + name_size + pad(110 + name_size);
+        if name == b"TRAILER!!!" {
+            out.extend_from_slice(&bytes[at..data_at]);
+            break;
+        }
+        out.extend_from_slice(format!("07070X{:08x}", index_of(name)).as_bytes());
+        out.extend(std::iter::repeat_n(0, pad(out.len() - start)));
+        out.extend_from_slice(&bytes[data_at..data_at + size]);
+        out.extend(std::iter::repeat_n(0, pad(out.len() - start)));
+        at = data_at + size + pad(size);
+    }
+    out
+}
+
+#[test]
+fn stripped_cpio_payload_installs_like_newc() {
+    let (built, rpms) = build(&["plain"], &[]);
+    let newc = Root::new();
+    newc.install(&rpms, &RpmInstallOptions::default())
+        .expect("install newc");
+    let stripped_rpm = built.path().join("stripped.rpm");
+    fs::write(&stripped_rpm, strip_payload(&rpms[0])).expect("write");
+    let stripped = Root::new();
+    stripped
+        .install(&[stripped_rpm], &RpmInstallOptions::default())
+        .expect("install stripped");
+    let tree = |root: &Root| common::snapshot(&root.at("usr/share/lc-plain"));
+    assert_eq!(tree(&newc), tree(&stripped));
+    let a = fs::metadata(stripped.at("usr/share/lc-plain/a")).expect("a");
+    let b = fs::metadata(stripped.at("usr/share/lc-plain/b")).expect("b");
+    assert_eq!(a.ino(), b.ino());
+    assert_eq!(
+        fs::read(stripped.at("usr/share/lc-plain/b")).expect("b"),
+        b"first\n"
+    );
+}
