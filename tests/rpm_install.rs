@@ -128,7 +128,10 @@ fn nevras(installed: &[InstalledRpm]) -> Vec<String> {
 
 #[test]
 fn files_owners_and_database_as_rpm_sees_them() {
-    let (_built, rpms) = build(&["shell", "svc", "files", "fifo", "xz", "zstd"], &[]);
+    let (_built, rpms) = build(
+        &["shell", "svc", "files", "fifo", "xz", "zstd", "bzip2"],
+        &[],
+    );
     let root = Root::new();
     // An administrator's configuration, there before the package.
     fs::create_dir_all(root.at("etc")).expect("mkdir");
@@ -212,7 +215,7 @@ fn files_owners_and_database_as_rpm_sees_them() {
     assert!(!root.at("usr/share/locale/fr/lc-files.txt").exists());
 
     let numbers: String = (1..=5000).map(|n| format!("{n}\n")).collect();
-    for compression in ["xz", "zstd"] {
+    for compression in ["xz", "zstd", "bzip2"] {
         let path = root.at(&format!("usr/share/lc-{compression}/numbers"));
         assert_eq!(fs::read_to_string(path).expect("numbers"), numbers);
     }
