@@ -139,6 +139,7 @@ fn files_owners_and_database_as_rpm_sees_them() {
     let options = RpmInstallOptions {
         exclude_docs: true,
         install_langs: Some(vec!["de".to_string()]),
+        ..RpmInstallOptions::default()
     };
     let installed = root.install(&rpms, &options).expect("install");
     let names = nevras(&installed);
@@ -577,4 +578,24 @@ fn stripped_cpio_payload_installs_like_newc() {
         fs::read(stripped.at("usr/share/lc-plain/b")).expect("b"),
         b"first\n"
     );
+}
+
+#[test]
+fn database_in_the_sysimage_dbpath_behind_the_var_lib_rpm_link() {
+    let (_built, rpms) = build(&["sysimage", "xz"], &[]);
+    let root = Root::new();
+    let options = RpmInstallOptions {
+        dbpath: String::from("/usr/lib/sysimage/rpm"),
+        ..RpmInstallOptions::default()
+    };
+    root.install(&rpms, &options).expect("install");
+    assert!(root.at("usr/lib/sysimage/rpm/rpmdb.sqlite").exists());
+    let link = fs::read_link(root.at("var/lib/rpm")).expect("link shipped");
+    assert_eq!(link, Path::new("../../usr/lib/sysimage/rpm"));
+    // rpm finds it through the link, as the image's rpm would.
+    let (ok, qa) = root.rpm(&["-qa"]);
+    let mut listed: Vec<&str> = qa.lines().collect();
+    listed.sort_unstable();
+    assert!(ok);
+    assert_eq!(listed, ["lc-sysimage-1.0-1.noarch", "lc-xz-1.0-1.noarch"]);
 }

@@ -15,8 +15,9 @@
 //! failing `%post` or `%posttrans` is reported as a warning, as rpm does.
 //! Triggers (`%triggerin`, file triggers) are not run.
 //!
-//! The database is `/var/lib/rpm/rpmdb.sqlite`, filled as each package is
-//! installed, so a later scriptlet's `rpm -q` sees the earlier packages.
+//! The database is `rpmdb.sqlite` in the image's dbpath, filled as each
+//! package is installed, so a later scriptlet's `rpm -q` sees the earlier
+//! packages.
 
 mod caps;
 mod cpio;
@@ -42,14 +43,29 @@ use crate::install::rootfs::{InRootPath, Meta, RootError, RootFs};
 use crate::interrupt::{self, Interrupted};
 
 /// What the caller may leave out of the image (rpm's `%_excludedocs` and
-/// `%_install_langs`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `%_install_langs`), and where the image's rpm keeps its database.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpmInstallOptions {
     /// Skip files marked `%doc`.
     pub exclude_docs: bool,
     /// Install only files of these languages (and those of none); `None`
     /// installs all.
     pub install_langs: Option<Vec<String>>,
+    /// The image's `%_dbpath`, absolute inside the root: `/var/lib/rpm`
+    /// (the default) up to Fedora 35 and on EL 9; `/usr/lib/sysimage/rpm`
+    /// from Fedora 36, whose `rpm` package makes `/var/lib/rpm` a symlink
+    /// to it.
+    pub dbpath: String,
+}
+
+impl Default for RpmInstallOptions {
+    fn default() -> Self {
+        RpmInstallOptions {
+            exclude_docs: false,
+            install_langs: None,
+            dbpath: String::from("/var/lib/rpm"),
+        }
+    }
 }
 
 /// One installed package, in installation order.
@@ -102,8 +118,9 @@ pub enum RpmInstallError {
 /// `INSTALLCOLOR`; 0 elsewhere.
 const INSTALL_COLOR: u32 = if cfg!(target_arch = "x86_64") { 3 } else { 0 };
 
-/// Where a scriptlet's body is written for its interpreter to read.
-const SCRIPT_PATH: &str = "var/lib/rpm/.livecompose-scriptlet";
+/// Where a scriptlet's body is written for its interpreter to read, in
+/// the database directory (which exists before any scriptlet runs).
+const SCRIPT_NAME: &str = ".livecompose-scriptlet";
 
 /// Installs `files` (in any order) into `root`, running scriptlets through
 /// `chroot`, and records them in the root's rpm database. `progress` gets a
@@ -128,14 +145,19 @@ pub fn install(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
-    root.create_dir_all(&InRootPath::parse(rpmdb::DB_DIR)?, 0o755)?;
+    let dbpath = InRootPath::parse(&options.dbpath)?;
+    root.create_dir_all(&dbpath, 0o755)?;
     // Mount points for the chroot's API filesystems, with the modes the
     // `filesystem` package gives them (it may come later in the order).
     for (path, mode) in [("proc", 0o555), ("sys", 0o555), ("dev", 0o755)] {
         root.create_dir(&InRootPath::parse(path)?, &Meta::root_owned(mode))?;
     }
-    let mut db = rpmdb::RpmDb::open(root.path())?;
-    let scripts = Scripts { root, chroot };
+    let mut db = rpmdb::RpmDb::open(root.open_dir(&dbpath)?, &options.dbpath)?;
+    let scripts = Scripts {
+        root,
+        chroot,
+        script_path: format!("{}/{SCRIPT_NAME}", dbpath.to_list_entry()),
+    };
 
     let mut warnings: Vec<Vec<String>> = vec![Vec::new(); packages.len()];
     for &i in &order {
@@ -192,6 +214,8 @@ pub fn install(
 struct Scripts<'a> {
     root: &'a RootFs,
     chroot: &'a Chroot,
+    /// Absolute inside the root.
+    script_path: String,
 }
 
 /// A scriptlet that could not run or failed, with the reason.
@@ -224,11 +248,10 @@ impl Scripts<'_> {
             )));
         }
         let mut argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
-        let script_path = InRootPath::parse(SCRIPT_PATH)?;
-        let script_arg = format!("/{SCRIPT_PATH}");
+        let script_path = InRootPath::parse(&self.script_path)?;
         if let Some(body) = &script.body {
             self.root.write_bytes(&script_path, body, 0o700)?;
-            argv.push(OsStr::new(&script_arg));
+            argv.push(OsStr::new(&self.script_path));
         }
         argv.push(OsStr::new("1"));
         let command = self.chroot.command(program, &argv);
