@@ -263,10 +263,18 @@ impl Header {
         if count > MAX_ENTRIES || size > MAX_DATA || count == 0 {
             return Err(HeaderError::TooLarge { what, count, size });
         }
-        let mut raw_index = vec![0u8; count as usize * ENTRY_SIZE];
-        reader.read_exact(&mut raw_index)?;
-        let mut store = vec![0u8; size as usize];
-        reader.read_exact(&mut store)?;
+        // Read through `take`, so a short file claiming a large header
+        // costs what it holds, not what it claims.
+        let mut read = |len: usize| -> Result<Vec<u8>, HeaderError> {
+            let mut buf = Vec::new();
+            reader.take(len as u64).read_to_end(&mut buf)?;
+            if buf.len() != len {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+            }
+            Ok(buf)
+        };
+        let raw_index = read(count as usize * ENTRY_SIZE)?;
+        let store = read(size as usize)?;
         Header::from_parts(raw_index, store, what)
     }
 

@@ -114,8 +114,9 @@ pub enum RpmInstallError {
     Interrupted(#[from] Interrupted),
 }
 
-/// rpm's transaction color on multilib platforms, recorded as
-/// `INSTALLCOLOR`; 0 elsewhere.
+/// The transaction color rpm records as `INSTALLCOLOR`: 3 on x86_64,
+/// where rpm's platform macros set `%_transaction_color 3` (multilib), 0
+/// where they set none.
 const INSTALL_COLOR: u32 = if cfg!(target_arch = "x86_64") { 3 } else { 0 };
 
 /// Where a scriptlet's body is written for its interpreter to read, in
@@ -124,7 +125,7 @@ const SCRIPT_NAME: &str = ".livecompose-scriptlet";
 
 /// Installs `files` (in any order) into `root`, running scriptlets through
 /// `chroot`, and records them in the root's rpm database. `progress` gets a
-/// line per step.
+/// line per package.
 pub fn install(
     root: &RootFs,
     chroot: &Chroot,
@@ -189,16 +190,16 @@ pub fn install(
             blob: package.headers.installed_blob(extra),
             install_tid: now,
         })?;
-        let mut warnings = std::mem::take(&mut warnings[i]);
-        warnings.extend(extracted.warnings);
-        warnings.extend(scripts.run_lenient(package, ScriptKind::Post)?);
+        let mut notes = std::mem::take(&mut warnings[i]);
+        notes.extend(extracted.warnings);
+        notes.extend(scripts.run_lenient(package, ScriptKind::Post)?);
         installed.push(InstalledRpm {
             name: package.name.clone(),
             epoch: package.epoch,
             version: package.version.clone(),
             release: package.release.clone(),
             arch: package.arch.clone(),
-            warnings,
+            warnings: notes,
         });
     }
     for (&i, done) in order.iter().zip(installed.iter_mut()) {
