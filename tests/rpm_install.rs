@@ -599,3 +599,28 @@ fn database_in_the_sysimage_dbpath_behind_the_var_lib_rpm_link() {
     assert!(ok);
     assert_eq!(listed, ["lc-sysimage-1.0-1.noarch", "lc-xz-1.0-1.noarch"]);
 }
+
+#[test]
+fn triggerin_runs_after_the_package_that_fires_it() {
+    let (_built, rpms) = build(&["shell", "trig", "zz-early"], &[]);
+    let root = Root::new();
+    root.seed_shell();
+    let installed = root
+        .install(&rpms, &RpmInstallOptions::default())
+        .expect("install");
+    let names: Vec<&str> = installed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["lc-shell", "lc-trig", "lc-zz-early"]);
+    let log = fs::read_to_string(root.at("var/log/order.log")).expect("order.log");
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "pretrans zz-early 1",
+            "triggerin trig on lc-shell 1 1",
+            "pre zz-early 1",
+            "post zz-early 1",
+            "triggerin trig on lc-zz-early 1 1",
+            "posttrans zz-early 1",
+        ]
+    );
+    assert!(installed.iter().all(|p| p.warnings.is_empty()));
+}

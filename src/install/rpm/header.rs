@@ -62,10 +62,15 @@ pub mod tag {
     pub const REQUIREFLAGS: u32 = 1048;
     pub const REQUIRENAME: u32 = 1049;
     pub const CONFLICTNAME: u32 = 1054;
+    pub const TRIGGERSCRIPTS: u32 = 1065;
     pub const TRIGGERNAME: u32 = 1066;
+    pub const TRIGGERVERSION: u32 = 1067;
+    pub const TRIGGERFLAGS: u32 = 1068;
+    pub const TRIGGERINDEX: u32 = 1069;
     pub const PREINPROG: u32 = 1085;
     pub const POSTINPROG: u32 = 1086;
     pub const OBSOLETENAME: u32 = 1090;
+    pub const TRIGGERSCRIPTPROG: u32 = 1092;
     pub const FILEDEVICES: u32 = 1095;
     pub const FILEINODES: u32 = 1096;
     pub const FILELANGS: u32 = 1097;

@@ -13,7 +13,8 @@
 //! `%posttrans`. A failing `%pretrans` or `%pre` stops the installation (rpm
 //! would leave that package out, and the image would be missing it); a
 //! failing `%post` or `%posttrans` is reported as a warning, as rpm does.
-//! Triggers (`%triggerin`, file triggers) are not run.
+//! `%triggerin` scripts run after the `%post` of the package that fires
+//! them; other triggers (file triggers, `%triggerprein`) are not run.
 //!
 //! The database is `rpmdb.sqlite` in the image's dbpath, filled as each
 //! package is installed, so a later scriptlet's `rpm -q` sees the earlier
@@ -35,8 +36,8 @@ use thiserror::Error;
 
 use self::extract::{Accounts, ExtractError};
 use self::header::{Value, tag};
-use self::package::ScriptKind;
 pub use self::package::{PackageError, RpmFile};
+use self::package::{Script, ScriptKind, Trigger};
 pub use self::rpmdb::DbError;
 use crate::chroot::{Chroot, ChrootError};
 use crate::install::rootfs::{InRootPath, Meta, RootError, RootFs};
@@ -160,6 +161,16 @@ pub fn install(
         script_path: format!("{}/{SCRIPT_NAME}", dbpath.to_list_entry()),
     };
 
+    let triggers: Vec<Vec<Trigger>> = packages
+        .iter()
+        .map(|p| {
+            p.install_triggers()
+                .map_err(|source| RpmInstallError::Package {
+                    path: p.path.clone(),
+                    source,
+                })
+        })
+        .collect::<Result<_, _>>()?;
     let mut warnings: Vec<Vec<String>> = vec![Vec::new(); packages.len()];
     for &i in &order {
         warnings[i].extend(scripts.run_fatal(&packages[i], ScriptKind::PreTrans)?);
@@ -193,6 +204,8 @@ pub fn install(
         let mut notes = std::mem::take(&mut warnings[i]);
         notes.extend(extracted.warnings);
         notes.extend(scripts.run_lenient(package, ScriptKind::Post)?);
+        let done: Vec<usize> = order[..=installed.len()].to_vec();
+        notes.extend(scripts.run_triggers(i, &done, &packages, &triggers)?);
         installed.push(InstalledRpm {
             name: package.name.clone(),
             epoch: package.epoch,
@@ -234,31 +247,42 @@ impl Scripts<'_> {
                 path: package.path.clone(),
                 source,
             })?;
-        let Some(script) = script else {
-            return Ok(ScriptOutcome::Ran);
-        };
-        let Some((program, args)) = script.interpreter.split_first() else {
+        match script {
+            Some(script) => self.execute(package, kind.name(), &script, &["1"]),
+            None => Ok(ScriptOutcome::Ran),
+        }
+    }
+
+    /// Runs `script` of `package` (`name` says which, for messages) with
+    /// the arguments rpm passes.
+    fn execute(
+        &self,
+        package: &RpmFile,
+        name: &str,
+        script: &Script,
+        args: &[&str],
+    ) -> Result<ScriptOutcome, RpmInstallError> {
+        let Some((program, interpreter_args)) = script.interpreter.split_first() else {
             return Ok(ScriptOutcome::Ran);
         };
         if !program.starts_with('/') {
             // `<lua>`: rpm runs these in its embedded interpreter.
             return Ok(ScriptOutcome::Skipped(format!(
-                "the {} scriptlet of {} is in {program}, which livecompose cannot run; skipped",
-                kind.name(),
+                "the {name} scriptlet of {} is in {program}, which livecompose cannot run; skipped",
                 package.nevra()
             )));
         }
-        let mut argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        let mut argv: Vec<&OsStr> = interpreter_args.iter().map(OsStr::new).collect();
         let script_path = InRootPath::parse(&self.script_path)?;
         if let Some(body) = &script.body {
             self.root.write_bytes(&script_path, body, 0o700)?;
             argv.push(OsStr::new(&self.script_path));
         }
-        argv.push(OsStr::new("1"));
+        argv.extend(args.iter().map(OsStr::new));
         let command = self.chroot.command(program, &argv);
         let result = self.chroot.run(
             command,
-            &format!("the {} scriptlet of {}", kind.name(), package.nevra()),
+            &format!("the {name} scriptlet of {}", package.nevra()),
         );
         if script.body.is_some() {
             self.root.remove_file(&script_path)?;
@@ -294,14 +318,68 @@ impl Scripts<'_> {
         package: &RpmFile,
         kind: ScriptKind,
     ) -> Result<Option<String>, RpmInstallError> {
-        Ok(match self.run(package, kind)? {
-            ScriptOutcome::Ran => None,
-            ScriptOutcome::Skipped(why) => Some(why),
-            ScriptOutcome::Failed(e) => Some(format!(
-                "the {} scriptlet of {} failed: {e}",
-                kind.name(),
-                package.nevra()
-            )),
-        })
+        let outcome = self.run(package, kind)?;
+        Ok(as_warning(package, kind.name(), outcome))
+    }
+
+    /// The `%triggerin` scripts that installing `new` fires, in rpm's
+    /// order: those of the installed packages (`new` included) that
+    /// trigger on it, then those of `new` on packages installed before
+    /// it. Each script of a package runs once; its arguments are the
+    /// instance counts of the owner and of the triggering package (1 and 1
+    /// in a fresh root). A failure is a warning.
+    fn run_triggers(
+        &self,
+        new: usize,
+        installed: &[usize],
+        packages: &[RpmFile],
+        triggers: &[Vec<Trigger>],
+    ) -> Result<Vec<String>, RpmInstallError> {
+        fn add<'t>(fired: &mut Vec<(usize, &'t Trigger)>, owner: usize, trigger: &'t Trigger) {
+            if !fired
+                .iter()
+                .any(|(o, t)| *o == owner && t.index == trigger.index)
+            {
+                fired.push((owner, trigger));
+            }
+        }
+        let mut fired = Vec::new();
+        for &owner in installed {
+            for trigger in triggers[owner]
+                .iter()
+                .filter(|t| t.fires_on(&packages[new]))
+            {
+                add(&mut fired, owner, trigger);
+            }
+        }
+        for trigger in &triggers[new] {
+            if installed
+                .iter()
+                .any(|&other| other != new && trigger.fires_on(&packages[other]))
+            {
+                add(&mut fired, new, trigger);
+            }
+        }
+        let mut warnings = Vec::new();
+        for (owner, trigger) in fired {
+            let package = &packages[owner];
+            let name = format!("%triggerin -- {}", trigger.on);
+            let outcome = self.execute(package, &name, &trigger.script, &["1", "1"])?;
+            warnings.extend(as_warning(package, &name, outcome));
+        }
+        Ok(warnings)
+    }
+}
+
+/// How a scriptlet whose failure does not stop the installation is
+/// reported.
+fn as_warning(package: &RpmFile, name: &str, outcome: ScriptOutcome) -> Option<String> {
+    match outcome {
+        ScriptOutcome::Ran => None,
+        ScriptOutcome::Skipped(why) => Some(why),
+        ScriptOutcome::Failed(e) => Some(format!(
+            "the {name} scriptlet of {} failed: {e}",
+            package.nevra()
+        )),
     }
 }
