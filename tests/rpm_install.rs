@@ -417,7 +417,10 @@ fn index_rows(db: &Path) -> Vec<(String, String, String, i64)> {
 
 #[test]
 fn database_indexes_match_what_rpm_writes() {
-    let (_built, rpms) = build(&["shell", "svc", "files", "xz", "zstd", "rich"], &[]);
+    let (_built, rpms) = build(
+        &["shell", "svc", "files", "xz", "zstd", "rich", "trig"],
+        &[],
+    );
     let ours = Root::new();
     ours.install(&rpms, &RpmInstallOptions::default())
         .expect("install");
@@ -427,6 +430,7 @@ fn database_indexes_match_what_rpm_writes() {
         "-i",
         "--nodeps",
         "--noscripts",
+        "--notriggers",
         "--nosignature",
         "--nodigest",
     ];
