@@ -210,3 +210,28 @@ fn packages_a_signed_repository_must_refuse_stop_the_build_by_name() {
         &["lc-svc-2.1-4.noarch: the header does not match"],
     );
 }
+
+#[test]
+fn the_database_goes_where_the_images_rpm_package_points_var_lib_rpm() {
+    let repo = Repo::new(&["shell", "rpmdb-link"]);
+    let (run, root) = repo.build("lc-shell\nlc-rpmdb-link");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let link = fs::read_link(root.join("var/lib/rpm")).unwrap();
+    assert_eq!(link, Path::new("../../usr/lib/sysimage/rpm"));
+    let listed = rpmrepo::run(
+        "rpm",
+        "rpm",
+        &[
+            "--root",
+            root.to_str().unwrap(),
+            "--dbpath",
+            "/usr/lib/sysimage/rpm",
+            "-qa",
+            "--qf",
+            "%{NAME}\n",
+        ],
+    );
+    let mut names: Vec<&str> = listed.lines().collect();
+    names.sort_unstable();
+    assert_eq!(names, ["lc-rpmdb-link", "lc-shell"]);
+}

@@ -11,7 +11,6 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use common::rpmrepo;
 use livecompose::chroot::Chroot;
@@ -19,44 +18,11 @@ use livecompose::install::RootFs;
 use livecompose::install::rpm::{self, InstalledRpm, RpmInstallError, RpmInstallOptions};
 use tempfile::TempDir;
 
-/// A static busybox for the fixture shell: the host's from busybox-static,
-/// or one unpacked from a downloaded busybox-static package.
-fn busybox() -> &'static Path {
-    static BUSYBOX: OnceLock<PathBuf> = OnceLock::new();
-    BUSYBOX.get_or_init(|| {
-        let host = Path::new("/bin/busybox");
-        let is_static = host.exists()
-            && Command::new("file")
-                .arg("-L")
-                .arg(host)
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).contains("statically linked"))
-                .unwrap_or(true);
-        if is_static {
-            return host.to_path_buf();
-        }
-        // Kept for the whole test run: the path is handed to every build.
-        let dir = tempfile::tempdir().expect("tempdir").keep();
-        rpmrepo::run(
-            "sh",
-            "busybox-static",
-            &[
-                "-c",
-                &format!(
-                    "cd {0} && apt-get download busybox-static && dpkg-deb -x busybox-static_*.deb x",
-                    dir.display()
-                ),
-            ],
-        );
-        dir.join("x/bin/busybox")
-    })
-}
-
 /// Builds fixture specs from `tests/fixtures/rpm/install/`.
 fn build(specs: &[&str], defines: &[(&str, &str)]) -> (TempDir, Vec<PathBuf>) {
     let specs: Vec<String> = specs.iter().map(|s| format!("install/{s}")).collect();
     let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
-    let busybox = busybox().display().to_string();
+    let busybox = rpmrepo::static_busybox().display().to_string();
     let mut all = vec![("busybox", busybox.as_str())];
     all.extend_from_slice(defines);
     rpmrepo::build_with(&specs, &all)
@@ -90,7 +56,7 @@ impl Root {
         fs::create_dir_all(self.at("usr/bin")).expect("mkdir");
         fs::create_dir_all(self.at("bin")).expect("mkdir");
         fs::create_dir_all(self.at("var/log")).expect("mkdir");
-        fs::copy(busybox(), self.at("usr/bin/busybox")).expect("copy busybox");
+        fs::copy(rpmrepo::static_busybox(), self.at("usr/bin/busybox")).expect("copy busybox");
         std::os::unix::fs::symlink("../usr/bin/busybox", self.at("bin/sh")).expect("symlink");
     }
 
@@ -128,7 +94,10 @@ fn nevras(installed: &[InstalledRpm]) -> Vec<String> {
 
 #[test]
 fn files_owners_and_database_as_rpm_sees_them() {
-    let (_built, rpms) = build(&["shell", "svc", "files", "fifo", "xz", "zstd"], &[]);
+    let (_built, rpms) = build(
+        &["shell", "svc", "files", "fifo", "xz", "zstd", "bzip2"],
+        &[],
+    );
     let root = Root::new();
     // An administrator's configuration, there before the package.
     fs::create_dir_all(root.at("etc")).expect("mkdir");
@@ -136,6 +105,7 @@ fn files_owners_and_database_as_rpm_sees_them() {
     let options = RpmInstallOptions {
         exclude_docs: true,
         install_langs: Some(vec!["de".to_string()]),
+        ..RpmInstallOptions::default()
     };
     let installed = root.install(&rpms, &options).expect("install");
     let names = nevras(&installed);
@@ -195,12 +165,24 @@ fn files_owners_and_database_as_rpm_sees_them() {
         "{:?}",
         files_pkg.warnings
     );
+    let orphan = fs::metadata(root.at("usr/lib/lc-files/orphan")).expect("orphan");
+    assert_eq!((orphan.uid(), orphan.gid()), (0, 0));
+    for missing in [
+        "user lc-nobody does not exist",
+        "group lc-nogroup does not exist",
+    ] {
+        assert!(
+            files_pkg.warnings.iter().any(|w| w.contains(missing)),
+            "{:?}",
+            files_pkg.warnings
+        );
+    }
     assert!(!root.at("usr/share/doc/lc-files/README").exists(), "%doc");
     assert!(root.at("usr/share/locale/de/lc-files.txt").exists());
     assert!(!root.at("usr/share/locale/fr/lc-files.txt").exists());
 
     let numbers: String = (1..=5000).map(|n| format!("{n}\n")).collect();
-    for compression in ["xz", "zstd"] {
+    for compression in ["xz", "zstd", "bzip2"] {
         let path = root.at(&format!("usr/share/lc-{compression}/numbers"));
         assert_eq!(fs::read_to_string(path).expect("numbers"), numbers);
     }
@@ -270,12 +252,16 @@ fn scriptlets_run_in_rpm_order() {
     expected.extend(scripted.iter().map(|p| format!("posttrans {p} 1")));
     let log = fs::read_to_string(root.at("var/log/order.log")).expect("order.log");
     assert_eq!(log.lines().collect::<Vec<_>>(), expected);
-    // aa-late's %post exits 1: a warning, and nothing else failed.
+    // aa-late's %post and %posttrans fail: warnings, and nothing else
+    // failed.
     for package in &installed {
-        let failed_post = package.warnings.iter().any(|w| w.contains("%post "));
+        let failed: Vec<bool> = ["%post ", "%posttrans "]
+            .iter()
+            .map(|s| package.warnings.iter().any(|w| w.contains(s)))
+            .collect();
         assert_eq!(
-            failed_post,
-            package.name == "lc-aa-late",
+            failed,
+            [package.name == "lc-aa-late"; 2],
             "{}: {:?}",
             package.name,
             package.warnings
@@ -338,23 +324,23 @@ fn dotdot_path_in_a_package_is_refused() {
 }
 
 #[test]
-fn symlink_to_a_host_directory_is_resolved_inside_the_root() {
+fn file_beneath_its_own_symlink_to_a_host_directory_is_refused() {
     let host = tempfile::tempdir().expect("tempdir");
     let target = host.path().join("target");
     let (_built, rpm) = escape_rpm(&target);
     // rpmbuild wrote through the link on the build side; start clean.
     fs::remove_dir_all(&target).expect("clean target");
     let root = Root::new();
-    root.install(&[rpm], &RpmInstallOptions::default())
-        .expect("install");
-    assert!(!target.exists(), "wrote outside the root");
-    let inside = root
-        .path()
-        .join(target.strip_prefix("/").expect("absolute"));
-    assert_eq!(
-        fs::read_to_string(inside.join("payload")).expect("payload inside"),
-        "through-link\n"
+    let err = root
+        .install(&[rpm], &RpmInstallOptions::default())
+        .expect_err("refused");
+    assert!(
+        err.to_string()
+            .contains("/escape-link/payload lies beneath /escape-link"),
+        "{err}"
     );
+    assert!(!target.exists(), "wrote outside the root");
+    assert!(!root.at("escape-link").exists() && !root.at("Z9").exists());
 }
 
 /// Every index row as `(table, key, package name, idx)`, with the
@@ -401,7 +387,10 @@ fn index_rows(db: &Path) -> Vec<(String, String, String, i64)> {
 
 #[test]
 fn database_indexes_match_what_rpm_writes() {
-    let (_built, rpms) = build(&["shell", "svc", "files", "xz", "zstd", "rich"], &[]);
+    let (_built, rpms) = build(
+        &["shell", "svc", "files", "xz", "zstd", "rich", "trig"],
+        &[],
+    );
     let ours = Root::new();
     ours.install(&rpms, &RpmInstallOptions::default())
         .expect("install");
@@ -411,6 +400,7 @@ fn database_indexes_match_what_rpm_writes() {
         "-i",
         "--nodeps",
         "--noscripts",
+        "--notriggers",
         "--nosignature",
         "--nodigest",
     ];
@@ -488,4 +478,123 @@ fn a_second_installation_adds_to_the_database() {
     listed.sort_unstable();
     assert!(ok);
     assert_eq!(listed, ["lc-xz-1.0-1.noarch", "lc-zstd-1.0-1.noarch"]);
+    // rpm can also take a package out again through the indexes.
+    let (ok, out) = root.rpm(&["-e", "lc-xz"]);
+    assert!(ok, "rpm -e: {out}");
+    assert!(!root.at("usr/share/lc-xz").exists());
+    let (_, qa) = root.rpm(&["-qa"]);
+    assert_eq!(qa.trim(), "lc-zstd-1.0-1.noarch");
+    let (ok, out) = root.rpm(&["-qf", "/usr/share/lc-xz/numbers"]);
+    assert!(!ok, "{out}");
+}
+
+/// Rewrites the uncompressed newc archive of `rpm` into rpm's stripped
+/// form: each entry becomes `07070X` and the file's index in the header,
+/// its content unchanged; the trailer stays a newc entry.
+fn strip_payload(rpm: &Path) -> Vec<u8> {
+    let bytes = fs::read(rpm).expect("read rpm");
+    let package = rpm::RpmFile::open(rpm).expect("intact package");
+    let index_of = |name: &[u8]| {
+        let path = name.strip_prefix(b".").expect("./ name");
+        package
+            .files
+            .iter()
+            .position(|f| f.path == path)
+            .expect("archived file is listed")
+    };
+    let start = bytes
+        .windows(6)
+        .position(|w| w == b"070701")
+        .expect("newc payload");
+    let mut out = bytes[..start].to_vec();
+    let mut at = start;
+    let pad = |n: usize| (4 - n % 4) % 4;
+    loop {
+        let field = |i: usize| {
+            let text = std::str::from_utf8(&bytes[at + 6 + i * 8..at + 14 + i * 8]).expect("hex");
+            usize::from_str_radix(text, 16).expect("hex")
+        };
+        let (size, name_size) = (field(6), field(11));
+        let name_at = at + 110;
+        let name = &bytes[name_at..name_at + name_size - 1];
+        let data_at = name_at + name_size + pad(110 + name_size);
+        if name == b"TRAILER!!!" {
+            out.extend_from_slice(&bytes[at..data_at]);
+            break;
+        }
+        out.extend_from_slice(format!("07070X{:08x}", index_of(name)).as_bytes());
+        out.extend(std::iter::repeat_n(0, pad(out.len() - start)));
+        out.extend_from_slice(&bytes[data_at..data_at + size]);
+        out.extend(std::iter::repeat_n(0, pad(out.len() - start)));
+        at = data_at + size + pad(size);
+    }
+    out
+}
+
+#[test]
+fn stripped_cpio_payload_installs_like_newc() {
+    let (built, rpms) = build(&["plain"], &[]);
+    let newc = Root::new();
+    newc.install(&rpms, &RpmInstallOptions::default())
+        .expect("install newc");
+    let stripped_rpm = built.path().join("stripped.rpm");
+    fs::write(&stripped_rpm, strip_payload(&rpms[0])).expect("write");
+    let stripped = Root::new();
+    stripped
+        .install(&[stripped_rpm], &RpmInstallOptions::default())
+        .expect("install stripped");
+    let tree = |root: &Root| common::snapshot(&root.at("usr/share/lc-plain"));
+    assert_eq!(tree(&newc), tree(&stripped));
+    let a = fs::metadata(stripped.at("usr/share/lc-plain/a")).expect("a");
+    let b = fs::metadata(stripped.at("usr/share/lc-plain/b")).expect("b");
+    assert_eq!(a.ino(), b.ino());
+    assert_eq!(
+        fs::read(stripped.at("usr/share/lc-plain/b")).expect("b"),
+        b"first\n"
+    );
+}
+
+#[test]
+fn database_in_the_sysimage_dbpath_behind_the_var_lib_rpm_link() {
+    let (_built, rpms) = build(&["sysimage", "xz"], &[]);
+    let root = Root::new();
+    let options = RpmInstallOptions {
+        dbpath: String::from("/usr/lib/sysimage/rpm"),
+        ..RpmInstallOptions::default()
+    };
+    root.install(&rpms, &options).expect("install");
+    assert!(root.at("usr/lib/sysimage/rpm/rpmdb.sqlite").exists());
+    let link = fs::read_link(root.at("var/lib/rpm")).expect("link shipped");
+    assert_eq!(link, Path::new("../../usr/lib/sysimage/rpm"));
+    // rpm finds it through the link, as the image's rpm would.
+    let (ok, qa) = root.rpm(&["-qa"]);
+    let mut listed: Vec<&str> = qa.lines().collect();
+    listed.sort_unstable();
+    assert!(ok);
+    assert_eq!(listed, ["lc-sysimage-1.0-1.noarch", "lc-xz-1.0-1.noarch"]);
+}
+
+#[test]
+fn triggerin_runs_after_the_package_that_fires_it() {
+    let (_built, rpms) = build(&["shell", "trig", "zz-early"], &[]);
+    let root = Root::new();
+    root.seed_shell();
+    let installed = root
+        .install(&rpms, &RpmInstallOptions::default())
+        .expect("install");
+    let names: Vec<&str> = installed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["lc-shell", "lc-trig", "lc-zz-early"]);
+    let log = fs::read_to_string(root.at("var/log/order.log")).expect("order.log");
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [
+            "pretrans zz-early 1",
+            "triggerin trig on lc-shell 1 1",
+            "pre zz-early 1",
+            "post zz-early 1",
+            "triggerin trig on lc-zz-early 1 1",
+            "posttrans zz-early 1",
+        ]
+    );
+    assert!(installed.iter().all(|p| p.warnings.is_empty()));
 }

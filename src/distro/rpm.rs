@@ -209,6 +209,7 @@ impl Distro for Rpm<'_> {
         self.verify(&resolution.packages, files)?;
         let options = &self.plan.kickstart.packages.options;
         let install_options = RpmInstallOptions {
+            dbpath: rpm_install::image_dbpath(files)?,
             exclude_docs: options.exclude_docs,
             install_langs: options.inst_langs.as_ref().map(|langs| {
                 langs

@@ -691,6 +691,15 @@ impl RootFs {
         }
     }
 
+    /// Opens the directory `path` (symlinks followed inside the root) for a
+    /// library that wants a path, not a descriptor: `/proc/self/fd/N` then
+    /// names the directory without a lookup outside the root.
+    pub fn open_dir(&self, path: &InRootPath) -> Result<OwnedFd, RootError> {
+        let shown = path.display();
+        self.open_followed(path, OFlags::DIRECTORY)?
+            .ok_or(RootError::NotFound { path: shown })
+    }
+
     /// The names in the directory `path` (symlinks followed inside the root,
     /// as a glob in the chroot would), sorted; empty if it does not exist.
     pub fn list_dir(&self, path: &InRootPath) -> Result<Vec<OsString>, RootError> {

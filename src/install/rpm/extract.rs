@@ -16,6 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use thiserror::Error;
 
+use super::RpmInstallOptions;
 use super::caps::{self, CapsError};
 use super::cpio::{CpioError, CpioReader, EntryName};
 use super::package::{FileEntry, PackageError, RpmFile, file_flag};
@@ -41,18 +42,13 @@ pub enum ExtractError {
     BadIndex { index: u32, files: usize },
     #[error("{path}: listed in the header but missing from the payload")]
     MissingFromPayload { path: String },
+    #[error("{path} lies beneath {link}, a symlink of the same package; refusing it")]
+    BeneathOwnSymlink { path: String, link: String },
     #[error("{path}: reading its content from the payload: {source}")]
     Content {
         path: String,
         source: std::io::Error,
     },
-}
-
-/// What the caller lets the installer leave out.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    pub exclude_docs: bool,
-    pub install_langs: Option<Vec<String>>,
 }
 
 /// User and group names of the image, from its `/etc/passwd` and
@@ -131,7 +127,7 @@ pub fn extract(
     root: &RootFs,
     package: &RpmFile,
     accounts: &Accounts,
-    policy: &Policy,
+    policy: &RpmInstallOptions,
 ) -> Result<Extracted, ExtractError> {
     let files = &package.files;
     let skipped: Vec<bool> = files
@@ -186,12 +182,46 @@ pub fn extract(
     })
 }
 
+/// A package that lists a file beneath one of its own symlinks means to
+/// write through the link; rpmbuild never makes one from a sane build
+/// root. [`RootFs`] would keep the write inside the root anyway (the link
+/// is resolved as in a chroot), but such a package is hostile or broken,
+/// so it is refused before anything of it is written.
+fn refuse_files_beneath_own_symlinks(files: &[FileEntry]) -> Result<(), ExtractError> {
+    let links: BTreeSet<&[u8]> = files
+        .iter()
+        .filter(|f| f.mode & S_IFMT == S_IFLNK)
+        .map(|f| f.path.strip_suffix(b"/").unwrap_or(&f.path))
+        .collect();
+    if links.is_empty() {
+        return Ok(());
+    }
+    for file in files {
+        let path = &file.path;
+        for (at, _) in path.iter().enumerate().filter(|(_, b)| **b == b'/') {
+            if at > 0 && links.contains(&path[..at]) {
+                return Err(ExtractError::BeneathOwnSymlink {
+                    path: shown(file),
+                    link: String::from_utf8_lossy(&path[..at]).into_owned(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Extractor<'_> {
     fn run(&mut self) -> Result<(), ExtractError> {
         let files = &self.package.files;
         if files.is_empty() {
             return Ok(());
         }
+        // Every path is checked before anything is written: a package
+        // with one bad path leaves no trace.
+        for file in files {
+            in_root(file)?;
+        }
+        refuse_files_beneath_own_symlinks(files)?;
         let by_path: HashMap<&[u8], usize> = files
             .iter()
             .enumerate()

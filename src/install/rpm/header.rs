@@ -62,10 +62,15 @@ pub mod tag {
     pub const REQUIREFLAGS: u32 = 1048;
     pub const REQUIRENAME: u32 = 1049;
     pub const CONFLICTNAME: u32 = 1054;
+    pub const TRIGGERSCRIPTS: u32 = 1065;
     pub const TRIGGERNAME: u32 = 1066;
+    pub const TRIGGERVERSION: u32 = 1067;
+    pub const TRIGGERFLAGS: u32 = 1068;
+    pub const TRIGGERINDEX: u32 = 1069;
     pub const PREINPROG: u32 = 1085;
     pub const POSTINPROG: u32 = 1086;
     pub const OBSOLETENAME: u32 = 1090;
+    pub const TRIGGERSCRIPTPROG: u32 = 1092;
     pub const FILEDEVICES: u32 = 1095;
     pub const FILEINODES: u32 = 1096;
     pub const FILELANGS: u32 = 1097;
@@ -265,10 +270,18 @@ impl Header {
         if count > MAX_ENTRIES || size > MAX_DATA || count == 0 {
             return Err(HeaderError::TooLarge { what, count, size });
         }
-        let mut raw_index = vec![0u8; count as usize * ENTRY_SIZE];
-        reader.read_exact(&mut raw_index)?;
-        let mut store = vec![0u8; size as usize];
-        reader.read_exact(&mut store)?;
+        // Read through `take`, so a short file claiming a large header
+        // costs what it holds, not what it claims.
+        let mut read = |len: usize| -> Result<Vec<u8>, HeaderError> {
+            let mut buf = Vec::new();
+            reader.take(len as u64).read_to_end(&mut buf)?;
+            if buf.len() != len {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+            }
+            Ok(buf)
+        };
+        let raw_index = read(count as usize * ENTRY_SIZE)?;
+        let store = read(size as usize)?;
         Header::from_parts(raw_index, store, what)
     }
 

@@ -13,10 +13,12 @@
 //! `%posttrans`. A failing `%pretrans` or `%pre` stops the installation (rpm
 //! would leave that package out, and the image would be missing it); a
 //! failing `%post` or `%posttrans` is reported as a warning, as rpm does.
-//! Triggers (`%triggerin`, file triggers) are not run.
+//! `%triggerin` scripts run after the `%post` of the package that fires
+//! them; other triggers (file triggers, `%triggerprein`) are not run.
 //!
-//! The database is `/var/lib/rpm/rpmdb.sqlite`, filled as each package is
-//! installed, so a later scriptlet's `rpm -q` sees the earlier packages.
+//! The database is `rpmdb.sqlite` in the image's dbpath, filled as each
+//! package is installed, so a later scriptlet's `rpm -q` sees the earlier
+//! packages.
 
 mod caps;
 mod cpio;
@@ -28,29 +30,45 @@ mod rpmdb;
 pub mod verify;
 
 use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use thiserror::Error;
 
-use self::extract::{Accounts, ExtractError, Policy};
+use self::extract::{Accounts, ExtractError};
 use self::header::{Value, tag};
-use self::package::ScriptKind;
 pub use self::package::{PackageError, RpmFile};
+use self::package::{Script, ScriptKind, Trigger};
 pub use self::rpmdb::DbError;
 use crate::chroot::{Chroot, ChrootError};
 use crate::install::rootfs::{InRootPath, Meta, RootError, RootFs};
 use crate::interrupt::{self, Interrupted};
 
 /// What the caller may leave out of the image (rpm's `%_excludedocs` and
-/// `%_install_langs`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `%_install_langs`), and where the image's rpm keeps its database.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpmInstallOptions {
     /// Skip files marked `%doc`.
     pub exclude_docs: bool,
     /// Install only files of these languages (and those of none); `None`
     /// installs all.
     pub install_langs: Option<Vec<String>>,
+    /// The image's `%_dbpath`, absolute inside the root: `/var/lib/rpm`
+    /// (the default) up to Fedora 35 and on EL 9; `/usr/lib/sysimage/rpm`
+    /// from Fedora 36, whose `rpm` package makes `/var/lib/rpm` a symlink
+    /// to it.
+    pub dbpath: String,
+}
+
+impl Default for RpmInstallOptions {
+    fn default() -> Self {
+        RpmInstallOptions {
+            exclude_docs: false,
+            install_langs: None,
+            dbpath: String::from("/var/lib/rpm"),
+        }
+    }
 }
 
 /// One installed package, in installation order.
@@ -99,16 +117,18 @@ pub enum RpmInstallError {
     Interrupted(#[from] Interrupted),
 }
 
-/// rpm's transaction color on multilib platforms, recorded as
-/// `INSTALLCOLOR`; 0 elsewhere.
+/// The transaction color rpm records as `INSTALLCOLOR`: 3 on x86_64,
+/// where rpm's platform macros set `%_transaction_color 3` (multilib), 0
+/// where they set none.
 const INSTALL_COLOR: u32 = if cfg!(target_arch = "x86_64") { 3 } else { 0 };
 
-/// Where a scriptlet's body is written for its interpreter to read.
-const SCRIPT_PATH: &str = "var/lib/rpm/.livecompose-scriptlet";
+/// Where a scriptlet's body is written for its interpreter to read, in
+/// the database directory (which exists before any scriptlet runs).
+const SCRIPT_NAME: &str = ".livecompose-scriptlet";
 
 /// Installs `files` (in any order) into `root`, running scriptlets through
 /// `chroot`, and records them in the root's rpm database. `progress` gets a
-/// line per step.
+/// line per package.
 pub fn install(
     root: &RootFs,
     chroot: &Chroot,
@@ -126,22 +146,33 @@ pub fn install(
         })
         .collect::<Result<_, _>>()?;
     let order = order::install_order(&packages);
-    let policy = Policy {
-        exclude_docs: options.exclude_docs,
-        install_langs: options.install_langs.clone(),
-    };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
-    root.create_dir_all(&InRootPath::parse(rpmdb::DB_DIR)?, 0o755)?;
+    let dbpath = InRootPath::parse(&options.dbpath)?;
+    root.create_dir_all(&dbpath, 0o755)?;
     // Mount points for the chroot's API filesystems, with the modes the
     // `filesystem` package gives them (it may come later in the order).
     for (path, mode) in [("proc", 0o555), ("sys", 0o555), ("dev", 0o755)] {
         root.create_dir(&InRootPath::parse(path)?, &Meta::root_owned(mode))?;
     }
-    let mut db = rpmdb::RpmDb::open(root.path())?;
-    let scripts = Scripts { root, chroot };
+    let mut db = rpmdb::RpmDb::open(root.open_dir(&dbpath)?, &options.dbpath)?;
+    let scripts = Scripts {
+        root,
+        chroot,
+        script_path: format!("{}/{SCRIPT_NAME}", dbpath.to_list_entry()),
+    };
 
+    let triggers: Vec<Vec<Trigger>> = packages
+        .iter()
+        .map(|p| {
+            p.install_triggers()
+                .map_err(|source| RpmInstallError::Package {
+                    path: p.path.clone(),
+                    source,
+                })
+        })
+        .collect::<Result<_, _>>()?;
     let mut warnings: Vec<Vec<String>> = vec![Vec::new(); packages.len()];
     for &i in &order {
         warnings[i].extend(scripts.run_fatal(&packages[i], ScriptKind::PreTrans)?);
@@ -153,7 +184,7 @@ pub fn install(
         progress(&format!("installing {}", package.nevra()));
         warnings[i].extend(scripts.run_fatal(package, ScriptKind::Pre)?);
         let accounts = Accounts::read(root)?;
-        let extracted = extract::extract(root, package, &accounts, &policy).map_err(|source| {
+        let extracted = extract::extract(root, package, &accounts, options).map_err(|source| {
             RpmInstallError::Extract {
                 package: package.nevra(),
                 source,
@@ -172,16 +203,18 @@ pub fn install(
             blob: package.headers.installed_blob(extra),
             install_tid: now,
         })?;
-        let mut warnings = std::mem::take(&mut warnings[i]);
-        warnings.extend(extracted.warnings);
-        warnings.extend(scripts.run_lenient(package, ScriptKind::Post)?);
+        let mut notes = std::mem::take(&mut warnings[i]);
+        notes.extend(extracted.warnings);
+        notes.extend(scripts.run_lenient(package, ScriptKind::Post)?);
+        let done: Vec<usize> = order[..=installed.len()].to_vec();
+        notes.extend(scripts.run_triggers(i, &done, &packages, &triggers)?);
         installed.push(InstalledRpm {
             name: package.name.clone(),
             epoch: package.epoch,
             version: package.version.clone(),
             release: package.release.clone(),
             arch: package.arch.clone(),
-            warnings,
+            warnings: notes,
         });
     }
     for (&i, done) in order.iter().zip(installed.iter_mut()) {
@@ -189,6 +222,40 @@ pub fn install(
             .extend(scripts.run_lenient(&packages[i], ScriptKind::PostTrans)?);
     }
     Ok(installed)
+}
+
+/// Where the image's own rpm will look for its database: where a package
+/// about to be installed points `/var/lib/rpm` (Fedora 36 and later ship it
+/// as a link to `/usr/lib/sysimage/rpm` in the rpm package), else
+/// `/var/lib/rpm`. Writing the database anywhere else would make that
+/// package's link collide with a directory.
+pub fn image_dbpath(files: &[PathBuf]) -> Result<String, RpmInstallError> {
+    const LEGACY: &str = "/var/lib/rpm";
+    for file in files {
+        let package = RpmFile::open(file).map_err(|source| RpmInstallError::Package {
+            path: file.clone(),
+            source,
+        })?;
+        let link = package.files.iter().find(|f| {
+            f.path == LEGACY.as_bytes() && f.mode & 0o170000 == 0o120000 && !f.link_to.is_empty()
+        });
+        if let Some(link) = link {
+            let target = std::path::Path::new(OsStr::from_bytes(&link.link_to));
+            let mut resolved = std::path::PathBuf::from("/var/lib");
+            for part in target.components() {
+                match part {
+                    std::path::Component::RootDir => resolved = std::path::PathBuf::from("/"),
+                    std::path::Component::ParentDir => {
+                        resolved.pop();
+                    }
+                    std::path::Component::Normal(name) => resolved.push(name),
+                    std::path::Component::CurDir | std::path::Component::Prefix(_) => {}
+                }
+            }
+            return Ok(resolved.display().to_string());
+        }
+    }
+    Ok(LEGACY.to_owned())
 }
 
 /// Extracts the payload of `file` into `root` without scriptlets or a
@@ -199,12 +266,16 @@ pub fn unpack(root: &RootFs, file: &std::path::Path) -> Result<(), RpmInstallErr
         path: file.to_path_buf(),
         source,
     })?;
-    extract::extract(root, &package, &Accounts::default(), &Policy::default()).map_err(
-        |source| RpmInstallError::Extract {
-            package: package.nevra(),
-            source,
-        },
-    )?;
+    extract::extract(
+        root,
+        &package,
+        &Accounts::default(),
+        &RpmInstallOptions::default(),
+    )
+    .map_err(|source| RpmInstallError::Extract {
+        package: package.nevra(),
+        source,
+    })?;
     Ok(())
 }
 
@@ -214,6 +285,8 @@ pub fn unpack(root: &RootFs, file: &std::path::Path) -> Result<(), RpmInstallErr
 struct Scripts<'a> {
     root: &'a RootFs,
     chroot: &'a Chroot,
+    /// Absolute inside the root.
+    script_path: String,
 }
 
 /// A scriptlet that could not run or failed, with the reason.
@@ -231,32 +304,42 @@ impl Scripts<'_> {
                 path: package.path.clone(),
                 source,
             })?;
-        let Some(script) = script else {
-            return Ok(ScriptOutcome::Ran);
-        };
-        let Some((program, args)) = script.interpreter.split_first() else {
+        match script {
+            Some(script) => self.execute(package, kind.name(), &script, &["1"]),
+            None => Ok(ScriptOutcome::Ran),
+        }
+    }
+
+    /// Runs `script` of `package` (`name` says which, for messages) with
+    /// the arguments rpm passes.
+    fn execute(
+        &self,
+        package: &RpmFile,
+        name: &str,
+        script: &Script,
+        args: &[&str],
+    ) -> Result<ScriptOutcome, RpmInstallError> {
+        let Some((program, interpreter_args)) = script.interpreter.split_first() else {
             return Ok(ScriptOutcome::Ran);
         };
         if !program.starts_with('/') {
             // `<lua>`: rpm runs these in its embedded interpreter.
             return Ok(ScriptOutcome::Skipped(format!(
-                "the {} scriptlet of {} is in {program}, which livecompose cannot run; skipped",
-                kind.name(),
+                "the {name} scriptlet of {} is in {program}, which livecompose cannot run; skipped",
                 package.nevra()
             )));
         }
-        let mut argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
-        let script_path = InRootPath::parse(SCRIPT_PATH)?;
-        let script_arg = format!("/{SCRIPT_PATH}");
+        let mut argv: Vec<&OsStr> = interpreter_args.iter().map(OsStr::new).collect();
+        let script_path = InRootPath::parse(&self.script_path)?;
         if let Some(body) = &script.body {
             self.root.write_bytes(&script_path, body, 0o700)?;
-            argv.push(OsStr::new(&script_arg));
+            argv.push(OsStr::new(&self.script_path));
         }
-        argv.push(OsStr::new("1"));
+        argv.extend(args.iter().map(OsStr::new));
         let command = self.chroot.command(program, &argv);
         let result = self.chroot.run(
             command,
-            &format!("the {} scriptlet of {}", kind.name(), package.nevra()),
+            &format!("the {name} scriptlet of {}", package.nevra()),
         );
         if script.body.is_some() {
             self.root.remove_file(&script_path)?;
@@ -292,14 +375,68 @@ impl Scripts<'_> {
         package: &RpmFile,
         kind: ScriptKind,
     ) -> Result<Option<String>, RpmInstallError> {
-        Ok(match self.run(package, kind)? {
-            ScriptOutcome::Ran => None,
-            ScriptOutcome::Skipped(why) => Some(why),
-            ScriptOutcome::Failed(e) => Some(format!(
-                "the {} scriptlet of {} failed: {e}",
-                kind.name(),
-                package.nevra()
-            )),
-        })
+        let outcome = self.run(package, kind)?;
+        Ok(as_warning(package, kind.name(), outcome))
+    }
+
+    /// The `%triggerin` scripts that installing `new` fires, in rpm's
+    /// order: those of the installed packages (`new` included) that
+    /// trigger on it, then those of `new` on packages installed before
+    /// it. Each script of a package runs once; its arguments are the
+    /// instance counts of the owner and of the triggering package (1 and 1
+    /// in a fresh root). A failure is a warning.
+    fn run_triggers(
+        &self,
+        new: usize,
+        installed: &[usize],
+        packages: &[RpmFile],
+        triggers: &[Vec<Trigger>],
+    ) -> Result<Vec<String>, RpmInstallError> {
+        fn add<'t>(fired: &mut Vec<(usize, &'t Trigger)>, owner: usize, trigger: &'t Trigger) {
+            if !fired
+                .iter()
+                .any(|(o, t)| *o == owner && t.index == trigger.index)
+            {
+                fired.push((owner, trigger));
+            }
+        }
+        let mut fired = Vec::new();
+        for &owner in installed {
+            for trigger in triggers[owner]
+                .iter()
+                .filter(|t| t.fires_on(&packages[new]))
+            {
+                add(&mut fired, owner, trigger);
+            }
+        }
+        for trigger in &triggers[new] {
+            if installed
+                .iter()
+                .any(|&other| other != new && trigger.fires_on(&packages[other]))
+            {
+                add(&mut fired, new, trigger);
+            }
+        }
+        let mut warnings = Vec::new();
+        for (owner, trigger) in fired {
+            let package = &packages[owner];
+            let name = format!("%triggerin -- {}", trigger.on);
+            let outcome = self.execute(package, &name, &trigger.script, &["1", "1"])?;
+            warnings.extend(as_warning(package, &name, outcome));
+        }
+        Ok(warnings)
+    }
+}
+
+/// How a scriptlet whose failure does not stop the installation is
+/// reported.
+fn as_warning(package: &RpmFile, name: &str, outcome: ScriptOutcome) -> Option<String> {
+    match outcome {
+        ScriptOutcome::Ran => None,
+        ScriptOutcome::Skipped(why) => Some(why),
+        ScriptOutcome::Failed(e) => Some(format!(
+            "the {name} scriptlet of {} failed: {e}",
+            package.nevra()
+        )),
     }
 }

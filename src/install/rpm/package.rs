@@ -1,6 +1,7 @@
 //! One package file: its identity, dependencies, scriptlets and file list
 //! as the installer needs them, read from the headers, and its payload.
 
+use std::cmp::Ordering;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use thiserror::Error;
 
 use super::header::{HeaderError, PackageHeaders, tag};
 use crate::compression::Compression;
+use crate::repo::rpm::version::Evr;
 
 #[derive(Debug, Error)]
 pub enum PackageError {
@@ -42,14 +44,18 @@ pub mod file_flag {
     pub const GHOST: u64 = 1 << 6;
 }
 
-/// `RPMSENSE_*` flags of a requirement that matter for ordering.
+/// `RPMSENSE_*` flags of a requirement or trigger.
 pub mod sense {
+    pub const LESS: u64 = 1 << 1;
+    pub const GREATER: u64 = 1 << 2;
+    pub const EQUAL: u64 = 1 << 3;
     pub const POSTTRANS: u64 = 1 << 5;
     pub const PRETRANS: u64 = 1 << 7;
     pub const SCRIPT_PRE: u64 = 1 << 9;
     pub const SCRIPT_POST: u64 = 1 << 10;
     pub const SCRIPT_PREUN: u64 = 1 << 11;
     pub const SCRIPT_POSTUN: u64 = 1 << 12;
+    pub const TRIGGERIN: u64 = 1 << 16;
     pub const RPMLIB: u64 = 1 << 24;
     /// Requirements that only have to hold while installing: rpm leaves
     /// them out of the `Requirename` index.
@@ -92,6 +98,41 @@ pub struct Requirement {
 pub struct Script {
     pub interpreter: Vec<String>,
     pub body: Option<Vec<u8>>,
+}
+
+/// A `%triggerin` of a package: the script to run when a package named
+/// `on` (in the version range, if any) is installed while the owner is.
+#[derive(Debug, Clone)]
+pub struct Trigger {
+    pub on: String,
+    /// The comparison flags (`sense::LESS` ...) and the version.
+    pub range: Option<(u64, Evr)>,
+    /// Which of the package's trigger scripts it runs; triggers on several
+    /// names share one script.
+    pub index: u64,
+    pub script: Script,
+}
+
+impl Trigger {
+    /// Whether installing `package` fires this trigger.
+    pub fn fires_on(&self, package: &RpmFile) -> bool {
+        if self.on != package.name {
+            return false;
+        }
+        let Some((flags, wanted)) = &self.range else {
+            return true;
+        };
+        let have = Evr::new(
+            package.epoch.map_or(0, |e| e as u32),
+            package.version.clone(),
+            Some(package.release.clone()),
+        );
+        match have.compare_for_dependency(wanted) {
+            Ordering::Less => flags & sense::LESS != 0,
+            Ordering::Equal => flags & sense::EQUAL != 0,
+            Ordering::Greater => flags & sense::GREATER != 0,
+        }
+    }
 }
 
 /// The scriptlets a fresh installation runs.
@@ -288,6 +329,52 @@ impl RpmFile {
             interpreter
         };
         Ok(Some(Script { interpreter, body }))
+    }
+
+    /// The package's `%triggerin` scripts (rpm's `TRIGGER*` tags).
+    pub fn install_triggers(&self) -> Result<Vec<Trigger>, PackageError> {
+        let h = &self.headers.main;
+        let names = h.strings(tag::TRIGGERNAME)?;
+        let flags = h.integers(tag::TRIGGERFLAGS)?;
+        let versions = h.strings(tag::TRIGGERVERSION)?;
+        let indexes = h.integers(tag::TRIGGERINDEX)?;
+        let bodies = h.byte_strings(tag::TRIGGERSCRIPTS)?;
+        let programs = h.strings(tag::TRIGGERSCRIPTPROG)?;
+        let mut triggers = Vec::new();
+        for (i, on) in names.into_iter().enumerate() {
+            let flags = flags.get(i).copied().unwrap_or(0);
+            let Some(&index) = indexes.get(i) else {
+                continue;
+            };
+            if flags & sense::TRIGGERIN == 0 {
+                continue;
+            }
+            let Some(body) = usize::try_from(index).ok().and_then(|x| bodies.get(x)) else {
+                continue;
+            };
+            let interpreter: Vec<String> = programs
+                .get(index as usize)
+                .map(|p| p.split_whitespace().map(str::to_string).collect())
+                .filter(|p: &Vec<String>| !p.is_empty())
+                .unwrap_or_else(|| vec!["/bin/sh".to_string()]);
+            let range = versions
+                .get(i)
+                .filter(|v| {
+                    !v.is_empty() && flags & (sense::LESS | sense::GREATER | sense::EQUAL) != 0
+                })
+                .and_then(|v| Evr::parse(v).ok())
+                .map(|evr| (flags, evr));
+            triggers.push(Trigger {
+                on,
+                range,
+                index,
+                script: Script {
+                    interpreter,
+                    body: (!body.is_empty()).then(|| body.to_vec()),
+                },
+            });
+        }
+        Ok(triggers)
     }
 
     /// The decompressed payload, read from the start of the file again.

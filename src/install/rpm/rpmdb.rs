@@ -1,4 +1,4 @@
-//! The image's rpm database: `/var/lib/rpm/rpmdb.sqlite` as rpm 4.16+ keeps
+//! The image's rpm database: `<dbpath>/rpmdb.sqlite` as rpm 4.16+ keeps
 //! it, so that `rpm -qa`, `rpm -qf` and `rpm -V` in the finished image (and
 //! `dnf` after it) see what livecompose installed.
 //!
@@ -9,6 +9,7 @@
 //! reads `Name`, `-qf` reads `Basenames`) and never rebuilds them itself, so
 //! they are written here exactly as rpm's own `rpmdbAdd` would.
 
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, params};
@@ -18,8 +19,6 @@ use super::header::{HeaderError, sigtag, tag};
 use super::package::{RpmFile, sense};
 use crate::repo::rpm::richdep::{self, RichDep};
 
-/// Where rpm keeps its database inside the root.
-pub const DB_DIR: &str = "var/lib/rpm";
 const DB_NAME: &str = "rpmdb.sqlite";
 
 #[derive(Debug, Error)]
@@ -122,26 +121,34 @@ fn schema() -> String {
 /// An open database being filled, one committed package at a time, so a
 /// scriptlet that runs `rpm -q` sees every package installed before it.
 pub struct RpmDb {
-    path: PathBuf,
+    /// Declared before `_dir`, so it is closed first.
     db: Connection,
+    /// The database directory, held open: SQLite reaches it through
+    /// `/proc/self/fd`, so a symlink in the root (`/var/lib/rpm` is one on
+    /// Fedora) is resolved inside the root, never on the host.
+    _dir: OwnedFd,
+    /// The database as the image names it, for messages.
+    path: PathBuf,
 }
 
 impl RpmDb {
-    /// Opens the database at `<root>/var/lib/rpm` (whose directory must
-    /// exist), creating it and its tables if they are missing; packages of
-    /// an earlier installation into the same root stay recorded.
-    pub fn open(root: &Path) -> Result<RpmDb, DbError> {
-        let path = root.join(DB_DIR).join(DB_NAME);
-        let db = Connection::open(&path).map_err(|source| DbError::Sqlite {
+    /// Opens the database in `dir` (the dbpath, opened through the root),
+    /// creating it and its tables if they are missing; packages of an
+    /// earlier installation into the same root stay recorded.
+    pub fn open(dir: OwnedFd, dbpath: &str) -> Result<RpmDb, DbError> {
+        let path = Path::new(dbpath).join(DB_NAME);
+        let sql_err = |source| DbError::Sqlite {
             path: path.clone(),
             source,
-        })?;
-        db.execute_batch(&schema())
-            .map_err(|source| DbError::Sqlite {
-                path: path.clone(),
-                source,
-            })?;
-        Ok(RpmDb { path, db })
+        };
+        let via_fd = format!("/proc/self/fd/{}/{DB_NAME}", dir.as_raw_fd());
+        let db = Connection::open(via_fd).map_err(sql_err)?;
+        db.execute_batch(&schema()).map_err(sql_err)?;
+        Ok(RpmDb {
+            db,
+            _dir: dir,
+            path,
+        })
     }
 
     /// Records one installed package.
@@ -188,10 +195,10 @@ fn insert(tx: &rusqlite::Transaction<'_>, record: &Record<'_>) -> Result<(), Ins
     let hnum = tx.last_insert_rowid();
     let header = &record.package.headers.main;
     let add_text = |table: &str, key: &str, idx: usize| -> Result<(), rusqlite::Error> {
-        tx.execute(
-            &format!("INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, ?3)"),
-            params![key, hnum, idx as i64],
-        )
+        tx.prepare_cached(&format!(
+            "INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, ?3)"
+        ))?
+        .execute(params![key, hnum, idx as i64])
         .map(|_| ())
     };
     for (table, t) in STRING_INDEXES {
