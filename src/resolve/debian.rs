@@ -386,6 +386,8 @@ impl Interner for DebianProvider<'_> {
     type NameId = NameId;
     type SolvableId = SolvableId;
 
+    super::pool_lookups!();
+
     fn display_solvable(&self, solvable: SolvableId) -> impl fmt::Display + '_ {
         let c = self.candidate(solvable);
         format!("{} {} ({})", c.package.name, c.package.version, c.repo)
@@ -408,35 +410,8 @@ impl Interner for DebianProvider<'_> {
         )
     }
 
-    fn display_name(&self, name: NameId) -> impl fmt::Display + '_ {
-        self.pool.resolve_package_name(name).clone()
-    }
-
     fn display_version_set(&self, version_set: VersionSetId) -> impl fmt::Display + '_ {
         self.describe_set(self.pool.resolve_version_set(version_set))
-    }
-
-    fn display_string(&self, string_id: StringId) -> impl fmt::Display + '_ {
-        self.pool.resolve_string(string_id).to_owned()
-    }
-
-    fn version_set_name(&self, version_set: VersionSetId) -> NameId {
-        self.pool.resolve_version_set_package_name(version_set)
-    }
-
-    fn solvable_name(&self, solvable: SolvableId) -> NameId {
-        self.pool.resolve_solvable(solvable).name
-    }
-
-    fn version_sets_in_union(
-        &self,
-        version_set_union: VersionSetUnionId,
-    ) -> impl Iterator<Item = VersionSetId> {
-        self.pool.resolve_version_set_union(version_set_union)
-    }
-
-    fn resolve_condition(&self, condition: ConditionId) -> Condition {
-        self.pool.resolve_condition(condition).clone()
     }
 }
 
@@ -498,17 +473,11 @@ impl DependencyProvider for DebianProvider<'_> {
 
 impl Catalogue for DebianProvider<'_> {
     fn installable_names(&self) -> Vec<&str> {
-        self.by_name
-            .keys()
-            .map(|&n| self.pool.resolve_package_name(n).as_str())
-            .collect()
+        super::names(&self.pool, &self.by_name)
     }
 
     fn excluded_names(&self) -> Vec<&str> {
-        self.excluded
-            .keys()
-            .map(|&n| self.pool.resolve_package_name(n).as_str())
-            .collect()
+        super::names(&self.pool, &self.excluded)
     }
 
     fn request_requirement(&self, name: &str) -> Option<Requirement> {

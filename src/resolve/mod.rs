@@ -5,6 +5,40 @@
 //! version per name. The SAT work is done by resolvo; `debian` teaches it
 //! Debian's relationship semantics.
 
+/// The [`resolvo::Interner`] methods that only look things up in a
+/// provider's `pool`: the same for every package format.
+macro_rules! pool_lookups {
+    () => {
+        fn display_name(&self, name: NameId) -> impl fmt::Display + '_ {
+            self.pool.resolve_package_name(name).clone()
+        }
+
+        fn display_string(&self, string_id: StringId) -> impl fmt::Display + '_ {
+            self.pool.resolve_string(string_id).to_owned()
+        }
+
+        fn version_set_name(&self, version_set: VersionSetId) -> NameId {
+            self.pool.resolve_version_set_package_name(version_set)
+        }
+
+        fn solvable_name(&self, solvable: SolvableId) -> NameId {
+            self.pool.resolve_solvable(solvable).name
+        }
+
+        fn version_sets_in_union(
+            &self,
+            version_set_union: VersionSetUnionId,
+        ) -> impl Iterator<Item = VersionSetId> {
+            self.pool.resolve_version_set_union(version_set_union)
+        }
+
+        fn resolve_condition(&self, condition: ConditionId) -> Condition {
+            self.pool.resolve_condition(condition).clone()
+        }
+    };
+}
+use pool_lookups;
+
 mod debian;
 mod rpm;
 
@@ -182,6 +216,17 @@ pub fn resolve(universe: &[Candidate<'_>], request: &Request) -> Result<Transact
         download_size,
         warnings: solved.warnings,
     })
+}
+
+/// The package names of a name-indexed solvable table.
+fn names<'p, VS: resolvo::utils::VersionSet>(
+    pool: &'p resolvo::utils::Pool<VS, String>,
+    table: &std::collections::HashMap<resolvo::NameId, Vec<SolvableId>>,
+) -> Vec<&'p str> {
+    table
+        .keys()
+        .map(|&n| pool.resolve_package_name(n).as_str())
+        .collect()
 }
 
 /// For each name, whether one of the `-name` globs removes it.

@@ -680,17 +680,11 @@ fn as_rich(dep: &Dependency) -> Option<RichDep> {
 
 impl Catalogue for RpmProvider<'_> {
     fn installable_names(&self) -> Vec<&str> {
-        self.by_name
-            .keys()
-            .map(|&n| self.pool.resolve_package_name(n).as_str())
-            .collect()
+        super::names(&self.pool, &self.by_name)
     }
 
     fn excluded_names(&self) -> Vec<&str> {
-        self.excluded
-            .keys()
-            .map(|&n| self.pool.resolve_package_name(n).as_str())
-            .collect()
+        super::names(&self.pool, &self.excluded)
     }
 
     fn request_requirement(&self, name: &str) -> Option<Requirement> {
@@ -777,6 +771,8 @@ impl Interner for RpmProvider<'_> {
     type NameId = NameId;
     type SolvableId = SolvableId;
 
+    super::pool_lookups!();
+
     fn display_solvable(&self, solvable: SolvableId) -> impl fmt::Display + '_ {
         let c = &self.universe[self.idx(solvable)];
         format!("{} ({})", c.package.nevra(), c.repo)
@@ -795,35 +791,8 @@ impl Interner for RpmProvider<'_> {
         format!("{} {}", self.package(*first).name, versions.join(" | "))
     }
 
-    fn display_name(&self, name: NameId) -> impl fmt::Display + '_ {
-        self.pool.resolve_package_name(name).clone()
-    }
-
     fn display_version_set(&self, version_set: VersionSetId) -> impl fmt::Display + '_ {
         self.describe(self.pool.resolve_version_set(version_set))
-    }
-
-    fn display_string(&self, string_id: StringId) -> impl fmt::Display + '_ {
-        self.pool.resolve_string(string_id).to_owned()
-    }
-
-    fn version_set_name(&self, version_set: VersionSetId) -> NameId {
-        self.pool.resolve_version_set_package_name(version_set)
-    }
-
-    fn solvable_name(&self, solvable: SolvableId) -> NameId {
-        self.pool.resolve_solvable(solvable).name
-    }
-
-    fn version_sets_in_union(
-        &self,
-        version_set_union: VersionSetUnionId,
-    ) -> impl Iterator<Item = VersionSetId> {
-        self.pool.resolve_version_set_union(version_set_union)
-    }
-
-    fn resolve_condition(&self, condition: ConditionId) -> Condition {
-        self.pool.resolve_condition(condition).clone()
     }
 }
 
