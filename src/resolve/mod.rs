@@ -229,6 +229,29 @@ fn names<'p, VS: resolvo::utils::VersionSet>(
         .collect()
 }
 
+/// resolvo's candidates for `name`: the installable solvables, and the
+/// excluded ones with the reason, so that errors can mention them.
+fn candidates(
+    name: resolvo::NameId,
+    installable: &std::collections::HashMap<resolvo::NameId, Vec<SolvableId>>,
+    excluded: &std::collections::HashMap<resolvo::NameId, Vec<SolvableId>>,
+    reason: resolvo::StringId,
+) -> Option<resolvo::Candidates<SolvableId>> {
+    let installable = installable.get(&name);
+    let excluded = excluded.get(&name);
+    if installable.is_none() && excluded.is_none() {
+        return None;
+    }
+    Some(resolvo::Candidates {
+        candidates: installable.cloned().unwrap_or_default(),
+        excluded: excluded
+            .map(|e| e.iter().map(|&s| (s, reason)).collect())
+            .unwrap_or_default(),
+        hint_dependencies_available: resolvo::HintDependenciesAvailable::None,
+        ..resolvo::Candidates::default()
+    })
+}
+
 /// For each name, whether one of the `-name` globs removes it.
 fn excluded_flags<'n>(
     patterns: &[String],

@@ -23,8 +23,8 @@ use std::fmt;
 use resolvo::utils::Pool;
 use resolvo::{
     Candidates, Condition, ConditionId, ConditionalRequirement, Dependencies, DependencyProvider,
-    HintDependenciesAvailable, Interner, KnownDependencies, LogicalOperator, NameId, Requirement,
-    SolvableId, SolverCache, StringId, VersionSetId, VersionSetUnionId,
+    Interner, KnownDependencies, LogicalOperator, NameId, Requirement, SolvableId, SolverCache,
+    StringId, VersionSetId, VersionSetUnionId,
 };
 
 use super::{Catalogue, Requested, ResolveError, excluded_flags, solve_request};
@@ -812,19 +812,7 @@ impl DependencyProvider for RpmProvider<'_> {
     }
 
     async fn get_candidates(&self, name: NameId) -> Option<Candidates<SolvableId>> {
-        let installable = self.by_name.get(&name);
-        let excluded = self.excluded.get(&name);
-        if installable.is_none() && excluded.is_none() {
-            return None;
-        }
-        Some(Candidates {
-            candidates: installable.cloned().unwrap_or_default(),
-            excluded: excluded
-                .map(|e| e.iter().map(|&s| (s, self.exclude_reason)).collect())
-                .unwrap_or_default(),
-            hint_dependencies_available: HintDependenciesAvailable::None,
-            ..Candidates::default()
-        })
+        super::candidates(name, &self.by_name, &self.excluded, self.exclude_reason)
     }
 
     async fn sort_candidates(&self, _: &SolverCache<Self>, solvables: &mut [SolvableId]) {
