@@ -559,7 +559,7 @@ fn database_in_the_sysimage_dbpath_behind_the_var_lib_rpm_link() {
     let (_built, rpms) = build(&["sysimage", "xz"], &[]);
     let root = Root::new();
     let options = RpmInstallOptions {
-        dbpath: String::from("/usr/lib/sysimage/rpm"),
+        dbpath: Some(String::from("/usr/lib/sysimage/rpm")),
         ..RpmInstallOptions::default()
     };
     root.install(&rpms, &options).expect("install");

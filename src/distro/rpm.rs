@@ -209,7 +209,8 @@ impl Distro for Rpm<'_> {
         self.verify(&resolution.packages, files)?;
         let options = &self.plan.kickstart.packages.options;
         let install_options = RpmInstallOptions {
-            dbpath: rpm_install::image_dbpath(files)?,
+            // Wherever the packages point /var/lib/rpm.
+            dbpath: None,
             exclude_docs: options.exclude_docs,
             install_langs: options.inst_langs.as_ref().map(|langs| {
                 langs

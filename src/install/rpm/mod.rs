@@ -47,7 +47,7 @@ use crate::interrupt::{self, Interrupted};
 
 /// What the caller may leave out of the image (rpm's `%_excludedocs` and
 /// `%_install_langs`), and where the image's rpm keeps its database.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RpmInstallOptions {
     /// Skip files marked `%doc`.
     pub exclude_docs: bool,
@@ -55,20 +55,11 @@ pub struct RpmInstallOptions {
     /// installs all.
     pub install_langs: Option<Vec<String>>,
     /// The image's `%_dbpath`, absolute inside the root: `/var/lib/rpm`
-    /// (the default) up to Fedora 35 and on EL 9; `/usr/lib/sysimage/rpm`
-    /// from Fedora 36, whose `rpm` package makes `/var/lib/rpm` a symlink
-    /// to it.
-    pub dbpath: String,
-}
-
-impl Default for RpmInstallOptions {
-    fn default() -> Self {
-        RpmInstallOptions {
-            exclude_docs: false,
-            install_langs: None,
-            dbpath: String::from("/var/lib/rpm"),
-        }
-    }
+    /// up to Fedora 35 and on EL 9; `/usr/lib/sysimage/rpm` from Fedora 36,
+    /// whose `rpm` package makes `/var/lib/rpm` a symlink to it. `None`:
+    /// where a package being installed points `/var/lib/rpm`, else
+    /// `/var/lib/rpm`.
+    pub dbpath: Option<String>,
 }
 
 /// One installed package, in installation order.
@@ -149,14 +140,18 @@ pub fn install(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
-    let dbpath = InRootPath::parse(&options.dbpath)?;
+    let dbpath_text = options
+        .dbpath
+        .clone()
+        .unwrap_or_else(|| image_dbpath(&packages));
+    let dbpath = InRootPath::parse(&dbpath_text)?;
     root.create_dir_all(&dbpath, 0o755)?;
     // Mount points for the chroot's API filesystems, with the modes the
     // `filesystem` package gives them (it may come later in the order).
     for (path, mode) in [("proc", 0o555), ("sys", 0o555), ("dev", 0o755)] {
         root.create_dir(&InRootPath::parse(path)?, &Meta::root_owned(mode))?;
     }
-    let mut db = rpmdb::RpmDb::open(root.open_dir(&dbpath)?, &options.dbpath)?;
+    let mut db = rpmdb::RpmDb::open(root.open_dir(&dbpath)?, &dbpath_text)?;
     let scripts = Scripts {
         root,
         chroot,
@@ -224,38 +219,31 @@ pub fn install(
     Ok(installed)
 }
 
-/// Where the image's own rpm will look for its database: where a package
-/// about to be installed points `/var/lib/rpm` (Fedora 36 and later ship it
-/// as a link to `/usr/lib/sysimage/rpm` in the rpm package), else
-/// `/var/lib/rpm`. Writing the database anywhere else would make that
-/// package's link collide with a directory.
-pub fn image_dbpath(files: &[PathBuf]) -> Result<String, RpmInstallError> {
+/// Where the image's own rpm will look for its database: where one of
+/// `packages` points `/var/lib/rpm` (Fedora 36 and later ship it as a link
+/// to `/usr/lib/sysimage/rpm` in the rpm package), else `/var/lib/rpm`.
+/// Writing the database anywhere else would make that package's link
+/// collide with a directory.
+fn image_dbpath(packages: &[RpmFile]) -> String {
     const LEGACY: &str = "/var/lib/rpm";
-    for file in files {
-        let package = RpmFile::open(file).map_err(|source| RpmInstallError::Package {
-            path: file.clone(),
-            source,
-        })?;
-        let link = package.files.iter().find(|f| {
-            f.path == LEGACY.as_bytes() && f.mode & 0o170000 == 0o120000 && !f.link_to.is_empty()
-        });
-        if let Some(link) = link {
-            let target = std::path::Path::new(OsStr::from_bytes(&link.link_to));
-            let mut resolved = std::path::PathBuf::from("/var/lib");
-            for part in target.components() {
-                match part {
-                    std::path::Component::RootDir => resolved = std::path::PathBuf::from("/"),
-                    std::path::Component::ParentDir => {
-                        resolved.pop();
-                    }
-                    std::path::Component::Normal(name) => resolved.push(name),
-                    std::path::Component::CurDir | std::path::Component::Prefix(_) => {}
-                }
+    let link = packages.iter().flat_map(|p| &p.files).find(|f| {
+        f.path == LEGACY.as_bytes() && f.mode & 0o170000 == 0o120000 && !f.link_to.is_empty()
+    });
+    let Some(link) = link else {
+        return LEGACY.to_owned();
+    };
+    let mut resolved = std::path::PathBuf::from("/var/lib");
+    for part in std::path::Path::new(OsStr::from_bytes(&link.link_to)).components() {
+        match part {
+            std::path::Component::RootDir => resolved = std::path::PathBuf::from("/"),
+            std::path::Component::ParentDir => {
+                resolved.pop();
             }
-            return Ok(resolved.display().to_string());
+            std::path::Component::Normal(name) => resolved.push(name),
+            std::path::Component::CurDir | std::path::Component::Prefix(_) => {}
         }
     }
-    Ok(LEGACY.to_owned())
+    resolved.display().to_string()
 }
 
 /// Extracts the payload of `file` into `root` without scriptlets or a
