@@ -1,10 +1,10 @@
 //! File contents: read in tree order by one thread, compressed on every core, written
 //! in the same order by the caller's thread.
 //!
-//! Every block travels as an event on a bounded channel, in output order, carrying the
-//! receiver its compressed form will arrive on. The window of events bounds memory
-//! (at most `window` blocks are alive) and the order of events fixes the output bytes,
-//! whatever the thread count or the order workers finish in.
+//! Every block travels as an event on a channel, in output order, carrying the
+//! receiver its compressed form will arrive on. A window of tokens, one per block
+//! between its dispatch and its write, bounds memory, and the order of events fixes
+//! the output bytes, whatever the thread count or the order workers finish in.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -29,6 +29,12 @@ const UNCOMPRESSED_BLOCK: u32 = 1 << 24;
 /// Blocks in flight per compression thread: enough to keep every core busy while the
 /// reader and writer wait on disk.
 const WINDOW_PER_THREAD: usize = 4;
+/// Events queued for the writer. Only blocks hold memory, and the window
+/// bounds those; the other events are small, and a long queue of them lets
+/// the reader go on filling the next fragment block while the writer waits
+/// for the previous one (a directory of small files is otherwise packed on
+/// one core).
+const QUEUED_EVENTS: usize = 4096;
 
 /// Where a file's contents went.
 #[derive(Clone, Debug, Default)]
@@ -100,7 +106,9 @@ pub(crate) fn write_data<W: Write + Seek>(
     let compressors = (0..threads)
         .map(|_| Compressor::new(options))
         .collect::<Result<Vec<_>, _>>()?;
-    let (event_tx, event_rx) = sync_channel(threads * WINDOW_PER_THREAD);
+    let (event_tx, event_rx) = sync_channel(QUEUED_EVENTS);
+    // One token per block between its dispatch and its write.
+    let (window_tx, window_rx) = sync_channel::<()>(threads * WINDOW_PER_THREAD);
     let (job_tx, job_rx) = sync_channel::<Job>(threads);
     let job_rx = Mutex::new(job_rx);
     thread::scope(|scope| {
@@ -112,6 +120,7 @@ pub(crate) fn write_data<W: Write + Seek>(
             tree,
             block_size: options.block_size as usize,
             events: event_tx,
+            window: window_tx,
             jobs: job_tx,
             fragments: Default::default(),
             fragment_count: 0,
@@ -131,7 +140,14 @@ pub(crate) fn write_data<W: Write + Seek>(
             },
         };
         let reader = scope.spawn(move || planner.run(order));
-        let written = write_events(event_rx, out, start, tree.inodes.len(), options.block_size);
+        let written = write_events(
+            event_rx,
+            &window_rx,
+            out,
+            start,
+            tree.inodes.len(),
+            options.block_size,
+        );
         // A reader error explains why the event stream ended early, so it comes first.
         reader.join().map_err(|_| SquashfsError::WorkerLost)??;
         written
@@ -183,6 +199,8 @@ struct Planner<'a> {
     tree: &'a Tree,
     block_size: usize,
     events: SyncSender<Event>,
+    /// Holds a token for every block dispatched and not yet written.
+    window: SyncSender<()>,
     jobs: SyncSender<Job>,
     /// The fragment blocks being filled with tails, one per kind of content,
     /// so that machine code is compressed with machine code.
@@ -322,6 +340,7 @@ impl Planner<'_> {
         event: impl FnOnce(Receipt) -> Event,
     ) -> Result<(), Halt> {
         let (reply, receipt) = sync_channel(1);
+        self.window.send(()).map_err(|_| Halt::WriterGone)?;
         self.send(event(receipt))?;
         self.jobs
             .send(Job {
@@ -405,6 +424,7 @@ const FRAGMENT_ENTRY: usize = 16;
 /// The writer's side: takes events in order and puts bytes in the image.
 fn write_events<W: Write + Seek>(
     events: Receiver<Event>,
+    window: &Receiver<()>,
     out: &mut W,
     start: u64,
     inodes: usize,
@@ -427,7 +447,7 @@ fn write_events<W: Write + Seek>(
         match event {
             Event::Block(receipt) => {
                 let position = section.end;
-                let word = put(out, &mut section.end, receipt)?;
+                let word = put(out, &mut section.end, receipt, window)?;
                 current
                     .get_or_insert_with(|| start_file(position))
                     .blocks
@@ -441,7 +461,7 @@ fn write_events<W: Write + Seek>(
             }
             Event::Fragment { index, receipt } => {
                 let position = section.end;
-                let word = put(out, &mut section.end, receipt)?;
+                let word = put(out, &mut section.end, receipt, window)?;
                 let mut entry = Vec::with_capacity(FRAGMENT_ENTRY);
                 put64(&mut entry, position);
                 put32(&mut entry, word);
@@ -480,10 +500,18 @@ fn write_events<W: Write + Seek>(
     Ok(section)
 }
 
-/// Writes one compressed block; returns its size word.
-fn put<W: Write>(out: &mut W, position: &mut u64, receipt: Receipt) -> Result<u32, SquashfsError> {
+/// Writes one compressed block and frees its place in the window; returns
+/// its size word.
+fn put<W: Write>(
+    out: &mut W,
+    position: &mut u64,
+    receipt: Receipt,
+    window: &Receiver<()>,
+) -> Result<u32, SquashfsError> {
     let packed = receipt.recv().map_err(|_| SquashfsError::WorkerLost)??;
     out.write_all(&packed.bytes).map_err(write_error)?;
+    // The reader sent the token before the block's event, so it is there.
+    let _ = window.recv();
     *position += packed.bytes.len() as u64;
     // Blocks are at most 1 MiB, below the flag bit.
     let size = packed.bytes.len() as u32;
