@@ -69,6 +69,16 @@ impl Repo {
             .unwrap_or_else(|| panic!("no {name} package among {:?}", self.rpms))
     }
 
+    /// Changes the package file of `name` with `edit`, then re-indexes, so
+    /// the repository's checksums agree with the changed file.
+    fn tamper(&mut self, name: &str, edit: impl FnOnce(&mut Vec<u8>)) {
+        let path = self.rpm(name).to_owned();
+        let mut bytes = fs::read(&path).unwrap();
+        edit(&mut bytes);
+        fs::write(&path, &bytes).unwrap();
+        self.index();
+    }
+
     /// Builds `--format dir` with `packages`; returns the run and the root.
     fn build(&self, packages: &str) -> (Output, PathBuf) {
         let ks = self.dir.path().join("ks.cfg");
@@ -180,12 +190,10 @@ fn packages_a_signed_repository_must_refuse_stop_the_build_by_name() {
     // Changed after signing, and re-indexed so the repository's checksums
     // agree: only the package's own digests can tell.
     let mut repo = Repo::new(&["shell", "svc"]);
-    let path = repo.rpm("lc-svc").to_owned();
-    let mut bytes = fs::read(&path).unwrap();
-    let last = bytes.len() - 1;
-    bytes[last] ^= 0x01;
-    fs::write(&path, &bytes).unwrap();
-    repo.index();
+    repo.tamper("lc-svc", |bytes| {
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+    });
     let (run, root) = repo.build("lc-svc");
     fails_with(
         &run,
@@ -194,15 +202,13 @@ fn packages_a_signed_repository_must_refuse_stop_the_build_by_name() {
     );
 
     let mut repo = Repo::new(&["shell", "svc"]);
-    let path = repo.rpm("lc-svc").to_owned();
-    let mut bytes = fs::read(&path).unwrap();
-    let at = bytes
-        .windows(b"Service account fixture".len())
-        .position(|w| w == b"Service account fixture")
-        .expect("the description is in the header");
-    bytes[at] = b's';
-    fs::write(&path, &bytes).unwrap();
-    repo.index();
+    repo.tamper("lc-svc", |bytes| {
+        let at = bytes
+            .windows(b"Service account fixture".len())
+            .position(|w| w == b"Service account fixture")
+            .expect("the description is in the header");
+        bytes[at] = b's';
+    });
     let (run, root) = repo.build("lc-svc");
     fails_with(
         &run,
