@@ -26,12 +26,22 @@ struct Repo {
 
 impl Repo {
     fn new(specs: &[&str]) -> Repo {
+        Repo::signed(specs, false)
+    }
+
+    /// The repository signed by a key whose packages are signed by a
+    /// signing subkey when `subkey` (as Debian's keys are), by the primary
+    /// key otherwise (as Fedora's are).
+    fn signed(specs: &[&str], subkey: bool) -> Repo {
         let specs: Vec<String> = specs.iter().map(|s| format!("install/{s}")).collect();
         let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
         let busybox = rpmrepo::static_busybox().display().to_string();
         let (dir, rpms) = rpmrepo::build_with(&specs, &[("busybox", &busybox)]);
         let gpg = Gpg::new();
-        gpg.gen_key(&format!("Fixture Packager <{SIGNER}>"), "never");
+        let primary = gpg.gen_key(&format!("Fixture Packager <{SIGNER}>"), "never");
+        if subkey {
+            gpg.add_signing_subkey(&primary);
+        }
         rpmrepo::sign_packages(&gpg, SIGNER, &rpms);
         let key = dir.path().join("RPM-GPG-KEY-fixture");
         gpg.export(&[SIGNER], true, &key);
@@ -137,7 +147,8 @@ fn a_root_from_a_signed_rpm_repository_is_what_rpm_says_it_is() {
         .map(str::to_owned)
         .collect();
     names.sort();
-    assert_eq!(names, ["lc-files", "lc-shell", "lc-svc"]);
+    // The repository's key is recorded, as dnf records it.
+    assert_eq!(names, ["gpg-pubkey", "lc-files", "lc-shell", "lc-svc"]);
     assert_eq!(
         rpm(&["-qf", "/etc/svc/secret"]).trim(),
         "lc-svc-2.1-4.noarch"
@@ -239,5 +250,72 @@ fn the_database_goes_where_the_images_rpm_package_points_var_lib_rpm() {
     );
     let mut names: Vec<&str> = listed.lines().collect();
     names.sort_unstable();
-    assert_eq!(names, ["lc-rpmdb-link", "lc-shell"]);
+    assert_eq!(names, ["gpg-pubkey", "lc-rpmdb-link", "lc-shell"]);
+}
+
+/// `rpm --root ROOT --dbpath /var/lib/rpm ARGS`: its output, after
+/// checking that rpm printed nothing on stderr (it complains there of a
+/// header whose digests do not match).
+fn rpm_in(root: &Path, args: &[&str]) -> String {
+    let run = Command::new("rpm")
+        .args(["--root", root.to_str().unwrap(), "--dbpath", "/var/lib/rpm"])
+        .args(args)
+        .output()
+        .expect("rpm runs (Debian package rpm)");
+    assert!(
+        run.status.success() && run.stderr.is_empty(),
+        "rpm {args:?}: {}",
+        text(&run.stderr)
+    );
+    text(&run.stdout)
+}
+
+#[test]
+fn the_repository_key_is_recorded_as_rpmkeys_records_it() {
+    let repo = Repo::signed(&["shell"], true);
+    let (run, root) = repo.build("lc-shell");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+
+    // The oracle: the same key imported by rpm itself into an empty root.
+    let reference = tempfile::tempdir().unwrap();
+    rpmrepo::run(
+        "rpmkeys",
+        "rpm",
+        &[
+            "--root",
+            reference.path().to_str().unwrap(),
+            "--dbpath",
+            "/var/lib/rpm",
+            "--import",
+            repo.key.to_str().unwrap(),
+        ],
+    );
+    // Every field rpm derives from the key; RPMVERSION and the armor's
+    // "Version:" line name the program that made the record, so they
+    // differ by design.
+    let fields = "%{NAME}-%{VERSION}-%{RELEASE}|%{ARCH}|%{SUMMARY}|%{PACKAGER}|%{GROUP}|\
+                  %{LICENSE}|%{SIZE}|%{BUILDHOST}|%{BUILDTIME}|%{SOURCERPM}|\
+                  [%{PROVIDES} %{PROVIDEFLAGS} %{PROVIDEVERSION};]|%{PUBKEYS}|%{DESCRIPTION}";
+    let query = |root: &Path| {
+        rpm_in(root, &["-q", "gpg-pubkey", "--qf", fields])
+            .lines()
+            .filter(|line| !line.starts_with("Version: "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let ours = query(&root);
+    assert_eq!(ours, query(reference.path()));
+    // Primary and subkey: user ID, short and long ID of each.
+    assert_eq!(ours.matches("gpg(").count(), 5, "{ours}");
+
+    // The image's rpm trusts the key: it checks a package of the
+    // repository against its own database's keyring.
+    let checked = rpm_in(
+        &root,
+        &["--checksig", repo.rpm("lc-shell").to_str().unwrap()],
+    );
+    assert!(
+        checked.trim_end().ends_with("digests signatures OK"),
+        "{checked}"
+    );
 }

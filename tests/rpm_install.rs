@@ -16,6 +16,7 @@ use common::rpmrepo;
 use livecompose::chroot::Chroot;
 use livecompose::install::RootFs;
 use livecompose::install::rpm::{self, InstalledRpm, RpmInstallError, RpmInstallOptions};
+use livecompose::repo::signature::Keyring;
 use tempfile::TempDir;
 
 /// Builds fixture specs from `tests/fixtures/rpm/install/`.
@@ -467,22 +468,32 @@ fn truncated_and_corrupted_packages_fail_cleanly() {
 
 #[test]
 fn a_second_installation_adds_to_the_database() {
-    let (_built, rpms) = build(&["xz", "zstd"], &[]);
+    let (built, rpms) = build(&["xz", "zstd"], &[]);
+    let gpg = common::Gpg::new();
+    let primary = gpg.gen_key("Key Fixture <key@fixture.invalid>", "never");
+    let key_file = built.path().join("key.asc");
+    gpg.export(&[&primary], true, &key_file);
+    let options = RpmInstallOptions {
+        trusted_keys: Keyring::from_file(&key_file).expect("key").keys().to_vec(),
+        ..RpmInstallOptions::default()
+    };
     let root = Root::new();
     for rpm in &rpms {
-        root.install(std::slice::from_ref(rpm), &RpmInstallOptions::default())
+        root.install(std::slice::from_ref(rpm), &options)
             .expect("install");
     }
-    let (ok, qa) = root.rpm(&["-qa"]);
+    let (ok, qa) = root.rpm(&["-qa", "--qf", "%{NAME}-%{VERSION}\n"]);
     let mut listed: Vec<&str> = qa.lines().collect();
     listed.sort_unstable();
     assert!(ok);
-    assert_eq!(listed, ["lc-xz-1.0-1.noarch", "lc-zstd-1.0-1.noarch"]);
+    // The key is recorded by the first installation only.
+    let key = format!("gpg-pubkey-{}", primary[32..].to_lowercase());
+    assert_eq!(listed, [key.as_str(), "lc-xz-1.0", "lc-zstd-1.0"]);
     // rpm can also take a package out again through the indexes.
     let (ok, out) = root.rpm(&["-e", "lc-xz"]);
     assert!(ok, "rpm -e: {out}");
     assert!(!root.at("usr/share/lc-xz").exists());
-    let (_, qa) = root.rpm(&["-qa"]);
+    let (_, qa) = root.rpm(&["-qa", "lc-*"]);
     assert_eq!(qa.trim(), "lc-zstd-1.0-1.noarch");
     let (ok, out) = root.rpm(&["-qf", "/usr/share/lc-xz/numbers"]);
     assert!(!ok, "{out}");

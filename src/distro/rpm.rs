@@ -15,6 +15,8 @@ use std::time::SystemTime;
 
 use anyhow::Context as _;
 use indicatif::ProgressBar;
+use pgp::composed::SignedPublicKey;
+use pgp::types::KeyDetails;
 
 use super::{Distro, LiveTools, NameFilter, Resolution, ResolvedPackage, describe, glob_set};
 use crate::chroot::Chroot;
@@ -110,11 +112,7 @@ impl<'p> Rpm<'p> {
     /// against the key of the repository it came from.
     fn verify(&self, packages: &[ResolvedPackage], files: &[PathBuf]) -> anyhow::Result<()> {
         for (resolved, file) in packages.iter().zip(files) {
-            let keyring = self
-                .repositories
-                .iter()
-                .find(|loaded| loaded.name == resolved.repository)
-                .and_then(|loaded| loaded.keyring.as_ref());
+            let keyring = self.keyring_of(resolved);
             let nevra = format!(
                 "{}-{}.{}",
                 resolved.name, resolved.version, resolved.architecture
@@ -122,6 +120,33 @@ impl<'p> Rpm<'p> {
             verify_package(file, &nevra, keyring)?;
         }
         Ok(())
+    }
+
+    /// The key of the repository `package` comes from, if it has one.
+    fn keyring_of(&self, package: &ResolvedPackage) -> Option<&Keyring> {
+        self.repositories
+            .iter()
+            .find(|loaded| loaded.name == package.repository)
+            .and_then(|loaded| loaded.keyring.as_ref())
+    }
+
+    /// The keys of the repositories `packages` come from, each once: what
+    /// dnf would have imported into the image's rpmdb to install them.
+    fn trusted_keys(&self, packages: &[ResolvedPackage]) -> Vec<SignedPublicKey> {
+        let mut keys: Vec<SignedPublicKey> = Vec::new();
+        for key in packages
+            .iter()
+            .filter_map(|package| self.keyring_of(package))
+            .flat_map(Keyring::keys)
+        {
+            if !keys
+                .iter()
+                .any(|known| known.fingerprint() == key.fingerprint())
+            {
+                keys.push(key.clone());
+            }
+        }
+        keys
     }
 
     /// Every group and environment the repositories define, merged.
@@ -211,6 +236,7 @@ impl Distro for Rpm<'_> {
         let install_options = RpmInstallOptions {
             // Wherever the packages point /var/lib/rpm.
             dbpath: None,
+            trusted_keys: self.trusted_keys(&resolution.packages),
             exclude_docs: options.exclude_docs,
             install_langs: options.inst_langs.as_ref().map(|langs| {
                 langs

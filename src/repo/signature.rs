@@ -115,6 +115,10 @@ impl Keyring {
         self.keys.len()
     }
 
+    pub fn keys(&self) -> &[SignedPublicKey] {
+        &self.keys
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

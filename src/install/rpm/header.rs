@@ -36,6 +36,7 @@ pub mod tag {
     pub const SIGGPG: u32 = 262;
     pub const DSAHEADER: u32 = 267;
     pub const RSAHEADER: u32 = 268;
+    pub const PUBKEYS: u32 = 266;
     pub const SHA1HEADER: u32 = 269;
     pub const LONGARCHIVESIZE: u32 = 271;
     pub const SHA256HEADER: u32 = 273;
@@ -43,7 +44,14 @@ pub mod tag {
     pub const VERSION: u32 = 1001;
     pub const RELEASE: u32 = 1002;
     pub const EPOCH: u32 = 1003;
+    pub const SUMMARY: u32 = 1004;
+    pub const DESCRIPTION: u32 = 1005;
+    pub const BUILDTIME: u32 = 1006;
+    pub const BUILDHOST: u32 = 1007;
     pub const INSTALLTIME: u32 = 1008;
+    pub const SIZE: u32 = 1009;
+    pub const LICENSE: u32 = 1014;
+    pub const PACKAGER: u32 = 1015;
     pub const GROUP: u32 = 1016;
     pub const ARCH: u32 = 1022;
     pub const PREIN: u32 = 1023;
@@ -57,11 +65,13 @@ pub mod tag {
     pub const FILEFLAGS: u32 = 1037;
     pub const FILEUSERNAME: u32 = 1039;
     pub const FILEGROUPNAME: u32 = 1040;
+    pub const SOURCERPM: u32 = 1044;
     pub const ARCHIVESIZE: u32 = 1046;
     pub const PROVIDENAME: u32 = 1047;
     pub const REQUIREFLAGS: u32 = 1048;
     pub const REQUIRENAME: u32 = 1049;
     pub const CONFLICTNAME: u32 = 1054;
+    pub const RPMVERSION: u32 = 1064;
     pub const TRIGGERSCRIPTS: u32 = 1065;
     pub const TRIGGERNAME: u32 = 1066;
     pub const TRIGGERVERSION: u32 = 1067;
@@ -74,6 +84,8 @@ pub mod tag {
     pub const FILEDEVICES: u32 = 1095;
     pub const FILEINODES: u32 = 1096;
     pub const FILELANGS: u32 = 1097;
+    pub const PROVIDEFLAGS: u32 = 1112;
+    pub const PROVIDEVERSION: u32 = 1113;
     pub const DIRINDEXES: u32 = 1116;
     pub const BASENAMES: u32 = 1117;
     pub const DIRNAMES: u32 = 1118;
@@ -222,6 +234,15 @@ pub struct Header {
     store: Vec<u8>,
 }
 
+/// How much of a header its immutable region must cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Region {
+    /// Every entry: a header as a package file carries it.
+    Whole,
+    /// The first entries, followed by tags appended at install time.
+    WithAppended,
+}
+
 /// Length of the data of one entry starting at `start`, or `None` if it
 /// does not fit in `store`.
 fn data_len(ty: DataType, count: u32, store: &[u8], start: usize) -> Option<usize> {
@@ -282,7 +303,26 @@ impl Header {
         };
         let raw_index = read(count as usize * ENTRY_SIZE)?;
         let store = read(size as usize)?;
-        Header::from_parts(raw_index, store, what)
+        Header::from_parts(raw_index, store, what, Region::Whole)
+    }
+
+    /// Reads a header as the rpmdb stores it (no magic: counts, index,
+    /// store), where tags appended after the immutable region may follow
+    /// it.
+    pub fn from_blob(blob: &[u8], what: &'static str) -> Result<Header, HeaderError> {
+        let count = be32(blob, 0);
+        let size = be32(blob, 4);
+        if count > MAX_ENTRIES || size > MAX_DATA || count == 0 {
+            return Err(HeaderError::TooLarge { what, count, size });
+        }
+        let index_end = 8 + count as usize * ENTRY_SIZE;
+        let store_end = index_end + size as usize;
+        if blob.len() != store_end {
+            return Err(HeaderError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        let raw_index = blob[8..index_end].to_vec();
+        let store = blob[index_end..].to_vec();
+        Header::from_parts(raw_index, store, what, Region::WithAppended)
     }
 
     /// Parses an index and a store, checking every entry.
@@ -290,6 +330,7 @@ impl Header {
         raw_index: Vec<u8>,
         store: Vec<u8>,
         what: &'static str,
+        region: Region,
     ) -> Result<Header, HeaderError> {
         let mut entries = Vec::with_capacity(raw_index.len() / ENTRY_SIZE);
         for raw in raw_index.chunks_exact(ENTRY_SIZE) {
@@ -321,13 +362,13 @@ impl Header {
             raw_index,
             store,
         };
-        header.check_region(what)?;
+        header.check_region(what, region)?;
         Ok(header)
     }
 
     /// A package's main header is one immutable region covering the whole
     /// header; the installer relies on that to append its own tags.
-    fn check_region(&self, what: &'static str) -> Result<(), HeaderError> {
+    fn check_region(&self, what: &'static str, region: Region) -> Result<(), HeaderError> {
         let bad = HeaderError::BadRegion { what };
         let Some(first) = self.entries.first() else {
             return Err(bad);
@@ -341,10 +382,13 @@ impl Header {
         }
         let trailer = &self.store[first.start..first.end];
         let region_entries = (be32(trailer, 8) as i32).checked_neg().unwrap_or(0);
-        if be32(trailer, 0) != first.tag
-            || region_entries as usize != self.entries.len() * ENTRY_SIZE
-            || first.end != self.store.len()
-        {
+        let region_entries = region_entries as usize / ENTRY_SIZE;
+        let whole = region_entries == self.entries.len() && first.end == self.store.len();
+        let covered = match region {
+            Region::Whole => whole,
+            Region::WithAppended => (1..=self.entries.len()).contains(&region_entries),
+        };
+        if be32(trailer, 0) != first.tag || !covered {
             return Err(bad);
         }
         Ok(())
@@ -357,6 +401,33 @@ impl Header {
     /// The header's size in the package file: intro, index and store.
     pub fn disk_len(&self) -> usize {
         ENTRY_SIZE + self.raw_index.len() + self.store.len()
+    }
+
+    /// The header as a package file holds it, magic first: what its
+    /// digests and signatures are computed over.
+    pub fn to_disk(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.disk_len());
+        bytes.extend_from_slice(&HEADER_MAGIC);
+        bytes.extend_from_slice(&[0; 4]);
+        bytes.extend_from_slice(&blob(&self.raw_index, &self.store));
+        bytes
+    }
+
+    /// The blob the rpmdb keeps: this header with `extra` tags appended
+    /// after it (sorted here by tag; a tag the header has is not added
+    /// twice). The header itself is kept byte for byte, so its digests and
+    /// signatures still verify.
+    pub fn installed_blob(&self, extra: Vec<(u32, Value)>) -> Vec<u8> {
+        let mut added: Vec<(u32, Value)> =
+            extra.into_iter().filter(|(t, _)| !self.has(*t)).collect();
+        added.sort_by_key(|(t, _)| *t);
+        added.dedup_by_key(|(t, _)| *t);
+        let mut index = self.raw_index.clone();
+        let mut store = self.store.clone();
+        for (t, value) in &added {
+            push_entry(&mut index, &mut store, *t, value);
+        }
+        blob(&index, &store)
     }
 
     pub fn has(&self, tag: u32) -> bool {
@@ -503,6 +574,101 @@ impl Value {
             data: values.to_vec(),
         }
     }
+
+    pub fn string(value: &str) -> Value {
+        Value::nul_terminated(DataType::String, value)
+    }
+
+    /// A translatable string (summary, description, group); with no
+    /// translation table in the header, every locale reads this one.
+    pub fn i18n_string(value: &str) -> Value {
+        Value::nul_terminated(DataType::I18nString, value)
+    }
+
+    /// One element of a string array; [`HeaderBuilder::put`] appends
+    /// further ones.
+    pub fn array_string(value: &str) -> Value {
+        Value::nul_terminated(DataType::StringArray, value)
+    }
+
+    fn nul_terminated(ty: DataType, value: &str) -> Value {
+        let mut data = value.as_bytes().to_vec();
+        data.push(0);
+        Value { ty, count: 1, data }
+    }
+}
+
+/// A header without its magic: counts, index, store.
+fn blob(index: &[u8], store: &[u8]) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(8 + index.len() + store.len());
+    blob.extend_from_slice(&((index.len() / ENTRY_SIZE) as u32).to_be_bytes());
+    blob.extend_from_slice(&(store.len() as u32).to_be_bytes());
+    blob.extend_from_slice(index);
+    blob.extend_from_slice(store);
+    blob
+}
+
+/// Appends one index entry and its data (aligned as its type needs).
+fn push_entry(index: &mut Vec<u8>, store: &mut Vec<u8>, tag: u32, value: &Value) {
+    while !store.len().is_multiple_of(value.ty.align()) {
+        store.push(0);
+    }
+    for word in [tag, value.ty.raw(), store.len() as u32, value.count] {
+        index.extend_from_slice(&word.to_be_bytes());
+    }
+    store.extend_from_slice(&value.data);
+}
+
+/// A header made from scratch, for what rpm records that is not a package
+/// file (an imported OpenPGP key).
+#[derive(Debug, Default)]
+pub struct HeaderBuilder {
+    entries: Vec<(u32, Value)>,
+}
+
+impl HeaderBuilder {
+    /// Adds `value` to `tag`, after what an array tag already holds, as
+    /// rpm's `headerPut` appends.
+    pub fn put(&mut self, tag: u32, value: Value) {
+        match self.entries.iter_mut().find(|(t, _)| *t == tag) {
+            Some((_, held)) if held.ty == value.ty && held.ty != DataType::String => {
+                held.count += value.count;
+                held.data.extend_from_slice(&value.data);
+            }
+            Some((_, held)) => *held = value,
+            None => self.entries.push((tag, value)),
+        }
+    }
+
+    /// The header as one immutable region, laid out as rpm lays out a
+    /// header it reloads as immutable: entries and data in tag order, the
+    /// region's trailer last.
+    pub fn immutable(mut self) -> Result<Header, HeaderError> {
+        self.entries.sort_by_key(|(t, _)| *t);
+        let mut index = Vec::new();
+        let mut store = Vec::new();
+        for (t, value) in &self.entries {
+            push_entry(&mut index, &mut store, *t, value);
+        }
+        let region_len = ((self.entries.len() + 1) * ENTRY_SIZE) as i32;
+        let trailer = Value {
+            ty: DataType::Bin,
+            count: ENTRY_SIZE as u32,
+            data: [
+                tag::HEADERIMMUTABLE,
+                DataType::Bin.raw(),
+                region_len.wrapping_neg() as u32,
+                ENTRY_SIZE as u32,
+            ]
+            .iter()
+            .flat_map(|w| w.to_be_bytes())
+            .collect(),
+        };
+        let mut raw_index = Vec::with_capacity(region_len as usize);
+        push_entry(&mut raw_index, &mut store, tag::HEADERIMMUTABLE, &trailer);
+        raw_index.extend_from_slice(&index);
+        Header::from_parts(raw_index, store, "new header", Region::Whole)
+    }
 }
 
 /// The signature header is padded to a multiple of 8 bytes.
@@ -533,17 +699,10 @@ impl PackageHeaders {
         Ok(PackageHeaders { signature, main })
     }
 
-    /// Where the main header starts in the package file.
-    pub fn main_offset(&self) -> usize {
-        let signature = self.signature.disk_len();
-        LEAD_SIZE + signature + signature_padding(signature)
-    }
-
     /// The header blob rpm keeps in its database for an installed package:
     /// the immutable region untouched, followed by the signature digests
     /// and the install-time tags (`extra`, sorted here by tag).
     pub fn installed_blob(&self, extra: Vec<(u32, Value)>) -> Vec<u8> {
-        let main = &self.main;
         let moved = [
             (sigtag::SIZE, tag::SIGSIZE),
             (sigtag::PGP, tag::SIGPGP),
@@ -559,31 +718,10 @@ impl PackageHeaders {
         ];
         let mut added: Vec<(u32, Value)> = moved
             .iter()
-            .filter(|(_, to)| !main.has(*to))
             .filter_map(|(from, to)| Some((*to, self.signature.value(*from)?)))
             .collect();
-        added.extend(extra.into_iter().filter(|(t, _)| !main.has(*t)));
-        added.sort_by_key(|(t, _)| *t);
-        added.dedup_by_key(|(t, _)| *t);
-
-        let mut index = main.raw_index.clone();
-        let mut store = main.store.clone();
-        for (t, value) in &added {
-            while !store.len().is_multiple_of(value.ty.align()) {
-                store.push(0);
-            }
-            index.extend_from_slice(&t.to_be_bytes());
-            index.extend_from_slice(&value.ty.raw().to_be_bytes());
-            index.extend_from_slice(&(store.len() as u32).to_be_bytes());
-            index.extend_from_slice(&value.count.to_be_bytes());
-            store.extend_from_slice(&value.data);
-        }
-        let mut blob = Vec::with_capacity(8 + index.len() + store.len());
-        blob.extend_from_slice(&((index.len() / ENTRY_SIZE) as u32).to_be_bytes());
-        blob.extend_from_slice(&(store.len() as u32).to_be_bytes());
-        blob.extend_from_slice(&index);
-        blob.extend_from_slice(&store);
-        blob
+        added.extend(extra);
+        self.main.installed_blob(added)
     }
 }
 

@@ -18,7 +18,8 @@
 //!
 //! The database is `rpmdb.sqlite` in the image's dbpath, filled as each
 //! package is installed, so a later scriptlet's `rpm -q` sees the earlier
-//! packages.
+//! packages. The keys the packages were checked against are recorded in it
+//! first, as `gpg-pubkey` headers, as dnf imports them before installing.
 
 mod caps;
 mod cpio;
@@ -26,6 +27,7 @@ mod extract;
 pub mod header;
 mod order;
 mod package;
+mod pubkey;
 mod rpmdb;
 pub mod verify;
 
@@ -34,12 +36,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use pgp::composed::SignedPublicKey;
 use thiserror::Error;
 
 use self::extract::{Accounts, ExtractError};
 use self::header::{Value, tag};
 pub use self::package::{PackageError, RpmFile};
 use self::package::{Script, ScriptKind, Trigger};
+pub use self::pubkey::PubkeyError;
 pub use self::rpmdb::DbError;
 use crate::chroot::{Chroot, ChrootError};
 use crate::install::rootfs::{InRootPath, Meta, RootError, RootFs};
@@ -60,6 +64,9 @@ pub struct RpmInstallOptions {
     /// where a package being installed points `/var/lib/rpm`, else
     /// `/var/lib/rpm`.
     pub dbpath: Option<String>,
+    /// The keys the packages were checked against, recorded in the
+    /// database as `gpg-pubkey` so the image's rpm and dnf trust them too.
+    pub trusted_keys: Vec<SignedPublicKey>,
 }
 
 /// One installed package, in installation order.
@@ -104,6 +111,8 @@ pub enum RpmInstallError {
     Root(#[from] RootError),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Pubkey(#[from] PubkeyError),
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
 }
@@ -152,6 +161,17 @@ pub fn install(
         root.create_dir(&InRootPath::parse(path)?, &Meta::root_owned(mode))?;
     }
     let mut db = rpmdb::RpmDb::open(root.open_dir(&dbpath)?, &dbpath_text)?;
+    // Keys first, as dnf imports them before the packages they sign.
+    for key in &options.trusted_keys {
+        let record = pubkey::key_record(key, now)?;
+        if !db.provides(&record.provide)? {
+            db.add(&rpmdb::Record {
+                label: record.label,
+                blob: record.header,
+                install_tid: now,
+            })?;
+        }
+    }
     let scripts = Scripts {
         root,
         chroot,
@@ -194,7 +214,7 @@ pub fn install(
             extra.push((tag::FILESTATES, Value::chars(&extracted.states)));
         }
         db.add(&rpmdb::Record {
-            package,
+            label: package.nevra(),
             blob: package.headers.installed_blob(extra),
             install_tid: now,
         })?;

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, params};
 use thiserror::Error;
 
-use super::header::{HeaderError, sigtag, tag};
-use super::package::{RpmFile, sense};
+use super::header::{Header, HeaderError, tag};
+use super::package::sense;
 use crate::repo::rpm::richdep::{self, RichDep};
 
 const DB_NAME: &str = "rpmdb.sqlite";
@@ -84,9 +84,11 @@ const HNUM_INDEXED: &[&str] = &[
 /// Tables without a key index in rpm's schema.
 const UNKEYED: &[&str] = &["Installtid", "Sigmd5"];
 
-/// One package to record: its file and its installed header blob.
-pub struct Record<'a> {
-    pub package: &'a RpmFile,
+/// One header to record: an installed package's, or an imported key's.
+pub struct Record {
+    /// What the header is of (`name-version-release.arch`), for messages.
+    pub label: String,
+    /// The header with its install-time tags, as rpm stores it.
     pub blob: Vec<u8>,
     pub install_tid: u32,
 }
@@ -151,8 +153,22 @@ impl RpmDb {
         })
     }
 
+    /// Whether a recorded header provides `name` (rpm's `-q --whatprovides`).
+    pub fn provides(&self, name: &str) -> Result<bool, DbError> {
+        self.db
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM 'Providename' WHERE key = ?1)",
+                params![name],
+                |row| row.get(0),
+            )
+            .map_err(|source| DbError::Sqlite {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
     /// Records one installed package.
-    pub fn add(&mut self, record: &Record<'_>) -> Result<(), DbError> {
+    pub fn add(&mut self, record: &Record) -> Result<(), DbError> {
         let path = &self.path;
         let sql_err = |source| DbError::Sqlite {
             path: path.clone(),
@@ -162,7 +178,7 @@ impl RpmDb {
         insert(&tx, record).map_err(|e| match e {
             InsertError::Sqlite(source) => sql_err(source),
             InsertError::Header(source) => DbError::Header {
-                package: record.package.nevra(),
+                package: record.label.clone(),
                 source,
             },
         })?;
@@ -187,13 +203,15 @@ impl From<HeaderError> for InsertError {
     }
 }
 
-fn insert(tx: &rusqlite::Transaction<'_>, record: &Record<'_>) -> Result<(), InsertError> {
+fn insert(tx: &rusqlite::Transaction<'_>, record: &Record) -> Result<(), InsertError> {
+    // Indexed from the blob itself, so every key is one rpm would find in
+    // the header it reads back.
+    let header = Header::from_blob(&record.blob, "installed header")?;
     tx.execute(
         "INSERT INTO 'Packages' (blob) VALUES (?1)",
         params![record.blob],
     )?;
     let hnum = tx.last_insert_rowid();
-    let header = &record.package.headers.main;
     let add_text = |table: &str, key: &str, idx: usize| -> Result<(), rusqlite::Error> {
         tx.prepare_cached(&format!(
             "INSERT INTO '{table}' (key, hnum, idx) VALUES (?1, ?2, ?3)"
@@ -202,12 +220,7 @@ fn insert(tx: &rusqlite::Transaction<'_>, record: &Record<'_>) -> Result<(), Ins
         .map(|_| ())
     };
     for (table, t) in STRING_INDEXES {
-        let values = match *t {
-            // The digest lives in the signature header of the file.
-            tag::SHA1HEADER => record.package.headers.signature.strings(*t)?,
-            _ => header.strings(*t)?,
-        };
-        for (idx, key) in values.iter().enumerate() {
+        for (idx, key) in header.strings(*t)?.iter().enumerate() {
             add_text(table, key, idx)?;
         }
     }
@@ -239,7 +252,7 @@ fn insert(tx: &rusqlite::Transaction<'_>, record: &Record<'_>) -> Result<(), Ins
         "INSERT INTO 'Installtid' (key, hnum, idx) VALUES (?1, ?2, 0)",
         params![record.install_tid.to_ne_bytes().to_vec(), hnum],
     )?;
-    if let Some(md5) = record.package.headers.signature.binary(sigtag::MD5)? {
+    if let Some(md5) = header.binary(tag::SIGMD5)? {
         tx.execute(
             "INSERT INTO 'Sigmd5' (key, hnum, idx) VALUES (?1, ?2, 0)",
             params![md5.to_vec(), hnum],

@@ -7,7 +7,7 @@
 //! key is given.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -76,10 +76,8 @@ pub fn verify_package(
     };
     let mut file = BufReader::new(File::open(path).map_err(io_error)?);
     let headers = PackageHeaders::read(&mut file).map_err(header_error)?;
-    let mut main = vec![0u8; headers.main.disk_len()];
-    file.seek(SeekFrom::Start(headers.main_offset() as u64))
-        .map_err(io_error)?;
-    file.read_exact(&mut main).map_err(io_error)?;
+    // The header as the file holds it: what the digest and signature cover.
+    let main = headers.main.to_disk();
 
     if let Some(expected) = headers
         .signature
