@@ -11,10 +11,16 @@
 //! installed under the conflicting name must lie outside the conflicting
 //! range.
 //!
-//! Not modelled: install-only packages (several kernels at once; a fresh
-//! image needs one) and rich forms that mix a condition inside an `or`,
-//! which resolvo cannot express; such a dependency is reported as
-//! unsatisfiable with its text rather than resolved wrongly.
+//! Install-only packages (kernels: dnf's default `installonlypkgs`) may be
+//! installed in several versions at once, so each of their versions is a
+//! name of its own for resolvo (`kernel-core-6.9.1-1.fc40`); their package
+//! name stays a capability every version offers, newest first. A request
+//! may name a version as dnf's forms do (`name-version`,
+//! `name-version-release`, each with an optional `.arch`, and `name.arch`).
+//!
+//! Not modelled: rich forms that mix a condition inside an `or`, which
+//! resolvo cannot express; such a dependency is reported as unsatisfiable
+//! with its text rather than resolved wrongly.
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -54,7 +60,7 @@ pub struct RpmRequest {
 }
 
 /// The resolved set: indexes into the universe given to [`resolve_rpm`],
-/// sorted by package name.
+/// sorted by package name (then architecture and version).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RpmSolution {
     pub chosen: Vec<usize>,
@@ -95,7 +101,10 @@ pub fn resolve_rpm(
         .collect();
     chosen.sort_by(|&a, &b| {
         let (a, b) = (universe[a].package, universe[b].package);
-        a.name.cmp(&b.name).then(a.arch.cmp(&b.arch))
+        a.name
+            .cmp(&b.name)
+            .then(a.arch.cmp(&b.arch))
+            .then(a.evr.cmp(&b.evr))
     });
     Ok(RpmSolution {
         chosen,
@@ -118,6 +127,8 @@ pub(crate) enum Offer {
     /// The package's own version lies in `range` (Obsoletes look at names
     /// and versions, never at Provides).
     Version(Option<Range>),
+    /// The package is built for this architecture.
+    Arch(String),
     /// Every offer at once (`with`, `without`).
     All(Vec<Offer>),
     Not(Box<Offer>),
@@ -230,6 +241,7 @@ fn offers(package: &RpmPackage, offer: &Offer) -> bool {
                 .parse()
                 .is_some_and(|c| ranges_overlap(Some(&own_version(package)), Some(&c))),
         },
+        Offer::Arch(arch) => package.arch == *arch,
         Offer::All(all) => all.iter().all(|o| offers(package, o)),
         Offer::Not(inner) => !offers(package, inner),
     }
@@ -247,6 +259,35 @@ fn atom_offer(name: &str, constraint: Option<&Constraint>) -> Offer {
     }
 }
 
+/// Names dnf installs in several versions side by side (its default
+/// `installonlypkgs`), and the capabilities that make a package one.
+const INSTALL_ONLY_NAMES: &[&str] = &["kernel", "kernel-PAE"];
+const INSTALL_ONLY_PROVIDES: &[&str] = &[
+    "installonlypkg(kernel)",
+    "installonlypkg(kernel-module)",
+    "installonlypkg(vm)",
+    "multiversion(kernel)",
+];
+
+fn is_install_only(package: &RpmPackage) -> bool {
+    INSTALL_ONLY_NAMES.contains(&package.name.as_str())
+        || package
+            .provides
+            .iter()
+            .any(|p| INSTALL_ONLY_PROVIDES.contains(&p.name.as_str()))
+}
+
+/// The name resolvo knows `package` by: its own, or for an install-only
+/// package its name and version, so that versions do not exclude each
+/// other.
+fn pool_name(package: &RpmPackage) -> String {
+    if is_install_only(package) {
+        format!("{}-{}", package.name, package.evr)
+    } else {
+        package.name.clone()
+    }
+}
+
 pub(crate) struct RpmProvider<'u> {
     pool: Pool<RpmSet, String>,
     universe: &'u [RpmCandidate<'u>],
@@ -257,8 +298,11 @@ pub(crate) struct RpmProvider<'u> {
     exclude_reason: StringId,
     /// Position in the preference order of its name (0 = best).
     rank: Vec<u32>,
-    /// Capability or path -> names of the packages offering it.
+    /// Capability or path -> resolvo names of the packages offering it.
     offered_by: HashMap<String, Vec<String>>,
+    /// Package name -> its resolvo names (several for an install-only
+    /// package, newest first).
+    pool_names: HashMap<String, Vec<String>>,
 }
 
 impl<'u> RpmProvider<'u> {
@@ -268,9 +312,18 @@ impl<'u> RpmProvider<'u> {
         let mut by_name: HashMap<NameId, Vec<SolvableId>> = HashMap::new();
         let mut excluded_by_name: HashMap<NameId, Vec<SolvableId>> = HashMap::new();
         let mut offered_by: HashMap<String, Vec<String>> = HashMap::new();
+        let mut pool_names: HashMap<String, Vec<String>> = HashMap::new();
+        // A universe index per resolvo name, to order names by version.
+        let mut example: HashMap<String, usize> = HashMap::new();
         for (i, candidate) in universe.iter().enumerate() {
             let package = candidate.package;
-            let name = pool.intern_package_name(package.name.as_str());
+            let own = pool_name(package);
+            let name = pool.intern_package_name(own.as_str());
+            example.entry(own.clone()).or_insert(i);
+            let names = pool_names.entry(package.name.clone()).or_default();
+            if !names.contains(&own) {
+                names.push(own.clone());
+            }
             let solvable = pool.intern_solvable(name, Record(i));
             if excluded.get(i).copied().unwrap_or(false) {
                 excluded_by_name.entry(name).or_default().push(solvable);
@@ -282,8 +335,8 @@ impl<'u> RpmProvider<'u> {
                 .chain(package.files.iter().map(|f| f.path.as_str()));
             for capability in capabilities {
                 let names = offered_by.entry(capability.to_owned()).or_default();
-                if !names.contains(&package.name) {
-                    names.push(package.name.clone());
+                if !names.contains(&own) {
+                    names.push(own.clone());
                 }
             }
         }
@@ -306,10 +359,19 @@ impl<'u> RpmProvider<'u> {
                 rank[pool.resolve_solvable(*s).record.0] = r as u32;
             }
         }
-        // Shorter names first (dnf's tie-break prefers `foo` to `foo-extra`),
-        // then by name, so the choice among providers is reproducible.
-        for names in offered_by.values_mut() {
-            names.sort_by(|a, b| a.len().cmp(&b.len()).then(a.cmp(b)));
+        // Shorter package names first (dnf's tie-break prefers `foo` to
+        // `foo-extra`), then by name, so the choice among providers is
+        // reproducible; versions of an install-only package newest first.
+        let order = |a: &String, b: &String| {
+            let (pa, pb) = (universe[example[a]].package, universe[example[b]].package);
+            pa.name
+                .len()
+                .cmp(&pb.name.len())
+                .then(pa.name.cmp(&pb.name))
+                .then(pb.evr.cmp(&pa.evr))
+        };
+        for names in offered_by.values_mut().chain(pool_names.values_mut()) {
+            names.sort_by(order);
         }
         RpmProvider {
             pool,
@@ -319,6 +381,7 @@ impl<'u> RpmProvider<'u> {
             exclude_reason,
             rank,
             offered_by,
+            pool_names,
         }
     }
 
@@ -338,6 +401,87 @@ impl<'u> RpmProvider<'u> {
             .unwrap_or(&[])
     }
 
+    /// The resolvo names of the package `name`.
+    fn pool_names_of(&self, name: &str) -> &[String] {
+        self.pool_names.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// The best installable version of the package `name`.
+    fn best_of(&self, name: &str) -> Option<SolvableId> {
+        self.pool_names_of(name)
+            .iter()
+            .find_map(|own| self.installable(own).first().copied())
+    }
+
+    /// Package names (not resolvo's per-version names) of a table.
+    fn package_names(&self, table: &HashMap<NameId, Vec<SolvableId>>) -> Vec<&str> {
+        let mut names: Vec<&str> = table
+            .values()
+            .filter_map(|list| list.first())
+            .map(|&s| self.package(s).name.as_str())
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
+    /// The requirement for a request naming a version or an architecture
+    /// as dnf reads them: `name.arch`, `name-version[-release][.arch]`
+    /// (the version may carry an `epoch:`). `None` when no installable
+    /// package answers to `pattern` that way.
+    fn versioned_request(&self, pattern: &str) -> Option<Requirement> {
+        let arches: HashSet<&str> = self
+            .universe
+            .iter()
+            .map(|c| c.package.arch.as_str())
+            .collect();
+        let mut readings: Vec<(&str, Option<&str>)> = vec![(pattern, None)];
+        if let Some((rest, arch)) = pattern.rsplit_once('.')
+            && arches.contains(arch)
+        {
+            readings.push((rest, Some(arch)));
+        }
+        let mut sets = Vec::new();
+        for (text, arch) in readings {
+            let mut offer_for = |name: &str, version: Option<&str>| {
+                let mut all: Vec<Offer> = arch
+                    .map(|a| Offer::Arch(a.to_owned()))
+                    .into_iter()
+                    .collect();
+                if let Some(version) = version {
+                    if Evr::parse(version).is_err() {
+                        return;
+                    }
+                    all.push(Offer::Version(Some(Range {
+                        op: DepOp::Equal,
+                        evr: version.to_owned(),
+                    })));
+                }
+                for own in self.pool_names_of(name) {
+                    let offer = Offer::All(all.clone());
+                    let wanted = self
+                        .installable(own)
+                        .iter()
+                        .any(|&s| offers(self.package(s), &offer));
+                    let set = self.set(own, offer, false);
+                    if wanted && !sets.contains(&set) {
+                        sets.push(set);
+                    }
+                }
+            };
+            if arch.is_some() {
+                offer_for(text, None);
+            }
+            // `name-version` and `name-version-release`: the name is what
+            // precedes the first or the second dash from the end.
+            let dashes: Vec<usize> = text.rmatch_indices('-').map(|(i, _)| i).take(2).collect();
+            for at in dashes {
+                offer_for(&text[..at], Some(&text[at + 1..]));
+            }
+        }
+        (!sets.is_empty()).then(|| self.requirement_of(&sets, pattern))
+    }
+
     fn offering(&self, capability: &str) -> &[String] {
         self.offered_by
             .get(capability)
@@ -353,7 +497,7 @@ impl<'u> RpmProvider<'u> {
     /// The name of an installable package that obsoletes what a request for
     /// `name` would install: dnf installs the replacement instead.
     fn obsoleter_of(&self, name: &str) -> Option<&'u str> {
-        let current = self.installable(name).first().map(|&s| self.package(s));
+        let current = self.best_of(name).map(|s| self.package(s));
         let mut replacements: Vec<&'u str> = self
             .by_name
             .values()
@@ -650,6 +794,7 @@ impl<'u> RpmProvider<'u> {
                 Offer::File(path) => format!("holding {path}"),
                 Offer::Version(None) => "*".to_owned(),
                 Offer::Version(Some(range)) => range.to_string(),
+                Offer::Arch(arch) => format!("for {arch}"),
                 Offer::All(all) => all.iter().map(offer_text).collect::<Vec<_>>().join(" and "),
                 Offer::Not(inner) => format!("not {}", offer_text(inner)),
             }
@@ -680,11 +825,11 @@ fn as_rich(dep: &Dependency) -> Option<RichDep> {
 
 impl Catalogue for RpmProvider<'_> {
     fn installable_names(&self) -> Vec<&str> {
-        super::names(&self.pool, &self.by_name)
+        self.package_names(&self.by_name)
     }
 
     fn excluded_names(&self) -> Vec<&str> {
-        super::names(&self.pool, &self.excluded)
+        self.package_names(&self.excluded)
     }
 
     fn request_requirement(&self, name: &str) -> Option<Requirement> {
@@ -692,16 +837,18 @@ impl Catalogue for RpmProvider<'_> {
             .offering(name)
             .iter()
             .any(|offerer| !self.installable(offerer).is_empty());
-        installable.then(|| {
-            let mut sets = Vec::new();
-            self.offer_sets(name, atom_offer(name, None), &mut sets);
-            self.requirement_of(&sets, name)
-        })
+        if !installable {
+            return self.versioned_request(name);
+        }
+        let mut sets = Vec::new();
+        self.offer_sets(name, atom_offer(name, None), &mut sets);
+        Some(self.requirement_of(&sets, name))
     }
 
     fn available(&self, name: &str) -> Vec<String> {
-        self.installable(name)
+        self.pool_names_of(name)
             .iter()
+            .flat_map(|own| self.installable(own))
             .map(|&s| {
                 let c = &self.universe[self.idx(s)];
                 format!("{} ({})", c.package.evr, c.repo)
@@ -835,19 +982,15 @@ impl DependencyProvider for RpmProvider<'_> {
             let offer = atom_offer(&dep.name, dep.constraint.as_ref());
             // A package never conflicts with itself, even through a
             // capability it provides.
-            for name in self
-                .offering(&dep.name)
-                .iter()
-                .filter(|n| **n != package.name)
-            {
+            let own = pool_name(package);
+            for name in self.offering(&dep.name).iter().filter(|n| **n != own) {
                 forbid(self.set(name, offer.clone(), true));
             }
         }
         for dep in package.obsoletes.iter().filter(|d| d.name != package.name) {
-            let known = self.pool.lookup_package_name(&dep.name).is_some();
-            if known {
+            for name in self.pool_names_of(&dep.name) {
                 forbid(self.set(
-                    &dep.name,
+                    name,
                     Offer::Version(Range::of(dep.constraint.as_ref())),
                     true,
                 ));

@@ -304,3 +304,99 @@ fn rpmlib_requirements_need_no_package_and_bad_rich_ones_are_named() {
     let error = solve(&packages, &request(&["a"])).unwrap_err().to_string();
     assert!(error.contains("(b or)"), "{error}");
 }
+
+#[test]
+fn requests_may_name_a_version_an_arch_or_both_as_dnf_reads_them() {
+    let repo = [
+        "bash 5.1-2",
+        "bash 5.2-1",
+        "my-tool 1.0-1",
+        "my-tool 2.0-1",
+        "lib 1:3.0-1",
+        "doc 1-1 | A: noarch",
+    ];
+    assert_eq!(installs(&repo, &["bash"]), ["bash-5.2-1"]);
+    assert_eq!(installs(&repo, &["bash-5.1"]), ["bash-5.1-2"]);
+    assert_eq!(installs(&repo, &["bash-5.1-2"]), ["bash-5.1-2"]);
+    assert_eq!(installs(&repo, &["bash-5.1-2.x86_64"]), ["bash-5.1-2"]);
+    assert_eq!(installs(&repo, &["bash.x86_64"]), ["bash-5.2-1"]);
+    // A dash inside the name: the version is what follows the last dash
+    // or the one before it.
+    assert_eq!(installs(&repo, &["my-tool-1.0"]), ["my-tool-1.0-1"]);
+    assert_eq!(installs(&repo, &["lib-1:3.0-1"]), ["lib-1:3.0-1"]);
+    assert_eq!(installs(&repo, &["doc.noarch"]), ["doc-1-1"]);
+    let packages: Vec<RpmPackage> = repo.iter().map(|p| pkg(p)).collect();
+    for missing in ["bash-6", "bash.aarch64", "doc.x86_64", "bash-5.1-9"] {
+        assert!(
+            matches!(
+                solve(&packages, &request(&[missing])),
+                Err(ResolveError::Missing { .. })
+            ),
+            "{missing}"
+        );
+    }
+    // One version of an ordinary package at a time.
+    assert!(matches!(
+        solve(&packages, &request(&["bash-5.1", "bash-5.2"])),
+        Err(ResolveError::Unsatisfiable { .. })
+    ));
+}
+
+#[test]
+fn install_only_packages_coexist_in_several_versions() {
+    let repo = [
+        "kernel 6.9-1 | R: kernel-core = 6.9-1",
+        "kernel 6.1-1 | R: kernel-core = 6.1-1",
+        "kernel-core 6.9-1 | P: installonlypkg(kernel)",
+        "kernel-core 6.1-1 | P: installonlypkg(kernel)",
+        "tool 1-1 | R: kernel-core",
+        "old-driver 1-1 | R: kernel-core = 6.1-1",
+    ];
+    // A bare name is the newest version, and dependencies follow it.
+    assert_eq!(
+        installs(&repo, &["kernel"]),
+        ["kernel-6.9-1", "kernel-core-6.9-1"]
+    );
+    assert_eq!(
+        installs(&repo, &["kernel-6.1", "kernel-6.9"]),
+        [
+            "kernel-6.1-1",
+            "kernel-6.9-1",
+            "kernel-core-6.1-1",
+            "kernel-core-6.9-1"
+        ]
+    );
+    // A capability any version offers is met by the newest, unless a pin
+    // already brings a version that meets it.
+    assert_eq!(
+        installs(&repo, &["tool"]),
+        ["kernel-core-6.9-1", "tool-1-1"]
+    );
+    assert_eq!(
+        installs(&repo, &["tool", "old-driver"]),
+        ["kernel-core-6.1-1", "old-driver-1-1", "tool-1-1"]
+    );
+    // Beside a requested version, a pin on another adds it.
+    assert_eq!(
+        installs(&repo, &["kernel", "old-driver"]),
+        [
+            "kernel-6.9-1",
+            "kernel-core-6.1-1",
+            "kernel-core-6.9-1",
+            "old-driver-1-1"
+        ]
+    );
+    // Globs name packages, not versions: each matching package once.
+    assert_eq!(
+        installs(&repo, &["kernel*"]),
+        ["kernel-6.9-1", "kernel-core-6.9-1"]
+    );
+    // Excluding the package excludes every version.
+    let packages: Vec<RpmPackage> = repo.iter().map(|p| pkg(p)).collect();
+    let mut req = request(&["kernel-core"]);
+    req.exclude = vec!["kernel-core".to_owned()];
+    assert!(matches!(
+        solve(&packages, &req),
+        Err(ResolveError::Excluded { .. })
+    ));
+}
