@@ -101,12 +101,15 @@ fn trimmed_kernel(unpacked: &Path, out: &Path) -> String {
         }
     }
     rpmrepo::run("depmod", "kmod", &["-b", out.to_str().unwrap(), &krel]);
-    fs::create_dir_all(out.join("boot")).unwrap();
-    fs::copy(
-        unpacked.join(format!("boot/vmlinuz-{krel}")),
-        out.join(format!("boot/vmlinuz-{krel}")),
-    )
-    .unwrap();
+    // Where Fedora's kernel packages put them: beside the modules, for
+    // kernel-install to copy to /boot.
+    for (from, to) in [("vmlinuz", "vmlinuz"), ("config", "config")] {
+        fs::copy(
+            unpacked.join(format!("boot/{from}-{krel}")),
+            out.join("lib/modules").join(&krel).join(to),
+        )
+        .unwrap();
+    }
     krel
 }
 

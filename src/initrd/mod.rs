@@ -17,8 +17,9 @@ use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use debversion::Version;
 use thiserror::Error;
+
+use crate::repo::rpm::version::rpmvercmp;
 
 use cpio::CpioWriter;
 use modules::{ClosureError, ModuleIndex};
@@ -92,7 +93,8 @@ pub struct Initrd {
     pub compression: Compression,
     /// The kernel's release, as in `/lib/modules/VERSION`.
     pub kernel_version: String,
-    /// The image's kernel, `ROOT/boot/vmlinuz-VERSION`.
+    /// The image's kernel: `ROOT/boot/vmlinuz-VERSION`, or `vmlinuz` in its
+    /// modules directory.
     pub kernel: PathBuf,
     /// The module files included, relative to the modules directory, in
     /// load order.
@@ -102,7 +104,7 @@ pub struct Initrd {
 #[derive(Debug, Error)]
 pub enum InitrdError {
     #[error(
-        "no kernel in the image: {0} has no vmlinuz-VERSION with a modules directory (add a kernel package such as linux-image-amd64 to %packages)"
+        "no kernel in the image: neither {0} nor the modules directories hold a vmlinuz with its modules (add a kernel package, such as linux-image-amd64 or kernel-core, to %packages)"
     )]
     NoKernel(PathBuf),
     #[error("kernel module {name} is neither in {modules_dep} nor built into the kernel")]
@@ -141,8 +143,15 @@ pub fn build(root: &Path, busybox: &Path, options: &InitrdOptions) -> Result<Ini
         reason,
     })?;
     let kernel = find_kernel(root)?;
-    let compression =
-        choose_compression(&root.join("boot").join(format!("config-{}", kernel.version)))?;
+    // Debian keeps the kernel's configuration in /boot, Fedora beside the
+    // modules.
+    let config = [
+        root.join("boot").join(format!("config-{}", kernel.version)),
+        kernel.modules_dir.join("config"),
+    ]
+    .into_iter()
+    .find(|path| path.is_file());
+    let compression = choose_compression(config.as_deref())?;
     let files = resolve_modules(&kernel.modules_dir)?;
 
     let output = &options.output;
@@ -194,54 +203,74 @@ struct Kernel {
     modules_dir: PathBuf,
 }
 
-/// The newest `boot/vmlinuz-VERSION` that has its modules installed.
+/// The newest kernel that has its modules installed: `boot/vmlinuz-VERSION`
+/// (Debian), or `vmlinuz` in the modules directory itself, where Fedora's
+/// kernel packages leave it for `kernel-install` to copy to `/boot`.
 fn find_kernel(root: &Path) -> Result<Kernel, InitrdError> {
     let boot = root.join("boot");
-    let entries = match fs::read_dir(&boot) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(InitrdError::NoKernel(boot)),
-        Err(e) => return Err(io_error(&boot)(e)),
-    };
-    let mut newest: Option<(Version, Kernel)> = None;
-    for entry in entries {
-        let entry = entry.map_err(io_error(&boot))?;
+    // A merged /usr has the modules under usr/lib; /lib is a link to it.
+    let modules_roots = [root.join("usr/lib/modules"), root.join("lib/modules")];
+    let mut found: Vec<(String, PathBuf)> = Vec::new();
+    for entry in read_dir_if_present(&boot)? {
         let name = entry.file_name();
-        let Some(version) = name.to_str().and_then(|n| n.strip_prefix("vmlinuz-")) else {
-            continue;
-        };
-        // A merged /usr has the modules under usr/lib; /lib is a link to it.
-        let Some(modules_dir) = ["usr/lib/modules", "lib/modules"]
+        if let Some(version) = name.to_str().and_then(|n| n.strip_prefix("vmlinuz-")) {
+            found.push((version.to_owned(), entry.path()));
+        }
+    }
+    for modules in &modules_roots {
+        for entry in read_dir_if_present(modules)? {
+            let image = entry.path().join("vmlinuz");
+            if let Some(version) = entry.file_name().to_str()
+                && image.is_file()
+            {
+                found.push((version.to_owned(), image));
+            }
+        }
+    }
+    let mut newest: Option<Kernel> = None;
+    for (version, image) in found {
+        let Some(modules_dir) = modules_roots
             .iter()
-            .map(|dir| root.join(dir).join(version))
+            .map(|dir| dir.join(&version))
             .find(|dir| dir.join("modules.dep").is_file())
         else {
             continue;
         };
-        let Ok(parsed) = version.parse::<Version>() else {
-            continue;
-        };
-        if newest.as_ref().is_none_or(|(best, _)| parsed > *best) {
-            let kernel = Kernel {
-                version: version.to_owned(),
-                image: entry.path(),
+        // Kernel releases (`6.1.0-18-amd64`, `6.9.1-300.fc40.x86_64`) are
+        // not Debian versions, but rpm's segment-wise comparison orders
+        // both kinds.
+        if newest
+            .as_ref()
+            .is_none_or(|best| rpmvercmp(&version, &best.version) == std::cmp::Ordering::Greater)
+        {
+            newest = Some(Kernel {
+                version,
+                image,
                 modules_dir,
-            };
-            newest = Some((parsed, kernel));
+            });
         }
     }
-    newest
-        .map(|(_, kernel)| kernel)
-        .ok_or(InitrdError::NoKernel(boot))
+    newest.ok_or(InitrdError::NoKernel(boot))
+}
+
+/// The entries of `dir`, none when it does not exist.
+fn read_dir_if_present(dir: &Path) -> Result<Vec<fs::DirEntry>, InitrdError> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(io_error(dir)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(io_error(dir)(e)),
+    }
 }
 
 /// zstd when the kernel unpacks it (smaller, and faster to unpack), else
 /// gzip. Without a config file, gzip: every distribution kernel has it.
-fn choose_compression(config: &Path) -> Result<Compression, InitrdError> {
-    let text = match fs::read_to_string(config) {
-        Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Compression::Gzip),
-        Err(e) => return Err(io_error(config)(e)),
+fn choose_compression(config: Option<&Path>) -> Result<Compression, InitrdError> {
+    let Some(config) = config else {
+        return Ok(Compression::Gzip);
     };
+    let text = fs::read_to_string(config).map_err(io_error(config))?;
     let enabled = |option: &str| {
         text.lines()
             .any(|line| line.trim() == format!("{option}=y"))
@@ -409,4 +438,41 @@ fn check_static_elf(bytes: &[u8]) -> Result<(), &'static str> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, b"x").expect("write");
+    }
+
+    #[test]
+    fn the_newest_kernel_is_found_in_boot_or_beside_its_modules() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let root = root.path();
+        assert!(matches!(find_kernel(root), Err(InitrdError::NoKernel(_))));
+        // Debian's layout.
+        touch(&root.join("boot/vmlinuz-6.1.0-18-amd64"));
+        touch(&root.join("lib/modules/6.1.0-18-amd64/modules.dep"));
+        let kernel = find_kernel(root).expect("Debian kernel");
+        assert_eq!(kernel.image, root.join("boot/vmlinuz-6.1.0-18-amd64"));
+        // Fedora's, newer: found in the modules directory.
+        touch(&root.join("usr/lib/modules/6.9.1-300.fc40.x86_64/vmlinuz"));
+        touch(&root.join("usr/lib/modules/6.9.1-300.fc40.x86_64/modules.dep"));
+        let kernel = find_kernel(root).expect("Fedora kernel");
+        assert_eq!(kernel.version, "6.9.1-300.fc40.x86_64");
+        assert_eq!(
+            kernel.image,
+            root.join("usr/lib/modules/6.9.1-300.fc40.x86_64/vmlinuz")
+        );
+        // A kernel without modules is not a candidate.
+        touch(&root.join("boot/vmlinuz-7.0.0"));
+        assert_eq!(
+            find_kernel(root).expect("kernel").version,
+            "6.9.1-300.fc40.x86_64"
+        );
+    }
 }
