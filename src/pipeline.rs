@@ -172,6 +172,14 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     distro.finish_root(&root)?;
     configure::clean(&root)?;
     interrupt::check()?;
+    if let Some(warning) = configure::label(&root, &chroot, &plan.kickstart).with_context(|| {
+        format!(
+            "labelling the image for SELinux failed; the full log is {}",
+            log.display()
+        )
+    })? {
+        ui.warn(warning);
+    }
     ui.step("The image is configured");
 
     let size = if live {

@@ -1,6 +1,7 @@
 //! Configure stage: the installed root becomes the system the kickstart
 //! describes (accounts, locale, host name, services, overlays, `%post`), then
-//! [`clean`] removes what only the build needed.
+//! [`clean`] removes what only the build needed, and [`label`] gives every
+//! file its SELinux label when the image has a policy.
 //!
 //! Every file is written through [`RootFs`], so a symlink in the image can
 //! never redirect a write onto the build host; the image's own tools
@@ -9,6 +10,7 @@
 mod accounts;
 mod clean;
 mod crypt;
+mod label;
 mod locale;
 mod network;
 mod overlay;
@@ -26,6 +28,7 @@ use crate::interrupt::{self, Interrupted};
 use crate::kickstart::{Kickstart, Origin};
 
 pub use clean::clean;
+pub use label::label;
 
 #[derive(Debug, Error)]
 pub enum ConfigureError {
