@@ -53,15 +53,24 @@ impl Repo {
 
     /// Runs `livecompose resolve` on a kickstart with this repository and `packages`.
     fn resolve(&self, repo_options: &str, packages: &str) -> Output {
+        self.resolve_many(&[&format!("fixtures {repo_options}")], packages)
+    }
+
+    /// Runs `livecompose resolve` on a kickstart whose `repo` lines are
+    /// `repos` (each `NAME OPTIONS`), all pointing at this repository.
+    fn resolve_many(&self, repos: &[&str], packages: &str) -> Output {
+        let lines: String = repos
+            .iter()
+            .map(|repo| {
+                let (name, options) = repo.split_once(' ').unwrap_or((repo, ""));
+                format!(
+                    "repo --name={name} --baseurl=file://{} {options}\n",
+                    self.root.display()
+                )
+            })
+            .collect();
         let ks = self.dir.path().join("ks.cfg");
-        fs::write(
-            &ks,
-            format!(
-                "repo --name=fixtures --baseurl=file://{} {repo_options}\n%packages\n{packages}\n%end\n",
-                self.root.display()
-            ),
-        )
-        .unwrap();
+        fs::write(&ks, format!("{lines}%packages\n{packages}\n%end\n")).unwrap();
         Command::new(env!("CARGO_BIN_EXE_livecompose"))
             .args(["resolve", "--config", ks.to_str().unwrap()])
             .arg("--cache")
@@ -184,4 +193,36 @@ fn a_tampered_repomd_or_index_stops_with_what_is_wrong() {
     // And no signature at all while a key is given.
     fs::remove_file(repo.root.join("repodata/repomd.xml.asc")).unwrap();
     fails_with(&repo.signed("gamma"), &["repomd.xml.asc does not exist"]);
+}
+
+#[test]
+fn repository_costs_and_package_filters_choose_where_each_package_comes_from() {
+    let repo = Repo::new();
+    // Equal versions: the cheaper repository wins, except for what it
+    // excludes.
+    let out = repo.resolve_many(
+        &["dear --cost=2000", "cheap --cost=500 --excludepkgs=bet*"],
+        "reader",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut lines: Vec<String> = text(&out.stdout)
+        .lines()
+        .filter(|line| line.ends_with(" dear") || line.ends_with(" cheap"))
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "beta 1.2^git20240101-1 noarch dear",
+            "reader 1-1 noarch cheap"
+        ]
+    );
+    // A repository limited by --includepkgs offers nothing else.
+    fails_with(
+        &repo.resolve_many(&["narrow --includepkgs=shell"], "alpha"),
+        &["alpha"],
+    );
+    let out = repo.resolve_many(&["narrow --includepkgs=shell"], "shell");
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }
