@@ -103,11 +103,24 @@ impl Build {
         kickstart: &Kickstart,
         overlays: &[PathBuf],
     ) -> Result<Vec<String>, String> {
-        let root = RootFs::open(self.root()).expect("open root");
-        let chroot = Chroot::new(&self.root(), &self.dir.path().join("build.log")).expect("chroot");
+        let (root, chroot) = self.tools();
         let mut all: Vec<PathBuf> = kickstart.overlays.iter().map(|o| o.value.clone()).collect();
         all.extend_from_slice(overlays);
         configure(&root, &chroot, kickstart, &all).map_err(|e| e.to_string())
+    }
+
+    /// The root, and a chroot into it that logs to the build's log.
+    fn tools(&self) -> (RootFs, Chroot) {
+        let root = RootFs::open(self.root()).expect("open root");
+        let chroot = Chroot::new(&self.root(), &self.dir.path().join("build.log")).expect("chroot");
+        (root, chroot)
+    }
+
+    /// The SELinux labelling step, after the clean-up as in a build.
+    fn label(&self, kickstart: &Kickstart) -> Option<String> {
+        let (root, chroot) = self.tools();
+        clean(&root).expect("clean");
+        label(&root, &chroot, kickstart).expect("label")
     }
 
     /// The `/etc/shadow` hash of `user`.
@@ -456,10 +469,7 @@ fn selinux_labels_every_file_with_the_images_policy_after_post() {
          %post\necho made > /etc/made-by-post\n%end\n",
     );
     build.configure(&ks, &[]).expect("configure");
-    let root = RootFs::open(build.root()).expect("open root");
-    let chroot = Chroot::new(&build.root(), &build.dir.path().join("build.log")).expect("chroot");
-    clean(&root).expect("clean");
-    assert_eq!(label(&root, &chroot, &ks).expect("label"), None);
+    assert_eq!(build.label(&ks), None);
 
     // Types as Debian's reference policy gives these paths.
     for (path, expected) in [
@@ -495,9 +505,7 @@ fn selinux_labels_every_file_with_the_images_policy_after_post() {
     let build = Build::from(selinux_root());
     let ks = build.kickstart("selinux --disabled\n");
     build.configure(&ks, &[]).expect("configure");
-    let root = RootFs::open(build.root()).expect("open root");
-    let chroot = Chroot::new(&build.root(), &build.dir.path().join("build.log")).expect("chroot");
-    assert_eq!(label(&root, &chroot, &ks).expect("label"), None);
+    assert_eq!(build.label(&ks), None);
     assert_eq!(selinux_label(&build.path("etc/shadow")), None);
 }
 
@@ -513,11 +521,7 @@ fn selinux_without_a_policy_is_a_warning_and_labels_nothing() {
     .expect("write");
     let ks = build.kickstart("selinux --enforcing\n");
     build.configure(&ks, &[]).expect("configure");
-    let root = RootFs::open(build.root()).expect("open root");
-    let chroot = Chroot::new(&build.root(), &build.dir.path().join("build.log")).expect("chroot");
-    let warning = label(&root, &chroot, &ks)
-        .expect("label")
-        .expect("a warning");
+    let warning = build.label(&ks).expect("a warning");
     assert!(
         warning.contains("policy \"targeted\" is not installed"),
         "{warning}"
