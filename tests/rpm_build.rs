@@ -10,6 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::http::Server;
 use common::{Gpg, rpmrepo};
 use tempfile::TempDir;
 
@@ -91,15 +92,21 @@ impl Repo {
 
     /// Builds `--format dir` with `packages`; returns the run and the root.
     fn build(&self, packages: &str) -> (Output, PathBuf) {
+        let source = format!("--baseurl=file://{}", self.root.display());
+        self.build_from(&source, packages, &[])
+    }
+
+    /// The same with the repository at `source` (`--baseurl=…`,
+    /// `--mirrorlist=…`) and more command-line `args`.
+    fn build_from(&self, source: &str, packages: &str, args: &[&str]) -> (Output, PathBuf) {
         let ks = self.dir.path().join("ks.cfg");
         fs::write(
             &ks,
             format!(
-                "repo --name=fixtures --baseurl=file://{} --gpgkey={}\n\
+                "repo --name=fixtures {source} --gpgkey={}\n\
                  network --hostname=rpmhost\n\
                  %packages\n{packages}\n%end\n\
                  %post\necho post-ran > /etc/post-ran\n%end\n",
-                self.root.display(),
                 self.key.display()
             ),
         )
@@ -108,6 +115,7 @@ impl Repo {
         let _ = fs::remove_dir_all(&out);
         let run = Command::new(env!("CARGO_BIN_EXE_livecompose"))
             .args(["--config", ks.to_str().unwrap(), "--label", "rpmroot"])
+            .args(args)
             .args(["--format", "dir", "--output"])
             .arg(&out)
             .arg("--cache")
@@ -317,5 +325,40 @@ fn the_repository_key_is_recorded_as_rpmkeys_records_it() {
     assert!(
         checked.trim_end().ends_with("digests signatures OK"),
         "{checked}"
+    );
+}
+
+#[test]
+fn a_repository_over_http_through_a_mirror_list_with_a_dead_first_mirror() {
+    let repo = Repo::new(&["shell"]);
+    let server = Server::serve(repo.dir.path());
+    let name = repo.root.file_name().unwrap().to_str().unwrap();
+    // The first mirror has no repository; the build must go on to the
+    // second. The list's own URL uses $releasever and $basearch.
+    fs::write(
+        repo.dir.path().join("mirrors-40-x86_64.txt"),
+        format!(
+            "# mirrors\n{url}/gone/\n{url}/{name}/\n",
+            url = server.url()
+        ),
+    )
+    .unwrap();
+    let source = format!(
+        "--mirrorlist={}/mirrors-$releasever-$basearch.txt",
+        server.url()
+    );
+    let (run, root) = repo.build_from(&source, "lc-shell", &["--releasever", "40"]);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(root.join("usr/bin/busybox").exists());
+    let paths: Vec<String> = server.take_requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths.iter().any(|p| p.starts_with("/gone/")),
+        "the dead mirror was not tried: {paths:?}"
+    );
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with(&format!("/{name}/")) && p.ends_with(".rpm")),
+        "the package did not come over http: {paths:?}"
     );
 }
