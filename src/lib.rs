@@ -4,6 +4,7 @@
 //! small typed interface, and data flows one way through them.
 
 pub mod boottest;
+pub mod checksum;
 pub mod chroot;
 pub mod cli;
 pub mod compression;

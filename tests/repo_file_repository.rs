@@ -132,6 +132,7 @@ fn corrupted_index_is_a_hash_mismatch_naming_url_and_digests() {
             url,
             expected,
             actual,
+            ..
         }) => {
             assert!(url.ends_with("main/binary-amd64/Packages.xz"), "{url}");
             assert_ne!(expected, actual);

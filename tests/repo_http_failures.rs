@@ -233,6 +233,7 @@ fn tampered_packages_index_is_a_hash_mismatch_against_release() {
             url: u,
             expected,
             actual,
+            ..
         }) => {
             assert_eq!(u, &url);
             assert_eq!(expected, &sha256_hex(packages.as_bytes()));
@@ -294,6 +295,7 @@ fn deb_not_matching_packages_is_refused_and_not_cached() {
             url,
             expected,
             actual,
+            ..
         } => {
             assert_eq!(url, &items[2].url);
             assert_eq!(expected, &sha256_hex(&s.debs[2]));

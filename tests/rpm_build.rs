@@ -59,8 +59,13 @@ impl Repo {
 
     /// (Re)indexes the packages as they are now and signs repomd.xml.
     fn index(&mut self) {
+        self.index_with(&[]);
+    }
+
+    /// The same with more `createrepo_c` options.
+    fn index_with(&mut self, options: &[&str]) {
         let name = format!("repo{}", fs::read_dir(self.dir.path()).unwrap().count());
-        self.root = rpmrepo::createrepo(self.dir.path(), &name, &[]);
+        self.root = rpmrepo::createrepo(self.dir.path(), &name, options);
         let repomd = fs::read(self.root.join("repodata/repomd.xml")).unwrap();
         fs::write(
             self.root.join("repodata/repomd.xml.asc"),
@@ -83,11 +88,17 @@ impl Repo {
     /// Changes the package file of `name` with `edit`, then re-indexes, so
     /// the repository's checksums agree with the changed file.
     fn tamper(&mut self, name: &str, edit: impl FnOnce(&mut Vec<u8>)) {
-        let path = self.rpm(name).to_owned();
-        let mut bytes = fs::read(&path).unwrap();
-        edit(&mut bytes);
-        fs::write(&path, &bytes).unwrap();
+        self.change(name, edit);
         self.index();
+    }
+
+    /// Changes the package file of `name` with `edit`, as the repositories
+    /// serve it (they link to the package files).
+    fn change(&self, name: &str, edit: impl FnOnce(&mut Vec<u8>)) {
+        let path = self.rpm(name);
+        let mut bytes = fs::read(path).unwrap();
+        edit(&mut bytes);
+        fs::write(path, &bytes).unwrap();
     }
 
     /// Builds `--format dir` with `packages`; returns the run and the root.
@@ -361,4 +372,29 @@ fn a_repository_over_http_through_a_mirror_list_with_a_dead_first_mirror() {
             .any(|p| p.starts_with(&format!("/{name}/")) && p.ends_with(".rpm")),
         "the package did not come over http: {paths:?}"
     );
+}
+
+#[test]
+fn a_repository_indexed_with_sha512_is_verified_with_sha512() {
+    let mut repo = Repo::new(&["shell"]);
+    repo.index_with(&["--checksum", "sha512"]);
+    let repomd = fs::read_to_string(repo.root.join("repodata/repomd.xml")).unwrap();
+    assert!(repomd.contains(r#"<checksum type="sha512">"#), "{repomd}");
+    let (run, root) = repo.build("lc-shell");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(root.join("usr/bin/busybox").exists());
+    let cached: Vec<_> = fs::read_dir(repo.dir.path().join("cache/sha512"))
+        .unwrap()
+        .collect();
+    assert!(!cached.is_empty(), "nothing was verified by SHA-512");
+
+    // A package changed after indexing is caught by its SHA-512 (fetched
+    // again: the cache holds only what verified).
+    repo.change("lc-shell", |bytes| {
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+    });
+    fs::remove_dir_all(repo.dir.path().join("cache")).unwrap();
+    let (run, root) = repo.build("lc-shell");
+    fails_with(&run, &root, &["SHA512 mismatch"]);
 }

@@ -29,8 +29,8 @@ use crate::kickstart::commands::RepoLocation;
 use crate::kickstart::sections::{GroupContent, PackageSpec, Packages};
 use crate::plan::{BuildPlan, RepositorySpec};
 use crate::repo::rpm::{
-    ChecksumKind, Comps, Dependency, FileLists, GroupPackageKind, Repodata, RepodataError,
-    RpmPackage, parse_repomd, read_repodata,
+    Comps, Dependency, FileLists, GroupPackageKind, Repodata, RepodataError, RpmPackage,
+    parse_repomd, read_repodata,
 };
 use crate::repo::signature::{Keyring, verify_detached};
 use crate::resolve::{Requested, RpmCandidate, RpmRequest, resolve_rpm};
@@ -87,13 +87,6 @@ impl<'p> Rpm<'p> {
             .iter()
             .find(|loaded| loaded.name == repo)
             .with_context(|| format!("the resolver chose unknown repository {repo}"))?;
-        if package.checksum.kind != ChecksumKind::Sha256 {
-            anyhow::bail!(
-                "{}: repository {repo} gives its checksum as {}; livecompose verifies packages by SHA-256 (createrepo_c's default)",
-                package.nevra(),
-                package.checksum.kind
-            );
-        }
         let base = match &package.location_base {
             Some(base) => with_slash(base),
             None => loaded.base_url.clone(),
@@ -104,7 +97,10 @@ impl<'p> Rpm<'p> {
             architecture: package.arch.clone(),
             repository: repo.to_owned(),
             url: format!("{base}{}", package.location),
-            expected: Expected::new(package.package_size, package.checksum.value())?,
+            expected: Expected {
+                size: package.package_size,
+                checksum: package.checksum.clone(),
+            },
         })
     }
 
@@ -442,20 +438,13 @@ fn load_from(base: &str, fetcher: &Fetcher, keyring: Option<&Keyring>) -> anyhow
             location: url.clone(),
             source,
         };
-        if record.checksum.kind != ChecksumKind::Sha256 {
-            return Err(fetch_error(
-                format!(
-                    "repomd.xml gives its checksum as {}; livecompose verifies repodata by SHA-256 (createrepo_c's default)",
-                    record.checksum.kind
-                )
-                .into(),
-            ));
-        }
         let size = record
             .size
             .ok_or_else(|| fetch_error("repomd.xml gives no size for it".into()))?;
-        let expected = Expected::new(size, record.checksum.value())
-            .map_err(|error| fetch_error(Box::new(error)))?;
+        let expected = Expected {
+            size,
+            checksum: record.checksum.clone(),
+        };
         fetcher
             .fetch_verified(&url, &expected)
             .map_err(|error| fetch_error(Box::new(error)))

@@ -26,6 +26,8 @@ use sha2::{Digest, Sha256};
 
 use partial::Partial;
 
+use crate::checksum::{Checksum, ChecksumError, ChecksumKind};
+
 /// Documents fetched without a known hash (Release files) are small; this
 /// bounds what a hostile or broken server can make us hold in memory.
 const UNVERIFIED_LIMIT: u64 = 64 * 1024 * 1024;
@@ -65,9 +67,10 @@ pub enum FetchError {
         expected: u64,
         actual: u64,
     },
-    #[error("{url}: SHA256 mismatch: expected {expected}, got {actual}; {MIRROR_ADVICE}")]
+    #[error("{url}: {} mismatch: expected {expected}, got {actual}; {MIRROR_ADVICE}", kind.name().to_uppercase())]
     HashMismatch {
         url: String,
+        kind: ChecksumKind,
         expected: String,
         actual: String,
     },
@@ -80,8 +83,8 @@ pub enum FetchError {
         context: String,
         source: std::io::Error,
     },
-    #[error("invalid SHA256 {0:?}: expected 64 hex digits")]
-    InvalidDigest(String),
+    #[error("invalid digest: {0}")]
+    InvalidDigest(#[from] ChecksumError),
 }
 
 impl FetchError {
@@ -97,24 +100,16 @@ impl FetchError {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Expected {
     pub size: u64,
-    sha256: String,
+    pub checksum: Checksum,
 }
 
 impl Expected {
     /// `sha256` is hex, either case.
     pub fn new(size: u64, sha256: &str) -> Result<Self, FetchError> {
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(FetchError::InvalidDigest(sha256.to_owned()));
-        }
         Ok(Expected {
             size,
-            sha256: sha256.to_ascii_lowercase(),
+            checksum: Checksum::new(ChecksumKind::Sha256.name(), sha256)?,
         })
-    }
-
-    /// The digest as lower-case hex.
-    pub fn sha256(&self) -> &str {
-        &self.sha256
     }
 }
 
@@ -159,7 +154,7 @@ impl Fetcher {
     /// A fetcher that caches under `cache_dir` (created if missing).
     pub fn new(cache_dir: impl Into<PathBuf>) -> Result<Self, FetchError> {
         let cache_dir = cache_dir.into();
-        for dir in ["sha256", "partial"] {
+        for dir in [ChecksumKind::Sha256.name(), "partial"] {
             let dir = cache_dir.join(dir);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| FetchError::io(format!("creating cache {}", dir.display()), e))?;
@@ -203,14 +198,21 @@ impl Fetcher {
         &self.cache_dir
     }
 
-    /// Where a file with this content lives in the cache.
+    /// Where a file with this content lives in the cache: named by its
+    /// digest, in a directory per algorithm.
     pub fn cache_path(&self, expected: &Expected) -> PathBuf {
-        self.cache_dir.join("sha256").join(expected.sha256())
+        let checksum = &expected.checksum;
+        self.cache_dir
+            .join(checksum.kind.name())
+            .join(checksum.value())
     }
 
-    /// Where an unfinished download of this content is kept for resuming.
+    /// Where an unfinished download of this content is kept for resuming
+    /// (the algorithms' digests differ in length, so names cannot clash).
     pub fn partial_path(&self, expected: &Expected) -> PathBuf {
-        self.cache_dir.join("partial").join(expected.sha256())
+        self.cache_dir
+            .join("partial")
+            .join(expected.checksum.value())
     }
 
     /// Fetches a small document whose hash is not known in advance.
@@ -292,6 +294,13 @@ impl Fetcher {
         });
         match result {
             Ok(()) => {
+                // Only the SHA-256 directory is made up front; others when
+                // a repository first uses them.
+                if let Some(dir) = dest.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        FetchError::io(format!("creating cache {}", dir.display()), e)
+                    })?;
+                }
                 partial.persist(&dest)?;
                 self.report(Progress::Finished { url });
                 Ok(dest)
@@ -323,9 +332,12 @@ impl Fetcher {
             .map_err(|e| FetchError::io(context(), e))?
             .len();
         if len == expected.size {
-            let mut hasher = Sha256::new();
-            std::io::copy(&mut file, &mut hasher).map_err(|e| FetchError::io(context(), e))?;
-            if hex::encode(hasher.finalize()) == expected.sha256() {
+            let actual = expected
+                .checksum
+                .kind
+                .digest(&mut file)
+                .map_err(|e| FetchError::io(context(), e))?;
+            if actual == expected.checksum {
                 return Ok(true);
             }
         }
@@ -377,7 +389,9 @@ impl Fetcher {
                 actual: announced,
             }));
         }
-        let mut hasher = partial.hash_prefix(have).map_err(local)?;
+        let mut hasher = partial
+            .hash_prefix(expected.checksum.kind, have)
+            .map_err(local)?;
         if let Some(body) = &mut body {
             let mut chunk = vec![0u8; CHUNK];
             loop {
@@ -418,14 +432,15 @@ impl Fetcher {
                 });
             }
         }
-        let actual = hex::encode(hasher.finalize());
-        if actual != expected.sha256() {
+        let actual = hasher.finish();
+        if actual != expected.checksum {
             partial.clear().map_err(local)?;
             tally.set(0);
             return Err(Attempt::Fatal(FetchError::HashMismatch {
                 url: url.to_owned(),
-                expected: expected.sha256().to_owned(),
-                actual,
+                kind: actual.kind,
+                expected: expected.checksum.value().to_owned(),
+                actual: actual.value().to_owned(),
             }));
         }
         Ok(())
@@ -719,12 +734,15 @@ mod tests {
         match &err {
             FetchError::HashMismatch {
                 url: u,
+                kind,
                 expected,
                 actual,
             } => {
                 assert_eq!(u, &url);
-                assert_eq!(expected, wrong_hash.sha256());
+                assert_eq!(*kind, ChecksumKind::Sha256);
+                assert_eq!(expected, wrong_hash.checksum.value());
                 assert_eq!(actual, &sha256_hex(b"hello world"));
+                assert!(err.to_string().contains("SHA256 mismatch"), "{err}");
             }
             other => panic!("expected HashMismatch, got {other}"),
         }
@@ -758,6 +776,32 @@ mod tests {
             Err(FetchError::UnsupportedUrl { .. })
         ));
         assert!(Expected::new(1, "xyz").is_err());
+    }
+
+    #[test]
+    fn other_algorithms_are_verified_and_cached_under_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("f");
+        std::fs::write(&src, b"hello world").unwrap();
+        let fetcher = Fetcher::new(dir.path().join("cache")).unwrap();
+        let url = file_url(&src);
+        let digest = |data: &[u8]| ChecksumKind::Sha512.digest(data).unwrap();
+        let good = Expected {
+            size: 11,
+            checksum: digest(b"hello world"),
+        };
+        let path = fetcher.fetch_verified(&url, &good).unwrap();
+        assert_eq!(
+            path,
+            dir.path().join("cache/sha512").join(good.checksum.value())
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"hello world");
+        let bad = Expected {
+            size: 11,
+            checksum: digest(b"hello worle"),
+        };
+        let err = fetcher.fetch_verified(&url, &bad).unwrap_err();
+        assert!(err.to_string().contains("SHA512 mismatch"), "{err}");
     }
 
     #[test]

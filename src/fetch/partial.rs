@@ -11,9 +11,8 @@ use std::io::{Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use super::FetchError;
+use crate::checksum::{ChecksumKind, Hasher};
 
 pub(super) struct Partial {
     path: PathBuf,
@@ -67,8 +66,8 @@ impl Partial {
 
     /// A hasher that has already seen the first `len` bytes, so a resumed
     /// download is still checked as one whole file.
-    pub(super) fn hash_prefix(&self, len: u64) -> std::io::Result<Sha256> {
-        let mut hasher = Sha256::new();
+    pub(super) fn hash_prefix(&self, kind: ChecksumKind, len: u64) -> std::io::Result<Hasher> {
+        let mut hasher = kind.hasher();
         let copied = std::io::copy(&mut File::open(&self.path)?.take(len), &mut hasher)?;
         if copied != len {
             return Err(std::io::Error::other(format!(

@@ -336,7 +336,7 @@ fn load_packages(
     // By-hash URLs never change content, so a mirror that updates between
     // our Release and index downloads cannot hand us a mismatched pair.
     let (url, file) = if release.acquire_by_hash {
-        let by_hash = format!("{dists}{dir}/by-hash/SHA256/{}", expected.sha256());
+        let by_hash = format!("{dists}{dir}/by-hash/SHA256/{}", expected.checksum.value());
         match fetcher.fetch_verified(&by_hash, &expected) {
             Ok(file) => (by_hash, file),
             Err(FetchError::NotFound { .. }) => (

@@ -6,7 +6,6 @@
 //! index by checksum, and no index is decompressed or parsed before its
 //! checksum has been checked.
 
-pub mod checksum;
 pub mod compression;
 pub mod comps;
 pub mod dependency;
@@ -18,7 +17,7 @@ pub mod richdep;
 pub mod version;
 pub mod xml;
 
-pub use checksum::{Checksum, ChecksumKind};
+pub use crate::checksum::{Checksum, ChecksumKind};
 pub use comps::{Comps, Environment, Group, GroupPackage, GroupPackageKind};
 pub use dependency::{Constraint, DepOp, Dependency};
 pub use primary::{FileKind, PackageFile, RpmPackage};

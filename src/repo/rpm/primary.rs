@@ -5,11 +5,11 @@
 
 use std::io::BufRead;
 
-use super::checksum::{Checksum, ChecksumError};
 use super::dependency::{Constraint, DepOp, Dependency};
 use super::repomd::is_safe_relative;
 use super::version::Evr;
 use super::xml::{Element, XmlError, XmlStream};
+use crate::checksum::{Checksum, ChecksumError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum FileKind {

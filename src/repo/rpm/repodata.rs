@@ -9,12 +9,12 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Seek};
 use std::path::{Path, PathBuf};
 
-use super::checksum::ChecksumKind;
 use super::compression::decompress;
 use super::comps::{Comps, CompsError, parse_comps};
 use super::filelists::{FilelistsError, merge_filelists, parse_filelists};
 use super::primary::{PrimaryError, RpmPackage, parse_primary};
 use super::repomd::{Repomd, RepomdError, RepomdRecord};
+use crate::checksum::ChecksumKind;
 
 /// Whether to read `filelists` as well as `primary`. It is several times
 /// larger and only needed to resolve dependencies on paths that primary does

@@ -3,8 +3,8 @@
 
 use std::io::BufRead;
 
-use super::checksum::{Checksum, ChecksumError};
 use super::xml::{Element, XmlError, XmlStream};
+use crate::checksum::{Checksum, ChecksumError};
 
 /// One `<data>` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

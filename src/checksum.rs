@@ -1,8 +1,9 @@
-//! The checksums repodata uses to chain trust: `repomd.xml` → indexes →
-//! packages.
+//! The digests that chain trust from a signed document to what it lists:
+//! repodata's `repomd.xml` → indexes → packages (whichever algorithm the
+//! repository names), Debian's `InRelease` → indexes → packages (SHA-256).
 
 use std::fmt;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 
 use sha2::Digest;
 
@@ -47,25 +48,73 @@ impl ChecksumKind {
     }
 
     /// Hashes everything `reader` yields.
-    pub fn digest(self, reader: impl Read) -> io::Result<Checksum> {
-        fn run<D: Digest>(mut reader: impl Read) -> io::Result<String> {
-            let mut hasher = D::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = reader.read(&mut buf)?;
-                if n == 0 {
-                    return Ok(hex::encode(hasher.finalize()));
-                }
-                hasher.update(&buf[..n]);
-            }
+    pub fn digest(self, mut reader: impl Read) -> io::Result<Checksum> {
+        let mut hasher = self.hasher();
+        io::copy(&mut reader, &mut hasher)?;
+        Ok(hasher.finish())
+    }
+
+    /// A hasher to feed piece by piece (as a download arrives).
+    pub fn hasher(self) -> Hasher {
+        Hasher {
+            kind: self,
+            state: match self {
+                ChecksumKind::Sha224 => State::Sha224(sha2::Sha224::new()),
+                ChecksumKind::Sha256 => State::Sha256(sha2::Sha256::new()),
+                ChecksumKind::Sha384 => State::Sha384(sha2::Sha384::new()),
+                ChecksumKind::Sha512 => State::Sha512(sha2::Sha512::new()),
+            },
         }
-        let value = match self {
-            ChecksumKind::Sha224 => run::<sha2::Sha224>(reader)?,
-            ChecksumKind::Sha256 => run::<sha2::Sha256>(reader)?,
-            ChecksumKind::Sha384 => run::<sha2::Sha384>(reader)?,
-            ChecksumKind::Sha512 => run::<sha2::Sha512>(reader)?,
+    }
+}
+
+/// A digest being computed; `Write` feeds it.
+#[derive(Clone)]
+pub struct Hasher {
+    kind: ChecksumKind,
+    state: State,
+}
+
+#[derive(Clone)]
+enum State {
+    Sha224(sha2::Sha224),
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    pub fn update(&mut self, data: &[u8]) {
+        match &mut self.state {
+            State::Sha224(h) => h.update(data),
+            State::Sha256(h) => h.update(data),
+            State::Sha384(h) => h.update(data),
+            State::Sha512(h) => h.update(data),
+        }
+    }
+
+    pub fn finish(self) -> Checksum {
+        let value = match self.state {
+            State::Sha224(h) => hex::encode(h.finalize()),
+            State::Sha256(h) => hex::encode(h.finalize()),
+            State::Sha384(h) => hex::encode(h.finalize()),
+            State::Sha512(h) => hex::encode(h.finalize()),
         };
-        Ok(Checksum { kind: self, value })
+        Checksum {
+            kind: self.kind,
+            value,
+        }
+    }
+}
+
+impl Write for Hasher {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.update(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
