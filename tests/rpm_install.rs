@@ -60,6 +60,20 @@ impl Root {
         std::os::unix::fs::symlink("../usr/bin/busybox", self.at("bin/sh")).expect("symlink");
     }
 
+    /// The real rpm installs `rpms` in one transaction, scriptlets and
+    /// triggers included: the oracle the scriptlet tests compare with.
+    fn rpm_install(&self, rpms: &[PathBuf]) -> (bool, String) {
+        let mut args = vec!["-i", "--nodeps", "--nosignature"];
+        let paths: Vec<String> = rpms.iter().map(|p| p.display().to_string()).collect();
+        args.extend(paths.iter().map(String::as_str));
+        self.rpm(&args)
+    }
+
+    /// A log the fixtures' scriptlets write, empty when there is none.
+    fn log(&self, name: &str) -> String {
+        fs::read_to_string(self.at(&format!("var/log/{name}"))).unwrap_or_default()
+    }
+
     fn install(
         &self,
         rpms: &[PathBuf],
@@ -388,7 +402,9 @@ fn index_rows(db: &Path) -> Vec<(String, String, String, i64)> {
 #[test]
 fn database_indexes_match_what_rpm_writes() {
     let (_built, rpms) = build(
-        &["shell", "svc", "files", "xz", "zstd", "rich", "trig"],
+        &[
+            "shell", "svc", "files", "xz", "zstd", "rich", "trig", "ft-owner",
+        ],
         &[],
     );
     let ours = Root::new();
@@ -597,4 +613,55 @@ fn triggerin_runs_after_the_package_that_fires_it() {
         ]
     );
     assert!(installed.iter().all(|p| p.warnings.is_empty()));
+}
+
+#[test]
+fn file_triggers_fire_as_rpm_fires_them() {
+    let (_built, rpms) = build(&["shell", "ft-before", "ft-owner", "ft-after"], &[]);
+    let ours = Root::new();
+    ours.seed_shell();
+    let installed = ours
+        .install(&rpms, &RpmInstallOptions::default())
+        .expect("install");
+    let names: Vec<&str> = installed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["lc-shell", "lc-ft-before", "lc-ft-owner", "lc-ft-after"]
+    );
+    assert!(
+        installed.iter().all(|p| p.warnings.is_empty()),
+        "{installed:?}"
+    );
+    let theirs = Root::new();
+    theirs.seed_shell();
+    let (ok, out) = theirs.rpm_install(&rpms);
+    assert!(ok, "rpm -i: {out}");
+    let log = ours.log("ft.log");
+    assert_eq!(log, theirs.log("ft.log"));
+    // What the comparison covers: the owner's triggers fired by a package
+    // installed before it (when the owner is installed) and after it, on
+    // both sides of the priority bound, and the transaction's triggers at
+    // the very end, with the files on their standard input.
+    let headers: Vec<&str> = log.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert_eq!(
+        headers,
+        [
+            "post ft-before 1 1",
+            "filetriggerin early 1 0",
+            "filetriggerin early 1 0",
+            "post ft-owner 1 1",
+            "filetriggerin high 1 0",
+            "filetriggerin high 1 0",
+            "filetriggerin low 1 0",
+            "filetriggerin early 1 0",
+            "post ft-after 1 1",
+            "filetriggerin high 1 0",
+            "filetriggerin low 1 0",
+            "posttrans ft-owner 1 1",
+            "transfiletriggerin high 1 0",
+            "transfiletriggerin low 1 0",
+        ],
+        "{log}"
+    );
+    assert!(log.contains("  /usr/lib/lc-ft-after/five\n"), "{log}");
 }
