@@ -665,3 +665,105 @@ fn file_triggers_fire_as_rpm_fires_them() {
     );
     assert!(log.contains("  /usr/lib/lc-ft-after/five\n"), "{log}");
 }
+
+/// What the lc-lua fixture's %post leaves in /var/lib/lc-lua.
+fn lua_made(root: &Root) -> Vec<String> {
+    let dir = root.at("var/lib/lc-lua");
+    let mut found: Vec<String> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            let meta = fs::symlink_metadata(&path).expect("stat");
+            let what = if meta.file_type().is_symlink() {
+                format!("-> {}", fs::read_link(&path).expect("link").display())
+            } else {
+                format!(
+                    "{:o} {:?}",
+                    meta.permissions().mode() & 0o7777,
+                    fs::read_to_string(&path).expect("read")
+                )
+            };
+            format!("{} {what}", path.file_name().expect("name").display())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn lua_scriptlets_run_as_rpm_runs_them() {
+    let (_built, rpms) = build(&["shell", "lua", "luabadpost"], &[]);
+    let ours = Root::new();
+    ours.seed_shell();
+    let installed = ours
+        .install(&rpms, &RpmInstallOptions::default())
+        .expect("install");
+    let theirs = Root::new();
+    theirs.seed_shell();
+    let (ok, out) = theirs.rpm_install(&rpms);
+    assert!(ok, "rpm -i: {out}");
+    let log = ours.log("lua.log");
+    assert_eq!(log, theirs.log("lua.log"));
+    let made = lua_made(&ours);
+    assert_eq!(made, lua_made(&theirs));
+    assert_eq!(made, ["link -> moved", "moved 640 \"written by lua\\n\""]);
+    // The comparison covers the arguments, the posix and rpm functions and
+    // the Lua file triggers with their files.
+    for line in [
+        "pretrans 2 <lua> 1 integer 2",
+        "post 2 <lua> 1 integer",
+        "mkdir again nil /var/lib/lc-lua: File exists 17.0",
+        "vercmp -1 1 0",
+        "executed",
+        "installed regular",
+        "transfiletriggerin 2 <lua> 0",
+        "  /usr/share/lc-luabadpost/file",
+    ] {
+        assert!(log.lines().any(|l| l == line), "{line:?} missing:\n{log}");
+    }
+    // A Lua %post that fails is a warning, as in rpm, and its package is
+    // installed.
+    assert!(ours.at("usr/share/lc-luabadpost/file").exists());
+    assert!(theirs.at("usr/share/lc-luabadpost/file").exists());
+    for package in &installed {
+        let failed = package
+            .warnings
+            .iter()
+            .any(|w| w.contains("%post") && w.contains("post failing on purpose"));
+        assert_eq!(
+            failed,
+            package.name == "lc-luabadpost",
+            "{}: {:?}",
+            package.name,
+            package.warnings
+        );
+    }
+}
+
+#[test]
+fn failing_lua_pre_stops_the_installation() {
+    let (_built, rpms) = build(&["shell", "luabadpre"], &[]);
+    let ours = Root::new();
+    ours.seed_shell();
+    let err = ours
+        .install(&rpms, &RpmInstallOptions::default())
+        .expect_err("%pre fails");
+    match &err {
+        RpmInstallError::Scriptlet {
+            package, scriptlet, ..
+        } => {
+            assert_eq!(package, "lc-luabadpre-1.0-1.noarch");
+            assert_eq!(*scriptlet, "%pre");
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    assert!(err.to_string().contains("lua failing on purpose"), "{err}");
+    assert!(!ours.at("usr/share/lc-luabadpre").exists());
+    // rpm leaves the package out too.
+    let theirs = Root::new();
+    theirs.seed_shell();
+    let (ok, out) = theirs.rpm_install(&rpms);
+    assert!(!ok, "rpm -i succeeded: {out}");
+    assert!(out.contains("lua failing on purpose"), "{out}");
+    assert!(!theirs.at("usr/share/lc-luabadpre").exists());
+}

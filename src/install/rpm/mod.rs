@@ -24,6 +24,10 @@
 //! root is all of them. `%triggerprein` is not run; uninstall-side
 //! triggers never fire on a fresh installation.
 //!
+//! Scriptlets and file triggers written in rpm's embedded Lua (`-p <lua>`)
+//! run in an embedded Lua 5.4, in a forked child chrooted into the root
+//! (see [`lua`]); a Lua error counts as a failed scriptlet.
+//!
 //! The database is `rpmdb.sqlite` in the image's dbpath, filled as each
 //! package is installed, so a later scriptlet's `rpm -q` sees the earlier
 //! packages.
@@ -32,6 +36,7 @@ mod caps;
 mod cpio;
 mod extract;
 pub mod header;
+mod lua;
 mod order;
 mod package;
 mod rpmdb;
@@ -393,8 +398,18 @@ impl Scripts<'_> {
         let Some((program, interpreter_args)) = script.interpreter.split_first() else {
             return Ok(ScriptOutcome::Ran);
         };
+        let what = format!("the {name} scriptlet of {}", package.nevra());
+        if program == "<lua>" {
+            let lua = lua::LuaScript {
+                name: format!("{name}({})", package.nevra()),
+                body: script.body.clone().unwrap_or_default(),
+                args: args.iter().filter_map(|a| a.parse().ok()).collect(),
+                files: input.map(|lines| lines.iter().map(|l| l.to_vec()).collect()),
+            };
+            let result = self.chroot.run(lua.command(self.chroot), &what);
+            return Ok(outcome(result)?);
+        }
         if !program.starts_with('/') {
-            // `<lua>`: rpm runs these in its embedded interpreter.
             return Ok(ScriptOutcome::Skipped(format!(
                 "the {name} scriptlet of {} is in {program}, which livecompose cannot run; skipped",
                 package.nevra()
@@ -409,19 +424,11 @@ impl Scripts<'_> {
         argv.extend(args.iter().map(OsStr::new));
         let command = self.chroot.command(program, &argv);
         let stdin = input.map(input_file).transpose()?;
-        let result = self.chroot.run_with_input(
-            command,
-            &format!("the {name} scriptlet of {}", package.nevra()),
-            stdin,
-        );
+        let result = self.chroot.run_with_input(command, &what, stdin);
         if script.body.is_some() {
             self.root.remove_file(&script_path)?;
         }
-        Ok(match result {
-            Ok(()) => ScriptOutcome::Ran,
-            Err(ChrootError::Interrupted { .. }) => return Err(Interrupted.into()),
-            Err(e) => ScriptOutcome::Failed(e),
-        })
+        Ok(outcome(result)?)
     }
 
     /// `%pretrans` and `%pre`: a failure stops the installation; a
@@ -635,6 +642,15 @@ fn matching_files<'p>(
                 .flat_map(move |done| done.matching(&packages[done.package], prefix))
         })
         .collect()
+}
+
+/// How a scriptlet's run ended; an interruption stops the installation.
+fn outcome(result: Result<(), ChrootError>) -> Result<ScriptOutcome, Interrupted> {
+    match result {
+        Ok(()) => Ok(ScriptOutcome::Ran),
+        Err(ChrootError::Interrupted { .. }) => Err(Interrupted),
+        Err(e) => Ok(ScriptOutcome::Failed(e)),
+    }
 }
 
 /// A scriptlet's standard input holding `lines`, each ended by a newline.
