@@ -716,6 +716,8 @@ fn lua_scriptlets_run_as_rpm_runs_them() {
         "vercmp -1 1 0",
         "executed",
         "installed regular",
+        "forked",
+        "waited true",
         "transfiletriggerin 2 <lua> 0",
         "  /usr/share/lc-luabadpost/file",
     ] {

@@ -4,8 +4,8 @@
 //!
 //! The chunk sees what rpm 4.18 gives it: `...` is `(opt, arg)`, with
 //! `arg[1]` the string `"<lua>"` and the scriptlet's arguments after it as
-//! numbers; the standard libraries; `posix` (the file functions rpm's
-//! `lposix` has, less `fork`/`exec`/`wait`); and `rpm` (`vercmp`,
+//! numbers; the standard libraries; `posix` (the file and process
+//! functions of rpm's `lposix` that scriptlets use); and `rpm` (`vercmp`,
 //! `execute`, `expand` of text without macros, `define`/`undefine`, which
 //! do nothing as there is no macro context, and `next_file` in file
 //! triggers). Each scriptlet gets a fresh interpreter: unlike in rpm,
@@ -15,6 +15,7 @@ use std::ffi::CStr;
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
@@ -36,16 +37,21 @@ impl LuaScript {
     /// exit status is 1 when the script raised an error, whose message goes
     /// to the log like a shell scriptlet's output.
     pub fn command(self, chroot: &Chroot) -> Command {
-        chroot.function_command(move || match self.run() {
-            Ok(()) => 0,
-            Err(e) => {
-                // Straight to the descriptor: the print macros may be
-                // captured (by the test harness) or locked by a thread
-                // that does not exist in this child.
-                let message = format!("lua script failed: {e}\n");
-                // SAFETY: writes a live buffer of the given length.
-                unsafe { libc::write(2, message.as_ptr().cast(), message.len()) };
-                1
+        chroot.function_command(move || {
+            let pid = std::process::id();
+            let result = self.run();
+            if std::process::id() != pid {
+                // A `posix.fork` child that did not exec must not go on
+                // as the scriptlet.
+                say("no exec() called after fork() in lua scriptlet");
+                return 1;
+            }
+            match result {
+                Ok(()) => 0,
+                Err(e) => {
+                    say(&format!("lua script failed: {e}"));
+                    1
+                }
             }
         })
     }
@@ -68,6 +74,19 @@ impl LuaScript {
             .call::<()>((lua.create_table()?, arg))
     }
 }
+
+/// Writes a line to standard error (the build log) straight to the
+/// descriptor: the print macros may be captured (by the test harness) or
+/// locked by a thread that does not exist in this child.
+fn say(text: &str) {
+    let line = format!("{text}\n");
+    // SAFETY: writes a live buffer of the given length.
+    unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+}
+
+/// Whether this process is a child made by `posix.fork`, the only place
+/// `posix.exec` may replace the process (not the scriptlet's own).
+static FORKED: AtomicBool = AtomicBool::new(false);
 
 /// `strerror` text of the last error, as rpm's Lua functions report it.
 fn describe(e: &std::io::Error) -> (String, i64) {
@@ -216,6 +235,44 @@ fn posix(lua: &Lua) -> mlua::Result<Table> {
                 outcome(lua, result, &path)
             },
         )?,
+    )?;
+    t.set(
+        "fork",
+        lua.create_function(|lua, ()| {
+            // SAFETY: this process has a single thread (it is itself a
+            // forked child), so the new child inherits a consistent state.
+            let pid = unsafe { libc::fork() };
+            match pid {
+                -1 => failure(lua, &std::io::Error::last_os_error(), "fork"),
+                0 => {
+                    FORKED.store(true, Ordering::Relaxed);
+                    Ok(MultiValue::from_iter([Value::Number(0.0)]))
+                }
+                pid => Ok(MultiValue::from_iter([Value::Number(f64::from(pid))])),
+            }
+        })?,
+    )?;
+    t.set(
+        "exec",
+        lua.create_function(|lua, (path, args): (String, mlua::Variadic<String>)| {
+            if !FORKED.load(Ordering::Relaxed) {
+                return Err(mlua::Error::runtime("exec not permitted in this context"));
+            }
+            let error =
+                std::os::unix::process::CommandExt::exec(Command::new(&path).args(args.iter()));
+            failure(lua, &error, &path)
+        })?,
+    )?;
+    t.set(
+        "wait",
+        lua.create_function(|lua, pid: Option<i32>| {
+            // SAFETY: a null status pointer is allowed.
+            let reaped = unsafe { libc::waitpid(pid.unwrap_or(-1), std::ptr::null_mut(), 0) };
+            if reaped == -1 {
+                return failure(lua, &std::io::Error::last_os_error(), "wait");
+            }
+            Ok(MultiValue::from_iter([Value::Number(f64::from(reaped))]))
+        })?,
     )?;
     Ok(t)
 }
