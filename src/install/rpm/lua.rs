@@ -287,7 +287,7 @@ fn parse_mode(text: &str, current: u32) -> Option<u32> {
     if letters.len() != 9 {
         return None;
     }
-    let mut mode = current & !0o777;
+    let mut mode = current & 0o7000;
     for (i, (&have, want)) in letters.iter().zip(b"rwxrwxrwx").enumerate() {
         match have {
             b'-' => {}
@@ -413,4 +413,19 @@ fn rpm(lua: &Lua, files: Option<Vec<Vec<u8>>>) -> mlua::Result<Table> {
         t.set("next_file", next)?;
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_mode;
+
+    #[test]
+    fn chmod_modes_as_lposix_takes_them() {
+        assert_eq!(parse_mode("0640", 0o100755), Some(0o640));
+        assert_eq!(parse_mode("4755", 0o100644), Some(0o4755));
+        assert_eq!(parse_mode("rw-r-----", 0o104755), Some(0o4640));
+        for bad in ["", "u+x", "rwxrwxrwz", "9", "77777"] {
+            assert_eq!(parse_mode(bad, 0o644), None, "{bad}");
+        }
+    }
 }

@@ -279,7 +279,8 @@ impl InstalledFiles {
     /// The installed files of the package under `prefix`, in header order.
     /// rpm finds the packages through its index of directory names, so a
     /// package counts only if one of its directories starts with the
-    /// prefix (a prefix that ends inside a file name finds nothing).
+    /// prefix: a prefix that ends inside the last name of a path (`/a/b`
+    /// for `/a/bc`, where `/a/` is the directory) finds nothing.
     fn matching<'p>(&self, package: &'p RpmFile, prefix: &[u8]) -> Vec<&'p [u8]> {
         let dir_matches = package.files.iter().any(|f| {
             let dir = match f.path.iter().rposition(|&b| b == b'/') {
@@ -506,9 +507,7 @@ impl Scripts<'_> {
         }
         Ok(warnings)
     }
-}
 
-impl Scripts<'_> {
     /// The `%filetriggerin` scripts due after the last package of
     /// `installed` was written: those above [`UPPER_PRIORITY`] (`upper`,
     /// before its `%post`) or the rest. First the scripts of every
