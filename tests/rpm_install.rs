@@ -62,8 +62,9 @@ impl Root {
 
     /// The real rpm installs `rpms` in one transaction, scriptlets and
     /// triggers included: the oracle the scriptlet tests compare with.
-    fn rpm_install(&self, rpms: &[PathBuf]) -> (bool, String) {
+    fn rpm_install(&self, options: &[&str], rpms: &[PathBuf]) -> (bool, String) {
         let mut args = vec!["-i", "--nodeps", "--nosignature"];
+        args.extend_from_slice(options);
         let paths: Vec<String> = rpms.iter().map(|p| p.display().to_string()).collect();
         args.extend(paths.iter().map(String::as_str));
         self.rpm(&args)
@@ -618,11 +619,19 @@ fn triggerin_runs_after_the_package_that_fires_it() {
 #[test]
 fn file_triggers_fire_as_rpm_fires_them() {
     let (_built, rpms) = build(&["shell", "ft-before", "ft-owner", "ft-after"], &[]);
+    file_triggers_as_rpm(&rpms, false);
+    // Files left out are not fed to the triggers.
+    file_triggers_as_rpm(&rpms, true);
+}
+
+fn file_triggers_as_rpm(rpms: &[PathBuf], exclude_docs: bool) {
     let ours = Root::new();
     ours.seed_shell();
-    let installed = ours
-        .install(&rpms, &RpmInstallOptions::default())
-        .expect("install");
+    let options = RpmInstallOptions {
+        exclude_docs,
+        ..RpmInstallOptions::default()
+    };
+    let installed = ours.install(rpms, &options).expect("install");
     let names: Vec<&str> = installed.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(
         names,
@@ -634,7 +643,12 @@ fn file_triggers_fire_as_rpm_fires_them() {
     );
     let theirs = Root::new();
     theirs.seed_shell();
-    let (ok, out) = theirs.rpm_install(&rpms);
+    let rpm_options: &[&str] = if exclude_docs {
+        &["--excludedocs"]
+    } else {
+        &[]
+    };
+    let (ok, out) = theirs.rpm_install(rpm_options, rpms);
     assert!(ok, "rpm -i: {out}");
     let log = ours.log("ft.log");
     assert_eq!(log, theirs.log("ft.log"));
@@ -664,6 +678,11 @@ fn file_triggers_fire_as_rpm_fires_them() {
         "{log}"
     );
     assert!(log.contains("  /usr/lib/lc-ft-after/five\n"), "{log}");
+    assert_eq!(
+        log.contains("  /usr/share/lc-ft/after/README\n"),
+        !exclude_docs,
+        "{log}"
+    );
 }
 
 /// What the lc-lua fixture's %post leaves in /var/lib/lc-lua.
@@ -700,7 +719,7 @@ fn lua_scriptlets_run_as_rpm_runs_them() {
         .expect("install");
     let theirs = Root::new();
     theirs.seed_shell();
-    let (ok, out) = theirs.rpm_install(&rpms);
+    let (ok, out) = theirs.rpm_install(&[], &rpms);
     assert!(ok, "rpm -i: {out}");
     let log = ours.log("lua.log");
     assert_eq!(log, theirs.log("lua.log"));
@@ -764,7 +783,7 @@ fn failing_lua_pre_stops_the_installation() {
     // rpm leaves the package out too.
     let theirs = Root::new();
     theirs.seed_shell();
-    let (ok, out) = theirs.rpm_install(&rpms);
+    let (ok, out) = theirs.rpm_install(&[], &rpms);
     assert!(!ok, "rpm -i succeeded: {out}");
     assert!(out.contains("lua failing on purpose"), "{out}");
     assert!(!theirs.at("usr/share/lc-luabadpre").exists());
