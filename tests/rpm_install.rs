@@ -739,6 +739,7 @@ fn lua_scriptlets_run_as_rpm_runs_them() {
         "forked",
         "waited true",
         "transfiletriggerin 2 <lua> 0",
+        "triggerin 3 <lua> 1 1 integer",
         "  /usr/share/lc-luabadpost/file",
     ] {
         assert!(log.lines().any(|l| l == line), "{line:?} missing:\n{log}");

@@ -401,8 +401,11 @@ impl Scripts<'_> {
         };
         let what = format!("the {name} scriptlet of {}", package.nevra());
         if program == "<lua>" {
+            // rpm names the chunk after the scriptlet kind alone
+            // (`%triggerin(...)`, not the trigger's condition).
+            let kind = name.split(' ').next().unwrap_or(name);
             let lua = lua::LuaScript {
-                name: format!("{name}({})", package.nevra()),
+                name: format!("{kind}({})", package.nevra()),
                 body: script.body.clone().unwrap_or_default(),
                 args: args.iter().filter_map(|a| a.parse().ok()).collect(),
                 files: input.map(|lines| lines.iter().map(|l| l.to_vec()).collect()),
