@@ -253,6 +253,34 @@ impl Chroot {
         command
     }
 
+    /// A command that, instead of executing a program, runs `body` in the
+    /// forked child once it is chrooted into the root, and exits with the
+    /// status `body` returns: for interpreters livecompose embeds (rpm's
+    /// Lua), which must never chroot the main process. The child has the
+    /// command's environment, standard streams and working directory `/`.
+    ///
+    /// `body` runs between fork and exec, where only the forking thread
+    /// exists: it may allocate (glibc's allocator is reset for the child
+    /// at fork) but must not take locks other threads of this process use.
+    pub fn function_command(
+        &self,
+        mut body: impl FnMut() -> i32 + Send + Sync + 'static,
+    ) -> Command {
+        // Never executed: `body` exits first.
+        let mut command = self.prepared("/", &[], true);
+        // SAFETY: see above; the child leaves through `_exit`, after
+        // flushing C stdio (where the embedded interpreter writes), so it
+        // never returns into the parent's copy of the program.
+        unsafe {
+            command.pre_exec(move || {
+                let status = body();
+                libc::fflush(std::ptr::null_mut());
+                libc::_exit(status)
+            });
+        }
+        command
+    }
+
     fn prepared(&self, program: &str, args: &[&OsStr], enter: bool) -> Command {
         let mut command = Command::new(program);
         command

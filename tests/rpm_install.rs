@@ -61,6 +61,21 @@ impl Root {
         std::os::unix::fs::symlink("../usr/bin/busybox", self.at("bin/sh")).expect("symlink");
     }
 
+    /// The real rpm installs `rpms` in one transaction, scriptlets and
+    /// triggers included: the oracle the scriptlet tests compare with.
+    fn rpm_install(&self, options: &[&str], rpms: &[PathBuf]) -> (bool, String) {
+        let mut args = vec!["-i", "--nodeps", "--nosignature"];
+        args.extend_from_slice(options);
+        let paths: Vec<String> = rpms.iter().map(|p| p.display().to_string()).collect();
+        args.extend(paths.iter().map(String::as_str));
+        self.rpm(&args)
+    }
+
+    /// A log the fixtures' scriptlets write, empty when there is none.
+    fn log(&self, name: &str) -> String {
+        fs::read_to_string(self.at(&format!("var/log/{name}"))).unwrap_or_default()
+    }
+
     fn install(
         &self,
         rpms: &[PathBuf],
@@ -389,7 +404,9 @@ fn index_rows(db: &Path) -> Vec<(String, String, String, i64)> {
 #[test]
 fn database_indexes_match_what_rpm_writes() {
     let (_built, rpms) = build(
-        &["shell", "svc", "files", "xz", "zstd", "rich", "trig"],
+        &[
+            "shell", "svc", "files", "xz", "zstd", "rich", "trig", "ft-owner",
+        ],
         &[],
     );
     let ours = Root::new();
@@ -608,4 +625,179 @@ fn triggerin_runs_after_the_package_that_fires_it() {
         ]
     );
     assert!(installed.iter().all(|p| p.warnings.is_empty()));
+}
+
+#[test]
+fn file_triggers_fire_as_rpm_fires_them() {
+    let (_built, rpms) = build(&["shell", "ft-before", "ft-owner", "ft-after"], &[]);
+    file_triggers_as_rpm(&rpms, false);
+    // Files left out are not fed to the triggers.
+    file_triggers_as_rpm(&rpms, true);
+}
+
+fn file_triggers_as_rpm(rpms: &[PathBuf], exclude_docs: bool) {
+    let ours = Root::new();
+    ours.seed_shell();
+    let options = RpmInstallOptions {
+        exclude_docs,
+        ..RpmInstallOptions::default()
+    };
+    let installed = ours.install(rpms, &options).expect("install");
+    let names: Vec<&str> = installed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["lc-shell", "lc-ft-before", "lc-ft-owner", "lc-ft-after"]
+    );
+    assert!(
+        installed.iter().all(|p| p.warnings.is_empty()),
+        "{installed:?}"
+    );
+    let theirs = Root::new();
+    theirs.seed_shell();
+    let rpm_options: &[&str] = if exclude_docs {
+        &["--excludedocs"]
+    } else {
+        &[]
+    };
+    let (ok, out) = theirs.rpm_install(rpm_options, rpms);
+    assert!(ok, "rpm -i: {out}");
+    let log = ours.log("ft.log");
+    assert_eq!(log, theirs.log("ft.log"));
+    // What the comparison covers: the owner's triggers fired by a package
+    // installed before it (when the owner is installed) and after it, on
+    // both sides of the priority bound, and the transaction's triggers at
+    // the very end, with the files on their standard input.
+    let headers: Vec<&str> = log.lines().filter(|l| !l.starts_with(' ')).collect();
+    assert_eq!(
+        headers,
+        [
+            "post ft-before 1 1",
+            "filetriggerin early 1 0",
+            "filetriggerin early 1 0",
+            "post ft-owner 1 1",
+            "filetriggerin high 1 0",
+            "filetriggerin high 1 0",
+            "filetriggerin low 1 0",
+            "filetriggerin early 1 0",
+            "post ft-after 1 1",
+            "filetriggerin high 1 0",
+            "filetriggerin low 1 0",
+            "posttrans ft-owner 1 1",
+            "transfiletriggerin high 1 0",
+            "transfiletriggerin low 1 0",
+        ],
+        "{log}"
+    );
+    assert!(log.contains("  /usr/lib/lc-ft-after/five\n"), "{log}");
+    assert_eq!(
+        log.contains("  /usr/share/lc-ft/after/README\n"),
+        !exclude_docs,
+        "{log}"
+    );
+}
+
+/// What the lc-lua fixture's %post leaves in /var/lib/lc-lua.
+fn lua_made(root: &Root) -> Vec<String> {
+    let dir = root.at("var/lib/lc-lua");
+    let mut found: Vec<String> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("entry").path();
+            let meta = fs::symlink_metadata(&path).expect("stat");
+            let what = if meta.file_type().is_symlink() {
+                format!("-> {}", fs::read_link(&path).expect("link").display())
+            } else {
+                format!(
+                    "{:o} {:?}",
+                    meta.permissions().mode() & 0o7777,
+                    fs::read_to_string(&path).expect("read")
+                )
+            };
+            format!("{} {what}", path.file_name().expect("name").display())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn lua_scriptlets_run_as_rpm_runs_them() {
+    let (_built, rpms) = build(&["shell", "lua", "luabadpost"], &[]);
+    let ours = Root::new();
+    ours.seed_shell();
+    let installed = ours
+        .install(&rpms, &RpmInstallOptions::default())
+        .expect("install");
+    let theirs = Root::new();
+    theirs.seed_shell();
+    let (ok, out) = theirs.rpm_install(&[], &rpms);
+    assert!(ok, "rpm -i: {out}");
+    let log = ours.log("lua.log");
+    assert_eq!(log, theirs.log("lua.log"));
+    let made = lua_made(&ours);
+    assert_eq!(made, lua_made(&theirs));
+    assert_eq!(made, ["link -> moved", "moved 640 \"written by lua\\n\""]);
+    // The comparison covers the arguments, the posix and rpm functions and
+    // the Lua file triggers with their files.
+    for line in [
+        "pretrans 2 <lua> 1 integer 2",
+        "post 2 <lua> 1 integer",
+        "mkdir again nil /var/lib/lc-lua: File exists 17.0",
+        "vercmp -1 1 0 -1 -1",
+        "utime 0.0 1000000000.0",
+        "executed",
+        "installed regular",
+        "forked",
+        "waited true",
+        "transfiletriggerin 2 <lua> 0",
+        "triggerin 3 <lua> 1 1 integer",
+        "  /usr/share/lc-luabadpost/file",
+    ] {
+        assert!(log.lines().any(|l| l == line), "{line:?} missing:\n{log}");
+    }
+    // A Lua %post that fails is a warning, as in rpm, and its package is
+    // installed.
+    assert!(ours.at("usr/share/lc-luabadpost/file").exists());
+    assert!(theirs.at("usr/share/lc-luabadpost/file").exists());
+    for package in &installed {
+        let failed = package
+            .warnings
+            .iter()
+            .any(|w| w.contains("%post") && w.contains("post failing on purpose"));
+        assert_eq!(
+            failed,
+            package.name == "lc-luabadpost",
+            "{}: {:?}",
+            package.name,
+            package.warnings
+        );
+    }
+}
+
+#[test]
+fn failing_lua_pre_stops_the_installation() {
+    let (_built, rpms) = build(&["shell", "luabadpre"], &[]);
+    let ours = Root::new();
+    ours.seed_shell();
+    let err = ours
+        .install(&rpms, &RpmInstallOptions::default())
+        .expect_err("%pre fails");
+    match &err {
+        RpmInstallError::Scriptlet {
+            package, scriptlet, ..
+        } => {
+            assert_eq!(package, "lc-luabadpre-1.0-1.noarch");
+            assert_eq!(*scriptlet, "%pre");
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    assert!(err.to_string().contains("lua failing on purpose"), "{err}");
+    assert!(!ours.at("usr/share/lc-luabadpre").exists());
+    // rpm leaves the package out too.
+    let theirs = Root::new();
+    theirs.seed_shell();
+    let (ok, out) = theirs.rpm_install(&[], &rpms);
+    assert!(!ok, "rpm -i succeeded: {out}");
+    assert!(out.contains("lua failing on purpose"), "{out}");
+    assert!(!theirs.at("usr/share/lc-luabadpre").exists());
 }

@@ -106,8 +106,18 @@ pub mod tag {
     pub const ENHANCENAME: u32 = 5055;
     pub const RECOMMENDNAME: u32 = 5046;
     pub const SUPPLEMENTNAME: u32 = 5052;
-    pub const FILETRIGGERNAME: u32 = 5066;
-    pub const TRANSFILETRIGGERNAME: u32 = 5076;
+    pub const FILETRIGGERSCRIPTS: u32 = 5066;
+    pub const FILETRIGGERSCRIPTPROG: u32 = 5067;
+    pub const FILETRIGGERNAME: u32 = 5069;
+    pub const FILETRIGGERINDEX: u32 = 5070;
+    pub const FILETRIGGERFLAGS: u32 = 5072;
+    pub const TRANSFILETRIGGERSCRIPTS: u32 = 5076;
+    pub const TRANSFILETRIGGERSCRIPTPROG: u32 = 5077;
+    pub const TRANSFILETRIGGERNAME: u32 = 5079;
+    pub const TRANSFILETRIGGERINDEX: u32 = 5080;
+    pub const TRANSFILETRIGGERFLAGS: u32 = 5082;
+    pub const FILETRIGGERPRIORITIES: u32 = 5084;
+    pub const TRANSFILETRIGGERPRIORITIES: u32 = 5085;
 }
 
 /// Signature-header tags (`RPMSIGTAG_*`) the installed header keeps.

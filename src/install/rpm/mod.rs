@@ -14,7 +14,19 @@
 //! would leave that package out, and the image would be missing it); a
 //! failing `%post` or `%posttrans` is reported as a warning, as rpm does.
 //! `%triggerin` scripts run after the `%post` of the package that fires
-//! them; other triggers (file triggers, `%triggerprein`) are not run.
+//! them. `%filetriggerin` scripts run after a package's files are written
+//! (before its `%post` from priority 10000 up, after it below), fed the
+//! matching paths on standard input: those of owners whose prefixes the
+//! new package's files match, and the new package's own on the files
+//! installed before it. `%transfiletriggerin` scripts run after every
+//! `%posttrans`, fed the matching files of the whole transaction. File
+//! triggers see the packages of this transaction only, which in a fresh
+//! root is all of them. `%triggerprein` is not run; uninstall-side
+//! triggers never fire on a fresh installation.
+//!
+//! Scriptlets and file triggers written in rpm's embedded Lua (`-p <lua>`)
+//! run in an embedded Lua 5.4, in a forked child chrooted into the root
+//! (see [`lua`]); a Lua error counts as a failed scriptlet.
 //!
 //! The database is `rpmdb.sqlite` in the image's dbpath, filled as each
 //! package is installed, so a later scriptlet's `rpm -q` sees the earlier
@@ -25,6 +37,7 @@ mod caps;
 mod cpio;
 mod extract;
 pub mod header;
+mod lua;
 mod order;
 mod package;
 mod pubkey;
@@ -41,8 +54,8 @@ use thiserror::Error;
 
 use self::extract::{Accounts, ExtractError};
 use self::header::{Value, tag};
+use self::package::{FileTrigger, FileTriggerKind, Script, ScriptKind, Trigger};
 pub use self::package::{PackageError, RpmFile};
-use self::package::{Script, ScriptKind, Trigger};
 pub use self::pubkey::PubkeyError;
 pub use self::rpmdb::DbError;
 use crate::chroot::{Chroot, ChrootError};
@@ -107,6 +120,8 @@ pub enum RpmInstallError {
         scriptlet: &'static str,
         source: ChrootError,
     },
+    #[error("cannot write a file trigger's input: {source}")]
+    Input { source: std::io::Error },
     #[error(transparent)]
     Root(#[from] RootError),
     #[error(transparent)]
@@ -188,11 +203,14 @@ pub fn install(
                 })
         })
         .collect::<Result<_, _>>()?;
+    let file_triggers = all_file_triggers(&packages, FileTriggerKind::File)?;
+    let trans_file_triggers = all_file_triggers(&packages, FileTriggerKind::TransFile)?;
     let mut warnings: Vec<Vec<String>> = vec![Vec::new(); packages.len()];
     for &i in &order {
         warnings[i].extend(scripts.run_fatal(&packages[i], ScriptKind::PreTrans)?);
     }
     let mut installed: Vec<InstalledRpm> = Vec::with_capacity(order.len());
+    let mut files_in: Vec<InstalledFiles> = Vec::with_capacity(order.len());
     for &i in &order {
         interrupt::check()?;
         let package = &packages[i];
@@ -220,9 +238,16 @@ pub fn install(
         })?;
         let mut notes = std::mem::take(&mut warnings[i]);
         notes.extend(extracted.warnings);
+        files_in.push(InstalledFiles {
+            package: i,
+            states: extracted.states,
+        });
+        let fire = |upper| scripts.run_file_triggers(&packages, &file_triggers, &files_in, upper);
+        notes.extend(fire(true)?);
         notes.extend(scripts.run_lenient(package, ScriptKind::Post)?);
         let done: Vec<usize> = order[..=installed.len()].to_vec();
         notes.extend(scripts.run_triggers(i, &done, &packages, &triggers)?);
+        notes.extend(fire(false)?);
         installed.push(InstalledRpm {
             name: package.name.clone(),
             epoch: package.epoch,
@@ -236,8 +261,70 @@ pub fn install(
         done.warnings
             .extend(scripts.run_lenient(&packages[i], ScriptKind::PostTrans)?);
     }
+    for (&i, done) in order.iter().zip(installed.iter_mut()) {
+        done.warnings.extend(scripts.run_trans_file_triggers(
+            i,
+            &packages,
+            &trans_file_triggers[i],
+            &files_in,
+        )?);
+    }
     Ok(installed)
 }
+
+fn all_file_triggers(
+    packages: &[RpmFile],
+    kind: FileTriggerKind,
+) -> Result<Vec<Vec<FileTrigger>>, RpmInstallError> {
+    packages
+        .iter()
+        .map(|p| {
+            p.file_triggers(kind)
+                .map_err(|source| RpmInstallError::Package {
+                    path: p.path.clone(),
+                    source,
+                })
+        })
+        .collect()
+}
+
+/// A package installed in this transaction, in installation order (the
+/// order of the database's header numbers), with its `FILESTATES`.
+struct InstalledFiles {
+    package: usize,
+    states: Vec<u8>,
+}
+
+impl InstalledFiles {
+    /// The installed files of the package under `prefix`, in header order.
+    /// rpm finds the packages through its index of directory names, so a
+    /// package counts only if one of its directories starts with the
+    /// prefix: a prefix that ends inside the last name of a path (`/a/b`
+    /// for `/a/bc`, where `/a/` is the directory) finds nothing.
+    fn matching<'p>(&self, package: &'p RpmFile, prefix: &[u8]) -> Vec<&'p [u8]> {
+        let dir_matches = package.files.iter().any(|f| {
+            let dir = match f.path.iter().rposition(|&b| b == b'/') {
+                Some(slash) => &f.path[..=slash],
+                None => &f.path[..],
+            };
+            dir.starts_with(prefix)
+        });
+        if !dir_matches {
+            return Vec::new();
+        }
+        package
+            .files
+            .iter()
+            .zip(&self.states)
+            .filter(|(f, state)| **state == extract::STATE_NORMAL && f.path.starts_with(prefix))
+            .map(|(f, _)| f.path.as_slice())
+            .collect()
+    }
+}
+
+/// The priority from which rpm runs a `%filetriggerin` before the `%post`
+/// of the package that fires it rather than after.
+const UPPER_PRIORITY: u64 = 10000;
 
 /// Where the image's own rpm will look for its database: where one of
 /// `packages` points `/var/lib/rpm` (Fedora 36 and later ship it as a link
@@ -313,25 +400,40 @@ impl Scripts<'_> {
                 source,
             })?;
         match script {
-            Some(script) => self.execute(package, kind.name(), &script, &["1"]),
+            Some(script) => self.execute(package, kind.name(), &script, &["1"], None),
             None => Ok(ScriptOutcome::Ran),
         }
     }
 
     /// Runs `script` of `package` (`name` says which, for messages) with
-    /// the arguments rpm passes.
+    /// the arguments rpm passes and, for file triggers, the matching paths
+    /// on its standard input, one a line.
     fn execute(
         &self,
         package: &RpmFile,
         name: &str,
         script: &Script,
         args: &[&str],
+        input: Option<&[&[u8]]>,
     ) -> Result<ScriptOutcome, RpmInstallError> {
         let Some((program, interpreter_args)) = script.interpreter.split_first() else {
             return Ok(ScriptOutcome::Ran);
         };
+        let what = format!("the {name} scriptlet of {}", package.nevra());
+        if program == "<lua>" {
+            // rpm names the chunk after the scriptlet kind alone
+            // (`%triggerin(...)`, not the trigger's condition).
+            let kind = name.split(' ').next().unwrap_or(name);
+            let lua = lua::LuaScript {
+                name: format!("{kind}({})", package.nevra()),
+                body: script.body.clone().unwrap_or_default(),
+                args: args.iter().filter_map(|a| a.parse().ok()).collect(),
+                files: input.map(|lines| lines.iter().map(|l| l.to_vec()).collect()),
+            };
+            let result = self.chroot.run(lua.command(self.chroot), &what);
+            return Ok(outcome(result)?);
+        }
         if !program.starts_with('/') {
-            // `<lua>`: rpm runs these in its embedded interpreter.
             return Ok(ScriptOutcome::Skipped(format!(
                 "the {name} scriptlet of {} is in {program}, which livecompose cannot run; skipped",
                 package.nevra()
@@ -345,18 +447,12 @@ impl Scripts<'_> {
         }
         argv.extend(args.iter().map(OsStr::new));
         let command = self.chroot.command(program, &argv);
-        let result = self.chroot.run(
-            command,
-            &format!("the {name} scriptlet of {}", package.nevra()),
-        );
+        let stdin = input.map(input_file).transpose()?;
+        let result = self.chroot.run_with_input(command, &what, stdin);
         if script.body.is_some() {
             self.root.remove_file(&script_path)?;
         }
-        Ok(match result {
-            Ok(()) => ScriptOutcome::Ran,
-            Err(ChrootError::Interrupted { .. }) => return Err(Interrupted.into()),
-            Err(e) => ScriptOutcome::Failed(e),
-        })
+        Ok(outcome(result)?)
     }
 
     /// `%pretrans` and `%pre`: a failure stops the installation; a
@@ -429,11 +525,167 @@ impl Scripts<'_> {
         for (owner, trigger) in fired {
             let package = &packages[owner];
             let name = format!("%triggerin -- {}", trigger.on);
-            let outcome = self.execute(package, &name, &trigger.script, &["1", "1"])?;
+            let outcome = self.execute(package, &name, &trigger.script, &["1", "1"], None)?;
             warnings.extend(as_warning(package, &name, outcome));
         }
         Ok(warnings)
     }
+
+    /// The `%filetriggerin` scripts due after the last package of
+    /// `installed` was written: those above [`UPPER_PRIORITY`] (`upper`,
+    /// before its `%post`) or the rest. First the scripts of every
+    /// installed package (the new one included) that its files fire, fed
+    /// those files; then the new package's own scripts, fed the matching
+    /// files of the packages installed before it. Each group runs by
+    /// priority, highest first, then in installation order and script
+    /// number, as rpm does. Arguments: `0`, as rpm passes. A failure is a
+    /// warning.
+    fn run_file_triggers(
+        &self,
+        packages: &[RpmFile],
+        triggers: &[Vec<FileTrigger>],
+        installed: &[InstalledFiles],
+        upper: bool,
+    ) -> Result<Vec<String>, RpmInstallError> {
+        let Some((new, before)) = installed.split_last() else {
+            return Ok(Vec::new());
+        };
+        let new_package = &packages[new.package];
+        let in_class = |t: &FileTrigger| (t.priority >= UPPER_PRIORITY) == upper;
+        let mut fired: Vec<(usize, &FileTrigger)> = Vec::new();
+        for (number, owner) in installed.iter().enumerate() {
+            for trigger in triggers[owner.package].iter().filter(|t| in_class(t)) {
+                if new_package.files.iter().any(|f| trigger.matches(&f.path)) {
+                    fired.push((number, trigger));
+                }
+            }
+        }
+        fired.sort_by_key(|(number, t)| (std::cmp::Reverse(t.priority), *number, t.index));
+        let mut warnings = Vec::new();
+        for (number, trigger) in fired {
+            let files: Vec<&[u8]> = trigger
+                .prefixes
+                .iter()
+                .flat_map(|prefix| {
+                    new_package
+                        .files
+                        .iter()
+                        .zip(&new.states)
+                        .filter(move |(f, state)| {
+                            **state == extract::STATE_NORMAL && f.path.starts_with(prefix)
+                        })
+                        .map(|(f, _)| f.path.as_slice())
+                })
+                .collect();
+            let owner = &packages[installed[number].package];
+            warnings.extend(self.run_file_trigger(
+                owner,
+                FileTriggerKind::File,
+                trigger,
+                &files,
+            )?);
+        }
+        // rpm reads the other packages' files from its database; the new
+        // package's own are not among them (its in-memory file list has no
+        // states yet, and rpm counts a file without a state as not
+        // installed).
+        let mut own: Vec<&FileTrigger> = triggers[new.package]
+            .iter()
+            .filter(|t| in_class(t))
+            .collect();
+        own.sort_by_key(|t| (std::cmp::Reverse(t.priority), t.index));
+        for trigger in own {
+            let files = matching_files(packages, before, trigger);
+            warnings.extend(self.run_file_trigger(
+                new_package,
+                FileTriggerKind::File,
+                trigger,
+                &files,
+            )?);
+        }
+        Ok(warnings)
+    }
+
+    /// The `%transfiletriggerin` scripts of `owner`, after every
+    /// `%posttrans`: by priority, highest first, each fed the matching
+    /// files of every package of the transaction.
+    fn run_trans_file_triggers(
+        &self,
+        owner: usize,
+        packages: &[RpmFile],
+        triggers: &[FileTrigger],
+        installed: &[InstalledFiles],
+    ) -> Result<Vec<String>, RpmInstallError> {
+        let mut sorted: Vec<&FileTrigger> = triggers.iter().collect();
+        sorted.sort_by_key(|t| (std::cmp::Reverse(t.priority), t.index));
+        let mut warnings = Vec::new();
+        for trigger in sorted {
+            let files = matching_files(packages, installed, trigger);
+            warnings.extend(self.run_file_trigger(
+                &packages[owner],
+                FileTriggerKind::TransFile,
+                trigger,
+                &files,
+            )?);
+        }
+        Ok(warnings)
+    }
+
+    /// Runs one file trigger script when any file matched.
+    fn run_file_trigger(
+        &self,
+        owner: &RpmFile,
+        kind: FileTriggerKind,
+        trigger: &FileTrigger,
+        files: &[&[u8]],
+    ) -> Result<Option<String>, RpmInstallError> {
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let outcome = self.execute(owner, kind.name(), &trigger.script, &["0"], Some(files))?;
+        Ok(as_warning(owner, kind.name(), outcome))
+    }
+}
+
+/// The installed files of `installed` under the prefixes of `trigger`:
+/// prefix by prefix, package by package in installation order, as rpm
+/// lists them (a file under two prefixes is listed twice).
+fn matching_files<'p>(
+    packages: &'p [RpmFile],
+    installed: &[InstalledFiles],
+    trigger: &FileTrigger,
+) -> Vec<&'p [u8]> {
+    trigger
+        .prefixes
+        .iter()
+        .flat_map(|prefix| {
+            installed
+                .iter()
+                .flat_map(move |done| done.matching(&packages[done.package], prefix))
+        })
+        .collect()
+}
+
+/// How a scriptlet's run ended; an interruption stops the installation.
+fn outcome(result: Result<(), ChrootError>) -> Result<ScriptOutcome, Interrupted> {
+    match result {
+        Ok(()) => Ok(ScriptOutcome::Ran),
+        Err(ChrootError::Interrupted { .. }) => Err(Interrupted),
+        Err(e) => Ok(ScriptOutcome::Failed(e)),
+    }
+}
+
+/// A scriptlet's standard input holding `lines`, each ended by a newline.
+fn input_file(lines: &[&[u8]]) -> Result<std::fs::File, RpmInstallError> {
+    use std::io::{Seek, Write};
+    let io = |source| RpmInstallError::Input { source };
+    let mut file = tempfile::tempfile().map_err(io)?;
+    for line in lines {
+        file.write_all(line).map_err(io)?;
+        file.write_all(b"\n").map_err(io)?;
+    }
+    file.rewind().map_err(io)?;
+    Ok(file)
 }
 
 /// How a scriptlet whose failure does not stop the installation is

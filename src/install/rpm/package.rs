@@ -135,6 +135,69 @@ impl Trigger {
     }
 }
 
+/// The two kinds of file trigger a fresh installation fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileTriggerKind {
+    /// `%filetriggerin`: after each package whose files match.
+    File,
+    /// `%transfiletriggerin`: once, at the end of the transaction.
+    TransFile,
+}
+
+impl FileTriggerKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FileTriggerKind::File => "%filetriggerin",
+            FileTriggerKind::TransFile => "%transfiletriggerin",
+        }
+    }
+
+    /// Names, indexes, flags, priorities, scripts, programs.
+    fn tags(self) -> [u32; 6] {
+        match self {
+            FileTriggerKind::File => [
+                tag::FILETRIGGERNAME,
+                tag::FILETRIGGERINDEX,
+                tag::FILETRIGGERFLAGS,
+                tag::FILETRIGGERPRIORITIES,
+                tag::FILETRIGGERSCRIPTS,
+                tag::FILETRIGGERSCRIPTPROG,
+            ],
+            FileTriggerKind::TransFile => [
+                tag::TRANSFILETRIGGERNAME,
+                tag::TRANSFILETRIGGERINDEX,
+                tag::TRANSFILETRIGGERFLAGS,
+                tag::TRANSFILETRIGGERPRIORITIES,
+                tag::TRANSFILETRIGGERSCRIPTS,
+                tag::TRANSFILETRIGGERSCRIPTPROG,
+            ],
+        }
+    }
+}
+
+/// One `%filetriggerin` or `%transfiletriggerin` script of a package and
+/// the path prefixes that fire it, in header order (sorted), which is the
+/// order rpm lists the matching files in.
+#[derive(Debug, Clone)]
+pub struct FileTrigger {
+    pub prefixes: Vec<Vec<u8>>,
+    /// The script's number in the package; ties of priority run in this
+    /// order.
+    pub index: u64,
+    /// Higher runs first; from 10000 up a `%filetriggerin` runs before the
+    /// `%post` of the package that fires it, below after.
+    pub priority: u64,
+    pub script: Script,
+}
+
+impl FileTrigger {
+    /// Whether `path` lies under one of the prefixes: rpm compares plain
+    /// bytes, so `/usr/lib/x` also matches `/usr/lib/xy/z`.
+    pub fn matches(&self, path: &[u8]) -> bool {
+        self.prefixes.iter().any(|p| path.starts_with(p))
+    }
+}
+
 /// The scriptlets a fresh installation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ScriptKind {
@@ -370,6 +433,51 @@ impl RpmFile {
                 index,
                 script: Script {
                     interpreter,
+                    body: (!body.is_empty()).then(|| body.to_vec()),
+                },
+            });
+        }
+        Ok(triggers)
+    }
+
+    /// The package's install-side file triggers of `kind`; the uninstall
+    /// ones never fire on a fresh installation.
+    pub fn file_triggers(&self, kind: FileTriggerKind) -> Result<Vec<FileTrigger>, PackageError> {
+        let h = &self.headers.main;
+        let [names, indexes, flags, priorities, scripts, programs] = kind.tags();
+        let names = h.byte_strings(names)?;
+        let indexes = h.integers(indexes)?;
+        let flags = h.integers(flags)?;
+        let priorities = h.integers(priorities)?;
+        let scripts = h.byte_strings(scripts)?;
+        let programs = h.strings(programs)?;
+        let mut triggers: Vec<FileTrigger> = Vec::new();
+        for (i, prefix) in names.into_iter().enumerate() {
+            let (Some(&index), Some(&flags)) = (indexes.get(i), flags.get(i)) else {
+                continue;
+            };
+            if flags & sense::TRIGGERIN == 0 {
+                continue;
+            }
+            if let Some(known) = triggers.iter_mut().find(|t| t.index == index) {
+                known.prefixes.push(prefix.to_vec());
+                continue;
+            }
+            let Some(body) = usize::try_from(index).ok().and_then(|x| scripts.get(x)) else {
+                continue;
+            };
+            // rpm passes the whole program tag as the interpreter's path.
+            let interpreter = programs
+                .get(index as usize)
+                .filter(|p| !p.is_empty())
+                .cloned()
+                .unwrap_or_else(|| "/bin/sh".to_string());
+            triggers.push(FileTrigger {
+                prefixes: vec![prefix.to_vec()],
+                index,
+                priority: priorities.get(index as usize).copied().unwrap_or(0),
+                script: Script {
+                    interpreter: vec![interpreter],
                     body: (!body.is_empty()).then(|| body.to_vec()),
                 },
             });

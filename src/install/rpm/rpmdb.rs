@@ -56,8 +56,22 @@ const STRING_INDEXES: &[(&str, u32)] = &[
     ("Triggername", tag::TRIGGERNAME),
     ("Dirnames", tag::DIRNAMES),
     ("Sha1header", tag::SHA1HEADER),
-    ("Filetriggername", tag::FILETRIGGERNAME),
-    ("Transfiletriggername", tag::TRANSFILETRIGGERNAME),
+];
+
+/// File trigger prefixes, with their index tags: rpm files each prefix
+/// under the number of the script it belongs to, which is what it looks
+/// the script up by, rather than under its position in the list.
+const FILE_TRIGGER_INDEXES: &[(&str, u32, u32)] = &[
+    (
+        "Filetriggername",
+        tag::FILETRIGGERNAME,
+        tag::FILETRIGGERINDEX,
+    ),
+    (
+        "Transfiletriggername",
+        tag::TRANSFILETRIGGERNAME,
+        tag::TRANSFILETRIGGERINDEX,
+    ),
 ];
 
 /// Index tables keyed by binary values (integers in host byte order, as
@@ -101,6 +115,7 @@ fn schema() -> String {
         .iter()
         .chain(DEPENDENCY_INDEXES)
         .map(|(t, _)| (*t, "TEXT"))
+        .chain(FILE_TRIGGER_INDEXES.iter().map(|(t, _, _)| (*t, "TEXT")))
         .chain(BINARY_INDEXES.iter().map(|t| (*t, "BLOB")));
     for (table, key_type) in tables {
         sql.push_str(&format!(
@@ -222,6 +237,12 @@ fn insert(tx: &rusqlite::Transaction<'_>, record: &Record) -> Result<(), InsertE
     for (table, t) in STRING_INDEXES {
         for (idx, key) in header.strings(*t)?.iter().enumerate() {
             add_text(table, key, idx)?;
+        }
+    }
+    for (table, names, indexes) in FILE_TRIGGER_INDEXES {
+        let indexes = header.integers(*indexes)?;
+        for (key, index) in header.strings(*names)?.iter().zip(indexes) {
+            add_text(table, key, index as usize)?;
         }
     }
     let require_flags = header.integers(tag::REQUIREFLAGS)?;
