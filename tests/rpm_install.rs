@@ -285,6 +285,22 @@ fn scriptlets_run_in_rpm_order() {
     }
 }
 
+/// `err` is the `%pre` of `package` failing, with `message` in its text.
+fn assert_stopped_by_pre(err: &RpmInstallError, package: &str, message: &str) {
+    match err {
+        RpmInstallError::Scriptlet {
+            package: failed,
+            scriptlet,
+            ..
+        } => {
+            assert_eq!(failed, package);
+            assert_eq!(*scriptlet, "%pre");
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    assert!(err.to_string().contains(message), "{err}");
+}
+
 #[test]
 fn failing_pre_stops_the_installation() {
     let (_built, rpms) = build(&["shell", "badpre"], &[]);
@@ -292,16 +308,7 @@ fn failing_pre_stops_the_installation() {
     let err = root
         .install(&rpms, &RpmInstallOptions::default())
         .expect_err("%pre fails");
-    match &err {
-        RpmInstallError::Scriptlet {
-            package, scriptlet, ..
-        } => {
-            assert_eq!(package, "lc-badpre-1.0-1.noarch");
-            assert_eq!(*scriptlet, "%pre");
-        }
-        other => panic!("unexpected error: {other}"),
-    }
-    assert!(err.to_string().contains("failing on purpose"), "{err}");
+    assert_stopped_by_pre(&err, "lc-badpre-1.0-1.noarch", "failing on purpose");
     assert!(!root.at("usr/share/lc-badpre").exists());
 }
 
@@ -782,16 +789,7 @@ fn failing_lua_pre_stops_the_installation() {
     let err = ours
         .install(&rpms, &RpmInstallOptions::default())
         .expect_err("%pre fails");
-    match &err {
-        RpmInstallError::Scriptlet {
-            package, scriptlet, ..
-        } => {
-            assert_eq!(package, "lc-luabadpre-1.0-1.noarch");
-            assert_eq!(*scriptlet, "%pre");
-        }
-        other => panic!("unexpected error: {other}"),
-    }
-    assert!(err.to_string().contains("lua failing on purpose"), "{err}");
+    assert_stopped_by_pre(&err, "lc-luabadpre-1.0-1.noarch", "lua failing on purpose");
     assert!(!ours.at("usr/share/lc-luabadpre").exists());
     // rpm leaves the package out too.
     let theirs = Root::new();
