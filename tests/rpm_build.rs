@@ -398,3 +398,88 @@ fn a_repository_indexed_with_sha512_is_verified_with_sha512() {
     let (run, root) = repo.build("lc-shell");
     fails_with(&run, &root, &["SHA512 mismatch"]);
 }
+
+#[test]
+fn a_kickstart_build_takes_every_resolver_path_and_installs_every_file_kind() {
+    let mut repo = Repo::new(&[
+        "shell", "meta", "xz", "zstd", "files", "svc", "trig", "plain",
+    ]);
+    let comps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpm/install-comps.xml");
+    repo.index_with(&["-g", comps.to_str().unwrap()]);
+    // @lc-base: lc-meta (mandatory) and lc-svc (default), not lc-plain
+    // (optional). lc-old is obsoleted by lc-meta. lc-meta pulls lc-xz (a
+    // rich "or"), lc-zstd (a rich "if" on lc-files), lc-shell (a file
+    // dependency), lc-files (a versioned requirement with an epoch) and
+    // lc-trig (Recommends).
+    let (run, root) = repo.build("@lc-base\nlc-old");
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let mut names: Vec<String> = rpm_in(&root, &["-qa", "--qf", "%{NAME}\n"])
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "gpg-pubkey",
+            "lc-files",
+            "lc-meta",
+            "lc-shell",
+            "lc-svc",
+            "lc-trig",
+            "lc-xz",
+            "lc-zstd"
+        ]
+    );
+    assert_eq!(
+        rpm_in(&root, &["-q", "--qf", "%{EPOCH}:%{VERSION}", "lc-meta"]),
+        "2:1.0"
+    );
+    // Every installed file is as its package says (modes, owners, digests,
+    // caps), by rpm's own reckoning; configuration files are left out, as
+    // lc-svc's %pre rightly added its user to /etc/passwd.
+    let verify = Command::new("rpm")
+        .args(["--root", root.to_str().unwrap(), "--dbpath", "/var/lib/rpm"])
+        .args([
+            "-V",
+            "--noconfig",
+            "lc-meta",
+            "lc-xz",
+            "lc-zstd",
+            "lc-svc",
+            "lc-shell",
+        ])
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "rpm -V: {}", text(&verify.stdout));
+    // File kinds: caps, hard links, a %pre-made owner, xz and zstd payloads.
+    let caps = rpmrepo::run(
+        "getcap",
+        "libcap2-bin",
+        &[root.join("usr/bin/lc-ping").to_str().unwrap()],
+    );
+    assert!(caps.contains("cap_net_raw=ep"), "{caps}");
+    let inode =
+        |path: &str| std::os::unix::fs::MetadataExt::ino(&fs::metadata(root.join(path)).unwrap());
+    assert_eq!(
+        inode("usr/lib/lc-files/hard1"),
+        inode("usr/lib/lc-files/hard2")
+    );
+    let secret = fs::metadata(root.join("etc/svc/secret")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&secret), 901);
+    assert_eq!(
+        fs::read_to_string(root.join("usr/share/lc-xz/numbers"))
+            .unwrap()
+            .lines()
+            .count(),
+        5000
+    );
+    assert!(root.join("usr/share/lc-zstd").is_dir());
+    // lc-trig's %triggerin on lc-shell ran in the build.
+    let log = fs::read_to_string(root.join("var/log/order.log")).unwrap_or_default();
+    assert!(
+        log.contains("triggerin trig on lc-shell 1 1"),
+        "{}",
+        text(&run.stderr)
+    );
+}
