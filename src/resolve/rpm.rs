@@ -978,11 +978,11 @@ impl DependencyProvider for RpmProvider<'_> {
                 constrains.push(set);
             }
         };
+        // A package never conflicts with itself, even through a capability
+        // it provides.
+        let own = pool_name(package);
         for dep in package.conflicts.iter().filter(|d| !d.is_rich()) {
             let offer = atom_offer(&dep.name, dep.constraint.as_ref());
-            // A package never conflicts with itself, even through a
-            // capability it provides.
-            let own = pool_name(package);
             for name in self.offering(&dep.name).iter().filter(|n| **n != own) {
                 forbid(self.set(name, offer.clone(), true));
             }

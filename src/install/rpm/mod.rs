@@ -312,13 +312,24 @@ impl InstalledFiles {
         if !dir_matches {
             return Vec::new();
         }
+        self.under(package, prefix).collect()
+    }
+
+    /// The installed files of the package whose paths start with `prefix`,
+    /// in header order.
+    fn under<'a, 'p: 'a>(
+        &'a self,
+        package: &'p RpmFile,
+        prefix: &'a [u8],
+    ) -> impl Iterator<Item = &'p [u8]> + 'a {
         package
             .files
             .iter()
             .zip(&self.states)
-            .filter(|(f, state)| **state == extract::STATE_NORMAL && f.path.starts_with(prefix))
+            .filter(move |(f, state)| {
+                **state == extract::STATE_NORMAL && f.path.starts_with(prefix)
+            })
             .map(|(f, _)| f.path.as_slice())
-            .collect()
     }
 }
 
@@ -563,19 +574,12 @@ impl Scripts<'_> {
         fired.sort_by_key(|(number, t)| (std::cmp::Reverse(t.priority), *number, t.index));
         let mut warnings = Vec::new();
         for (number, trigger) in fired {
+            // The new package's own files: rpm has them in memory, so no
+            // directory-index rule applies.
             let files: Vec<&[u8]> = trigger
                 .prefixes
                 .iter()
-                .flat_map(|prefix| {
-                    new_package
-                        .files
-                        .iter()
-                        .zip(&new.states)
-                        .filter(move |(f, state)| {
-                            **state == extract::STATE_NORMAL && f.path.starts_with(prefix)
-                        })
-                        .map(|(f, _)| f.path.as_slice())
-                })
+                .flat_map(|prefix| new.under(new_package, prefix))
                 .collect();
             let owner = &packages[installed[number].package];
             warnings.extend(self.run_file_trigger(
