@@ -1,4 +1,4 @@
-//! The real Fedora kickstarts (../shared/corpus) judged as pykickstart
+//! The real Fedora kickstarts (tests/corpus, GPLv3 data) judged as pykickstart
 //! judges them, and flattened without losing meaning.
 //!
 //! The expected verdict of each file comes from an independent, textual scan
@@ -9,14 +9,10 @@ use std::path::{Path, PathBuf};
 use livecompose::kickstart::{parse_file, parse_text};
 
 fn corpus_dir() -> PathBuf {
-    let dir = std::env::var_os("LIVECOMPOSE_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/kickstarts/fedora")
-        });
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/kickstarts/fedora");
     assert!(
         dir.is_dir(),
-        "the Fedora kickstart corpus is not at {}: set LIVECOMPOSE_CORPUS to its directory",
+        "the Fedora kickstart corpus is not at {}",
         dir.display()
     );
     dir
