@@ -14,7 +14,7 @@ use crate::squashfs::{self, Compression, SquashfsOptions, XzBcj};
 #[command(
     name = "livecompose",
     version,
-    about = "Build bootable system images (live ISO, cloud disk, PXE) from a kickstart file",
+    about = "Build bootable system images (live ISO, root directory) from a kickstart file",
     long_about = "Build bootable system images from a kickstart file.\n\n\
 livecompose reads a kickstart (commands, %packages, %post, %include), resolves the \
 packages from the repositories it names (Debian archives with `--suite`, or RPM \
@@ -27,7 +27,8 @@ livecompose resolve --config ks.cfg\n  \
 livecompose validate --config ks.cfg\n  \
 livecompose flatten --config ks.cfg > flat.ks\n  \
 livecompose test Debian-mini.iso --firmware uefi --media usb\n  \
-livecompose squashfs /srv/root root.squashfs",
+livecompose squashfs /srv/root root.squashfs\n  \
+livecompose man /usr/local/share/man/man1",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -92,6 +93,19 @@ livecompose squashfs /srv/root root.squashfs --compression zstd --level 19 --blo
 livecompose squashfs /srv/root root.squashfs --exclude 'proc/*' --exclude '**/*.pyc'\n  \
 SOURCE_DATE_EPOCH=1700000000 livecompose squashfs /srv/root root.squashfs --all-root")]
     Squashfs(SquashfsArgs),
+    /// Write the manual pages: livecompose(1) and one page per subcommand.
+    ///
+    /// The pages are made from this help text, so they never disagree with
+    /// it. Install them where man finds them, e.g.
+    /// `livecompose man /usr/local/share/man/man1`.
+    #[command(after_help = "Examples:\n  \
+livecompose man /usr/local/share/man/man1\n  \
+livecompose man out && man -l out/livecompose-test.1")]
+    Man {
+        /// The directory that receives the .1 files (created if missing).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// Where packages come from and where they are kept.
@@ -231,12 +245,10 @@ pub enum OutputFormat {
     Iso,
     /// The configured root filesystem as a directory.
     Dir,
-    /// The squashfs root with its kernel and live initrd, for PXE.
+    /// A directory of separate live files: the squashfs root, the kernel, the
+    /// live initrd and the kernel command line they boot with (the initrd
+    /// finds the squashfs on a medium labelled LABEL).
     Squashfs,
-    /// A raw disk image.
-    Raw,
-    /// A qcow2 disk image.
-    Qcow2,
 }
 
 impl OutputFormat {
@@ -244,8 +256,6 @@ impl OutputFormat {
     pub fn extension(self) -> Option<&'static str> {
         match self {
             Self::Iso => Some("iso"),
-            Self::Raw => Some("raw"),
-            Self::Qcow2 => Some("qcow2"),
             Self::Dir | Self::Squashfs => None,
         }
     }
@@ -255,8 +265,6 @@ impl OutputFormat {
             Self::Iso => "iso",
             Self::Dir => "dir",
             Self::Squashfs => "squashfs",
-            Self::Raw => "raw",
-            Self::Qcow2 => "qcow2",
         }
     }
 }

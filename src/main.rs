@@ -30,6 +30,7 @@ fn main() -> ExitCode {
             .map(|report| println!("{}: {report}", args.image.display()))
             .map_err(Into::into),
         Some(Command::Squashfs(args)) => pack_squashfs(&args),
+        Some(Command::Man { dir }) => write_man_pages(&dir),
         None => build(cli.build),
     };
     match result {
@@ -57,6 +58,35 @@ fn report(error: &anyhow::Error) -> String {
         message.push_str(&text);
     }
     message
+}
+
+/// livecompose(1) and livecompose-SUBCOMMAND(1), rendered from the clap
+/// definitions.
+fn write_man_pages(dir: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory as _;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let command = Cli::command();
+    let mut pages = vec![command.clone()];
+    pages.extend(
+        command
+            .get_subcommands()
+            .filter(|sub| sub.get_name() != "help")
+            .map(|sub| {
+                let name = format!("livecompose-{}", sub.get_name());
+                sub.clone().name(name)
+            }),
+    );
+    for page in pages {
+        let path = dir.join(format!("{}.1", page.get_name()));
+        let mut text = Vec::new();
+        clap_mangen::Man::new(page)
+            .render(&mut text)
+            .context("cannot render a man page")?;
+        write_atomically(&path, &text)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(())
 }
 
 /// Reads a kickstart, printing its warnings; errors come back as one message.

@@ -74,12 +74,6 @@ pub fn resolve<'p>(
 
 /// Runs every stage of `plan`.
 pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
-    if matches!(plan.format, OutputFormat::Raw | OutputFormat::Qcow2) {
-        anyhow::bail!(
-            "--format {} is not built yet; --format iso, squashfs and dir are",
-            plan.format.name()
-        );
-    }
     if !rustix::process::geteuid().is_root() {
         anyhow::bail!(
             "building an image needs root (package files keep their owners and device nodes, scripts run in a chroot); run it with sudo, or use --dry-run or `livecompose resolve` to check a kickstart without it"
@@ -280,9 +274,9 @@ fn write_live(live: &LiveInputs<'_>, output: &Path, ui: &Ui) -> anyhow::Result<u
             )?;
             Ok(report.size)
         }
-        _ => {
-            // The PXE set: what a network boot loader serves, and the
-            // command line it must pass.
+        OutputFormat::Squashfs => {
+            // The live files apart: what a boot loader of the user's loads,
+            // and the command line it must pass.
             let kernel = staging.join("vmlinuz");
             std::fs::copy(&initrd.kernel, &kernel)
                 .with_context(|| format!("cannot copy {}", initrd.kernel.display()))?;
@@ -309,6 +303,7 @@ fn write_live(live: &LiveInputs<'_>, output: &Path, ui: &Ui) -> anyhow::Result<u
                 .with_context(|| format!("cannot move the live files to {}", output.display()))?;
             Ok(size)
         }
+        OutputFormat::Dir => unreachable!("a directory output is not live"),
     }
 }
 

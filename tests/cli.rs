@@ -132,23 +132,28 @@ fn dry_run_shows_the_plan_with_the_mirror_expanded() {
 }
 
 #[test]
-fn an_image_format_not_built_yet_is_refused_before_any_work() {
+fn help_offers_only_the_formats_that_build() {
     let dir = tempfile::tempdir().expect("temp dir");
+    let short = text(&livecompose(&["-h"], dir.path()).stdout);
+    assert!(
+        short.contains("[possible values: iso, dir, squashfs]"),
+        "{short}"
+    );
+    let out = livecompose(&["--help"], dir.path());
+    let help = text(&out.stdout);
+    for absent in ["raw", "qcow2", "PXE", "pxe"] {
+        assert!(
+            !help.contains(absent),
+            "--help mentions {absent}, which does not build:\n{help}"
+        );
+    }
     write(dir.path(), "d.ks", "url --url=$mirror --suite=bookworm\n");
     let out = livecompose(
-        &[
-            "-c",
-            "d.ks",
-            "-l",
-            "Test-1",
-            "--format",
-            "qcow2",
-            "--mirror",
-            "http://127.0.0.1:9/debian",
-        ],
+        &["-c", "d.ks", "-l", "Test-1", "--format", "qcow2"],
         dir.path(),
     );
-    assert_fails_with(&out, "--format qcow2 is not built yet");
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    assert!(text(&out.stderr).contains("invalid value 'qcow2'"));
     assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
 }
 
@@ -251,4 +256,52 @@ fn the_repository_kickstarts_validate() {
             text(&out.stderr)
         );
     }
+}
+
+#[test]
+fn man_pages_are_written_for_every_subcommand_and_render() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = livecompose(&["man", "pages"], dir.path());
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pages = dir.path().join("pages");
+    for name in [
+        "livecompose",
+        "livecompose-validate",
+        "livecompose-flatten",
+        "livecompose-resolve",
+        "livecompose-test",
+        "livecompose-squashfs",
+        "livecompose-man",
+    ] {
+        let page = pages.join(format!("{name}.1"));
+        assert!(page.is_file(), "{} missing", page.display());
+        // man-db's own renderer, as a reader would see the page.
+        let rendered = Command::new("man")
+            .args(["-l", "-P", "cat"])
+            .arg(&page)
+            .env("MANWIDTH", "80")
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .expect("man (Debian package man-db) renders the pages");
+        assert!(
+            rendered.status.success(),
+            "{name}: {}",
+            text(&rendered.stderr)
+        );
+        assert!(
+            text(&rendered.stderr).trim().is_empty(),
+            "{name}: the renderer complained: {}",
+            text(&rendered.stderr)
+        );
+        let page_text = text(&rendered.stdout);
+        assert!(page_text.contains("NAME"), "{name}: {page_text}");
+        assert!(page_text.contains(name), "{name}: {page_text}");
+    }
+    let main_page = Command::new("man")
+        .args(["-l", "-P", "cat"])
+        .arg(pages.join("livecompose.1"))
+        .output()
+        .expect("man");
+    let main_page = text(&main_page.stdout);
+    assert!(main_page.contains("--config"), "{main_page}");
 }
