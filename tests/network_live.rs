@@ -25,6 +25,8 @@ struct Fixture {
     iso: PathBuf,
     /// `live/filesystem.squashfs`, copied out of the ISO by xorriso.
     squashfs: PathBuf,
+    /// What the build printed on standard error.
+    stderr: String,
 }
 
 fn livecompose() -> Command {
@@ -42,7 +44,7 @@ fn fixture() -> &'static Fixture {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .output()
             .expect("run livecompose");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         eprintln!("{stderr}");
         assert!(out.status.success(), "the build failed:\n{stderr}");
         let iso = dir.path().join(format!("{LABEL}.iso"));
@@ -57,7 +59,12 @@ fn fixture() -> &'static Fixture {
                 squashfs.to_str().expect("UTF-8 temp path"),
             ],
         );
-        Fixture { dir, iso, squashfs }
+        Fixture {
+            dir,
+            iso,
+            squashfs,
+            stderr,
+        }
     })
 }
 
@@ -71,6 +78,18 @@ fn image_file(path: &str) -> String {
         .arg("-cat")
         .arg(&fixture().squashfs)
         .arg(path))
+}
+
+/// An example kickstart is an example to follow: it builds without a
+/// single warning (kickstart or build).
+#[test]
+#[ignore = "end-to-end: builds an image from the Debian mirror"]
+fn net_live_example_kickstart_builds_without_warnings() {
+    let stderr = &fixture().stderr;
+    assert!(
+        !stderr.to_lowercase().contains("warning"),
+        "{KICKSTART} warns:\n{stderr}"
+    );
 }
 
 #[test]
