@@ -16,6 +16,113 @@ use super::sections::{Addon, PackageEntry, PackagesOptions, SECTION_NAMES, Scrip
 use super::source::{Item, LineStream};
 use super::words;
 
+/// Valid options (or commands) that would change the image if applied, and
+/// what the image gets instead; the user hears it at the line. Options that
+/// cannot mean anything in an image built without an installer (`skipx`,
+/// `shutdown`, `eula`, ...) are accepted silently.
+const UNAPPLIED: &[(&str, Option<&str>, &str)] = &[
+    (
+        "url",
+        Some("--proxy"),
+        "downloads do not go through a proxy",
+    ),
+    (
+        "repo",
+        Some("--proxy"),
+        "downloads do not go through a proxy",
+    ),
+    (
+        "url",
+        Some("--noverifyssl"),
+        "TLS certificates are still verified",
+    ),
+    (
+        "repo",
+        Some("--noverifyssl"),
+        "TLS certificates are still verified",
+    ),
+    (
+        "repo",
+        Some("--install"),
+        "the repository is not configured in the image",
+    ),
+    (
+        "timezone",
+        Some("--ntpservers"),
+        "no NTP server is written into the image",
+    ),
+    (
+        "timezone",
+        Some("--nontp"),
+        "the image's time synchronisation is left as its packages set it",
+    ),
+    (
+        "timesource",
+        None,
+        "no time source is written into the image",
+    ),
+    (
+        "ostreesetup",
+        None,
+        "the image is built from packages, not deployed from an ostree",
+    ),
+    (
+        "bootloader",
+        Some("--password"),
+        "the boot menu has no password",
+    ),
+    (
+        "bootloader",
+        Some("--iscrypted"),
+        "the boot menu has no password",
+    ),
+    (
+        "bootloader",
+        Some("--location"),
+        "livecompose places the boot loader itself",
+    ),
+    (
+        "bootloader",
+        Some("--boot-drive"),
+        "livecompose places the boot loader itself",
+    ),
+    (
+        "bootloader",
+        Some("--driveorder"),
+        "livecompose places the boot loader itself",
+    ),
+    (
+        "bootloader",
+        Some("--md5pass"),
+        "the boot menu has no password",
+    ),
+    (
+        "bootloader",
+        Some("--extlinux"),
+        "livecompose chooses the boot loader",
+    ),
+    (
+        "bootloader",
+        Some("--sdboot"),
+        "livecompose chooses the boot loader",
+    ),
+];
+
+/// Warnings for the options of `words` (a command's arguments) in [`UNAPPLIED`].
+fn unapplied(command: &str, words: &[String]) -> Vec<String> {
+    UNAPPLIED
+        .iter()
+        .filter(|(name, _, _)| *name == command)
+        .filter_map(|(_, option, effect)| match option {
+            None => Some(format!("{command} is not applied: {effect}")),
+            Some(option) => words
+                .iter()
+                .any(|word| word.split('=').next() == Some(option))
+                .then(|| format!("{command} {option} is not applied: {effect}")),
+        })
+        .collect()
+}
+
 /// Commands the kickstart language dropped; old files still carry them.
 const REMOVED_COMMANDS: &[&str] = &[
     "auth",
@@ -364,6 +471,9 @@ impl Parser {
         let Some(name) = words.first().cloned() else {
             return;
         };
+        for message in unapplied(&name, &words[1..]) {
+            self.warnings.push(Diagnostic::warning(origin, message));
+        }
         if let Err(error) = self.command(&name, words, origin) {
             self.error(origin, error.to_string());
         }
