@@ -251,24 +251,6 @@ pub enum OutputFormat {
     Squashfs,
 }
 
-impl OutputFormat {
-    /// The file extension of a single-file output; directories have none.
-    pub fn extension(self) -> Option<&'static str> {
-        match self {
-            Self::Iso => Some("iso"),
-            Self::Dir | Self::Squashfs => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Iso => "iso",
-            Self::Dir => "dir",
-            Self::Squashfs => "squashfs",
-        }
-    }
-}
-
 #[derive(Args, Debug)]
 pub struct SquashfsArgs {
     /// The directory to pack; it becomes the image's root.

@@ -17,6 +17,7 @@ pub mod install;
 pub mod interrupt;
 pub mod kickstart;
 pub mod mirror;
+pub mod output;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;

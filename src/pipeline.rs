@@ -1,7 +1,6 @@
 //! The build recipe: the stages in the order they run, each taking the
-//! previous stage's typed output: plan → resolution → cached packages →
-//! installed and configured root → (live formats) initrd and squashfs →
-//! ISO or PXE files.
+//! previous stage's typed output: plan → resolution → fetched packages →
+//! installed and configured root → output (see [`crate::output`]).
 //!
 //! Everything is built inside a hidden work directory next to the output
 //! and moved into place only at the end, so an error or Ctrl-C leaves no
@@ -9,24 +8,20 @@
 //! out; scripts never hold mounts beyond their own lifetime, see
 //! [`crate::chroot`]).
 
-use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 
 use crate::chroot::Chroot;
-use crate::cli::OutputFormat;
 use crate::configure;
-use crate::distro::{self, Distro, LiveTools, Resolution, ResolvedPackage};
+use crate::distro::{self, Distro, FetchedPackage, Resolution, ResolvedPackage, UnpackedAssets};
 use crate::fetch::{Download, Fetcher, Progress};
-use crate::image::{self, LiveIsoSpec};
-use crate::initrd::{self, InitrdOptions};
 use crate::install::RootFs;
 use crate::interrupt;
+use crate::output::{self, OutputInputs};
 use crate::plan::BuildPlan;
 use crate::progress::{Ui, human_bytes};
-use crate::squashfs::{self, Packing, SquashfsOptions};
 
 /// What a finished build left, for the closing message.
 #[derive(Debug)]
@@ -90,27 +85,8 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         .with_context(|| format!("cannot create {}", plan.output_dir.display()))?;
     let fetcher = open_cache(plan)?;
     let (distro, resolution) = resolve(plan, &fetcher, ui)?;
-    let live = plan.is_live();
-    let tool_packages = if live {
-        distro.live_tool_packages()?
-    } else {
-        Vec::new()
-    };
-    let to_fetch: Vec<&ResolvedPackage> =
-        resolution.packages.iter().chain(&tool_packages).collect();
-    ui.step(format!(
-        "{} packages{}, {} to download or take from the cache",
-        resolution.packages.len(),
-        if live {
-            format!(" and {} for the live boot", tool_packages.len())
-        } else {
-            String::new()
-        },
-        human_bytes(to_fetch.iter().map(|p| p.expected.size).sum())
-    ));
-    let mut files = fetch(&fetcher, &to_fetch, ui)?;
-    let tool_files = files.split_off(resolution.packages.len());
-    ui.step("Packages are in the cache");
+    let asset_packages = distro::boot_asset_packages(&*distro, output::boot_assets(&plan.output))?;
+    let (packages, asset_packages) = fetch_all(&fetcher, &resolution, asset_packages, ui)?;
 
     let work = tempfile::Builder::new()
         .prefix(&format!(".{}.", plan.label))
@@ -121,6 +97,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
                 plan.output_dir.display()
             )
         })?;
+    let assets = unpack_assets(&*distro, &asset_packages, plan, work.path())?;
     let root_path = work.path().join("root");
     make_root_dir(&root_path)?;
     let root = RootFs::open(&root_path)?;
@@ -130,10 +107,94 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         .with_context(|| format!("cannot write the build log {}", log.display()))?;
     let chroot = Chroot::new(&root_path, &log)?;
 
-    ui.step(format!("Installing {} packages", resolution.packages.len()));
-    distro.prepare_root(&root)?;
-    let bar = ui.counter(resolution.packages.len() as u64);
-    let installed = distro.install(&root, &chroot, &resolution, &files, &bar);
+    install(&*distro, &root, &chroot, &packages, &log, ui)?;
+    configure(&*distro, plan, &root, &chroot, &log, ui)?;
+
+    let written = output::write(
+        &OutputInputs {
+            plan,
+            root: &root_path,
+            work: work.path(),
+            assets: &assets,
+            resolution: &resolution,
+            ui,
+        },
+        &output,
+    )?;
+    Ok(Built {
+        output,
+        log,
+        packages: resolution.packages.len(),
+        size: written.size(),
+    })
+}
+
+/// Downloads the resolution's packages and the boot asset packages in one
+/// go, each paired with its cached file.
+fn fetch_all(
+    fetcher: &Fetcher,
+    resolution: &Resolution,
+    asset_packages: Vec<ResolvedPackage>,
+    ui: &Ui,
+) -> anyhow::Result<(Vec<FetchedPackage>, Vec<FetchedPackage>)> {
+    let to_fetch: Vec<&ResolvedPackage> =
+        resolution.packages.iter().chain(&asset_packages).collect();
+    ui.step(format!(
+        "{} packages{}, {} to download or take from the cache",
+        resolution.packages.len(),
+        if asset_packages.is_empty() {
+            String::new()
+        } else {
+            format!(" and {} for the boot", asset_packages.len())
+        },
+        human_bytes(to_fetch.iter().map(|p| p.expected.size).sum())
+    ));
+    let files = fetch(fetcher, &to_fetch, ui)?;
+    ui.step("Packages are in the cache");
+    let mut fetched = to_fetch
+        .into_iter()
+        .zip(files)
+        .map(|(package, file)| FetchedPackage {
+            package: package.clone(),
+            file,
+        })
+        .collect::<Vec<_>>();
+    let assets = fetched.split_off(resolution.packages.len());
+    Ok((fetched, assets))
+}
+
+/// Unpacks the boot asset packages into the work directory and finds the
+/// files the output asked for.
+fn unpack_assets(
+    distro: &dyn Distro,
+    packages: &[FetchedPackage],
+    plan: &BuildPlan,
+    work: &Path,
+) -> anyhow::Result<UnpackedAssets> {
+    let dir = work.join("boot-assets");
+    make_root_dir(&dir)?;
+    distro.unpack(packages, &dir)?;
+    let locations: Vec<_> = output::boot_assets(&plan.output)
+        .iter()
+        .map(|asset| distro.boot_asset(*asset))
+        .collect();
+    UnpackedAssets::find(&dir, &locations)
+}
+
+/// The install stage: the fetched packages into the root, their scripts
+/// run by the image's own tools.
+fn install(
+    distro: &dyn Distro,
+    root: &RootFs,
+    chroot: &Chroot,
+    packages: &[FetchedPackage],
+    log: &Path,
+    ui: &Ui,
+) -> anyhow::Result<()> {
+    ui.step(format!("Installing {} packages", packages.len()));
+    distro.prepare_root(root)?;
+    let bar = ui.counter(packages.len() as u64);
+    let installed = distro.install(root, chroot, packages, &bar);
     bar.finish_and_clear();
     let warnings = installed.with_context(|| {
         format!(
@@ -144,7 +205,19 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     for warning in warnings {
         ui.warn(warning);
     }
+    Ok(())
+}
 
+/// The configure stage: the kickstart applied to the root, the build's
+/// leftovers cleaned, SELinux labels set last.
+fn configure(
+    distro: &dyn Distro,
+    plan: &BuildPlan,
+    root: &RootFs,
+    chroot: &Chroot,
+    log: &Path,
+    ui: &Ui,
+) -> anyhow::Result<()> {
     ui.step("Configuring the image from the kickstart");
     let overlays: Vec<PathBuf> = plan
         .kickstart
@@ -154,7 +227,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         .chain(plan.overlays.iter().cloned())
         .collect();
     let warnings =
-        configure::configure(&root, &chroot, &plan.kickstart, &overlays).with_context(|| {
+        configure::configure(root, chroot, &plan.kickstart, &overlays).with_context(|| {
             format!(
                 "configuring the image failed; the full log is {}",
                 log.display()
@@ -163,10 +236,10 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     for warning in warnings {
         ui.warn(warning);
     }
-    distro.finish_root(&root)?;
-    configure::clean(&root)?;
+    distro.finish_root(root)?;
+    configure::clean(root)?;
     interrupt::check()?;
-    if let Some(warning) = configure::label(&root, &chroot, &plan.kickstart).with_context(|| {
+    if let Some(warning) = configure::label(root, chroot, &plan.kickstart).with_context(|| {
         format!(
             "labelling the image for SELinux failed; the full log is {}",
             log.display()
@@ -175,189 +248,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         ui.warn(warning);
     }
     ui.step("The image is configured");
-
-    let size = if live {
-        let tools_dir = work.path().join("tools");
-        make_root_dir(&tools_dir)?;
-        let tools = distro.unpack_live_tools(&tool_files, &tools_dir)?;
-        let live = LiveInputs {
-            plan,
-            root: &root_path,
-            work: work.path(),
-            tools: &tools,
-            resolution: &resolution,
-        };
-        write_live(&live, &output, ui)?
-    } else {
-        std::fs::rename(&root_path, &output)
-            .with_context(|| format!("cannot move the finished root to {}", output.display()))?;
-        0
-    };
-    Ok(Built {
-        output,
-        log,
-        packages: resolution.packages.len(),
-        size,
-    })
-}
-
-/// What the live stages read.
-struct LiveInputs<'a> {
-    plan: &'a BuildPlan,
-    /// The configured root filesystem.
-    root: &'a Path,
-    /// The build's work directory, removed when the build ends.
-    work: &'a Path,
-    tools: &'a LiveTools,
-    resolution: &'a Resolution,
-}
-
-/// The name of the package list written beside a live output: one
-/// `name version architecture` line per installed package.
-const MANIFEST_SUFFIX: &str = "packages";
-
-/// Composes the initrd, packs the root and writes the live output to
-/// `output`; returns its size.
-fn write_live(live: &LiveInputs<'_>, output: &Path, ui: &Ui) -> anyhow::Result<u64> {
-    let plan = live.plan;
-    let staging = live.work.join("live");
-    std::fs::create_dir(&staging)
-        .with_context(|| format!("cannot create {}", staging.display()))?;
-
-    ui.step("Composing the live initrd");
-    let initrd = initrd::build(
-        live.root,
-        &live.tools.busybox,
-        &InitrdOptions {
-            output: staging.join("initrd.img"),
-        },
-    )
-    .context("cannot compose the live initrd")?;
-    ui.step(format!(
-        "Initrd for Linux {}: {} modules, {}",
-        initrd.kernel_version,
-        initrd.modules.len(),
-        human_bytes(initrd.size)
-    ));
-    interrupt::check()?;
-
-    let squashfs = staging.join("filesystem.squashfs");
-    pack_root(live.root, &squashfs, &plan.live.squashfs, ui)?;
-    let manifest = manifest(live.resolution);
-
-    match plan.format {
-        OutputFormat::Iso => {
-            ui.step("Writing the hybrid BIOS/UEFI ISO");
-            let spinner = ui.spinner(format!("writing {}", output.display()));
-            let spec = LiveIsoSpec {
-                label: plan.label.clone(),
-                squashfs,
-                kernel: initrd.kernel.clone(),
-                initrd: initrd.path.clone(),
-                kernel_args: plan.live.kernel_args.clone(),
-                timeout_secs: plan.live.menu_timeout_secs,
-                bootloaders: live.tools.bootloaders.clone(),
-            };
-            let report = image::write_live_iso(&spec, output);
-            spinner.finish_and_clear();
-            let report = report.with_context(|| format!("cannot write {}", output.display()))?;
-            for warning in &report.warnings {
-                ui.warn(warning);
-            }
-            let manifest_path = plan
-                .output_dir
-                .join(format!("{}.{MANIFEST_SUFFIX}", plan.label));
-            write_file(&manifest_path, manifest.as_bytes())?;
-            image::update_sha256sums(
-                &[output.to_owned(), manifest_path],
-                &plan.output_dir.join(image::SHA256SUMS),
-            )?;
-            Ok(report.size)
-        }
-        OutputFormat::Squashfs => {
-            // The live files apart: what a boot loader of the user's loads,
-            // and the command line it must pass.
-            let kernel = staging.join("vmlinuz");
-            std::fs::copy(&initrd.kernel, &kernel)
-                .with_context(|| format!("cannot copy {}", initrd.kernel.display()))?;
-            let cmdline = image::kernel_cmdline(&plan.label, &plan.live.kernel_args)?;
-            let files = [
-                (kernel, None),
-                (initrd.path.clone(), None),
-                (squashfs, None),
-                (staging.join("cmdline"), Some(cmdline.join(" ") + "\n")),
-                (staging.join(MANIFEST_SUFFIX), Some(manifest)),
-            ];
-            for (path, text) in &files {
-                if let Some(text) = text {
-                    write_file(path, text.as_bytes())?;
-                }
-            }
-            let paths: Vec<PathBuf> = files.into_iter().map(|(path, _)| path).collect();
-            image::update_sha256sums(&paths, &staging.join(image::SHA256SUMS))?;
-            let size = paths
-                .iter()
-                .map(|path| path.metadata().map_or(0, |meta| meta.len()))
-                .sum();
-            std::fs::rename(&staging, output)
-                .with_context(|| format!("cannot move the live files to {}", output.display()))?;
-            Ok(size)
-        }
-        OutputFormat::Dir => unreachable!("a directory output is not live"),
-    }
-}
-
-/// Packs the root into `squashfs` with a byte progress bar; Ctrl-C stops it.
-fn pack_root(
-    root: &Path,
-    squashfs: &Path,
-    options: &SquashfsOptions,
-    ui: &Ui,
-) -> anyhow::Result<()> {
-    ui.step(format!(
-        "Packing the root into squashfs ({})",
-        options.compression
-    ));
-    let bar = ui.bytes(0);
-    bar.set_message("compressing");
-    let progress = |packing: Packing| {
-        bar.set_length(packing.bytes_total);
-        bar.set_position(packing.bytes_read);
-        if interrupt::requested() {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
-    };
-    let stats = squashfs::write_image_with_progress(root, squashfs, options, &progress);
-    bar.finish_and_clear();
-    interrupt::check()?;
-    let stats = stats.context("cannot pack the root into squashfs")?;
-    if stats.skipped_xattrs > 0 {
-        ui.warn(format!(
-            "{} POSIX ACLs or other xattrs outside the user, trusted and security namespaces cannot be stored in squashfs and were left out",
-            stats.skipped_xattrs
-        ));
-    }
-    ui.step(format!(
-        "Squashfs: {} inodes, {}",
-        stats.inodes,
-        human_bytes(stats.bytes_used)
-    ));
     Ok(())
-}
-
-/// The installed packages, one `name version architecture` line each.
-fn manifest(resolution: &Resolution) -> String {
-    resolution
-        .packages
-        .iter()
-        .map(|p| format!("{} {} {}\n", p.name, p.version, p.architecture))
-        .collect()
-}
-
-fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// How many downloads run at once: enough to hide a mirror's latency,

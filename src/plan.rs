@@ -46,31 +46,68 @@ pub struct RepositorySpec {
 #[derive(Debug)]
 pub struct BuildPlan {
     pub label: String,
-    pub format: OutputFormat,
+    /// What the build writes, with the settings only that output uses.
+    pub output: OutputSpec,
     pub output_dir: PathBuf,
     pub cache_dir: PathBuf,
     pub package_format: PackageFormat,
     pub repositories: Vec<RepositorySpec>,
     /// Trees copied over the root, in order: the command line's.
     pub overlays: Vec<PathBuf>,
-    /// How a live image boots and is packed (`--format iso`, `squashfs`).
-    pub live: LiveSettings,
     pub kickstart: Kickstart,
 }
 
-/// The kickstart's `bootloader` line and the command line's squashfs
-/// options, checked before any work so that a typo fails in a second, not
-/// after the install.
+/// The output of a build, chosen by `--format` and checked with the
+/// kickstart before any download.
 #[derive(Debug, Clone)]
-pub struct LiveSettings {
+pub enum OutputSpec {
+    /// The configured root filesystem as a directory.
+    Dir,
+    /// A hybrid BIOS/UEFI live ISO.
+    LiveIso(LiveSettings),
+    /// The live files apart: squashfs, kernel, live initrd, command line.
+    LiveFiles(LiveSettings),
+}
+
+impl OutputSpec {
+    /// The `--format` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Dir => "dir",
+            Self::LiveIso(_) => "iso",
+            Self::LiveFiles(_) => "squashfs",
+        }
+    }
+
+    /// The output's name in the output directory.
+    fn file_name(&self, label: &str) -> String {
+        match self {
+            Self::LiveIso(_) => format!("{label}.iso"),
+            Self::Dir | Self::LiveFiles(_) => label.to_owned(),
+        }
+    }
+
+    /// Whether the image boots through livecompose's own live initrd; then
+    /// the distribution's initramfs would be dead weight in it.
+    pub fn boots_live(&self) -> bool {
+        match self {
+            Self::LiveIso(_) | Self::LiveFiles(_) => true,
+            Self::Dir => false,
+        }
+    }
+}
+
+/// The kickstart's `bootloader` line, checked before any work so that a
+/// typo fails in a second, not after the install.
+#[derive(Debug, Clone)]
+pub struct BootSettings {
     /// `bootloader --append`, one argument per word.
     pub kernel_args: Vec<String>,
     pub menu_timeout_secs: u32,
-    pub squashfs: SquashfsOptions,
 }
 
-impl LiveSettings {
-    fn new(kickstart: &Kickstart, squashfs: SquashfsOptions) -> Result<Self, PlanError> {
+impl BootSettings {
+    fn new(kickstart: &Kickstart) -> Result<Self, PlanError> {
         let bootloader = kickstart.bootloader.as_ref();
         let kernel_args: Vec<String> = bootloader
             .and_then(|b| b.append.as_deref())
@@ -78,14 +115,20 @@ impl LiveSettings {
             .unwrap_or_default();
         // The label argument is checked on its own; this checks the rest.
         image::kernel_cmdline("LABEL", &kernel_args).map_err(PlanError::KernelArgs)?;
-        Ok(LiveSettings {
+        Ok(BootSettings {
             kernel_args,
             menu_timeout_secs: bootloader
                 .and_then(|b| b.timeout)
                 .unwrap_or(DEFAULT_MENU_TIMEOUT_SECS),
-            squashfs,
         })
     }
+}
+
+/// How a live image boots and is packed.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    pub boot: BootSettings,
+    pub squashfs: SquashfsOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,7 +183,7 @@ const DEFAULT_COST: u32 = 1000;
 impl BuildPlan {
     pub fn new(kickstart: Kickstart, inputs: PlanInputs) -> Result<Self, PlanError> {
         image::validate_label(&inputs.label).map_err(PlanError::Label)?;
-        let live = LiveSettings::new(&kickstart, inputs.squashfs)?;
+        let output = output_spec(&kickstart, &inputs)?;
         if let Some(missing) = inputs.overlays.iter().find(|dir| !dir.is_dir()) {
             return Err(PlanError::Overlay(missing.clone()));
         }
@@ -189,30 +232,19 @@ impl BuildPlan {
         }
         Ok(Self {
             label: inputs.label,
-            format: inputs.format,
+            output,
             output_dir: inputs.output_dir,
             cache_dir: inputs.cache_dir,
             package_format: first.format,
             repositories,
             overlays: inputs.overlays,
-            live,
             kickstart,
         })
     }
 
-    /// Whether the image boots as a live system through livecompose's own
-    /// initrd (`--format iso`, `squashfs`): then the distribution's own
-    /// initramfs would be dead weight in the image.
-    pub fn is_live(&self) -> bool {
-        matches!(self.format, OutputFormat::Iso | OutputFormat::Squashfs)
-    }
-
     /// Where the result goes: named after the label, in the output directory.
     pub fn output_path(&self) -> PathBuf {
-        match self.format.extension() {
-            Some(extension) => self.output_dir.join(format!("{}.{extension}", self.label)),
-            None => self.output_dir.join(&self.label),
-        }
+        self.output_dir.join(self.output.file_name(&self.label))
     }
 
     /// The plan as a person reads it (`--dry-run`).
@@ -227,7 +259,7 @@ impl BuildPlan {
         line(format!(
             "output:       {} ({})",
             self.output_path().display(),
-            self.format.name()
+            self.output.name()
         ));
         line(format!("packages:     {}", self.package_format));
         line("repositories:".to_owned());
@@ -267,6 +299,21 @@ impl BuildPlan {
         ));
         out
     }
+}
+
+/// The output `--format` asks for, with the kickstart's settings for it.
+fn output_spec(kickstart: &Kickstart, inputs: &PlanInputs) -> Result<OutputSpec, PlanError> {
+    let live = || -> Result<LiveSettings, PlanError> {
+        Ok(LiveSettings {
+            boot: BootSettings::new(kickstart)?,
+            squashfs: inputs.squashfs.clone(),
+        })
+    };
+    Ok(match inputs.format {
+        OutputFormat::Dir => OutputSpec::Dir,
+        OutputFormat::Iso => OutputSpec::LiveIso(live()?),
+        OutputFormat::Squashfs => OutputSpec::LiveFiles(live()?),
+    })
 }
 
 fn repository(
@@ -404,12 +451,16 @@ mod tests {
     #[test]
     fn bootloader_line_gives_the_live_settings() {
         let with = format!("{KS}bootloader --timeout=2 --append=\"console=ttyS0 quiet\"\n");
-        let live = plan(&with, "L").unwrap().live;
-        assert_eq!(live.kernel_args, ["console=ttyS0", "quiet"]);
-        assert_eq!(live.menu_timeout_secs, 2);
-        let live = plan(KS, "L").unwrap().live;
-        assert!(live.kernel_args.is_empty());
-        assert_eq!(live.menu_timeout_secs, DEFAULT_MENU_TIMEOUT_SECS);
+        let live = |text: &str| match plan(text, "L").unwrap().output {
+            OutputSpec::LiveIso(live) => live.boot,
+            other => panic!("{other:?}"),
+        };
+        let boot = live(&with);
+        assert_eq!(boot.kernel_args, ["console=ttyS0", "quiet"]);
+        assert_eq!(boot.menu_timeout_secs, 2);
+        let boot = live(KS);
+        assert!(boot.kernel_args.is_empty());
+        assert_eq!(boot.menu_timeout_secs, DEFAULT_MENU_TIMEOUT_SECS);
     }
 
     #[test]

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use common::{download, dpkg_deb_extract, run, xorriso};
 use livecompose::boottest::{self, BootOptions, Firmware, Media};
-use livecompose::image::{BootloaderFiles, LiveIsoSpec, update_sha256sums, write_live_iso};
+use livecompose::distro::{BootAsset, UnpackedAssets, debian};
+use livecompose::image::{BootloaderFiles, LiveIsoSpec, write_live_iso};
+use livecompose::output::{WrittenFile, update_sha256sums};
 use regex::Regex;
 
 const LABEL: &str = "LiveCompose-test";
@@ -117,7 +119,17 @@ fn fixture() -> &'static Fixture {
             initrd,
             kernel_args: vec!["console=ttyS0".into()],
             timeout_secs: 1,
-            bootloaders: BootloaderFiles::debian(&root),
+            bootloaders: BootloaderFiles::from_assets(
+                &UnpackedAssets::find(
+                    &root,
+                    &[
+                        debian::boot_asset(BootAsset::Isolinux),
+                        debian::boot_asset(BootAsset::SystemdBootEfi),
+                    ],
+                )
+                .unwrap(),
+            )
+            .unwrap(),
         };
         let out = dir.path().join("out");
         fs::create_dir_all(&out).unwrap();
@@ -205,7 +217,7 @@ fn net_iso_rock_ridge_tree_and_volume_id_read_back() {
     fs::remove_file(copy).unwrap();
 
     let sums = fixture.iso.with_file_name("SHA256SUMS");
-    update_sha256sums(std::slice::from_ref(&fixture.iso), &sums).unwrap();
+    update_sha256sums(&[WrittenFile::read(&fixture.iso).unwrap()], &sums).unwrap();
     run(Command::new("sha256sum")
         .arg("-c")
         .arg(&sums)

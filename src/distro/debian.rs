@@ -14,7 +14,7 @@
 //! a warning): Debian archives carry no comps data.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr as _;
 
 use anyhow::Context as _;
@@ -22,10 +22,12 @@ use indicatif::ProgressBar;
 
 use debversion::Version;
 
-use super::{Distro, LiveTools, NameFilter, Resolution, ResolvedPackage, describe, glob_set};
+use super::{
+    AssetFile, AssetLocation, BootAsset, Distro, FetchedPackage, NameFilter, Resolution,
+    ResolvedPackage, describe, glob_set,
+};
 use crate::chroot::Chroot;
 use crate::fetch::Fetcher;
-use crate::image::BootloaderFiles;
 use crate::install::bootstrap::{self, ToInstall};
 use crate::install::{DebPackage, RootFs};
 use crate::kickstart::sections::{PackageSpec, Packages};
@@ -118,14 +120,43 @@ impl<'p> Debian<'p> {
     }
 }
 
-/// The Debian packages holding the [`LiveTools`], in the order
-/// [`Distro::unpack_live_tools`] expects them.
-const LIVE_TOOL_PACKAGES: [&str; 4] = [
-    "busybox-static",
-    "isolinux",
-    "syslinux-common",
-    "systemd-boot-efi",
-];
+/// Where Debian's packages keep `asset`.
+pub fn boot_asset(asset: BootAsset) -> AssetLocation {
+    match asset {
+        BootAsset::Busybox => BUSYBOX,
+        BootAsset::Isolinux => ISOLINUX,
+        BootAsset::SystemdBootEfi => SYSTEMD_BOOT,
+    }
+}
+
+/// Where Debian's packages keep the boot assets.
+const BUSYBOX: AssetLocation = AssetLocation {
+    packages: &["busybox-static"],
+    files: &[(AssetFile::Busybox, "bin/busybox")],
+};
+const ISOLINUX: AssetLocation = AssetLocation {
+    packages: &["isolinux", "syslinux-common"],
+    files: &[
+        (AssetFile::IsolinuxBin, "usr/lib/ISOLINUX/isolinux.bin"),
+        (AssetFile::IsohdpfxBin, "usr/lib/ISOLINUX/isohdpfx.bin"),
+        (
+            AssetFile::LdlinuxC32,
+            "usr/lib/syslinux/modules/bios/ldlinux.c32",
+        ),
+        (AssetFile::MenuC32, "usr/lib/syslinux/modules/bios/menu.c32"),
+        (
+            AssetFile::LibutilC32,
+            "usr/lib/syslinux/modules/bios/libutil.c32",
+        ),
+    ],
+};
+const SYSTEMD_BOOT: AssetLocation = AssetLocation {
+    packages: &["systemd-boot-efi"],
+    files: &[(
+        AssetFile::SystemdBootEfi,
+        "usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+    )],
+};
 
 impl Distro for Debian<'_> {
     fn load_repositories(
@@ -193,8 +224,7 @@ impl Distro for Debian<'_> {
         &self,
         root: &RootFs,
         chroot: &Chroot,
-        resolution: &Resolution,
-        files: &[PathBuf],
+        packages: &[FetchedPackage],
         bar: &ProgressBar,
     ) -> anyhow::Result<Vec<String>> {
         // The index entries carry the relationships the install order needs.
@@ -202,14 +232,15 @@ impl Distro for Debian<'_> {
             .transaction
             .as_ref()
             .context("install was called before resolve")?;
-        let mut to_install = Vec::with_capacity(files.len());
-        for (resolved, file) in resolution.packages.iter().zip(files) {
+        let mut to_install = Vec::with_capacity(packages.len());
+        for fetched in packages {
+            let name = &fetched.package.name;
             let chosen = transaction
-                .get(&resolved.name)
-                .with_context(|| format!("{} is no longer in the resolved set", resolved.name))?;
+                .get(name)
+                .with_context(|| format!("{name} is no longer in the resolved set"))?;
             to_install.push(ToInstall {
                 package: &chosen.package,
-                deb: file,
+                deb: &fetched.file,
             });
         }
         // A live image boots through livecompose's initrd. Debian's kernel
@@ -217,7 +248,7 @@ impl Distro for Debian<'_> {
         // when INITRD=No, which saves a minute of build time and the
         // initramfs's tens of MB in the image; the initramfs-tools trigger
         // then finds no initramfs to update.
-        let chroot = if self.plan.is_live() {
+        let chroot = if self.plan.output.boots_live() {
             chroot.with_env("INITRD", "No")
         } else {
             chroot.clone()
@@ -230,42 +261,28 @@ impl Distro for Debian<'_> {
         Ok(bootstrap::allow_service_starts(root)?)
     }
 
-    fn live_tool_packages(&self) -> anyhow::Result<Vec<ResolvedPackage>> {
-        LIVE_TOOL_PACKAGES
-            .iter()
-            .map(|name| {
-                let candidate = self.best_candidate(name).with_context(|| {
-                    format!(
-                        "a live image needs the package {name} (for {}) and none of the kickstart's repositories has it for {}",
-                        live_tool_purpose(name),
-                        self.arch
-                    )
-                })?;
-                self.resolved(candidate.package, candidate.repo)
-            })
-            .collect()
+    fn boot_asset(&self, asset: BootAsset) -> AssetLocation {
+        boot_asset(asset)
     }
 
-    fn unpack_live_tools(&self, files: &[PathBuf], dir: &Path) -> anyhow::Result<LiveTools> {
+    fn best_package(&self, name: &str, purpose: &str) -> anyhow::Result<ResolvedPackage> {
+        let candidate = self.best_candidate(name).with_context(|| {
+            format!(
+                "the image needs the package {name} (for {purpose}) and none of the kickstart's repositories has it for {}",
+                self.arch
+            )
+        })?;
+        self.resolved(candidate.package, candidate.repo)
+    }
+
+    fn unpack(&self, packages: &[FetchedPackage], dir: &Path) -> anyhow::Result<()> {
         let tree = RootFs::open(dir)?;
-        for file in files {
-            DebPackage::open(file)
+        for fetched in packages {
+            DebPackage::open(&fetched.file)
                 .and_then(|mut package| package.unpack(&tree))
-                .with_context(|| format!("cannot unpack {}", file.display()))?;
+                .with_context(|| format!("cannot unpack {}", fetched.file.display()))?;
         }
-        LiveTools {
-            busybox: dir.join("bin/busybox"),
-            bootloaders: BootloaderFiles::debian(dir),
-        }
-        .checked(dir, &LIVE_TOOL_PACKAGES)
-    }
-}
-
-fn live_tool_purpose(name: &str) -> &'static str {
-    match name {
-        "busybox-static" => "the live initrd",
-        "isolinux" | "syslinux-common" => "BIOS boot",
-        _ => "UEFI boot",
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod debian;
 pub mod rpm;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -16,7 +17,6 @@ use indicatif::ProgressBar;
 
 use crate::chroot::Chroot;
 use crate::fetch::{Expected, Fetcher};
-use crate::image::BootloaderFiles;
 use crate::install::RootFs;
 use crate::kickstart::sections::PackageSpec;
 use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
@@ -48,39 +48,94 @@ impl Resolution {
     }
 }
 
-/// What the live image writers take from the repositories, so the build
-/// host needs none of it installed.
-#[derive(Debug, Clone)]
-pub struct LiveTools {
+/// A set of files an output needs from the distribution's packages. The
+/// writers ask for these; only the distribution knows which packages hold
+/// them and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum BootAsset {
     /// A statically linked busybox: the live initrd's whole userspace.
-    pub busybox: PathBuf,
-    pub bootloaders: BootloaderFiles,
+    Busybox,
+    /// ISOLINUX and its menu modules: the live ISO's BIOS boot.
+    Isolinux,
+    /// systemd-boot: the live ISO's UEFI boot.
+    SystemdBootEfi,
 }
 
-impl LiveTools {
-    /// `self`, once every file is known to be where the distribution keeps
-    /// it under `dir`, where `packages` were unpacked.
-    pub(crate) fn checked(self, dir: &Path, packages: &[&str]) -> anyhow::Result<LiveTools> {
-        let boot = &self.bootloaders;
-        for path in [
-            &self.busybox,
-            &boot.isolinux_bin,
-            &boot.isohdpfx_bin,
-            &boot.ldlinux_c32,
-            &boot.menu_c32,
-            &boot.libutil_c32,
-            &boot.systemd_boot_efi,
-        ] {
-            if !path.is_file() {
-                anyhow::bail!(
-                    "the packages {} do not hold {} where the distribution keeps it",
-                    packages.join(", "),
-                    path.strip_prefix(dir).unwrap_or(path).display()
-                );
+impl BootAsset {
+    /// What the asset is for, in an error message.
+    fn purpose(self) -> &'static str {
+        match self {
+            Self::Busybox => "the live initrd",
+            Self::Isolinux => "BIOS boot",
+            Self::SystemdBootEfi => "UEFI boot",
+        }
+    }
+}
+
+/// One file of a [`BootAsset`], as the writers name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AssetFile {
+    Busybox,
+    /// `isolinux.bin`.
+    IsolinuxBin,
+    /// `isohdpfx.bin`, the MBR code that boots ISOLINUX from a disk.
+    IsohdpfxBin,
+    LdlinuxC32,
+    MenuC32,
+    LibutilC32,
+    /// `systemd-bootx64.efi`.
+    SystemdBootEfi,
+}
+
+/// Where a distribution keeps a [`BootAsset`]: the packages that hold it
+/// and each file's path inside them.
+#[derive(Clone, Copy, Debug)]
+pub struct AssetLocation {
+    pub packages: &'static [&'static str],
+    pub files: &'static [(AssetFile, &'static str)],
+}
+
+/// Boot assets whose packages were unpacked into one directory, every file
+/// checked to be there.
+#[derive(Debug, Clone)]
+pub struct UnpackedAssets {
+    files: BTreeMap<AssetFile, PathBuf>,
+}
+
+impl UnpackedAssets {
+    /// The assets `locations` describe, found under `dir`.
+    pub fn find(dir: &Path, locations: &[AssetLocation]) -> anyhow::Result<Self> {
+        let mut files = BTreeMap::new();
+        for location in locations {
+            for (file, relative) in location.files {
+                let path = dir.join(relative);
+                if !path.is_file() {
+                    anyhow::bail!(
+                        "the packages {} do not hold {relative} where the distribution keeps it",
+                        location.packages.join(", ")
+                    );
+                }
+                files.insert(*file, path);
             }
         }
-        Ok(self)
+        Ok(Self { files })
     }
+
+    /// The path of `file`; asking for an asset that was not unpacked is a
+    /// bug of the caller, reported as an error rather than a crash.
+    pub fn path(&self, file: AssetFile) -> anyhow::Result<&Path> {
+        self.files
+            .get(&file)
+            .map(PathBuf::as_path)
+            .with_context(|| format!("{file:?} was not among the unpacked boot assets"))
+    }
+}
+
+/// A package of the resolution and the cached file that holds it.
+#[derive(Debug, Clone)]
+pub struct FetchedPackage {
+    pub package: ResolvedPackage,
+    pub file: PathBuf,
 }
 
 /// A distribution back end.
@@ -99,29 +154,46 @@ pub trait Distro {
     /// Lays out an empty root for the package manager.
     fn prepare_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;
 
-    /// Installs the resolved packages, `files[i]` holding
-    /// `resolution.packages[i]`, with their scripts run through `chroot`;
-    /// returns what the user should hear that did not stop the install.
+    /// Installs the fetched packages of the resolution, with their scripts
+    /// run through `chroot`; returns what the user should hear that did not
+    /// stop the install.
     fn install(
         &self,
         root: &RootFs,
         chroot: &Chroot,
-        resolution: &Resolution,
-        files: &[PathBuf],
+        packages: &[FetchedPackage],
         bar: &ProgressBar,
     ) -> Result<Vec<String>, anyhow::Error>;
 
     /// Undoes what only the build needed (service start blockers).
     fn finish_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;
 
-    /// The packages that hold the [`LiveTools`], chosen from the loaded
-    /// repositories without their dependencies: they are unpacked for the
-    /// build, never installed in the image.
-    fn live_tool_packages(&self) -> Result<Vec<ResolvedPackage>, anyhow::Error>;
+    /// Where this distribution keeps `asset`.
+    fn boot_asset(&self, asset: BootAsset) -> AssetLocation;
 
-    /// Unpacks the live tool packages (`files[i]` holding the `i`th of
-    /// [`Distro::live_tool_packages`]) into `dir` and finds the tools there.
-    fn unpack_live_tools(&self, files: &[PathBuf], dir: &Path) -> Result<LiveTools, anyhow::Error>;
+    /// The newest package called `name` in the cheapest repository that has
+    /// one, without its dependencies; `purpose` says why it is needed.
+    fn best_package(&self, name: &str, purpose: &str) -> Result<ResolvedPackage, anyhow::Error>;
+
+    /// Unpacks fetched packages into `dir` (checked as installed ones are),
+    /// without running anything: boot assets for the build, not the image.
+    fn unpack(&self, packages: &[FetchedPackage], dir: &Path) -> Result<(), anyhow::Error>;
+}
+
+/// The packages that hold `assets`, each once.
+pub fn boot_asset_packages(
+    distro: &dyn Distro,
+    assets: &[BootAsset],
+) -> anyhow::Result<Vec<ResolvedPackage>> {
+    let mut packages: Vec<ResolvedPackage> = Vec::new();
+    for asset in assets {
+        for name in distro.boot_asset(*asset).packages {
+            if packages.iter().all(|p| p.name != *name) {
+                packages.push(distro.best_package(name, asset.purpose())?);
+            }
+        }
+    }
+    Ok(packages)
 }
 
 /// The back end for the plan's package format.

@@ -18,10 +18,12 @@ use indicatif::ProgressBar;
 use pgp::composed::SignedPublicKey;
 use pgp::types::KeyDetails;
 
-use super::{Distro, LiveTools, NameFilter, Resolution, ResolvedPackage, describe, glob_set};
+use super::{
+    AssetFile, AssetLocation, BootAsset, Distro, FetchedPackage, NameFilter, Resolution,
+    ResolvedPackage, describe, glob_set,
+};
 use crate::chroot::Chroot;
 use crate::fetch::{Expected, Fetcher};
-use crate::image::BootloaderFiles;
 use crate::install::RootFs;
 use crate::install::rpm::verify::verify_package;
 use crate::install::rpm::{self as rpm_install, RpmInstallOptions};
@@ -106,14 +108,15 @@ impl<'p> Rpm<'p> {
 
     /// Checks each downloaded package (`files[i]` holding `packages[i]`)
     /// against the key of the repository it came from.
-    fn verify(&self, packages: &[ResolvedPackage], files: &[PathBuf]) -> anyhow::Result<()> {
-        for (resolved, file) in packages.iter().zip(files) {
+    fn verify(&self, packages: &[FetchedPackage]) -> anyhow::Result<()> {
+        for fetched in packages {
+            let resolved = &fetched.package;
             let keyring = self.keyring_of(resolved);
             let nevra = format!(
                 "{}-{}.{}",
                 resolved.name, resolved.version, resolved.architecture
             );
-            verify_package(file, &nevra, keyring)?;
+            verify_package(&fetched.file, &nevra, keyring)?;
         }
         Ok(())
     }
@@ -128,11 +131,11 @@ impl<'p> Rpm<'p> {
 
     /// The keys of the repositories `packages` come from, each once: what
     /// dnf would have imported into the image's rpmdb to install them.
-    fn trusted_keys(&self, packages: &[ResolvedPackage]) -> Vec<SignedPublicKey> {
+    fn trusted_keys(&self, packages: &[FetchedPackage]) -> Vec<SignedPublicKey> {
         let mut keys: Vec<SignedPublicKey> = Vec::new();
         for key in packages
             .iter()
-            .filter_map(|package| self.keyring_of(package))
+            .filter_map(|fetched| self.keyring_of(&fetched.package))
             .flat_map(Keyring::keys)
         {
             if !keys
@@ -220,19 +223,18 @@ impl Distro for Rpm<'_> {
         &self,
         root: &RootFs,
         chroot: &Chroot,
-        resolution: &Resolution,
-        files: &[PathBuf],
+        packages: &[FetchedPackage],
         bar: &ProgressBar,
     ) -> anyhow::Result<Vec<String>> {
         // Every package is checked before the first is installed: a bad
         // one stops the build with the root untouched.
         bar.set_message("checking package signatures");
-        self.verify(&resolution.packages, files)?;
+        self.verify(packages)?;
         let options = &self.plan.kickstart.packages.options;
         let install_options = RpmInstallOptions {
             // Wherever the packages point /var/lib/rpm.
             dbpath: None,
-            trusted_keys: self.trusted_keys(&resolution.packages),
+            trusted_keys: self.trusted_keys(packages),
             exclude_docs: options.exclude_docs,
             install_langs: options.inst_langs.as_ref().map(|langs| {
                 langs
@@ -243,7 +245,8 @@ impl Distro for Rpm<'_> {
                     .collect()
             }),
         };
-        let installed = rpm_install::install(root, chroot, files, &install_options, &|step| {
+        let files: Vec<PathBuf> = packages.iter().map(|p| p.file.clone()).collect();
+        let installed = rpm_install::install(root, chroot, &files, &install_options, &|step| {
             bar.set_message(step.to_owned());
             if step.starts_with("installing ") {
                 bar.inc(1);
@@ -256,57 +259,67 @@ impl Distro for Rpm<'_> {
         Ok(())
     }
 
-    fn live_tool_packages(&self) -> anyhow::Result<Vec<ResolvedPackage>> {
+    fn boot_asset(&self, asset: BootAsset) -> AssetLocation {
+        match asset {
+            BootAsset::Busybox => BUSYBOX,
+            BootAsset::Isolinux => ISOLINUX,
+            BootAsset::SystemdBootEfi => SYSTEMD_BOOT,
+        }
+    }
+
+    fn best_package(&self, name: &str, purpose: &str) -> anyhow::Result<ResolvedPackage> {
         let candidates = self.candidates();
-        LIVE_TOOL_PACKAGES
+        let best = candidates
             .iter()
-            .map(|name| {
-                let best = candidates
-                    .iter()
-                    .filter(|c| c.package.name == *name && self.arches.contains(&c.package.arch))
-                    .min_by(|a, b| {
-                        a.cost
-                            .cmp(&b.cost)
-                            .then_with(|| b.package.evr.cmp(&a.package.evr))
-                    })
-                    .with_context(|| {
-                        format!(
-                            "a live image needs the package {name} (for {}) and none of the kickstart's repositories has it",
-                            live_tool_purpose(name)
-                        )
-                    })?;
-                self.resolved(best.package, best.repo)
+            .filter(|c| c.package.name == name && self.arches.contains(&c.package.arch))
+            .min_by(|a, b| {
+                a.cost
+                    .cmp(&b.cost)
+                    .then_with(|| b.package.evr.cmp(&a.package.evr))
             })
-            .collect()
+            .with_context(|| {
+                format!(
+                    "the image needs the package {name} (for {purpose}) and none of the kickstart's repositories has it"
+                )
+            })?;
+        self.resolved(best.package, best.repo)
     }
 
-    fn unpack_live_tools(&self, files: &[PathBuf], dir: &Path) -> anyhow::Result<LiveTools> {
+    fn unpack(&self, packages: &[FetchedPackage], dir: &Path) -> anyhow::Result<()> {
         // Their files boot the image, so they are checked like installed ones.
-        self.verify(&self.live_tool_packages()?, files)?;
+        self.verify(packages)?;
         let tree = RootFs::open(dir)?;
-        for file in files {
-            rpm_install::unpack(&tree, file)
-                .with_context(|| format!("cannot unpack {}", file.display()))?;
+        for fetched in packages {
+            rpm_install::unpack(&tree, &fetched.file)
+                .with_context(|| format!("cannot unpack {}", fetched.file.display()))?;
         }
-        LiveTools {
-            busybox: dir.join("usr/sbin/busybox"),
-            bootloaders: BootloaderFiles::fedora(dir),
-        }
-        .checked(dir, &LIVE_TOOL_PACKAGES)
+        Ok(())
     }
 }
 
-/// The Fedora packages holding the [`LiveTools`]: Fedora's busybox is
-/// linked statically.
-const LIVE_TOOL_PACKAGES: [&str; 3] = ["busybox", "syslinux-nonlinux", "systemd-boot-unsigned"];
-
-fn live_tool_purpose(name: &str) -> &'static str {
-    match name {
-        "busybox" => "the live initrd",
-        "syslinux-nonlinux" => "BIOS boot",
-        _ => "UEFI boot",
-    }
-}
+/// Where Fedora's packages keep the boot assets: its busybox is linked
+/// statically, `syslinux-nonlinux` keeps every BIOS file in one directory.
+const BUSYBOX: AssetLocation = AssetLocation {
+    packages: &["busybox"],
+    files: &[(AssetFile::Busybox, "usr/sbin/busybox")],
+};
+const ISOLINUX: AssetLocation = AssetLocation {
+    packages: &["syslinux-nonlinux"],
+    files: &[
+        (AssetFile::IsolinuxBin, "usr/share/syslinux/isolinux.bin"),
+        (AssetFile::IsohdpfxBin, "usr/share/syslinux/isohdpfx.bin"),
+        (AssetFile::LdlinuxC32, "usr/share/syslinux/ldlinux.c32"),
+        (AssetFile::MenuC32, "usr/share/syslinux/menu.c32"),
+        (AssetFile::LibutilC32, "usr/share/syslinux/libutil.c32"),
+    ],
+};
+const SYSTEMD_BOOT: AssetLocation = AssetLocation {
+    packages: &["systemd-boot-unsigned"],
+    files: &[(
+        AssetFile::SystemdBootEfi,
+        "usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+    )],
+};
 
 fn with_slash(url: &str) -> String {
     if url.ends_with('/') {

@@ -14,14 +14,14 @@ mod bootconfig;
 mod esp;
 mod iso;
 
-use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use hadris_fs::DateTime;
-use sha2::{Digest, Sha256};
+
+use crate::distro::{AssetFile, UnpackedAssets};
 
 pub use bootconfig::{isolinux_cfg, loader_conf, systemd_boot_entries};
 pub use esp::{EspFile, Source, write_esp};
@@ -39,48 +39,30 @@ pub const MAX_LABEL_LEN: usize = 32;
 const ISOLINUX_DIR: &str = "isolinux";
 const UEFI_LOADER: &str = "EFI/BOOT/BOOTX64.EFI";
 
-/// The bootloader files, extracted from the distribution's packages.
+/// The bootloader files, unpacked from the distribution's packages (where
+/// they are is the distribution's business: [`crate::distro::BootAsset`]).
 #[derive(Debug, Clone)]
 pub struct BootloaderFiles {
-    /// `isolinux.bin` (Debian package `isolinux`).
     pub isolinux_bin: PathBuf,
-    /// `isohdpfx.bin`, the MBR code that boots ISOLINUX from a disk (`isolinux`).
+    /// `isohdpfx.bin`, the MBR code that boots ISOLINUX from a disk.
     pub isohdpfx_bin: PathBuf,
-    /// `ldlinux.c32`, `menu.c32`, `libutil.c32` (`syslinux-common`).
     pub ldlinux_c32: PathBuf,
     pub menu_c32: PathBuf,
     pub libutil_c32: PathBuf,
-    /// `systemd-bootx64.efi` (`systemd-boot-efi`).
     pub systemd_boot_efi: PathBuf,
 }
 
 impl BootloaderFiles {
-    /// The files where Debian's packages install them, under `root` (a
-    /// root filesystem, or a directory the packages were extracted into).
-    pub fn debian(root: &Path) -> Self {
-        let bios = root.join("usr/lib/syslinux/modules/bios");
-        Self {
-            isolinux_bin: root.join("usr/lib/ISOLINUX/isolinux.bin"),
-            isohdpfx_bin: root.join("usr/lib/ISOLINUX/isohdpfx.bin"),
-            ldlinux_c32: bios.join("ldlinux.c32"),
-            menu_c32: bios.join("menu.c32"),
-            libutil_c32: bios.join("libutil.c32"),
-            systemd_boot_efi: root.join("usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
-        }
-    }
-
-    /// The files where Fedora's packages install them (`syslinux-nonlinux`
-    /// keeps every BIOS file in one directory; `systemd-boot-unsigned`).
-    pub fn fedora(root: &Path) -> Self {
-        let bios = root.join("usr/share/syslinux");
-        Self {
-            isolinux_bin: bios.join("isolinux.bin"),
-            isohdpfx_bin: bios.join("isohdpfx.bin"),
-            ldlinux_c32: bios.join("ldlinux.c32"),
-            menu_c32: bios.join("menu.c32"),
-            libutil_c32: bios.join("libutil.c32"),
-            systemd_boot_efi: root.join("usr/lib/systemd/boot/efi/systemd-bootx64.efi"),
-        }
+    /// The files among unpacked boot assets.
+    pub fn from_assets(assets: &UnpackedAssets) -> anyhow::Result<Self> {
+        Ok(Self {
+            isolinux_bin: assets.path(AssetFile::IsolinuxBin)?.to_owned(),
+            isohdpfx_bin: assets.path(AssetFile::IsohdpfxBin)?.to_owned(),
+            ldlinux_c32: assets.path(AssetFile::LdlinuxC32)?.to_owned(),
+            menu_c32: assets.path(AssetFile::MenuC32)?.to_owned(),
+            libutil_c32: assets.path(AssetFile::LibutilC32)?.to_owned(),
+            systemd_boot_efi: assets.path(AssetFile::SystemdBootEfi)?.to_owned(),
+        })
     }
 }
 
@@ -301,53 +283,6 @@ pub fn write_live_iso(spec: &LiveIsoSpec, output: &Path) -> Result<IsoReport, Im
     })
 }
 
-/// The checksum list written beside images.
-pub const SHA256SUMS: &str = "SHA256SUMS";
-
-/// Records the SHA-256 of `paths` in the list `out`, in the format
-/// `sha256sum -c` reads, each file named by its file name so the list is
-/// checked from its own directory. Lines of other files already in `out`
-/// are kept (several images share an output directory); the list is
-/// replaced by rename, never left half written.
-pub fn update_sha256sums(paths: &[PathBuf], out: &Path) -> Result<(), ImageError> {
-    let mut lines = BTreeMap::new();
-    match fs::read_to_string(out) {
-        Ok(text) => {
-            for line in text.lines() {
-                if let Some((_, name)) = line.split_once("  ") {
-                    lines.insert(name.to_owned(), line.to_owned());
-                }
-            }
-        }
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-        Err(err) => return Err(ImageError::read(out)(err)),
-    }
-    for path in paths {
-        let read_error = ImageError::read(path);
-        let mut hasher = Sha256::new();
-        io::copy(&mut File::open(path).map_err(read_error)?, &mut hasher).map_err(read_error)?;
-        let name = path
-            .file_name()
-            .unwrap_or(path.as_os_str())
-            .to_string_lossy()
-            .into_owned();
-        let line = format!("{}  {name}", hex::encode(hasher.finalize()));
-        lines.insert(name, line);
-    }
-    let dir = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let write_error = ImageError::write(out);
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(write_error)?;
-    for line in lines.values() {
-        writeln!(temp, "{line}").map_err(write_error)?;
-    }
-    fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644)).map_err(write_error)?;
-    temp.persist(out).map_err(|err| write_error(err.error))?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,28 +321,5 @@ mod tests {
             kernel_cmdline("LIVE", &bad),
             Err(ImageError::KernelArg { .. })
         ));
-    }
-
-    #[test]
-    fn sha256sums_names_files_by_their_name_and_keeps_other_lines() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = dir.path().join("a.iso");
-        let b = dir.path().join("b.iso");
-        fs::write(&a, b"abc").unwrap();
-        fs::write(&b, b"").unwrap();
-        let sums = dir.path().join(SHA256SUMS);
-        update_sha256sums(std::slice::from_ref(&b), &sums).unwrap();
-        update_sha256sums(std::slice::from_ref(&a), &sums).unwrap();
-        let both = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n\
-                    e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  b.iso\n";
-        assert_eq!(fs::read_to_string(&sums).unwrap(), both);
-        // A rebuilt image replaces its own line only.
-        fs::write(&b, b"abc").unwrap();
-        update_sha256sums(&[b], &sums).unwrap();
-        assert_eq!(
-            fs::read_to_string(&sums).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n\
-             ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  b.iso\n"
-        );
     }
 }

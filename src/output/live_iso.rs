@@ -1,0 +1,54 @@
+//! `--format iso`: the hybrid BIOS/UEFI live ISO, with its package list and
+//! `SHA256SUMS` beside it.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use super::{
+    MANIFEST_SUFFIX, OutputInputs, SHA256SUMS, Written, WrittenFile, live, manifest,
+    update_sha256sums, write_file,
+};
+use crate::image::{self, BootloaderFiles, LiveIsoSpec};
+use crate::plan::LiveSettings;
+
+pub(super) fn write(
+    inputs: &OutputInputs<'_>,
+    settings: &LiveSettings,
+    output: &Path,
+) -> anyhow::Result<Written> {
+    let plan = inputs.plan;
+    let ui = inputs.ui;
+    let parts = live::compose(inputs, settings)?;
+    let bootloaders = BootloaderFiles::from_assets(inputs.assets)?;
+    ui.step("Writing the hybrid BIOS/UEFI ISO");
+    let spinner = ui.spinner(format!("writing {}", output.display()));
+    let spec = LiveIsoSpec {
+        label: plan.label.clone(),
+        squashfs: parts.squashfs,
+        kernel: parts.kernel,
+        initrd: parts.initrd,
+        kernel_args: settings.boot.kernel_args.clone(),
+        timeout_secs: settings.boot.menu_timeout_secs,
+        bootloaders,
+    };
+    let report = image::write_live_iso(&spec, output);
+    spinner.finish_and_clear();
+    let report = report.with_context(|| format!("cannot write {}", output.display()))?;
+    for warning in &report.warnings {
+        ui.warn(warning);
+    }
+    let manifest_path = plan
+        .output_dir
+        .join(format!("{}.{MANIFEST_SUFFIX}", plan.label));
+    write_file(&manifest_path, manifest(inputs.resolution).as_bytes())?;
+    let files = vec![
+        WrittenFile::read(output)?,
+        WrittenFile::read(&manifest_path)?,
+    ];
+    update_sha256sums(&files, &plan.output_dir.join(SHA256SUMS))?;
+    Ok(Written {
+        path: output.to_owned(),
+        files,
+    })
+}

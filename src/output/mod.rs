@@ -1,0 +1,186 @@
+//! The output stage: what a build writes from its configured root, one
+//! module per format behind one exhaustive `match` on the plan's
+//! [`OutputSpec`]. Each writer takes the configured root (and the boot
+//! assets it asked for) and returns what it wrote.
+
+mod dir;
+mod live;
+mod live_files;
+mod live_iso;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use sha2::{Digest as _, Sha256};
+
+use crate::distro::{BootAsset, Resolution, UnpackedAssets};
+use crate::plan::{BuildPlan, OutputSpec};
+use crate::progress::Ui;
+
+/// One file an output wrote, as the closing message and `SHA256SUMS` give it.
+#[derive(Debug, Clone)]
+pub struct WrittenFile {
+    pub path: PathBuf,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// What an output stage left: its path (a file or a directory) and the
+/// files it wrote there (none for a root directory, whose size depends on
+/// the filesystem it sits on).
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub path: PathBuf,
+    pub files: Vec<WrittenFile>,
+}
+
+impl Written {
+    /// Bytes written in all.
+    pub fn size(&self) -> u64 {
+        self.files.iter().map(|file| file.size).sum()
+    }
+}
+
+/// What every output reads.
+pub struct OutputInputs<'a> {
+    pub plan: &'a BuildPlan,
+    /// The configured root filesystem.
+    pub root: &'a Path,
+    /// The build's work directory, removed when the build ends.
+    pub work: &'a Path,
+    /// The boot assets [`boot_assets`] asked for, unpacked.
+    pub assets: &'a UnpackedAssets,
+    pub resolution: &'a Resolution,
+    pub ui: &'a Ui,
+}
+
+/// The boot assets an output needs from the distribution's packages.
+pub fn boot_assets(output: &OutputSpec) -> &'static [BootAsset] {
+    match output {
+        OutputSpec::Dir => &[],
+        OutputSpec::LiveIso(_) => &[
+            BootAsset::Busybox,
+            BootAsset::Isolinux,
+            BootAsset::SystemdBootEfi,
+        ],
+        OutputSpec::LiveFiles(_) => &[BootAsset::Busybox],
+    }
+}
+
+/// Writes the plan's output to `output`.
+pub fn write(inputs: &OutputInputs<'_>, output: &Path) -> anyhow::Result<Written> {
+    match &inputs.plan.output {
+        OutputSpec::Dir => dir::write(inputs.root, output),
+        OutputSpec::LiveIso(settings) => live_iso::write(inputs, settings, output),
+        OutputSpec::LiveFiles(settings) => live_files::write(inputs, settings, output),
+    }
+}
+
+/// The name of the package list written beside an output: one
+/// `name version architecture` line per installed package.
+pub const MANIFEST_SUFFIX: &str = "packages";
+
+/// The installed packages, one `name version architecture` line each.
+fn manifest(resolution: &Resolution) -> String {
+    resolution
+        .packages
+        .iter()
+        .map(|p| format!("{} {} {}\n", p.name, p.version, p.architecture))
+        .collect()
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+impl WrittenFile {
+    /// `path`'s size and SHA-256, read back from the disk.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let mut file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let mut hasher = Sha256::new();
+        let size = std::io::copy(&mut file, &mut hasher)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(WrittenFile {
+            path: path.to_owned(),
+            size,
+            sha256: hex::encode(hasher.finalize()),
+        })
+    }
+}
+
+/// The checksum list written beside outputs.
+pub const SHA256SUMS: &str = "SHA256SUMS";
+
+/// Records the SHA-256 of `files` in the list `out`, in the format
+/// `sha256sum -c` reads, each file named by its file name so the list is
+/// checked from its own directory. Lines of other files already in `out`
+/// are kept (several images share an output directory); the list is
+/// replaced by rename, never left half written.
+pub fn update_sha256sums(files: &[WrittenFile], out: &Path) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut lines = std::collections::BTreeMap::new();
+    match std::fs::read_to_string(out) {
+        Ok(text) => {
+            for line in text.lines() {
+                if let Some((_, name)) = line.split_once("  ") {
+                    lines.insert(name.to_owned(), line.to_owned());
+                }
+            }
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("cannot read {}", out.display())),
+    }
+    for file in files {
+        let name = file
+            .path
+            .file_name()
+            .unwrap_or(file.path.as_os_str())
+            .to_string_lossy()
+            .into_owned();
+        lines.insert(name.clone(), format!("{}  {name}", file.sha256));
+    }
+    let dir = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let write = || -> std::io::Result<()> {
+        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+        for line in lines.values() {
+            writeln!(temp, "{line}")?;
+        }
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
+        temp.persist(out).map_err(|err| err.error)?;
+        Ok(())
+    };
+    write().with_context(|| format!("cannot write {}", out.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256sums_names_files_by_their_name_and_keeps_other_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.iso");
+        let b = dir.path().join("b.iso");
+        std::fs::write(&a, b"abc").unwrap();
+        std::fs::write(&b, b"").unwrap();
+        let sums = dir.path().join(SHA256SUMS);
+        update_sha256sums(&[WrittenFile::read(&b).unwrap()], &sums).unwrap();
+        update_sha256sums(&[WrittenFile::read(&a).unwrap()], &sums).unwrap();
+        let both = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n\
+                    e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  b.iso\n";
+        assert_eq!(std::fs::read_to_string(&sums).unwrap(), both);
+        // A rebuilt image replaces its own line only.
+        std::fs::write(&b, b"abc").unwrap();
+        update_sha256sums(&[WrittenFile::read(&b).unwrap()], &sums).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&sums).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n\
+             ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  b.iso\n"
+        );
+    }
+}
