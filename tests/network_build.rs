@@ -200,6 +200,12 @@ fn net_kickstart_settings_are_observable_in_the_image() {
         wants.symlink_metadata().is_ok(),
         "systemd-networkd is not enabled"
     );
+    // network --bootproto=dhcp --device=link, for the networkd just enabled.
+    let networkd = read("etc/systemd/network/10-livecompose-link.network");
+    assert!(
+        networkd.contains("\n[Match]\nType=ether\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n"),
+        "{networkd}"
+    );
     // %post
     assert_eq!(read("etc/motd").trim(), "Debian live, built by livecompose");
     // A clean image: empty machine-id, no build-host leftovers.

@@ -89,7 +89,12 @@ pub fn configure(
     interrupt::check()?;
     locale::apply(root, chroot, kickstart, &mut warnings)?;
     interrupt::check()?;
-    network::apply(root, &kickstart.network, &mut warnings)?;
+    network::apply(
+        root,
+        &kickstart.network,
+        kickstart.services.as_ref().map(|s| &s.value),
+        &mut warnings,
+    )?;
     services::apply(root, chroot, kickstart, &mut warnings)?;
     for path in overlays {
         interrupt::check()?;
