@@ -1,0 +1,3 @@
+//! Disk images: the raw disk and the formats it is converted to.
+
+pub mod qcow2;
