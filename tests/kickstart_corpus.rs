@@ -209,9 +209,9 @@ fn flattened_live_workstation_keeps_what_its_includes_said() {
     let root: Vec<_> = ks
         .partitions
         .iter()
-        .filter(|p| p.mountpoint == "/")
+        .filter(|p| p.value.mountpoint == "/")
         .collect();
     assert_eq!(root.len(), 1);
-    assert_eq!(root[0].size, Some(7680));
+    assert_eq!(root[0].value.size, Some(7680));
     assert!(ks.scripts.len() >= 3);
 }

@@ -352,16 +352,16 @@ fn storage_commands() {
                 partition swap --recommended\nautopart --type=btrfs --noswap --nohome\n",
     );
     assert!(k.zerombr);
-    let cp = k.clearpart.expect("clearpart");
+    let cp = k.clearpart.expect("clearpart").value;
     assert_eq!(
         (cp.scope, cp.initlabel, cp.disklabel),
         (Some(ClearScope::All), true, Some(DiskLabel::Gpt))
     );
-    assert!(k.reqpart.is_some_and(|r| r.has("--add-boot")));
-    assert_eq!(k.partitions[0].size, Some(5120));
-    assert_eq!(k.partitions[0].fstype.as_deref(), Some("ext4"));
-    assert!(k.partitions[1].recommended);
-    let ap = k.autopart.expect("autopart");
+    assert!(k.reqpart.is_some_and(|r| r.value.has("--add-boot")));
+    assert_eq!(k.partitions[0].value.size, Some(5120));
+    assert_eq!(k.partitions[0].value.fstype.as_deref(), Some("ext4"));
+    assert!(k.partitions[1].value.recommended);
+    let ap = k.autopart.expect("autopart").value;
     assert_eq!(
         (ap.kind, ap.noswap, ap.nohome),
         (Some(AutoPartType::Btrfs), true, true)
@@ -382,19 +382,23 @@ fn part_errors_and_redefinition() {
         .kickstart
         .partitions
         .iter()
-        .filter(|p| p.mountpoint == "/")
+        .filter(|p| p.value.mountpoint == "/")
         .collect();
     assert_eq!(
-        (roots.len(), roots[0].size),
+        (roots.len(), roots[0].value.size),
         (1, Some(2000)),
         "the last `part /` wins"
+    );
+    assert_eq!(
+        roots[0].origin.line, 4,
+        "a partition keeps its line for the disk layout's errors"
     );
     assert_eq!(
         parsed
             .kickstart
             .partitions
             .iter()
-            .filter(|p| p.mountpoint == "swap")
+            .filter(|p| p.value.mountpoint == "swap")
             .count(),
         2
     );

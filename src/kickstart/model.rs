@@ -58,11 +58,13 @@ pub struct Kickstart {
     pub selinux: Option<Selinux>,
     pub firewall: Option<Firewall>,
     pub bootloader: Option<Bootloader>,
-    pub partitions: Vec<Partition>,
-    pub clearpart: Option<ClearPart>,
+    /// Located, as are `clearpart`, `autopart` and `reqpart`: the disk
+    /// layout reports what it cannot do at the line that asked for it.
+    pub partitions: Vec<Located<Partition>>,
+    pub clearpart: Option<Located<ClearPart>>,
     pub zerombr: bool,
-    pub autopart: Option<AutoPart>,
-    pub reqpart: Option<Flags>,
+    pub autopart: Option<Located<AutoPart>>,
+    pub reqpart: Option<Located<Flags>>,
     pub xconfig: Option<XConfig>,
     pub skipx: bool,
     pub completion: Option<Completion>,
@@ -121,12 +123,16 @@ impl Kickstart {
         }
         self.clearpart
             .iter()
-            .for_each(|c| push(c.render("clearpart")));
-        self.reqpart.iter().for_each(|c| push(c.render("reqpart")));
+            .for_each(|c| push(c.value.render("clearpart")));
+        self.reqpart
+            .iter()
+            .for_each(|c| push(c.value.render("reqpart")));
         self.autopart
             .iter()
-            .for_each(|c| push(c.render("autopart")));
-        self.partitions.iter().for_each(|c| push(c.render("part")));
+            .for_each(|c| push(c.value.render("autopart")));
+        self.partitions
+            .iter()
+            .for_each(|c| push(c.value.render("part")));
         self.xconfig.iter().for_each(|c| push(c.render("xconfig")));
         if self.skipx {
             push("skipx".to_owned());

@@ -561,15 +561,20 @@ impl Parser {
             "firewall" => ks.firewall = Some(parse::<Firewall>(name, arguments)?),
             "bootloader" => ks.bootloader = Some(parse::<Bootloader>(name, arguments)?),
             "part" | "partition" => {
-                let part = parse::<Partition>(name, arguments)?;
-                if part.is_unique_mountpoint() {
-                    let same = |a: &Partition, b: &Partition| a.mountpoint == b.mountpoint;
+                let part = Located {
+                    value: parse::<Partition>(name, arguments)?,
+                    origin: origin.clone(),
+                };
+                if part.value.is_unique_mountpoint() {
+                    let same = |a: &Located<Partition>, b: &Located<Partition>| {
+                        a.value.mountpoint == b.value.mountpoint
+                    };
                     replace_with_warning(
                         &mut ks.partitions,
                         part,
                         same,
                         "partition",
-                        |p| &p.mountpoint,
+                        |p| &p.value.mountpoint,
                         origin,
                         &mut self.warnings,
                     );
@@ -577,13 +582,28 @@ impl Parser {
                     ks.partitions.push(part);
                 }
             }
-            "clearpart" => ks.clearpart = Some(parse::<ClearPart>(name, arguments)?),
+            "clearpart" => {
+                ks.clearpart = Some(Located {
+                    value: parse::<ClearPart>(name, arguments)?,
+                    origin: origin.clone(),
+                });
+            }
             "zerombr" => {
                 Flags::parse_with(&mut Args::new(name, arguments, &[]), &[])?;
                 ks.zerombr = true;
             }
-            "autopart" => ks.autopart = Some(parse::<AutoPart>(name, arguments)?),
-            "reqpart" => ks.reqpart = Some(flags(name, arguments, &["--add-boot"])?),
+            "autopart" => {
+                ks.autopart = Some(Located {
+                    value: parse::<AutoPart>(name, arguments)?,
+                    origin: origin.clone(),
+                });
+            }
+            "reqpart" => {
+                ks.reqpart = Some(Located {
+                    value: flags(name, arguments, &["--add-boot"])?,
+                    origin: origin.clone(),
+                });
+            }
             "xconfig" => ks.xconfig = Some(parse::<XConfig>(name, arguments)?),
             "skipx" => {
                 Flags::parse_with(&mut Args::new(name, arguments, &[]), &[])?;
