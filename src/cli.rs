@@ -14,7 +14,7 @@ use crate::squashfs::{self, Compression, SquashfsOptions, XzBcj};
 #[command(
     name = "livecompose",
     version,
-    about = "Build bootable system images (live ISO, root directory) from a kickstart file",
+    about = "Build bootable system images (live ISO, cloud disk image, root directory) from a kickstart file",
     long_about = "Build bootable system images from a kickstart file.\n\n\
 livecompose reads a kickstart (commands, %packages, %post, %include), resolves the \
 packages from the repositories it names (Debian archives with `--suite`, or RPM \
@@ -22,6 +22,7 @@ repositories), installs and configures a root filesystem, and writes an image.",
     after_help = "Examples:\n  \
 livecompose --config kickstarts/debian-minimal.ks --label Debian-mini\n  \
 livecompose --config kickstarts/debian-minimal.ks --label Debian-root --format dir --output /srv/roots\n  \
+livecompose --config kickstarts/debian-cloud.ks --label debian-12-cloud --format qcow2\n  \
 livecompose --config ks.cfg --label Fedora18-mini --dry-run\n  \
 livecompose resolve --config ks.cfg\n  \
 livecompose validate --config ks.cfg\n  \
@@ -230,6 +231,17 @@ pub struct BuildArgs {
     #[command(flatten)]
     pub repositories: RepositoryArgs,
 
+    /// Size of a disk image (`--format raw`, `qcow2`), e.g. 4G or 20480M
+    /// [default: as small as the partitions allow; --grow partitions take
+    /// what a larger disk leaves].
+    #[arg(long, value_name = "SIZE", value_parser = parse_disk_size)]
+    pub disk_size: Option<u64>,
+
+    /// Compress the qcow2 image's data (deflate, as `qemu-img convert -c`):
+    /// smaller to store and upload, slower to read.
+    #[arg(long)]
+    pub compress: bool,
+
     /// How the live root is packed (`--format iso` and `squashfs`).
     #[command(flatten)]
     pub squashfs: SquashfsCodecArgs,
@@ -249,6 +261,31 @@ pub enum OutputFormat {
     /// live initrd and the kernel command line they boot with (the initrd
     /// finds the squashfs on a medium labelled LABEL).
     Squashfs,
+    /// A sparse raw disk image that boots with BIOS and UEFI, partitioned
+    /// by the kickstart's part/reqpart/autopart (default: BIOS boot, ESP,
+    /// root last).
+    Raw,
+    /// The same disk as qcow2 (version 3), written by livecompose.
+    Qcow2,
+}
+
+/// A size in bytes with an optional K, M, G or T suffix (powers of 1024).
+pub fn parse_disk_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((at, 'K' | 'k')) => (&text[..at], 10),
+        Some((at, 'M' | 'm')) => (&text[..at], 20),
+        Some((at, 'G' | 'g')) => (&text[..at], 30),
+        Some((at, 'T' | 't')) => (&text[..at], 40),
+        _ => (text, 0),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 4G, 512M or 1073741824"))?;
+    number
+        .checked_mul(1 << shift)
+        .filter(|bytes| *bytes > 0)
+        .ok_or_else(|| format!("{text:?} is not a usable disk size"))
 }
 
 #[derive(Args, Debug)]

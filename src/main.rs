@@ -157,6 +157,7 @@ fn plan(
     overlays: Vec<std::path::PathBuf>,
     repositories: &RepositoryArgs,
     squashfs: SquashfsOptions,
+    disk: (Option<u64>, bool),
 ) -> anyhow::Result<BuildPlan> {
     let parsed = load(config)?;
     let substitutions = Substitutions {
@@ -172,6 +173,8 @@ fn plan(
         overlays,
         substitutions,
         squashfs,
+        disk_size: disk.0,
+        compress: disk.1,
     };
     Ok(BuildPlan::new(parsed.kickstart, inputs)?)
 }
@@ -186,6 +189,7 @@ fn resolve(config: &std::path::Path, repositories: RepositoryArgs) -> anyhow::Re
         Vec::new(),
         &repositories,
         SquashfsOptions::default(),
+        (None, false),
     )?;
     let ui = Ui::new(repositories.quiet);
     let fetcher = pipeline::open_cache(&plan)?;
@@ -222,6 +226,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         args.overlay,
         &args.repositories,
         args.squashfs.options()?,
+        (args.disk_size, args.compress),
     )?;
     if args.dry_run {
         print!("{}", plan.describe());

@@ -60,7 +60,8 @@ pub fn resolve<'p>(
     distro.load_repositories(fetcher, &mut |warning| ui.warn(warning))?;
     spinner.finish_and_clear();
     interrupt::check()?;
-    let resolution = distro.resolve()?;
+    let extra = output::image_packages(&plan.output, &*distro);
+    let resolution = distro.resolve(extra, "the boot loader of a disk image")?;
     for warning in &resolution.warnings {
         ui.warn(warning);
     }
@@ -81,6 +82,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
             output.display()
         );
     }
+    output::check_host(&plan.output)?;
     std::fs::create_dir_all(&plan.output_dir)
         .with_context(|| format!("cannot create {}", plan.output_dir.display()))?;
     let fetcher = open_cache(plan)?;
@@ -117,6 +119,8 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
             work: work.path(),
             assets: &assets,
             resolution: &resolution,
+            distro: &*distro,
+            chroot: &chroot,
             ui,
         },
         &output,

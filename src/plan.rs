@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::cli::OutputFormat;
+use crate::disk::layout::{LayoutError, LayoutSpec};
 use crate::image::{self, ImageError};
 use crate::kickstart::commands::{RepoLocation, SourceOptions};
 use crate::kickstart::{ExpandError, InstallSource, Kickstart, Origin, Substitutions};
@@ -67,6 +68,28 @@ pub enum OutputSpec {
     LiveIso(LiveSettings),
     /// The live files apart: squashfs, kernel, live initrd, command line.
     LiveFiles(LiveSettings),
+    /// A disk image that boots with BIOS and UEFI.
+    Disk(DiskSettings),
+}
+
+/// A disk image: its file format, the kickstart's partitioning, checked,
+/// and how it boots.
+#[derive(Debug, Clone)]
+pub struct DiskSettings {
+    pub format: DiskFormat,
+    pub layout: LayoutSpec,
+    /// `--disk-size` in bytes; without it the disk is as small as its
+    /// partitions allow.
+    pub size: Option<u64>,
+    pub boot: BootSettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskFormat {
+    /// A sparse raw image.
+    Raw,
+    /// qcow2 version 3, its data clusters deflated when `compress`.
+    Qcow2 { compress: bool },
 }
 
 impl OutputSpec {
@@ -76,6 +99,10 @@ impl OutputSpec {
             Self::Dir => "dir",
             Self::LiveIso(_) => "iso",
             Self::LiveFiles(_) => "squashfs",
+            Self::Disk(disk) => match disk.format {
+                DiskFormat::Raw => "raw",
+                DiskFormat::Qcow2 { .. } => "qcow2",
+            },
         }
     }
 
@@ -83,6 +110,7 @@ impl OutputSpec {
     fn file_name(&self, label: &str) -> String {
         match self {
             Self::LiveIso(_) => format!("{label}.iso"),
+            Self::Disk(_) => format!("{label}.{}", self.name()),
             Self::Dir | Self::LiveFiles(_) => label.to_owned(),
         }
     }
@@ -92,7 +120,7 @@ impl OutputSpec {
     pub fn boots_live(&self) -> bool {
         match self {
             Self::LiveIso(_) | Self::LiveFiles(_) => true,
-            Self::Dir => false,
+            Self::Dir | Self::Disk(_) => false,
         }
     }
 }
@@ -160,6 +188,12 @@ pub enum PlanError {
     LiveImgSource { origin: Origin },
     #[error("--overlay {0}: not a directory")]
     Overlay(PathBuf),
+    #[error(transparent)]
+    Layout(LayoutError),
+    #[error("--compress applies to --format qcow2 only")]
+    CompressNeedsQcow2,
+    #[error("--disk-size applies to --format raw and qcow2 only")]
+    DiskSizeNeedsDisk,
 }
 
 /// What the plan is made from besides the kickstart.
@@ -171,6 +205,10 @@ pub struct PlanInputs {
     pub overlays: Vec<PathBuf>,
     pub substitutions: Substitutions,
     pub squashfs: SquashfsOptions,
+    /// `--disk-size`.
+    pub disk_size: Option<u64>,
+    /// `--compress` (qcow2).
+    pub compress: bool,
 }
 
 /// The boot menu waits this long when the kickstart has no `bootloader
@@ -309,10 +347,30 @@ fn output_spec(kickstart: &Kickstart, inputs: &PlanInputs) -> Result<OutputSpec,
             squashfs: inputs.squashfs.clone(),
         })
     };
+    let disk = |format: DiskFormat| -> Result<OutputSpec, PlanError> {
+        Ok(OutputSpec::Disk(DiskSettings {
+            format,
+            layout: LayoutSpec::from_kickstart(kickstart).map_err(PlanError::Layout)?,
+            size: inputs.disk_size,
+            boot: BootSettings::new(kickstart)?,
+        }))
+    };
+    if inputs.compress && inputs.format != OutputFormat::Qcow2 {
+        return Err(PlanError::CompressNeedsQcow2);
+    }
+    if inputs.disk_size.is_some()
+        && !matches!(inputs.format, OutputFormat::Raw | OutputFormat::Qcow2)
+    {
+        return Err(PlanError::DiskSizeNeedsDisk);
+    }
     Ok(match inputs.format {
         OutputFormat::Dir => OutputSpec::Dir,
         OutputFormat::Iso => OutputSpec::LiveIso(live()?),
         OutputFormat::Squashfs => OutputSpec::LiveFiles(live()?),
+        OutputFormat::Raw => disk(DiskFormat::Raw)?,
+        OutputFormat::Qcow2 => disk(DiskFormat::Qcow2 {
+            compress: inputs.compress,
+        })?,
     })
 }
 
@@ -378,6 +436,8 @@ mod tests {
                 basearch: "x86_64".into(),
             },
             squashfs: SquashfsOptions::default(),
+            disk_size: None,
+            compress: false,
         }
     }
 

@@ -23,8 +23,8 @@ use indicatif::ProgressBar;
 use debversion::Version;
 
 use super::{
-    AssetFile, AssetLocation, BootAsset, Distro, FetchedPackage, NameFilter, Resolution,
-    ResolvedPackage, describe, glob_set,
+    AssetFile, AssetLocation, BootAsset, Distro, FetchedPackage, GrubLayout, NameFilter,
+    Resolution, ResolvedPackage, describe, glob_set,
 };
 use crate::chroot::Chroot;
 use crate::fetch::Fetcher;
@@ -201,9 +201,17 @@ impl Distro for Debian<'_> {
         Ok(())
     }
 
-    fn resolve(&mut self) -> anyhow::Result<Resolution> {
+    fn resolve(&mut self, extra: &[&str], purpose: &str) -> anyhow::Result<Resolution> {
         let candidates = self.candidates();
-        let mapped = request(&self.plan.kickstart.packages, &candidates, self.arch)?;
+        let mut mapped = request(&self.plan.kickstart.packages, &candidates, self.arch)?;
+        mapped
+            .request
+            .install
+            .extend(extra.iter().map(|name| Requested {
+                pattern: (*name).to_owned(),
+                origin: purpose.to_owned(),
+                ignore_missing: false,
+            }));
         let mut transaction = resolve::resolve(&candidates, &mapped.request)?;
         transaction.warnings.extend(mapped.warnings);
         let packages = transaction
@@ -259,6 +267,20 @@ impl Distro for Debian<'_> {
 
     fn finish_root(&self, root: &RootFs) -> anyhow::Result<()> {
         Ok(bootstrap::allow_service_starts(root)?)
+    }
+
+    fn grub(&self) -> GrubLayout {
+        GrubLayout {
+            packages: &["grub-pc-bin", "grub-efi-amd64-bin"],
+            mkimage: "/usr/bin/grub-mkimage",
+            pc_modules: "/usr/lib/grub/i386-pc",
+            efi_modules: "/usr/lib/grub/x86_64-efi",
+            boot_dir: "/boot/grub",
+        }
+    }
+
+    fn initramfs_name(&self, version: &str) -> String {
+        format!("initrd.img-{version}")
     }
 
     fn boot_asset(&self, asset: BootAsset) -> AssetLocation {

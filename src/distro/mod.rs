@@ -131,6 +131,21 @@ impl UnpackedAssets {
     }
 }
 
+/// Where a distribution keeps GRUB, as paths inside the image's root.
+#[derive(Clone, Copy, Debug)]
+pub struct GrubLayout {
+    /// The packages that put GRUB's BIOS and UEFI modules and its
+    /// `grub-mkimage` in the image.
+    pub packages: &'static [&'static str],
+    pub mkimage: &'static str,
+    /// The i386-pc modules, `boot.img` among them.
+    pub pc_modules: &'static str,
+    /// The x86_64-efi modules.
+    pub efi_modules: &'static str,
+    /// Where GRUB reads its configuration and modules at boot.
+    pub boot_dir: &'static str,
+}
+
 /// A package of the resolution and the cached file that holds it.
 #[derive(Debug, Clone)]
 pub struct FetchedPackage {
@@ -148,8 +163,10 @@ pub trait Distro {
         warn: &mut dyn FnMut(String),
     ) -> Result<(), anyhow::Error>;
 
-    /// Chooses the packages for the kickstart's `%packages`.
-    fn resolve(&mut self) -> Result<Resolution, anyhow::Error>;
+    /// Chooses the packages for the kickstart's `%packages`, and `extra`
+    /// (packages the output needs in the image, named as the distribution
+    /// names them, with `purpose` saying why).
+    fn resolve(&mut self, extra: &[&str], purpose: &str) -> Result<Resolution, anyhow::Error>;
 
     /// Lays out an empty root for the package manager.
     fn prepare_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;
@@ -167,6 +184,14 @@ pub trait Distro {
 
     /// Undoes what only the build needed (service start blockers).
     fn finish_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;
+
+    /// How this distribution's GRUB sits in an image that carries it (disk
+    /// images boot through the image's own GRUB and initramfs).
+    fn grub(&self) -> GrubLayout;
+
+    /// The file under `/boot` holding the initramfs the image's own
+    /// generator made for kernel `version`.
+    fn initramfs_name(&self, version: &str) -> String;
 
     /// Where this distribution keeps `asset`.
     fn boot_asset(&self, asset: BootAsset) -> AssetLocation;

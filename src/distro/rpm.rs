@@ -19,8 +19,8 @@ use pgp::composed::SignedPublicKey;
 use pgp::types::KeyDetails;
 
 use super::{
-    AssetFile, AssetLocation, BootAsset, Distro, FetchedPackage, NameFilter, Resolution,
-    ResolvedPackage, describe, glob_set,
+    AssetFile, AssetLocation, BootAsset, Distro, FetchedPackage, GrubLayout, NameFilter,
+    Resolution, ResolvedPackage, describe, glob_set,
 };
 use crate::chroot::Chroot;
 use crate::fetch::{Expected, Fetcher};
@@ -199,9 +199,17 @@ impl Distro for Rpm<'_> {
         Ok(())
     }
 
-    fn resolve(&mut self) -> anyhow::Result<Resolution> {
+    fn resolve(&mut self, extra: &[&str], purpose: &str) -> anyhow::Result<Resolution> {
         let candidates = self.candidates();
-        let mapped = request(&self.plan.kickstart.packages, &self.comps(), &self.arches)?;
+        let mut mapped = request(&self.plan.kickstart.packages, &self.comps(), &self.arches)?;
+        mapped
+            .request
+            .install
+            .extend(extra.iter().map(|name| Requested {
+                pattern: (*name).to_owned(),
+                origin: purpose.to_owned(),
+                ignore_missing: false,
+            }));
         let solution = resolve_rpm(&candidates, &mapped.request)?;
         let packages = solution
             .chosen
@@ -257,6 +265,24 @@ impl Distro for Rpm<'_> {
 
     fn finish_root(&self, _root: &RootFs) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    fn grub(&self) -> GrubLayout {
+        GrubLayout {
+            packages: &[
+                "grub2-pc-modules",
+                "grub2-efi-x64-modules",
+                "grub2-tools-minimal",
+            ],
+            mkimage: "/usr/bin/grub2-mkimage",
+            pc_modules: "/usr/lib/grub/i386-pc",
+            efi_modules: "/usr/lib/grub/x86_64-efi",
+            boot_dir: "/boot/grub2",
+        }
+    }
+
+    fn initramfs_name(&self, version: &str) -> String {
+        format!("initramfs-{version}.img")
     }
 
     fn boot_asset(&self, asset: BootAsset) -> AssetLocation {

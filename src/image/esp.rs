@@ -394,14 +394,45 @@ fn boot_sector(layout: &Layout, volume_id: u32) -> [u8; SECTOR as usize] {
     s
 }
 
-/// Writes a FAT16 image holding `files` to `output`, every entry dated
-/// `time`, and returns its size in bytes.
+/// Writes a FAT16 image holding `files` to `output`, as small as they
+/// allow, every entry dated `time`, and returns its size in bytes.
 pub fn write_esp(files: &[EspFile], time: DateTime, output: &Path) -> Result<u64, ImageError> {
+    let root = tree(files)?;
+    let layout = plan(&root)?;
+    // The serial number only tells volumes apart; the time is as good as any.
+    write_fat(root, &layout, time, time.unix_seconds() as u32, output)
+}
+
+/// Writes a FAT16 file system of `bytes` (a disk's partition, which it
+/// fills) holding `files`, with the serial number `volume_id` (what
+/// `/etc/fstab` names it by); returns its size in bytes, at most `bytes`.
+pub fn write_fat_partition(
+    files: &[EspFile],
+    time: DateTime,
+    volume_id: u32,
+    bytes: u64,
+    output: &Path,
+) -> Result<u64, ImageError> {
+    let root = tree(files)?;
+    let layout = plan_filling(&root, bytes / SECTOR)?;
+    write_fat(root, &layout, time, volume_id, output)
+}
+
+fn tree(files: &[EspFile]) -> Result<Dir, ImageError> {
     let mut root = Dir::default();
     for file in files {
         root.insert(file)?;
     }
-    let layout = plan(&root)?;
+    Ok(root)
+}
+
+fn write_fat(
+    mut root: Dir,
+    layout: &Layout,
+    time: DateTime,
+    volume_id: u32,
+    output: &Path,
+) -> Result<u64, ImageError> {
     let mut fat = vec![0u16; layout.clusters as usize + 2];
     fat[0] = 0xFFF8;
     fat[1] = END_OF_CHAIN;
@@ -414,9 +445,7 @@ pub fn write_esp(files: &[EspFile], time: DateTime, output: &Path) -> Result<u64
     let write_error = ImageError::write(output);
     let file = File::create(output).map_err(write_error)?;
     let mut out = BufWriter::new(file);
-    // The serial number only tells volumes apart; the time is as good as any.
-    let volume_id = time.unix_seconds() as u32;
-    out.write_all(&boot_sector(&layout, volume_id))
+    out.write_all(&boot_sector(layout, volume_id))
         .map_err(write_error)?;
     let fat_bytes: Vec<u8> = fat.iter().flat_map(|entry| entry.to_le_bytes()).collect();
     for _ in 0..FATS {
@@ -514,6 +543,43 @@ fn clusters_needed(dir: &Dir, cluster_bytes: u64) -> u64 {
         })
         .sum();
     files + dirs
+}
+
+/// The smallest cluster size at which `total_sectors` hold at most
+/// FAT16's cluster count, all of them used by the file system.
+fn plan_filling(root: &Dir, total_sectors: u64) -> Result<Layout, ImageError> {
+    if root.entry_count(true) > ROOT_ENTRIES {
+        return Err(ImageError::EspTooLarge);
+    }
+    let fixed = RESERVED_SECTORS + ROOT_ENTRIES * ENTRY as u64 / SECTOR;
+    let mut sectors_per_cluster = 1;
+    while sectors_per_cluster <= MAX_SECTORS_PER_CLUSTER {
+        // The largest cluster count whose two FATs still fit beside it.
+        let mut clusters = total_sectors.saturating_sub(fixed) / sectors_per_cluster;
+        let fat_sectors = |clusters: u64| ((clusters + 2) * 2).div_ceil(SECTOR);
+        while clusters > 0
+            && fixed + FATS * fat_sectors(clusters) + clusters * sectors_per_cluster > total_sectors
+        {
+            clusters -= 1;
+        }
+        if clusters < MIN_CLUSTERS {
+            return Err(ImageError::EspTooSmall {
+                bytes: total_sectors * SECTOR,
+            });
+        }
+        if clusters <= MAX_CLUSTERS {
+            if clusters_needed(root, sectors_per_cluster * SECTOR) > clusters {
+                return Err(ImageError::EspTooLarge);
+            }
+            return Ok(Layout {
+                sectors_per_cluster,
+                clusters,
+                fat_sectors: fat_sectors(clusters),
+            });
+        }
+        sectors_per_cluster *= 2;
+    }
+    Err(ImageError::EspTooLarge)
 }
 
 /// The smallest cluster size that keeps the cluster count within FAT16's.

@@ -24,7 +24,7 @@ use hadris_fs::DateTime;
 use crate::distro::{AssetFile, UnpackedAssets};
 
 pub use bootconfig::{isolinux_cfg, loader_conf, systemd_boot_entries};
-pub use esp::{EspFile, Source, write_esp};
+pub use esp::{EspFile, Source, write_esp, write_fat_partition};
 
 /// What the live initrd reads: the kernel argument naming the medium's
 /// label, the `toram` argument of the second menu entry, and where the
@@ -108,6 +108,8 @@ pub enum ImageError {
     Write { path: PathBuf, source: io::Error },
     #[error("the EFI System Partition would exceed FAT16's 2 GiB or 512 root entries")]
     EspTooLarge,
+    #[error("a FAT16 file system needs at least 2 MiB; the partition has {bytes} bytes")]
+    EspTooSmall { bytes: u64 },
     #[error("{name:?} cannot be a path on the EFI System Partition")]
     EspName { name: String },
     #[error("SOURCE_DATE_EPOCH: {source}")]
@@ -183,7 +185,7 @@ pub fn kernel_cmdline(label: &str, args: &[String]) -> Result<Vec<String>, Image
 /// The time every date in the image gets: `SOURCE_DATE_EPOCH` when set,
 /// else the kernel's modification time, which comes from its package and
 /// so stays the same when the same packages are built again.
-fn image_time(kernel: &Path) -> Result<DateTime, ImageError> {
+pub fn image_time(kernel: &Path) -> Result<DateTime, ImageError> {
     if let Some(time) = hadris_fs::host::source_date_epoch()
         .map_err(|source| ImageError::SourceDateEpoch { source })?
     {

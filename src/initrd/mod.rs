@@ -197,16 +197,18 @@ pub fn build(root: &Path, busybox: &Path, options: &InitrdOptions) -> Result<Ini
     })
 }
 
-struct Kernel {
-    version: String,
-    image: PathBuf,
-    modules_dir: PathBuf,
+/// A kernel installed in a root, with its modules.
+#[derive(Debug, Clone)]
+pub struct Kernel {
+    pub version: String,
+    pub image: PathBuf,
+    pub modules_dir: PathBuf,
 }
 
 /// The newest kernel that has its modules installed: `boot/vmlinuz-VERSION`
 /// (Debian), or `vmlinuz` in the modules directory itself, where Fedora's
 /// kernel packages leave it for `kernel-install` to copy to `/boot`.
-fn find_kernel(root: &Path) -> Result<Kernel, InitrdError> {
+pub fn find_kernel(root: &Path) -> Result<Kernel, InitrdError> {
     let boot = root.join("boot");
     // A merged /usr has the modules under usr/lib; /lib is a link to it.
     let modules_roots = [root.join("usr/lib/modules"), root.join("lib/modules")];

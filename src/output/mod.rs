@@ -4,6 +4,7 @@
 //! assets it asked for) and returns what it wrote.
 
 mod dir;
+mod disk;
 mod live;
 mod live_files;
 mod live_iso;
@@ -13,7 +14,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::distro::{BootAsset, Resolution, UnpackedAssets};
+use crate::chroot::Chroot;
+use crate::distro::{BootAsset, Distro, Resolution, UnpackedAssets};
 use crate::plan::{BuildPlan, OutputSpec};
 use crate::progress::Ui;
 
@@ -51,6 +53,9 @@ pub struct OutputInputs<'a> {
     /// The boot assets [`boot_assets`] asked for, unpacked.
     pub assets: &'a UnpackedAssets,
     pub resolution: &'a Resolution,
+    pub distro: &'a dyn Distro,
+    /// Runs the image's own programs (GRUB's `grub-mkimage`).
+    pub chroot: &'a Chroot,
     pub ui: &'a Ui,
 }
 
@@ -64,6 +69,24 @@ pub fn boot_assets(output: &OutputSpec) -> &'static [BootAsset] {
             BootAsset::SystemdBootEfi,
         ],
         OutputSpec::LiveFiles(_) => &[BootAsset::Busybox],
+        OutputSpec::Disk(_) => &[],
+    }
+}
+
+/// Checks what an output needs from the build host, before any download.
+pub fn check_host(output: &OutputSpec) -> anyhow::Result<()> {
+    match output {
+        OutputSpec::Dir | OutputSpec::LiveIso(_) | OutputSpec::LiveFiles(_) => Ok(()),
+        OutputSpec::Disk(_) => Ok(crate::disk::ext4::check_host()?),
+    }
+}
+
+/// The packages an output needs installed in the image itself.
+pub fn image_packages(output: &OutputSpec, distro: &dyn Distro) -> &'static [&'static str] {
+    match output {
+        OutputSpec::Dir | OutputSpec::LiveIso(_) | OutputSpec::LiveFiles(_) => &[],
+        // The image's own GRUB boots it, and stays there for updates.
+        OutputSpec::Disk(_) => distro.grub().packages,
     }
 }
 
@@ -73,6 +96,7 @@ pub fn write(inputs: &OutputInputs<'_>, output: &Path) -> anyhow::Result<Written
         OutputSpec::Dir => dir::write(inputs.root, output),
         OutputSpec::LiveIso(settings) => live_iso::write(inputs, settings, output),
         OutputSpec::LiveFiles(settings) => live_files::write(inputs, settings, output),
+        OutputSpec::Disk(settings) => disk::write(inputs, settings, output),
     }
 }
 

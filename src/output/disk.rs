@@ -1,0 +1,543 @@
+//! `--format raw` and `qcow2`: a disk image that boots with BIOS and UEFI,
+//! laid out by the kickstart's partitioning, made without loop devices or
+//! mounts. The image boots through its own GRUB and initramfs.
+//!
+//! The configured root is split into one tree per file system (each
+//! mount point's files moved out of the root), the partitions are placed
+//! from the trees' sizes, and each file system is written straight into
+//! the image file at its partition's offset.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::unix::fs::{FileExt as _, MetadataExt as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use super::{
+    MANIFEST_SUFFIX, OutputInputs, SHA256SUMS, Written, WrittenFile, manifest, update_sha256sums,
+    write_file,
+};
+use crate::disk::ext4::{self, Ext4Spec};
+use crate::disk::gpt::Guid;
+use crate::disk::grub::{self, MenuEntry};
+use crate::disk::layout::{DiskLayout, FsType, PlacedPartition, Role};
+use crate::disk::qcow2::{self, Qcow2Options};
+use crate::disk::swap;
+use crate::distro::GrubLayout;
+use crate::image::{self, EspFile};
+use crate::initrd;
+use crate::interrupt;
+use crate::plan::{DiskFormat, DiskSettings};
+use crate::progress::human_bytes;
+
+/// The UEFI fallback loader path: firmware boots it with no NVRAM entry.
+const UEFI_LOADER: &str = "EFI/BOOT/BOOTX64.EFI";
+const SECTOR: u64 = 512;
+
+pub(super) fn write(
+    inputs: &OutputInputs<'_>,
+    settings: &DiskSettings,
+    output: &Path,
+) -> anyhow::Result<Written> {
+    let plan = inputs.plan;
+    let ui = inputs.ui;
+    let root = inputs.root;
+    let grub_layout = inputs.distro.grub();
+    let kernel = initrd::find_kernel(root).context("a disk image boots the image's kernel")?;
+    let initramfs = root
+        .join("boot")
+        .join(inputs.distro.initramfs_name(&kernel.version));
+    if !initramfs.is_file() {
+        anyhow::bail!(
+            "the image has no initramfs for Linux {} ({} is missing): a disk image boots through the image's own initramfs, so its generator (initramfs-tools, dracut) must be installed",
+            kernel.version,
+            initramfs.strip_prefix(root).unwrap_or(&initramfs).display()
+        );
+    }
+    let kernel_on_root = kernel
+        .image
+        .strip_prefix(root)
+        .with_context(|| format!("the kernel {} is outside the root", kernel.image.display()))?;
+
+    let mountpoints = settings.layout.mountpoints();
+    let boot_separate = mountpoints.contains(&"/boot");
+    // Paths as GRUB sees them on the file system that holds /boot.
+    let on_boot_fs = |path: &str| -> String {
+        if boot_separate {
+            path.strip_prefix("/boot").unwrap_or(path).to_owned()
+        } else {
+            path.to_owned()
+        }
+    };
+
+    ui.step("Making the GRUB images for BIOS and UEFI");
+    let images = make_grub_images(inputs, &grub_layout, &on_boot_fs(grub_layout.boot_dir))?;
+    interrupt::check()?;
+
+    ui.step("Laying out the disk");
+    let trees = split_root(root, inputs.work, &mountpoints)?;
+    let sizes: Vec<(String, u64)> = trees
+        .iter()
+        .map(|(mountpoint, tree)| Ok((mountpoint.clone(), tree_bytes(tree)?)))
+        .collect::<anyhow::Result<_>>()?;
+    let content = |mountpoint: &str| -> u64 {
+        sizes
+            .iter()
+            .find(|(m, _)| m == mountpoint)
+            .map_or(0, |(_, bytes)| *bytes)
+    };
+    let layout = settings
+        .layout
+        .allocate(&plan.label, settings.size, &content)?;
+    let tree_of = |mountpoint: &str| -> anyhow::Result<&Path> {
+        trees
+            .iter()
+            .find(|(m, _)| m == mountpoint)
+            .map(|(_, tree)| tree.as_path())
+            .with_context(|| format!("no tree was split off for {mountpoint}"))
+    };
+
+    let root_fs = filesystem(&layout, "/")?;
+    let boot_fs = if boot_separate {
+        filesystem(&layout, "/boot")?
+    } else {
+        root_fs
+    };
+    let mut cmdline = vec![format!("root=UUID={}", fs_uuid(root_fs)?), "ro".to_owned()];
+    cmdline.extend(settings.boot.kernel_args.iter().cloned());
+    let kernel_path = format!("/{}", kernel_on_root.display());
+    let initramfs_path = format!("/boot/{}", inputs.distro.initramfs_name(&kernel.version));
+    let grub_cfg = grub::config(
+        &MenuEntry {
+            title: &plan.label,
+            boot_fs_uuid: &fs_uuid(boot_fs)?,
+            kernel: &on_boot_fs(&kernel_path),
+            initramfs: &on_boot_fs(&initramfs_path),
+            cmdline: &cmdline.join(" "),
+        },
+        settings.boot.menu_timeout_secs,
+    );
+    let boot_tree = tree_of(if boot_separate { "/boot" } else { "/" })?;
+    let grub_dir = boot_tree.join(on_boot_fs(grub_layout.boot_dir).trim_start_matches('/'));
+    std::fs::create_dir_all(&grub_dir)
+        .with_context(|| format!("cannot create {}", grub_dir.display()))?;
+    write_file(&grub_dir.join("grub.cfg"), grub_cfg.as_bytes())?;
+    write_file(&tree_of("/")?.join("etc/fstab"), fstab(&layout)?.as_bytes())?;
+
+    let staging = inputs.work.join("disk.raw");
+    ui.step(format!(
+        "Writing the disk: {} in {} partitions",
+        human_bytes(layout.size),
+        layout.partitions.len()
+    ));
+    let disk = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&staging)
+        .with_context(|| format!("cannot create {}", staging.display()))?;
+    // Sparse: only what the file systems write takes space.
+    disk.set_len(layout.size)
+        .with_context(|| format!("cannot size {}", staging.display()))?;
+    layout.gpt().write(&disk)?;
+    let time = image::image_time(&kernel.image)?;
+    for partition in &layout.partitions {
+        interrupt::check()?;
+        let offset = partition.first_lba * SECTOR;
+        match &partition.role {
+            Role::BiosBoot => {
+                let boot_img = root
+                    .join(grub_layout.pc_modules.trim_start_matches('/'))
+                    .join("boot.img");
+                let boot_img = std::fs::read(&boot_img)
+                    .with_context(|| format!("cannot read {}", boot_img.display()))?;
+                let core_img = std::fs::read(&images.bios_core)
+                    .with_context(|| format!("cannot read {}", images.bios_core.display()))?;
+                grub::install_bios(
+                    &disk,
+                    &boot_img,
+                    &core_img,
+                    partition.first_lba,
+                    partition.size,
+                )?;
+            }
+            Role::Esp(mount) => {
+                let mut files = esp_files(tree_of(&mount.mountpoint)?)?;
+                files.push(EspFile::host(UEFI_LOADER, &images.uefi));
+                write_fat(&disk, &files, time, partition, inputs.work)?;
+            }
+            Role::Filesystem(mount) => match mount.fstype {
+                FsType::Ext4 => ext4::make(
+                    &staging,
+                    &Ext4Spec {
+                        mountpoint: &mount.mountpoint,
+                        tree: tree_of(&mount.mountpoint)?,
+                        offset,
+                        bytes: partition.size,
+                        uuid: &fs_uuid(partition)?,
+                        label: mount.format.label.as_deref(),
+                        extra_options: &words(mount.format.mkfsoptions.as_deref()),
+                    },
+                )?,
+                FsType::Vfat => {
+                    let files = esp_files(tree_of(&mount.mountpoint)?)?;
+                    write_fat(&disk, &files, time, partition, inputs.work)?;
+                }
+                FsType::Xfs => anyhow::bail!(
+                    "{}: xfs file systems are not written yet; use --fstype=ext4",
+                    mount.mountpoint
+                ),
+            },
+            Role::Swap(format) => swap::write_swap(
+                &disk,
+                offset,
+                partition.size,
+                uuid_bytes(partition)?,
+                format.label.as_deref(),
+            )
+            .with_context(|| format!("cannot write the swap area into {}", staging.display()))?,
+        }
+    }
+    disk.sync_all()
+        .with_context(|| format!("cannot write {}", staging.display()))?;
+    drop(disk);
+
+    match settings.format {
+        DiskFormat::Raw => std::fs::rename(&staging, output)
+            .with_context(|| format!("cannot move the disk to {}", output.display()))?,
+        DiskFormat::Qcow2 { compress } => {
+            ui.step(format!(
+                "Converting to qcow2{}",
+                if compress { ", compressed" } else { "" }
+            ));
+            qcow2::write_qcow2(
+                &staging,
+                output,
+                &Qcow2Options {
+                    compress,
+                    ..Qcow2Options::default()
+                },
+            )?;
+        }
+    }
+    let manifest_path = plan
+        .output_dir
+        .join(format!("{}.{MANIFEST_SUFFIX}", plan.label));
+    write_file(&manifest_path, manifest(inputs.resolution).as_bytes())?;
+    let files = vec![
+        WrittenFile::read(output)?,
+        WrittenFile::read(&manifest_path)?,
+    ];
+    update_sha256sums(&files, &plan.output_dir.join(SHA256SUMS))?;
+    Ok(Written {
+        path: output.to_owned(),
+        files,
+    })
+}
+
+/// The GRUB images, made by the image's own `grub-mkimage`.
+struct GrubImages {
+    /// core.img for the BIOS boot partition.
+    bios_core: PathBuf,
+    /// The UEFI executable for the ESP.
+    uefi: PathBuf,
+}
+
+/// Copies GRUB's module directories where GRUB looks for them at boot (as
+/// `grub-install` does) and makes the two images with the configuration
+/// that finds `grub_dir_on_fs`.
+fn make_grub_images(
+    inputs: &OutputInputs<'_>,
+    grub: &GrubLayout,
+    grub_dir_on_fs: &str,
+) -> anyhow::Result<GrubImages> {
+    let root = inputs.root;
+    let boot_dir = root.join(grub.boot_dir.trim_start_matches('/'));
+    for (modules, platform) in [
+        (grub.pc_modules, "i386-pc"),
+        (grub.efi_modules, "x86_64-efi"),
+    ] {
+        let source = root.join(modules.trim_start_matches('/'));
+        let target = boot_dir.join(platform);
+        std::fs::create_dir_all(&target)
+            .with_context(|| format!("cannot create {}", target.display()))?;
+        for entry in std::fs::read_dir(&source)
+            .with_context(|| format!("the image has no GRUB modules in {modules}"))?
+        {
+            let entry = entry.with_context(|| format!("cannot read {}", source.display()))?;
+            let name = entry.file_name();
+            let wanted = Path::new(&name)
+                .extension()
+                .is_some_and(|ext| ext == "mod" || ext == "lst");
+            if wanted {
+                std::fs::copy(entry.path(), target.join(&name))
+                    .with_context(|| format!("cannot copy {}", entry.path().display()))?;
+            }
+        }
+    }
+    let scratch = "/tmp/livecompose-grub";
+    let scratch_host = root.join(scratch.trim_start_matches('/'));
+    std::fs::create_dir_all(&scratch_host)
+        .with_context(|| format!("cannot create {}", scratch_host.display()))?;
+    write_file(
+        &scratch_host.join("early.cfg"),
+        grub::early_config(grub_dir_on_fs).as_bytes(),
+    )?;
+    for (format, modules, file, extra) in [
+        ("i386-pc", grub.pc_modules, "core.img", &["biosdisk"][..]),
+        (
+            "x86_64-efi",
+            grub.efi_modules,
+            "bootx64.efi",
+            &["efi_gop"][..],
+        ),
+    ] {
+        let out = format!("{scratch}/{file}");
+        let early = format!("{scratch}/early.cfg");
+        let mut args: Vec<&OsStr> = vec![
+            OsStr::new("-O"),
+            OsStr::new(format),
+            OsStr::new("-d"),
+            OsStr::new(modules),
+            OsStr::new("-o"),
+            OsStr::new(&out),
+            OsStr::new("-c"),
+            OsStr::new(&early),
+            OsStr::new("-p"),
+            OsStr::new(grub_dir_on_fs),
+        ];
+        args.extend(extra.iter().map(OsStr::new));
+        args.extend(grub::CORE_MODULES.iter().map(OsStr::new));
+        inputs
+            .chroot
+            .run(
+                inputs.chroot.command(grub.mkimage, &args),
+                &format!("grub-mkimage -O {format}"),
+            )
+            .with_context(|| format!("the image's {} failed; see the build log", grub.mkimage))?;
+    }
+    // Out of the image: they go into the disk, not its file systems.
+    let images = GrubImages {
+        bios_core: inputs.work.join("core.img"),
+        uefi: inputs.work.join("bootx64.efi"),
+    };
+    std::fs::rename(scratch_host.join("core.img"), &images.bios_core)
+        .context("cannot move GRUB's core image out of the root")?;
+    std::fs::rename(scratch_host.join("bootx64.efi"), &images.uefi)
+        .context("cannot move GRUB's UEFI image out of the root")?;
+    std::fs::remove_dir_all(&scratch_host)
+        .with_context(|| format!("cannot remove {}", scratch_host.display()))?;
+    Ok(images)
+}
+
+/// Moves the files of every mount point but `/` out of the root into a
+/// tree of its own (deepest first, so `/boot/efi` leaves `/boot`'s tree),
+/// leaving the empty mount point behind; returns each mount point's tree.
+fn split_root(
+    root: &Path,
+    work: &Path,
+    mountpoints: &[&str],
+) -> anyhow::Result<Vec<(String, PathBuf)>> {
+    let mut ordered: Vec<&str> = mountpoints.iter().copied().filter(|m| *m != "/").collect();
+    ordered.sort_by_key(|m| std::cmp::Reverse(m.matches('/').count()));
+    let mut trees = vec![("/".to_owned(), root.to_owned())];
+    let parent = work.join("filesystems");
+    std::fs::create_dir_all(&parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    for (index, mountpoint) in ordered.iter().enumerate() {
+        let source = root.join(mountpoint.trim_start_matches('/'));
+        let tree = parent.join(index.to_string());
+        std::fs::create_dir(&tree).with_context(|| format!("cannot create {}", tree.display()))?;
+        if source.is_dir() {
+            // The mount point's own mode and owner become the file system root's.
+            let meta = std::fs::metadata(&source)
+                .with_context(|| format!("cannot read {}", source.display()))?;
+            std::fs::set_permissions(&tree, meta.permissions())
+                .with_context(|| format!("cannot set the mode of {}", tree.display()))?;
+            for entry in std::fs::read_dir(&source)
+                .with_context(|| format!("cannot read {}", source.display()))?
+            {
+                let entry = entry.with_context(|| format!("cannot read {}", source.display()))?;
+                std::fs::rename(entry.path(), tree.join(entry.file_name())).with_context(|| {
+                    format!("cannot move {} to its file system", entry.path().display())
+                })?;
+            }
+        } else {
+            std::fs::create_dir_all(&source)
+                .with_context(|| format!("cannot create {}", source.display()))?;
+        }
+        trees.push(((*mountpoint).to_owned(), tree));
+    }
+    Ok(trees)
+}
+
+/// The bytes the files under `tree` take on disk (each hard-linked file
+/// once), and 256 bytes of inode per entry.
+fn tree_bytes(tree: &Path) -> anyhow::Result<u64> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut total = 0u64;
+    let mut pending = vec![tree.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
+            let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+            let meta = entry
+                .metadata()
+                .with_context(|| format!("cannot read {}", entry.path().display()))?;
+            total += 256;
+            if meta.is_dir() {
+                pending.push(entry.path());
+                total += 4096;
+            } else if meta.nlink() < 2 || seen.insert((meta.dev(), meta.ino())) {
+                total += meta.blocks() * 512;
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// The partition mounted at `mountpoint`.
+fn filesystem<'a>(layout: &'a DiskLayout, mountpoint: &str) -> anyhow::Result<&'a PlacedPartition> {
+    layout
+        .partitions
+        .iter()
+        .find(|p| match &p.role {
+            Role::Filesystem(mount) | Role::Esp(mount) => mount.mountpoint == mountpoint,
+            Role::BiosBoot | Role::Swap(_) => false,
+        })
+        .with_context(|| format!("the layout has no file system at {mountpoint}"))
+}
+
+/// The UUID a partition's file system gets, as `/etc/fstab` and GRUB name
+/// it: standard text for ext4 and swap, the 32-bit serial for FAT.
+fn fs_uuid(partition: &PlacedPartition) -> anyhow::Result<String> {
+    let uuid = partition
+        .filesystem_uuid
+        .with_context(|| format!("partition {} has no file system", partition.number))?;
+    Ok(match &partition.role {
+        Role::Esp(_) => fat_uuid(fat_volume_id(uuid)),
+        Role::Filesystem(mount) if mount.fstype == FsType::Vfat => fat_uuid(fat_volume_id(uuid)),
+        _ => uuid.to_string(),
+    })
+}
+
+/// A FAT volume's serial number: the first 32 bits of its UUID.
+fn fat_volume_id(uuid: Guid) -> u32 {
+    let text = uuid.to_string();
+    u32::from_str_radix(&text[..8], 16).unwrap_or_default()
+}
+
+/// How blkid and `/etc/fstab` write a FAT serial number.
+fn fat_uuid(volume_id: u32) -> String {
+    format!("{:04X}-{:04X}", volume_id >> 16, volume_id & 0xFFFF)
+}
+
+fn uuid_bytes(partition: &PlacedPartition) -> anyhow::Result<[u8; 16]> {
+    let text = fs_uuid(partition)?.replace('-', "");
+    let mut bytes = [0u8; 16];
+    for (index, byte) in bytes.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[index * 2..index * 2 + 2], 16)
+            .context("a file system UUID is 32 hex digits")?;
+    }
+    Ok(bytes)
+}
+
+/// `/etc/fstab`: every file system and swap area by UUID, root first.
+fn fstab(layout: &DiskLayout) -> anyhow::Result<String> {
+    let mut lines = vec!["# Written by livecompose: the disk's file systems by UUID.".to_owned()];
+    for partition in &layout.partitions {
+        let line = match &partition.role {
+            Role::BiosBoot => continue,
+            Role::Esp(mount) => format!(
+                "UUID={}\t{}\tvfat\t{}\t0\t2",
+                fs_uuid(partition)?,
+                mount.mountpoint,
+                mount.format.fsoptions.as_deref().unwrap_or("umask=0077")
+            ),
+            Role::Filesystem(mount) => format!(
+                "UUID={}\t{}\t{}\t{}\t0\t{}",
+                fs_uuid(partition)?,
+                mount.mountpoint,
+                mount.fstype.name(),
+                mount.format.fsoptions.as_deref().unwrap_or("defaults"),
+                if mount.mountpoint == "/" { 1 } else { 2 }
+            ),
+            Role::Swap(format) => format!(
+                "UUID={}\tnone\tswap\t{}\t0\t0",
+                fs_uuid(partition)?,
+                format.fsoptions.as_deref().unwrap_or("sw")
+            ),
+        };
+        lines.push(line);
+    }
+    Ok(lines.join("\n") + "\n")
+}
+
+/// Every regular file under `tree`, as FAT files (owners and modes do not
+/// exist there).
+fn esp_files(tree: &Path) -> anyhow::Result<Vec<EspFile>> {
+    let mut files = Vec::new();
+    let mut pending = vec![tree.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in
+            std::fs::read_dir(&dir).with_context(|| format!("cannot read {}", dir.display()))?
+        {
+            let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.is_file() {
+                let relative = path.strip_prefix(tree).unwrap_or(&path);
+                files.push(EspFile::host(&relative.to_string_lossy(), &path));
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// A FAT file system filling `partition`, written beside and copied in.
+fn write_fat(
+    disk: &File,
+    files: &[EspFile],
+    time: hadris_fs::DateTime,
+    partition: &PlacedPartition,
+    work: &Path,
+) -> anyhow::Result<()> {
+    let uuid = partition
+        .filesystem_uuid
+        .with_context(|| format!("partition {} has no file system", partition.number))?;
+    let scratch = work.join(format!("fat-{}.img", partition.number));
+    let written =
+        image::write_fat_partition(files, time, fat_volume_id(uuid), partition.size, &scratch)?;
+    let mut source =
+        File::open(&scratch).with_context(|| format!("cannot read {}", scratch.display()))?;
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    while at < written {
+        use std::io::Read as _;
+        let read = source
+            .read(&mut buffer)
+            .with_context(|| format!("cannot read {}", scratch.display()))?;
+        if read == 0 {
+            break;
+        }
+        // Zeros stay holes in the sparse disk.
+        if buffer[..read].iter().any(|b| *b != 0) {
+            disk.write_all_at(&buffer[..read], partition.first_lba * SECTOR + at)
+                .context("cannot write a FAT file system into the disk")?;
+        }
+        at += read as u64;
+    }
+    std::fs::remove_file(&scratch)
+        .with_context(|| format!("cannot remove {}", scratch.display()))?;
+    Ok(())
+}
+
+/// `--mkfsoptions`, split into words.
+fn words(options: Option<&str>) -> Vec<String> {
+    options
+        .map(|text| text.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default()
+}
