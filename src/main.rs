@@ -148,16 +148,22 @@ fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     Ok(())
 }
 
-/// The plan for a kickstart: what `build` and `resolve` share.
-fn plan(
-    config: &std::path::Path,
+/// What the command line says about the output, for [`plan`].
+struct OutputChoice {
     label: String,
     format: OutputFormat,
     output_dir: std::path::PathBuf,
     overlays: Vec<std::path::PathBuf>,
-    repositories: &RepositoryArgs,
     squashfs: SquashfsOptions,
-    disk: (Option<u64>, bool),
+    disk_size: Option<u64>,
+    compress: bool,
+}
+
+/// The plan for a kickstart: what `build` and `resolve` share.
+fn plan(
+    config: &std::path::Path,
+    repositories: &RepositoryArgs,
+    output: OutputChoice,
 ) -> anyhow::Result<BuildPlan> {
     let parsed = load(config)?;
     let substitutions = Substitutions {
@@ -166,15 +172,15 @@ fn plan(
         basearch: std::env::consts::ARCH.to_owned(),
     };
     let inputs = PlanInputs {
-        label,
-        format,
-        output_dir,
+        label: output.label,
+        format: output.format,
+        output_dir: output.output_dir,
         cache_dir: repositories.cache_dir.clone(),
-        overlays,
+        overlays: output.overlays,
         substitutions,
-        squashfs,
-        disk_size: disk.0,
-        compress: disk.1,
+        squashfs: output.squashfs,
+        disk_size: output.disk_size,
+        compress: output.compress,
     };
     Ok(BuildPlan::new(parsed.kickstart, inputs)?)
 }
@@ -183,13 +189,16 @@ fn resolve(config: &std::path::Path, repositories: RepositoryArgs) -> anyhow::Re
     // The label only names outputs, and resolve writes none.
     let plan = plan(
         config,
-        "resolve".to_owned(),
-        OutputFormat::Dir,
-        ".".into(),
-        Vec::new(),
         &repositories,
-        SquashfsOptions::default(),
-        (None, false),
+        OutputChoice {
+            label: "resolve".to_owned(),
+            format: OutputFormat::Dir,
+            output_dir: ".".into(),
+            overlays: Vec::new(),
+            squashfs: SquashfsOptions::default(),
+            disk_size: None,
+            compress: false,
+        },
     )?;
     let ui = Ui::new(repositories.quiet);
     let fetcher = pipeline::open_cache(&plan)?;
@@ -220,13 +229,16 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
     };
     let plan = plan(
         &config,
-        label,
-        args.format,
-        args.output,
-        args.overlay,
         &args.repositories,
-        args.squashfs.options()?,
-        (args.disk_size, args.compress),
+        OutputChoice {
+            label,
+            format: args.format,
+            output_dir: args.output,
+            overlays: args.overlay,
+            squashfs: args.squashfs.options()?,
+            disk_size: args.disk_size,
+            compress: args.compress,
+        },
     )?;
     if args.dry_run {
         print!("{}", plan.describe());

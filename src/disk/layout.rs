@@ -1571,9 +1571,8 @@ mod tests {
                 "test.ks:3: a second EFI system partition (first at test.ks:2); the disk has one",
             ),
             (
-                format!(
-                    "part / --size=100 --ondisk=sda\npart /var --size=10 --ondisk=/dev/sda\npart /home --size=10 --ondisk=vdb\n"
-                ),
+                "part / --size=100 --ondisk=sda\npart /var --size=10 --ondisk=/dev/sda\npart /home --size=10 --ondisk=vdb\n"
+                    .to_owned(),
                 "test.ks:3: --ondisk=vdb names a second disk (the first is sda (first at test.ks:1))",
             ),
             (
