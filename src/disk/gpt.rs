@@ -43,7 +43,7 @@ const PROTECTIVE_TYPE: u8 = 0xEE;
 
 /// A GUID, held in its textual byte order (the order of the hex digits in
 /// `c12a7328-f81f-11d2-ba4b-00a0c93ec93b`); GPT stores the first three
-/// fields little-endian, which [`Guid::to_gpt_bytes`] takes care of.
+/// fields little-endian, and the reader and writer convert.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Guid([u8; 16]);
 

@@ -37,7 +37,7 @@
 //! - `clearpart` and `zerombr` are accepted and change nothing: the disk is
 //!   new. `clearpart --disklabel=msdos` is refused: the disk needs a GPT.
 //! - A filesystem without `--size` is sized from its files: 20 % more than
-//!   they need plus 256 MiB (see [`HEADROOM_PERCENT`]).
+//!   they need plus 256 MiB (see `HEADROOM_PERCENT`).
 
 use sha2::{Digest, Sha256};
 
@@ -51,10 +51,10 @@ pub const MIB: u64 = 1 << 20;
 const SECTORS_PER_MIB: u64 = MIB / SECTOR_SIZE;
 /// Before the first partition: the protective MBR, primary header and
 /// entries (34 sectors), padded to the first MiB boundary.
-const LEAD_MIB: u128 = 1;
+const LEAD_MIB: u64 = 1;
 /// After the last partition: the backup entries and header (33 sectors),
 /// padded likewise, so partitions can end on a MiB boundary.
-const TAIL_MIB: u128 = 1;
+const TAIL_MIB: u64 = 1;
 /// The BIOS boot and EFI system partitions the layout adds (Debian's sizes).
 const BIOS_BOOT_MIB: u64 = 3;
 const ESP_MIB: u64 = 124;
@@ -64,16 +64,16 @@ const BOOT_MIB: u64 = 1024;
 /// A filesystem sized from its files gets 20 % more than they need: ext4
 /// reserves 5 % for root, its inode tables take about 1.6 % at one inode per
 /// 16 KiB, and directories, extent trees and small-file tails need more.
-pub const HEADROOM_PERCENT: u128 = 20;
-/// ... plus 256 MiB: the journal (64 MiB for ext4 filesystems from 1 to
-/// 16 GiB) and room for the first boot's logs and package caches before
-/// growpart enlarges the root.
-pub const HEADROOM_FIXED_MIB: u128 = 256;
+const HEADROOM_PERCENT: u128 = 20;
+/// ... plus 256 MiB: the journal (mke2fs 1.47 makes 16 MiB below 1 GiB,
+/// 32 MiB below 2 GiB, 64 MiB below 16 GiB) and room for the first boot's
+/// logs and package caches before growpart enlarges the root.
+const HEADROOM_FIXED_MIB: u128 = 256;
 /// mkfs.xfs refuses filesystems smaller than 300 MiB (xfsprogs 5.19 on).
 const XFS_MINIMUM_MIB: u128 = 300;
 /// The largest `--size`/`--maxsize` (64 PiB): 128 partitions of it still
 /// fit a 64-bit byte count, so no size computation can overflow.
-pub const MAX_SIZE_MIB: u64 = 1 << 36;
+const MAX_SIZE_MIB: u64 = 1 << 36;
 /// Where the numbers of the partitions added for booting start (Debian's
 /// BIOS boot partition is 14 and its ESP 15).
 const FIRST_ADDED_NUMBER: u32 = 14;
@@ -301,7 +301,7 @@ pub enum LayoutError {
         origin: Option<Origin>,
     },
     #[error(
-        "{}--ondisk={disk} names a second disk (the first is {first_disk}{}); the image is one disk",
+        "{}--ondisk={disk} names a second disk: the image is one disk, {first_disk}{}",
         at(.origin),
         earlier(.first)
     )]
@@ -515,7 +515,7 @@ impl LayoutSpec {
             .iter()
             .map(|part| minimum_mib(part, content))
             .collect::<Result<Vec<u128>, LayoutError>>()?;
-        let needs_mib = LEAD_MIB + sizes.iter().sum::<u128>() + TAIL_MIB;
+        let needs_mib = u128::from(LEAD_MIB) + sizes.iter().sum::<u128>() + u128::from(TAIL_MIB);
         let disk_mib = match disk_size {
             None => needs_mib,
             Some(bytes) => {
@@ -533,7 +533,7 @@ impl LayoutSpec {
         // Every sector number below is smaller than the disk's byte size,
         // so once that fits in 64 bits they all do.
         let size = u64::try_from(disk_mib * u128::from(MIB)).map_err(|_| too_large())?;
-        let mut next_mib = 1u64;
+        let mut next_mib = LEAD_MIB;
         let mut swaps = 0;
         let mut placed = Vec::with_capacity(self.partitions.len());
         for (part, &mib) in self.partitions.iter().zip(&sizes) {
@@ -572,8 +572,8 @@ impl LayoutSpec {
     /// The error for a disk smaller than the layout: it names the first
     /// partition that ends past the disk's last usable MiB.
     fn misfit(&self, sizes: &[u128], needs_mib: u128, disk_mib: u128) -> LayoutError {
-        let usable_end = disk_mib.saturating_sub(TAIL_MIB);
-        let mut end = LEAD_MIB;
+        let usable_end = disk_mib.saturating_sub(u128::from(TAIL_MIB));
+        let mut end = u128::from(LEAD_MIB);
         let first_misfit = self
             .partitions
             .iter()
@@ -1330,7 +1330,7 @@ mod tests {
                     2,
                     "/".into(),
                     (128 + 512 + 1024) * 2048,
-                    4096 - 1 - 128 - 512 - 1024 - 1
+                    4096 - 128 - 512 - 1024 - 1
                 ),
             ]
         );
@@ -1571,9 +1571,8 @@ mod tests {
                 "test.ks:3: a second EFI system partition (first at test.ks:2); the disk has one",
             ),
             (
-                "part / --size=100 --ondisk=sda\npart /var --size=10 --ondisk=/dev/sda\npart /home --size=10 --ondisk=vdb\n"
-                    .to_owned(),
-                "test.ks:3: --ondisk=vdb names a second disk (the first is sda (first at test.ks:1))",
+                "part / --size=100 --ondisk=sda\npart /var --size=10 --ondisk=/dev/sda\npart /home --size=10 --ondisk=vdb\n".to_owned(),
+                "test.ks:3: --ondisk=vdb names a second disk: the image is one disk, sda (first at test.ks:1)",
             ),
             (
                 format!("{root}clearpart --all --disklabel=msdos\n"),
@@ -1587,17 +1586,17 @@ mod tests {
                 "{text:?}:\n{message}\nexpected:\n{expected}"
             );
         }
-        // A kickstart with 126 partitions leaves no number for the ESP.
-        let many: String = (0..125).map(|i| format!("part /d{i} --size=1\n")).collect();
+        // A kickstart with 127 partitions leaves no number for the ESP.
+        let many: String = (0..126).map(|i| format!("part /d{i} --size=1\n")).collect();
         assert_eq!(
             error(&format!("{many}{root}")),
-            "test.ks:126: 128 partitions with the ones added for booting: a GPT holds at most 128"
+            "test.ks:127: 129 partitions with the ones added for booting: a GPT holds at most 128"
         );
-        // With 125 they all fit.
-        let many: String = (0..124).map(|i| format!("part /d{i} --size=1\n")).collect();
+        // With 126 they all fit: BIOS boot is 127, the ESP 128.
+        let many: String = (0..125).map(|i| format!("part /d{i} --size=1\n")).collect();
         let disk = layout(&format!("{many}{root}"), None, &no_files);
-        assert_eq!(disk.partitions.len(), 127);
-        assert_eq!(disk.partitions.iter().map(|p| p.number).max(), Some(127));
+        assert_eq!(disk.partitions.len(), 128);
+        assert_eq!(disk.partitions.iter().map(|p| p.number).max(), Some(128));
     }
 
     #[test]
@@ -1635,7 +1634,7 @@ mod tests {
             (mib(&disk, "/"), mib(&disk, "/var"), mib(&disk, "/home")),
             (2750, 3500, 2750)
         );
-        assert_eq!(disk.partitions[3].type_guid, HOME_TYPE);
+        assert_eq!(disk.partitions[4].type_guid, HOME_TYPE);
         // Shares round down; the leftover MiB go to the first partitions.
         let disk = layout(
             "part / --size=1 --grow\npart /srv --size=1 --grow\npart /x --size=1 --grow\n",
@@ -1690,7 +1689,7 @@ mod tests {
                 &format!("{esp}part /boot --size=512\npart / --size=4096\n"),
                 Some(2 * GIB)
             ),
-            "test.ks:3: partition / does not fit: the layout needs 4812 MiB (1 MiB at each end \
+            "test.ks:3: partition / does not fit: the layout needs 4813 MiB (1 MiB at each end \
              is for the partition tables) but the disk has 2048 MiB"
         );
         // A given disk size is rounded up to a whole MiB.
@@ -1700,7 +1699,7 @@ mod tests {
             allocate(&format!("{esp}part / --size=300\n"), Some(u64::MAX)),
             Err(LayoutError::TooLarge { .. })
         ));
-        let huge = |_: &str| u64::MAX;
+        let huge = |mountpoint: &str| if mountpoint == "/" { u64::MAX } else { 0 };
         assert!(matches!(
             spec("part / --grow\n")
                 .unwrap()
@@ -1728,7 +1727,10 @@ mod tests {
         }
         assert_eq!(one.partitions[0].filesystem_uuid, None, "BIOS boot");
         // Adding a partition leaves the root's PARTUUID (in fstab) alone.
-        let more = layout(&format!("part /var --size=10\n{text}"), None, &no_files);
+        let more = spec(&format!("part /var --size=10\n{text}"))
+            .unwrap()
+            .allocate("image-a", None, &no_files)
+            .unwrap();
         let root = |layout: &DiskLayout| {
             let root = layout.partitions.iter().find(|p| p.role.describe() == "/");
             root.map(|p| (p.partition_guid, p.filesystem_uuid))
