@@ -134,7 +134,11 @@ fn dry_run_shows_the_plan_with_the_mirror_expanded() {
 #[test]
 fn help_offers_only_the_formats_that_build() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let short = text(&livecompose(&["-h"], dir.path()).stdout);
+    // One line, however the help is wrapped.
+    let short = text(&livecompose(&["-h"], dir.path()).stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     assert!(
         short.contains("[possible values: iso, dir, squashfs, raw, qcow2]"),
         "{short}"
