@@ -230,18 +230,24 @@ fn configure(
         .map(|overlay| overlay.value.clone())
         .chain(plan.overlays.iter().cloned())
         .collect();
-    let warnings =
-        configure::configure(root, chroot, &plan.kickstart, &overlays).with_context(|| {
-            format!(
-                "configuring the image failed; the full log is {}",
-                log.display()
-            )
-        })?;
+    let warnings = configure::configure(
+        root,
+        chroot,
+        &plan.kickstart,
+        &overlays,
+        &distro.conventions(),
+    )
+    .with_context(|| {
+        format!(
+            "configuring the image failed; the full log is {}",
+            log.display()
+        )
+    })?;
     for warning in warnings {
         ui.warn(warning);
     }
     distro.finish_root(root)?;
-    configure::clean(root)?;
+    configure::clean(root, &distro.conventions())?;
     interrupt::check()?;
     if let Some(warning) = configure::label(root, chroot, &plan.kickstart).with_context(|| {
         format!(

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use livecompose::chroot::Chroot;
 use livecompose::configure::{clean, configure, label};
+use livecompose::distro::debian;
 use livecompose::install::RootFs;
 use livecompose::kickstart::{Kickstart, parse_file};
 
@@ -106,7 +107,7 @@ impl Build {
         let (root, chroot) = self.tools();
         let mut all: Vec<PathBuf> = kickstart.overlays.iter().map(|o| o.value.clone()).collect();
         all.extend_from_slice(overlays);
-        configure(&root, &chroot, kickstart, &all).map_err(|e| e.to_string())
+        configure(&root, &chroot, kickstart, &all, &debian::CONVENTIONS).map_err(|e| e.to_string())
     }
 
     /// The root, and a chroot into it that logs to the build's log.
@@ -119,7 +120,7 @@ impl Build {
     /// The SELinux labelling step, after the clean-up as in a build.
     fn label(&self, kickstart: &Kickstart) -> Option<String> {
         let (root, chroot) = self.tools();
-        clean(&root).expect("clean");
+        clean(&root, &debian::CONVENTIONS).expect("clean");
         label(&root, &chroot, kickstart).expect("label")
     }
 
@@ -363,7 +364,11 @@ fn net_configure_applies_the_kickstart_and_clean_leaves_no_build_traces() {
     )
     .expect("a package list");
     fs::write(build.path("var/cache/apt/pkgcache.bin"), "x").expect("a package cache");
-    clean(&RootFs::open(build.root()).expect("root")).expect("clean");
+    clean(
+        &RootFs::open(build.root()).expect("root"),
+        &debian::CONVENTIONS,
+    )
+    .expect("clean");
     assert!(!build.path("var/cache/apt/pkgcache.bin").exists());
     if let (Ok(host), Ok(image)) = (
         fs::read("/etc/resolv.conf"),

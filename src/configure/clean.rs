@@ -1,7 +1,8 @@
 //! What the finished image must not carry from its build: host keys and a
-//! machine id (every machine booted from the image would share them), apt's
-//! indexes and downloaded packages, the build host's resolver configuration,
-//! and our own temporary files.
+//! machine id (every machine booted from the image would share them), the
+//! package manager's indexes and downloaded packages (which the
+//! distribution names), the build host's resolver configuration, and our
+//! own temporary files.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -11,14 +12,18 @@ use crate::install::RootFs;
 use crate::install::rootfs::Existing;
 
 use super::scripts::{TEMP_PREFIX, has_host_resolv_conf};
-use super::{ConfigureError, HOST_RESOLV_CONF, in_root};
+use super::{CacheFiles, CacheNames, ConfigureError, Conventions, HOST_RESOLV_CONF, in_root};
 
 /// Cleans the root once every other stage has written to it.
-pub fn clean(root: &RootFs) -> Result<(), ConfigureError> {
-    clean_with_host(root, Path::new(HOST_RESOLV_CONF))
+pub fn clean(root: &RootFs, conventions: &Conventions) -> Result<(), ConfigureError> {
+    clean_with_host(root, conventions.caches, Path::new(HOST_RESOLV_CONF))
 }
 
-fn clean_with_host(root: &RootFs, host_resolv_conf: &Path) -> Result<(), ConfigureError> {
+fn clean_with_host(
+    root: &RootFs,
+    caches: &[CacheFiles],
+    host_resolv_conf: &Path,
+) -> Result<(), ConfigureError> {
     remove_matching(root, "/etc/ssh", |name| name.starts_with(b"ssh_host_"))?;
     // Empty but present: systemd then makes a new id on first boot, and
     // read-only images still have a file to bind-mount over.
@@ -27,13 +32,13 @@ fn clean_with_host(root: &RootFs, host_resolv_conf: &Path) -> Result<(), Configu
     if root.existing_nofollow(&dbus_id)? == Existing::Other {
         root.remove_file(&dbus_id)?;
     }
-    remove_matching(root, "/var/lib/apt/lists", |name| name != b"lock")?;
-    remove_matching(root, "/var/lib/apt/lists/partial", |_| true)?;
-    remove_matching(root, "/var/cache/apt", |name| name.ends_with(b".bin"))?;
-    remove_matching(root, "/var/cache/apt/archives", |name| {
-        name.ends_with(b".deb")
-    })?;
-    remove_matching(root, "/var/cache/apt/archives/partial", |_| true)?;
+    for cache in caches {
+        remove_matching(root, cache.dir, |name| match cache.names {
+            CacheNames::AllBut(kept) => name != kept.as_bytes(),
+            CacheNames::All => true,
+            CacheNames::Suffix(suffix) => name.ends_with(suffix.as_bytes()),
+        })?;
+    }
     remove_matching(root, "/tmp", |name| {
         name.starts_with(TEMP_PREFIX.as_bytes())
     })?;
@@ -103,7 +108,12 @@ mod tests {
         fs::write(i.join("etc/resolv.conf"), "nameserver 192.0.2.53\n").expect("leaked");
 
         let root = RootFs::open(i).expect("root");
-        clean_with_host(&root, host.path()).expect("cleaned");
+        clean_with_host(
+            &root,
+            crate::distro::debian::CONVENTIONS.caches,
+            host.path(),
+        )
+        .expect("cleaned");
 
         let present = |p: &str| fs::symlink_metadata(i.join(p)).is_ok();
         for gone in [
@@ -147,7 +157,12 @@ mod tests {
         .expect("link");
         let host = tempfile::NamedTempFile::new().expect("host resolv.conf");
         let root = RootFs::open(i).expect("root");
-        clean_with_host(&root, host.path()).expect("cleaned");
+        clean_with_host(
+            &root,
+            crate::distro::debian::CONVENTIONS.caches,
+            host.path(),
+        )
+        .expect("cleaned");
         assert!(fs::read_link(i.join("var/lib/dbus/machine-id")).is_ok());
         assert!(fs::read_link(i.join("etc/resolv.conf")).is_ok());
     }

@@ -1,5 +1,6 @@
-//! `timezone`, `lang` and `keyboard`, written the way Debian's own tools
-//! (tzdata, locales, keyboard-configuration) keep them.
+//! `timezone`, `lang` and `keyboard`, written where the distribution's own
+//! tools keep them (Debian's tzdata, locales and keyboard-configuration;
+//! systemd's locale.conf and vconsole.conf elsewhere).
 
 use std::ffi::OsStr;
 
@@ -9,7 +10,7 @@ use crate::install::rootfs::Meta;
 use crate::kickstart::Kickstart;
 use crate::kickstart::commands::{Keyboard, Lang, Timezone};
 
-use super::{ConfigureError, exists, in_root, read_text};
+use super::{ConfigureError, Conventions, KeyboardStyle, LocaleStyle, exists, in_root, read_text};
 
 const ZONEINFO: &str = "/usr/share/zoneinfo";
 const LOCALE_GEN: &str = "/etc/locale.gen";
@@ -20,16 +21,35 @@ pub(super) fn apply(
     root: &RootFs,
     chroot: &Chroot,
     kickstart: &Kickstart,
+    conventions: &Conventions,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigureError> {
     if let Some(timezone) = &kickstart.timezone {
         set_timezone(root, timezone, warnings)?;
     }
     if let Some(lang) = &kickstart.lang {
-        set_lang(root, chroot, lang, warnings)?;
+        check_locale_name(&lang.lang)?;
+        match conventions.locale {
+            LocaleStyle::DebianLocales => set_lang(root, chroot, lang, warnings)?,
+            LocaleStyle::LocaleConf => root.write_bytes(
+                &in_root("/etc/locale.conf")?,
+                format!("LANG={}\n", lang.lang).as_bytes(),
+                0o644,
+            )?,
+        }
     }
     if let Some(keyboard) = &kickstart.keyboard {
-        set_keyboard(root, keyboard)?;
+        set_keyboard(root, keyboard, conventions.keyboard)?;
+    }
+    Ok(())
+}
+
+fn check_locale_name(lang: &str) -> Result<(), ConfigureError> {
+    if lang.contains(['\n', '"', '\'', '\\', '$', '`']) {
+        return Err(ConfigureError::invalid(
+            "lang",
+            format!("{lang:?} is not a locale name such as en_US.UTF-8"),
+        ));
     }
     Ok(())
 }
@@ -95,12 +115,6 @@ fn set_lang(
     lang: &Lang,
     warnings: &mut Vec<String>,
 ) -> Result<(), ConfigureError> {
-    if lang.lang.contains(['\n', '"', '\'', '\\', '$', '`']) {
-        return Err(ConfigureError::invalid(
-            "lang",
-            format!("{:?} is not a locale name such as en_US.UTF-8", lang.lang),
-        ));
-    }
     root.write_bytes(
         &in_root("/etc/default/locale")?,
         format!("LANG={}\n", lang.lang).as_bytes(),
@@ -180,7 +194,11 @@ fn layout_and_variant(spec: &str) -> (String, String) {
     }
 }
 
-fn set_keyboard(root: &RootFs, keyboard: &Keyboard) -> Result<(), ConfigureError> {
+fn set_keyboard(
+    root: &RootFs,
+    keyboard: &Keyboard,
+    style: KeyboardStyle,
+) -> Result<(), ConfigureError> {
     let console = keyboard.vckeymap.as_ref().or(keyboard.keymap.as_ref());
     let layouts: Vec<(String, String)> = if keyboard.xlayouts.is_empty() {
         console.iter().map(|map| layout_and_variant(map)).collect()
@@ -206,14 +224,38 @@ fn set_keyboard(root: &RootFs, keyboard: &Keyboard) -> Result<(), ConfigureError
     let join = |pick: fn(&(String, String)) -> &str| {
         layouts.iter().map(pick).collect::<Vec<_>>().join(",")
     };
-    let text = format!(
-        "# KEYBOARD CONFIGURATION FILE, written from the kickstart's keyboard line\n\
-         XKBMODEL=\"pc105\"\nXKBLAYOUT=\"{}\"\nXKBVARIANT=\"{}\"\nXKBOPTIONS=\"{}\"\n\nBACKSPACE=\"guess\"\n",
-        join(|(layout, _)| layout),
-        join(|(_, variant)| variant),
-        keyboard.switch.join(",")
-    );
-    root.write_bytes(&in_root("/etc/default/keyboard")?, text.as_bytes(), 0o644)?;
+    match style {
+        KeyboardStyle::DebianKeyboard => {
+            let text = format!(
+                "# KEYBOARD CONFIGURATION FILE, written from the kickstart's keyboard line\n\
+                 XKBMODEL=\"pc105\"\nXKBLAYOUT=\"{}\"\nXKBVARIANT=\"{}\"\nXKBOPTIONS=\"{}\"\n\nBACKSPACE=\"guess\"\n",
+                join(|(layout, _)| layout),
+                join(|(_, variant)| variant),
+                keyboard.switch.join(",")
+            );
+            root.write_bytes(&in_root("/etc/default/keyboard")?, text.as_bytes(), 0o644)?;
+        }
+        KeyboardStyle::Vconsole => {
+            let text = format!(
+                "# Written from the kickstart's keyboard line, as localectl writes it.\n\
+                 Section \"InputClass\"\n\
+                 \tIdentifier \"system-keyboard\"\n\
+                 \tMatchIsKeyboard \"on\"\n\
+                 \tOption \"XkbLayout\" \"{}\"\n\
+                 \tOption \"XkbVariant\" \"{}\"\n\
+                 \tOption \"XkbOptions\" \"{}\"\n\
+                 EndSection\n",
+                join(|(layout, _)| layout),
+                join(|(_, variant)| variant),
+                keyboard.switch.join(",")
+            );
+            root.write_bytes(
+                &in_root("/etc/X11/xorg.conf.d/00-keyboard.conf")?,
+                text.as_bytes(),
+                0o644,
+            )?;
+        }
+    }
     if let Some(keymap) = console {
         root.write_bytes(
             &in_root("/etc/vconsole.conf")?,
@@ -291,7 +333,7 @@ mod tests {
             xlayouts: vec!["cz (qwerty)".to_owned(), "us".to_owned()],
             switch: vec!["grp:alt_shift_toggle".to_owned()],
         };
-        set_keyboard(&root, &keyboard).expect("keyboard");
+        set_keyboard(&root, &keyboard, KeyboardStyle::DebianKeyboard).expect("keyboard");
         let file = read("etc/default/keyboard");
         assert!(
             file.contains(
@@ -304,8 +346,14 @@ mod tests {
             keymap: Some("de".to_owned()),
             ..Keyboard::default()
         };
-        set_keyboard(&root, &legacy).expect("keyboard");
+        set_keyboard(&root, &legacy, KeyboardStyle::DebianKeyboard).expect("keyboard");
         assert!(read("etc/default/keyboard").contains("XKBLAYOUT=\"de\"\n"));
+
+        // Where systemd keeps them (an RPM image).
+        set_keyboard(&root, &keyboard, KeyboardStyle::Vconsole).expect("keyboard");
+        let x11 = read("etc/X11/xorg.conf.d/00-keyboard.conf");
+        assert!(x11.contains("Option \"XkbLayout\" \"cz,us\"\n"), "{x11}");
+        assert!(x11.contains("Option \"XkbVariant\" \"qwerty,\"\n"), "{x11}");
     }
 
     #[test]
@@ -326,6 +374,7 @@ mod tests {
             "LANG=de_DE.UTF-8\n"
         );
         assert!(warnings[0].contains("no locales package"), "{warnings:?}");
-        assert!(set_lang(&root, &chroot, &lang("x\"y"), &mut warnings).is_err());
+        assert!(check_locale_name("x\"y").is_err());
+        assert!(check_locale_name("de_DE.UTF-8").is_ok());
     }
 }

@@ -27,6 +27,7 @@ use super::{
     Resolution, ResolvedPackage, describe, glob_set,
 };
 use crate::chroot::Chroot;
+use crate::configure::{CacheFiles, CacheNames, Conventions, KeyboardStyle, LocaleStyle};
 use crate::fetch::Fetcher;
 use crate::install::bootstrap::{self, ToInstall};
 use crate::install::{DebPackage, RootFs};
@@ -119,6 +120,35 @@ impl<'p> Debian<'p> {
             })
     }
 }
+
+/// Where Debian keeps locale and keyboard settings, and apt's indexes and
+/// downloads (the lock files stay: apt expects them).
+pub const CONVENTIONS: Conventions = Conventions {
+    locale: LocaleStyle::DebianLocales,
+    keyboard: KeyboardStyle::DebianKeyboard,
+    caches: &[
+        CacheFiles {
+            dir: "/var/lib/apt/lists",
+            names: CacheNames::AllBut("lock"),
+        },
+        CacheFiles {
+            dir: "/var/lib/apt/lists/partial",
+            names: CacheNames::All,
+        },
+        CacheFiles {
+            dir: "/var/cache/apt",
+            names: CacheNames::Suffix(".bin"),
+        },
+        CacheFiles {
+            dir: "/var/cache/apt/archives",
+            names: CacheNames::Suffix(".deb"),
+        },
+        CacheFiles {
+            dir: "/var/cache/apt/archives/partial",
+            names: CacheNames::All,
+        },
+    ],
+};
 
 /// Where Debian's packages keep `asset`.
 pub fn boot_asset(asset: BootAsset) -> AssetLocation {
@@ -267,6 +297,10 @@ impl Distro for Debian<'_> {
 
     fn finish_root(&self, root: &RootFs) -> anyhow::Result<()> {
         Ok(bootstrap::allow_service_starts(root)?)
+    }
+
+    fn conventions(&self) -> Conventions {
+        CONVENTIONS
     }
 
     fn grub(&self) -> GrubLayout {

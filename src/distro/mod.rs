@@ -16,6 +16,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use indicatif::ProgressBar;
 
 use crate::chroot::Chroot;
+use crate::configure::Conventions;
 use crate::fetch::{Expected, Fetcher};
 use crate::install::RootFs;
 use crate::kickstart::sections::PackageSpec;
@@ -184,6 +185,9 @@ pub trait Distro {
 
     /// Undoes what only the build needed (service start blockers).
     fn finish_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;
+
+    /// How this distribution keeps locale, keyboard and package caches.
+    fn conventions(&self) -> Conventions;
 
     /// How this distribution's GRUB sits in an image that carries it (disk
     /// images boot through the image's own GRUB and initramfs).

@@ -23,6 +23,7 @@ use super::{
     Resolution, ResolvedPackage, describe, glob_set,
 };
 use crate::chroot::Chroot;
+use crate::configure::{CacheFiles, CacheNames, Conventions, KeyboardStyle, LocaleStyle};
 use crate::fetch::{Expected, Fetcher};
 use crate::install::RootFs;
 use crate::install::rpm::verify::verify_package;
@@ -265,6 +266,24 @@ impl Distro for Rpm<'_> {
 
     fn finish_root(&self, _root: &RootFs) -> anyhow::Result<()> {
         Ok(())
+    }
+
+    fn conventions(&self) -> Conventions {
+        Conventions {
+            locale: LocaleStyle::LocaleConf,
+            keyboard: KeyboardStyle::Vconsole,
+            // dnf's metadata and packages, should a %post script run dnf.
+            caches: &[
+                CacheFiles {
+                    dir: "/var/cache/dnf",
+                    names: CacheNames::All,
+                },
+                CacheFiles {
+                    dir: "/var/cache/libdnf5",
+                    names: CacheNames::All,
+                },
+            ],
+        }
     }
 
     fn grub(&self) -> GrubLayout {

@@ -1,0 +1,266 @@
+//! Disk images end to end, as a user makes them, against the real Debian
+//! archive: `kickstarts/debian-cloud.ks` as a raw disk with the default
+//! cloud layout, and the same kickstart with `/boot`, `/` and `/var` on
+//! partitions of their own as a 4 GiB qcow2. Each is read back by the peers
+//! (sfdisk, e2fsck, fsck.fat, blkid, debugfs, qemu-img) and booted from the
+//! disk with BIOS (SeaBIOS) and UEFI (OVMF) by `livecompose test`.
+//!
+//! Run with `cargo test --test network_disk -- --ignored --nocapture`.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use common::run;
+
+struct Built {
+    dir: tempfile::TempDir,
+    image: PathBuf,
+}
+
+fn livecompose() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_livecompose"))
+}
+
+fn build(kickstart: &str, label: &str, extra: &[&str], extension: &str) -> Built {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = livecompose()
+        .args(["--config", kickstart, "--label", label, "--output"])
+        .arg(dir.path())
+        .args(extra)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run livecompose");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}");
+    assert!(out.status.success(), "the build failed:\n{stderr}");
+    assert!(
+        !stderr.to_lowercase().contains("warning"),
+        "{kickstart} warns:\n{stderr}"
+    );
+    let image = dir.path().join(format!("{label}.{extension}"));
+    Built { dir, image }
+}
+
+/// `kickstarts/debian-cloud.ks` as the README builds it, raw.
+fn raw() -> &'static Built {
+    static RAW: OnceLock<Built> = OnceLock::new();
+    RAW.get_or_init(|| {
+        build(
+            "kickstarts/debian-cloud.ks",
+            "debian-12-cloud",
+            &["--format", "raw"],
+            "raw",
+        )
+    })
+}
+
+/// The split layout as a 4 GiB qcow2.
+fn split_qcow2() -> &'static Built {
+    static SPLIT: OnceLock<Built> = OnceLock::new();
+    SPLIT.get_or_init(|| {
+        build(
+            "tests/fixtures/disk/split.ks",
+            "split",
+            &["--format", "qcow2", "--disk-size", "4G"],
+            "qcow2",
+        )
+    })
+}
+
+#[derive(Debug)]
+struct Partition {
+    start: u64,
+    size: u64,
+    kind: String,
+}
+
+/// The partitions as sfdisk reads them (sectors), after `sfdisk --verify`
+/// found nothing wrong.
+fn partitions(image: &Path) -> Vec<Partition> {
+    let verify = Command::new("sfdisk")
+        .arg("--verify")
+        .arg(image)
+        .output()
+        .expect("sfdisk (Debian package fdisk)");
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{report}");
+    assert!(!report.to_lowercase().contains("error"), "{report}");
+    let json: serde_json::Value =
+        serde_json::from_str(&run(Command::new("sfdisk").arg("--json").arg(image)))
+            .expect("sfdisk --json");
+    json["partitiontable"]["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| Partition {
+            start: p["start"].as_u64().expect("start"),
+            size: p["size"].as_u64().expect("size"),
+            kind: p["type"].as_str().expect("type").to_lowercase(),
+        })
+        .collect()
+}
+
+const ESP: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
+const BIOS_BOOT: &str = "21686148-6449-6e6f-744e-656564454649";
+
+/// A partition copied out of a raw disk into a file of its own (sparse),
+/// for the file system checkers, which take no offset.
+fn extract(image: &Path, partition: &Partition, out: &Path) {
+    run(Command::new("dd")
+        .arg(format!("if={}", image.display()))
+        .arg(format!("of={}", out.display()))
+        .args(["bs=512", "conv=sparse", "status=none"])
+        .arg(format!("skip={}", partition.start))
+        .arg(format!("count={}", partition.size)));
+}
+
+fn blkid(device: &Path, tag: &str) -> String {
+    run(Command::new("blkid")
+        .args(["-o", "value", "-s", tag])
+        .arg(device))
+    .trim()
+    .to_owned()
+}
+
+#[test]
+#[ignore = "end-to-end: builds a disk image from the Debian mirror"]
+fn net_disk_raw_partitions_and_file_systems_check_clean() {
+    let built = raw();
+    let disk = fs::metadata(&built.image).expect("raw image");
+    // Sparse: far fewer blocks than bytes.
+    use std::os::unix::fs::MetadataExt as _;
+    assert!(
+        disk.blocks() * 512 < disk.len(),
+        "the raw image is not sparse"
+    );
+    let parts = partitions(&built.image);
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    assert!(parts.iter().any(|p| p.kind == BIOS_BOOT), "{parts:?}");
+    let last = parts.iter().max_by_key(|p| p.start).expect("partitions");
+    assert!(
+        last.kind != ESP && last.kind != BIOS_BOOT,
+        "the root is the last partition, so it can grow: {parts:?}"
+    );
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let mut uuids = Vec::new();
+    let mut root_image = None;
+    for (index, part) in parts.iter().filter(|p| p.kind != BIOS_BOOT).enumerate() {
+        let file = scratch.path().join(format!("p{index}.img"));
+        extract(&built.image, part, &file);
+        if part.kind == ESP {
+            run(Command::new("fsck.fat").arg("-n").arg(&file));
+            let esp = run(Command::new("mdir")
+                .args(["-i"])
+                .arg(&file)
+                .arg("::/EFI/BOOT"));
+            assert!(esp.contains("BOOTX64"), "{esp}");
+        } else {
+            run(Command::new("e2fsck").arg("-fn").arg(&file));
+            root_image = Some(file.clone());
+        }
+        uuids.push(blkid(&file, "UUID"));
+    }
+    let root_image = root_image.expect("an ext4 root");
+    let debugfs = |path: &str| {
+        run(Command::new("debugfs")
+            .args(["-R", &format!("cat {path}")])
+            .arg(&root_image))
+    };
+    let fstab = debugfs("/etc/fstab");
+    for line in fstab.lines().filter(|l| l.starts_with("UUID=")) {
+        let uuid = line[5..].split_whitespace().next().expect("a UUID");
+        assert!(
+            uuids.iter().any(|known| known == uuid),
+            "/etc/fstab names {uuid}, which no partition has ({uuids:?}):\n{fstab}"
+        );
+    }
+    let root_uuid = blkid(&root_image, "UUID");
+    let grub = debugfs("/boot/grub/grub.cfg");
+    assert!(grub.contains(&format!("root=UUID={root_uuid}")), "{grub}");
+    assert!(grub.contains("console=ttyS0"), "{grub}");
+    run(Command::new("sha256sum")
+        .arg("-c")
+        .arg("SHA256SUMS")
+        .current_dir(built.dir.path()));
+}
+
+#[test]
+#[ignore = "end-to-end: builds a disk image from the Debian mirror"]
+fn net_disk_qcow2_checks_clean_with_the_asked_size() {
+    let built = split_qcow2();
+    run(Command::new("qemu-img").arg("check").arg(&built.image));
+    let info: serde_json::Value = serde_json::from_str(&run(Command::new("qemu-img")
+        .args(["info", "--output=json"])
+        .arg(&built.image)))
+    .expect("qemu-img info --output=json");
+    assert_eq!(info["format"], "qcow2");
+    assert_eq!(info["virtual-size"].as_u64(), Some(4 << 30));
+    // Only the used clusters are stored.
+    assert!(fs::metadata(&built.image).expect("qcow2").len() < 2 << 30);
+    let raw = built.dir.path().join("split.raw");
+    run(Command::new("qemu-img")
+        .args(["convert", "-O", "raw"])
+        .arg(&built.image)
+        .arg(&raw));
+    let parts = partitions(&raw);
+    // BIOS boot, ESP, /boot, /var, and / last (it grows).
+    assert_eq!(parts.len(), 5, "{parts:?}");
+    fs::remove_file(&raw).expect("remove the raw copy");
+}
+
+/// One qemu at a time: two software-emulated boots on two cores would each
+/// take twice as long.
+fn boot(image: &Path, firmware: &str, expect: &str) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let log = image.with_extension(format!("{firmware}.console.log"));
+    let out = livecompose()
+        .arg("test")
+        .arg(image)
+        .args(["--firmware", firmware, "--media", "disk"])
+        .args(["--expect", expect, "--timeout", "600"])
+        .arg("--log")
+        .arg(&log)
+        .output()
+        .expect("run livecompose test");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{} did not boot with {firmware} to {expect:?}:\n{stdout}\n{stderr}",
+        image.display()
+    );
+    eprintln!("{firmware}: {}", stdout.trim());
+}
+
+#[test]
+#[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
+fn net_disk_raw_boots_bios() {
+    boot(&raw().image, "bios", "debian-cloud login:");
+}
+
+#[test]
+#[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
+fn net_disk_raw_boots_uefi() {
+    boot(&raw().image, "uefi", "debian-cloud login:");
+}
+
+/// The unit of `tests/fixtures/disk/split.ks` prints where /, /boot, /var
+/// and /boot/efi are mounted, once the local file systems are.
+const MOUNTS: &str = "LC-MOUNTS / /boot /var /boot/efi";
+
+#[test]
+#[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
+fn net_disk_split_qcow2_boots_bios_with_every_mount() {
+    boot(&split_qcow2().image, "bios", MOUNTS);
+}
+
+#[test]
+#[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
+fn net_disk_split_qcow2_boots_uefi_with_every_mount() {
+    boot(&split_qcow2().image, "uefi", MOUNTS);
+}
