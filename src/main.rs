@@ -240,6 +240,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             compress: args.compress,
         },
     )?;
+    print_diagnostics(&plan.warnings);
     if args.dry_run {
         print!("{}", plan.describe());
         return Ok(());

@@ -5,10 +5,10 @@ use std::fmt;
 use std::path::PathBuf;
 
 use crate::cli::OutputFormat;
-use crate::disk::layout::{LayoutError, LayoutSpec};
+use crate::disk::layout::{FsType, LayoutError, LayoutSpec};
 use crate::image::{self, ImageError};
 use crate::kickstart::commands::{RepoLocation, SourceOptions};
-use crate::kickstart::{ExpandError, InstallSource, Kickstart, Origin, Substitutions};
+use crate::kickstart::{Diagnostic, ExpandError, InstallSource, Kickstart, Origin, Substitutions};
 use crate::squashfs::SquashfsOptions;
 
 /// The package format of the image; it picks the distribution back end.
@@ -56,6 +56,9 @@ pub struct BuildPlan {
     /// Trees copied over the root, in order: the command line's.
     pub overlays: Vec<PathBuf>,
     pub kickstart: Kickstart,
+    /// What the plan does differently from what the kickstart says, at the
+    /// kickstart's lines.
+    pub warnings: Vec<Diagnostic>,
 }
 
 /// The output of a build, chosen by `--format` and checked with the
@@ -222,6 +225,12 @@ impl BuildPlan {
     pub fn new(kickstart: Kickstart, inputs: PlanInputs) -> Result<Self, PlanError> {
         image::validate_label(&inputs.label).map_err(PlanError::Label)?;
         let output = output_spec(&kickstart, &inputs)?;
+        let warnings = match &output {
+            OutputSpec::Disk(disk) => disk.layout.warnings.clone(),
+            OutputSpec::Dir | OutputSpec::LiveIso(_) | OutputSpec::LiveFiles(_) => {
+                partitioning_unused(&kickstart, output.name())
+            }
+        };
         if let Some(missing) = inputs.overlays.iter().find(|dir| !dir.is_dir()) {
             return Err(PlanError::Overlay(missing.clone()));
         }
@@ -277,6 +286,7 @@ impl BuildPlan {
             repositories,
             overlays: inputs.overlays,
             kickstart,
+            warnings,
         })
     }
 
@@ -299,6 +309,17 @@ impl BuildPlan {
             self.output_path().display(),
             self.output.name()
         ));
+        if let OutputSpec::Disk(disk) = &self.output {
+            let size = disk
+                .size
+                .map_or("as small as the partitions allow".to_owned(), |bytes| {
+                    format!("{} MiB", bytes >> 20)
+                });
+            line(format!("disk:         {size}"));
+            for partition in disk.layout.describe() {
+                line(format!("  {partition}"));
+            }
+        }
         line(format!("packages:     {}", self.package_format));
         line("repositories:".to_owned());
         for repo in &self.repositories {
@@ -339,6 +360,24 @@ impl BuildPlan {
     }
 }
 
+/// A warning at each partitioning line, which only disk formats apply.
+fn partitioning_unused(kickstart: &Kickstart, format: &str) -> Vec<Diagnostic> {
+    let origins = kickstart
+        .partitions
+        .iter()
+        .map(|part| &part.origin)
+        .chain(kickstart.autopart.iter().map(|autopart| &autopart.origin))
+        .chain(kickstart.reqpart.iter().map(|reqpart| &reqpart.origin));
+    origins
+        .map(|origin| {
+            Diagnostic::warning(
+                origin,
+                format!("partitioning applies to --format raw and qcow2; --format {format} has no partitions"),
+            )
+        })
+        .collect()
+}
+
 /// The output `--format` asks for, with the kickstart's settings for it.
 fn output_spec(kickstart: &Kickstart, inputs: &PlanInputs) -> Result<OutputSpec, PlanError> {
     let live = || -> Result<LiveSettings, PlanError> {
@@ -348,9 +387,11 @@ fn output_spec(kickstart: &Kickstart, inputs: &PlanInputs) -> Result<OutputSpec,
         })
     };
     let disk = |format: DiskFormat| -> Result<OutputSpec, PlanError> {
+        let layout = LayoutSpec::from_kickstart(kickstart).map_err(PlanError::Layout)?;
+        layout.refuse(FsType::Xfs).map_err(PlanError::Layout)?;
         Ok(OutputSpec::Disk(DiskSettings {
             format,
-            layout: LayoutSpec::from_kickstart(kickstart).map_err(PlanError::Layout)?,
+            layout,
             size: inputs.disk_size,
             boot: BootSettings::new(kickstart)?,
         }))

@@ -269,6 +269,14 @@ pub enum LayoutError {
         fstype: String,
         origin: Option<Origin>,
     },
+    #[error(
+        "{}--fstype={fstype} is not written yet (no host tool fills it from a directory without a mount); use ext4",
+        at(.origin)
+    )]
+    NotWrittenYet {
+        fstype: &'static str,
+        origin: Option<Origin>,
+    },
     #[error("{}part {mountpoint} cannot be --fstype={fstype}: {hint}", at(.origin))]
     WrongFsType {
         mountpoint: String,
@@ -487,6 +495,47 @@ impl LayoutSpec {
             partitions,
             warnings,
         })
+    }
+
+    /// Refuses a layout with a file system of `fstype`, which the disk
+    /// writer cannot make yet, naming the line that asks for it.
+    pub fn refuse(&self, fstype: FsType) -> Result<(), LayoutError> {
+        match self.partitions.iter().find(|part| {
+            part.role
+                .mount()
+                .is_some_and(|mount| mount.fstype == fstype)
+        }) {
+            Some(part) => Err(LayoutError::NotWrittenYet {
+                fstype: fstype.name(),
+                origin: part.origin.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// One line per partition, in disk order, for `--dry-run`.
+    pub fn describe(&self) -> Vec<String> {
+        self.partitions
+            .iter()
+            .map(|part| {
+                let what = match &part.role {
+                    Role::BiosBoot => "BIOS boot".to_owned(),
+                    Role::Esp(mount) => {
+                        format!("{} (EFI System Partition, vfat)", mount.mountpoint)
+                    }
+                    Role::Filesystem(mount) => {
+                        format!("{} ({})", mount.mountpoint, mount.fstype.name())
+                    }
+                    Role::Swap(_) => "swap".to_owned(),
+                };
+                let size = match part.size {
+                    Size::Fixed(mib) => format!("{mib} MiB"),
+                    Size::FromContent => "as its files need".to_owned(),
+                };
+                let grows = if part.grow { ", grows" } else { "" };
+                format!("{what}: {size}{grows}")
+            })
+            .collect()
     }
 
     /// The mount points of the layout's file systems, in disk order.
