@@ -34,14 +34,12 @@ use crate::install::{DebPackage, RootFs};
 use crate::kickstart::sections::{PackageSpec, Packages};
 use crate::plan::{BuildPlan, PackageFormat};
 use crate::repo::{BinaryPackage, RepoSpec, Repository, SignaturePolicy, load_repository};
-use crate::resolve::{self, BaseSet, Candidate, Request, Requested, Transaction};
+use crate::resolve::{self, BaseSet, Candidate, Request, Requested};
 
 pub struct Debian<'p> {
     plan: &'p BuildPlan,
     arch: &'static str,
     repositories: Vec<LoadedRepository>,
-    /// The resolver's answer, kept for the install order it implies.
-    transaction: Option<Transaction>,
 }
 
 struct LoadedRepository {
@@ -58,7 +56,6 @@ impl<'p> Debian<'p> {
             plan,
             arch: super::host_architecture(PackageFormat::Deb),
             repositories: Vec::new(),
-            transaction: None,
         })
     }
 
@@ -102,6 +99,24 @@ impl<'p> Debian<'p> {
                 format!("{}: its index entry has no usable SHA256", package.name)
             })?,
         })
+    }
+
+    /// The index entry a resolved package was made from.
+    fn index_entry(&self, resolved: &ResolvedPackage) -> anyhow::Result<&BinaryPackage> {
+        self.repository(&resolved.repository)
+            .and_then(|repository| {
+                repository.packages.iter().find(|package| {
+                    package.name == resolved.name
+                        && package.version == resolved.version
+                        && package.architecture == resolved.architecture
+                })
+            })
+            .with_context(|| {
+                format!(
+                    "{} {} is not in repository {}",
+                    resolved.name, resolved.version, resolved.repository
+                )
+            })
     }
 
     /// The package a repository would give for `name` alone: the cheapest
@@ -249,9 +264,10 @@ impl Distro for Debian<'_> {
             .iter()
             .map(|chosen| self.resolved(&chosen.package, &chosen.repo))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let warnings = transaction.warnings.clone();
-        self.transaction = Some(transaction);
-        Ok(Resolution { packages, warnings })
+        Ok(Resolution {
+            packages,
+            warnings: transaction.warnings,
+        })
     }
 
     fn prepare_root(&self, root: &RootFs) -> anyhow::Result<()> {
@@ -265,19 +281,12 @@ impl Distro for Debian<'_> {
         packages: &[FetchedPackage],
         bar: &ProgressBar,
     ) -> anyhow::Result<Vec<String>> {
-        // The index entries carry the relationships the install order needs.
-        let transaction = self
-            .transaction
-            .as_ref()
-            .context("install was called before resolve")?;
+        // The index entries carry the relationships the install order
+        // needs: each package's own, from the repository it was chosen in.
         let mut to_install = Vec::with_capacity(packages.len());
         for fetched in packages {
-            let name = &fetched.package.name;
-            let chosen = transaction
-                .get(name)
-                .with_context(|| format!("{name} is no longer in the resolved set"))?;
             to_install.push(ToInstall {
-                package: &chosen.package,
+                package: self.index_entry(&fetched.package)?,
                 deb: &fetched.file,
             });
         }
