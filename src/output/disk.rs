@@ -541,3 +541,72 @@ fn words(options: Option<&str>) -> Vec<String> {
         .map(|text| text.split_whitespace().map(str::to_owned).collect())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fat_serial_numbers_read_as_blkid_prints_them() {
+        let uuid = Guid::from_bytes([
+            0xAB, 0xCD, 0x12, 0x34, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 0,
+        ]);
+        assert_eq!(fat_volume_id(uuid), 0xABCD_1234);
+        assert_eq!(fat_uuid(0xABCD_1234), "ABCD-1234");
+        assert_eq!(fat_uuid(0x0000_00FF), "0000-00FF");
+    }
+
+    #[test]
+    fn each_mount_point_takes_its_files_deepest_first_and_stays_as_an_empty_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let work = dir.path().join("work");
+        for path in ["boot/efi/EFI", "var/lib", "etc"] {
+            std::fs::create_dir_all(root.join(path)).unwrap();
+        }
+        std::fs::write(root.join("boot/vmlinuz"), b"kernel").unwrap();
+        std::fs::write(root.join("boot/efi/EFI/x"), b"efi").unwrap();
+        std::fs::write(root.join("var/lib/y"), b"var").unwrap();
+        std::fs::write(root.join("etc/z"), b"etc").unwrap();
+        std::fs::create_dir(&work).unwrap();
+        let trees =
+            split_root(&root, &work, &["/", "/boot", "/boot/efi", "/var", "/home"]).unwrap();
+        let tree = |mountpoint: &str| {
+            trees
+                .iter()
+                .find(|(m, _)| m == mountpoint)
+                .map(|(_, t)| t.clone())
+                .unwrap()
+        };
+        assert_eq!(tree("/"), root);
+        assert!(tree("/boot/efi").join("EFI/x").is_file());
+        assert!(tree("/boot").join("vmlinuz").is_file());
+        assert!(
+            tree("/boot").join("efi").is_dir(),
+            "/boot/efi stays a mount point"
+        );
+        assert!(!tree("/boot").join("efi/EFI").exists());
+        assert!(tree("/var").join("lib/y").is_file());
+        assert!(root.join("etc/z").is_file());
+        for mountpoint in ["boot", "var", "home"] {
+            let left = root.join(mountpoint);
+            assert!(left.is_dir(), "{mountpoint}");
+            assert_eq!(std::fs::read_dir(&left).unwrap().count(), 0, "{mountpoint}");
+        }
+    }
+
+    #[test]
+    fn hard_links_count_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), vec![1u8; 64 << 10]).unwrap();
+        let one = tree_bytes(dir.path()).unwrap();
+        std::fs::hard_link(dir.path().join("a"), dir.path().join("b")).unwrap();
+        let linked = tree_bytes(dir.path()).unwrap();
+        assert_eq!(
+            linked,
+            one + 256,
+            "a second name costs an entry, not the data"
+        );
+        assert!(one >= 64 << 10);
+    }
+}
