@@ -55,6 +55,8 @@ pub(super) fn write(
             initramfs.strip_prefix(root).unwrap_or(&initramfs).display()
         );
     }
+    // Read now: the kernel's file moves with /boot when that is split off.
+    let time = image::image_time(&kernel.image)?;
     let kernel_on_root = kernel
         .image
         .strip_prefix(root)
@@ -141,7 +143,6 @@ pub(super) fn write(
     disk.set_len(layout.size)
         .with_context(|| format!("cannot size {}", staging.display()))?;
     layout.gpt().write(&disk)?;
-    let time = image::image_time(&kernel.image)?;
     for partition in &layout.partitions {
         interrupt::check()?;
         let offset = partition.first_lba * SECTOR;
