@@ -457,14 +457,25 @@ fn fstab(layout: &DiskLayout) -> anyhow::Result<String> {
                 mount.mountpoint,
                 mount.format.fsoptions.as_deref().unwrap_or("umask=0077")
             ),
-            Role::Filesystem(mount) => format!(
-                "UUID={}\t{}\t{}\t{}\t0\t{}",
-                fs_uuid(partition)?,
-                mount.mountpoint,
-                mount.fstype.name(),
-                mount.format.fsoptions.as_deref().unwrap_or("defaults"),
-                if mount.mountpoint == "/" { 1 } else { 2 }
-            ),
+            Role::Filesystem(mount) => {
+                let is_root = mount.mountpoint == "/";
+                // The root grows with its partition (cloud-init's growpart
+                // enlarges the partition; systemd then the file system), as
+                // on Debian's cloud images.
+                let default = if is_root {
+                    "defaults,x-systemd.growfs"
+                } else {
+                    "defaults"
+                };
+                format!(
+                    "UUID={}\t{}\t{}\t{}\t0\t{}",
+                    fs_uuid(partition)?,
+                    mount.mountpoint,
+                    mount.fstype.name(),
+                    mount.format.fsoptions.as_deref().unwrap_or(default),
+                    if is_root { 1 } else { 2 }
+                )
+            }
             Role::Swap(format) => format!(
                 "UUID={}\tnone\tswap\t{}\t0\t0",
                 fs_uuid(partition)?,
