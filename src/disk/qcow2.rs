@@ -11,7 +11,7 @@
 //! `SEEK_DATA`/`SEEK_HOLE` and never read, and clusters of zeros are left
 //! unallocated, which reads back as zeros without a backing file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io;
 use std::num::NonZeroUsize;
@@ -553,15 +553,20 @@ fn refcount_sizing(used: u64, cluster_bits: u32) -> (u64, u64) {
 }
 
 /// Host cluster allocation: where each cluster goes and how many references each host
-/// cluster has. Whole clusters are appended; deflated clusters are packed byte by byte
-/// after the previous compressed data, as qemu packs them: into the room left in its
-/// cluster, or on into new clusters while that cluster is the file's last.
+/// cluster has. Whole clusters are appended. Deflated clusters are packed byte by byte
+/// after the previous ones, running on into new clusters; when whole clusters are
+/// appended behind packed data, the room left in its last cluster is kept, and later
+/// compressed data that fits goes there (the smallest room that fits), so little
+/// space is lost where compressible and incompressible data alternate.
 struct Allocator {
     cluster_bits: u32,
     /// Refcount of each host cluster so far; its length is the file's length in clusters.
     refcounts: Vec<u16>,
-    /// The first free byte after the last compressed data, while its cluster has room.
+    /// The first free byte after the packed data, while that data ends inside the
+    /// file's last cluster.
     packed_end: Option<u64>,
+    /// Room cut off from the packed data by whole clusters: (bytes, first free byte).
+    gaps: BTreeSet<(u64, u64)>,
 }
 
 impl Allocator {
@@ -570,6 +575,7 @@ impl Allocator {
             cluster_bits,
             refcounts: Vec::new(),
             packed_end: None,
+            gaps: BTreeSet::new(),
         }
     }
 
@@ -583,6 +589,10 @@ impl Allocator {
 
     /// `count` new clusters at the end of the file, referenced once each.
     fn append(&mut self, count: u64) -> Result<u64, Qcow2Error> {
+        if let Some(end) = self.packed_end.take() {
+            let cluster_end = ((end >> self.cluster_bits) + 1) << self.cluster_bits;
+            self.gaps.insert((cluster_end - end, end));
+        }
         self.grow(count, 1)
     }
 
@@ -599,22 +609,30 @@ impl Allocator {
         Ok(offset)
     }
 
+    /// One more reference to host cluster `cluster`, which exists.
+    fn reference(&mut self, cluster: u64) -> Result<(), Qcow2Error> {
+        // Below the length of `refcounts`, which fits a usize.
+        let refcount = &mut self.refcounts[cluster as usize];
+        *refcount = refcount.checked_add(1).ok_or_else(|| {
+            Qcow2Error::Limit(format!("host cluster {cluster} referenced 65536 times"))
+        })?;
+        Ok(())
+    }
+
     /// Where `length` bytes of deflated data go (1 <= length < cluster size).
     fn place_compressed(&mut self, length: u64) -> Result<u64, Qcow2Error> {
         let bits = self.cluster_bits;
-        let start = match self.packed_end {
-            Some(end) => {
-                let cluster_end = ((end >> bits) + 1) << bits;
-                if end + length <= cluster_end || cluster_end == self.end() {
-                    end
-                } else {
-                    // Whole clusters were appended since: the data must be contiguous,
-                    // so the room left is given up.
-                    self.end()
-                }
+        // The smallest room that fits, the earliest of equals: the same input always
+        // gives the same layout.
+        if let Some(&(room, start)) = self.gaps.range((length, 0)..).next() {
+            self.gaps.remove(&(room, start));
+            if room > length {
+                self.gaps.insert((room - length, start + length));
             }
-            None => self.end(),
-        };
+            self.reference(start >> bits)?;
+            return Ok(start);
+        }
+        let start = self.packed_end.unwrap_or_else(|| self.end());
         let end = start + length;
         let limit = compressed_offset_limit(bits);
         if end > limit {
@@ -625,16 +643,12 @@ impl Allocator {
         }
         let last = (end - 1) >> bits;
         if last >= self.clusters() {
-            // Unreferenced until the count below.
+            // Unreferenced until counted below.
             self.grow(last + 1 - self.clusters(), 0)?;
         }
         // Every host cluster the data touches counts it once, as qemu-img check counts.
         for cluster in start >> bits..=last {
-            // Below the length of `refcounts`, which fits a usize.
-            let refcount = &mut self.refcounts[cluster as usize];
-            *refcount = refcount.checked_add(1).ok_or_else(|| {
-                Qcow2Error::Limit(format!("host cluster {cluster} referenced 65536 times"))
-            })?;
+            self.reference(cluster)?;
         }
         self.packed_end = (!end.is_multiple_of(1 << bits)).then_some(end);
         Ok(start)
@@ -1149,17 +1163,24 @@ mod tests {
         assert_eq!(allocator.place_compressed(300).unwrap(), 512);
         assert_eq!(allocator.place_compressed(300).unwrap(), 812);
         assert_eq!(allocator.refcounts, [1, 2, 1]);
-        // A whole cluster goes after it; the room left in cluster 2 still takes data
-        // that fits there, and data that does not starts a new cluster.
+        // A whole cluster after it cuts off the 424 bytes left in cluster 2.
         assert_eq!(allocator.append(1).unwrap(), 1536);
-        assert_eq!(allocator.place_compressed(100).unwrap(), 1112);
+        assert_eq!(allocator.gaps, BTreeSet::from([(424, 1112)]));
+        // Data that does not fit there starts a new run at the end of the file...
         assert_eq!(allocator.place_compressed(500).unwrap(), 2048);
-        assert_eq!(allocator.refcounts, [1, 2, 2, 1, 1]);
-        // Data ending on a cluster boundary leaves no room behind.
+        // ...and data that fits fills the room, smallest room first.
+        assert_eq!(allocator.append(1).unwrap(), 2560);
+        assert_eq!(allocator.gaps, BTreeSet::from([(424, 1112), (12, 2548)]));
+        assert_eq!(allocator.place_compressed(100).unwrap(), 1112);
         assert_eq!(allocator.place_compressed(12).unwrap(), 2548);
+        assert_eq!(allocator.place_compressed(324).unwrap(), 1212);
+        assert!(allocator.gaps.is_empty());
+        assert_eq!(allocator.refcounts, [1, 2, 3, 1, 2, 1]);
+        // Data ending on a cluster boundary leaves no room behind.
+        assert_eq!(allocator.place_compressed(512).unwrap(), 3072);
         assert_eq!(allocator.packed_end, None);
-        assert_eq!(allocator.place_compressed(1).unwrap(), 2560);
-        assert_eq!(allocator.refcounts, [1, 2, 2, 1, 2, 1]);
+        assert_eq!(allocator.place_compressed(1).unwrap(), 3584);
+        assert_eq!(allocator.refcounts, [1, 2, 3, 1, 2, 1, 1, 1]);
     }
 
     #[test]
