@@ -252,11 +252,7 @@ impl Distro for Debian<'_> {
         mapped
             .request
             .install
-            .extend(extra.iter().map(|name| Requested {
-                pattern: (*name).to_owned(),
-                origin: purpose.to_owned(),
-                ignore_missing: false,
-            }));
+            .extend(super::extra_requests(extra, purpose));
         let mut transaction = resolve::resolve(&candidates, &mapped.request)?;
         transaction.warnings.extend(mapped.warnings);
         let packages = transaction

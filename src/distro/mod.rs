@@ -21,6 +21,7 @@ use crate::fetch::{Expected, Fetcher};
 use crate::install::RootFs;
 use crate::kickstart::sections::PackageSpec;
 use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
+use crate::resolve::Requested;
 
 /// One package the build will install.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +208,19 @@ pub trait Distro {
     /// Unpacks fetched packages into `dir` (checked as installed ones are),
     /// without running anything: boot assets for the build, not the image.
     fn unpack(&self, packages: &[FetchedPackage], dir: &Path) -> Result<(), anyhow::Error>;
+}
+
+/// The resolver's requests for `extra` packages an output needs in the
+/// image; `purpose` says why, in a failure.
+pub(crate) fn extra_requests<'a>(
+    extra: &'a [&str],
+    purpose: &'a str,
+) -> impl Iterator<Item = Requested> + 'a {
+    extra.iter().map(move |name| Requested {
+        pattern: (*name).to_owned(),
+        origin: purpose.to_owned(),
+        ignore_missing: false,
+    })
 }
 
 /// The packages that hold `assets`, each once.

@@ -206,11 +206,7 @@ impl Distro for Rpm<'_> {
         mapped
             .request
             .install
-            .extend(extra.iter().map(|name| Requested {
-                pattern: (*name).to_owned(),
-                origin: purpose.to_owned(),
-                ignore_missing: false,
-            }));
+            .extend(super::extra_requests(extra, purpose));
         let solution = resolve_rpm(&candidates, &mapped.request)?;
         let packages = solution
             .chosen

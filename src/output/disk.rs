@@ -14,10 +14,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::{
-    MANIFEST_SUFFIX, OutputInputs, SHA256SUMS, Written, WrittenFile, manifest, update_sha256sums,
-    write_file,
-};
+use super::{OutputInputs, Written, single_file, write_file};
 use crate::disk::ext4::{self, Ext4Spec};
 use crate::disk::gpt::Guid;
 use crate::disk::grub::{self, MenuEntry};
@@ -222,19 +219,7 @@ pub(super) fn write(
             )?;
         }
     }
-    let manifest_path = plan
-        .output_dir
-        .join(format!("{}.{MANIFEST_SUFFIX}", plan.label));
-    write_file(&manifest_path, manifest(inputs.resolution).as_bytes())?;
-    let files = vec![
-        WrittenFile::read(output)?,
-        WrittenFile::read(&manifest_path)?,
-    ];
-    update_sha256sums(&files, &plan.output_dir.join(SHA256SUMS))?;
-    Ok(Written {
-        path: output.to_owned(),
-        files,
-    })
+    single_file(inputs, output)
 }
 
 /// The GRUB images, made by the image's own `grub-mkimage`.

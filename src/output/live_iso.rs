@@ -5,10 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::{
-    MANIFEST_SUFFIX, OutputInputs, SHA256SUMS, Written, WrittenFile, live, manifest,
-    update_sha256sums, write_file,
-};
+use super::{OutputInputs, Written, live, single_file};
 use crate::image::{self, BootloaderFiles, LiveIsoSpec};
 use crate::plan::LiveSettings;
 
@@ -38,17 +35,5 @@ pub(super) fn write(
     for warning in &report.warnings {
         ui.warn(warning);
     }
-    let manifest_path = plan
-        .output_dir
-        .join(format!("{}.{MANIFEST_SUFFIX}", plan.label));
-    write_file(&manifest_path, manifest(inputs.resolution).as_bytes())?;
-    let files = vec![
-        WrittenFile::read(output)?,
-        WrittenFile::read(&manifest_path)?,
-    ];
-    update_sha256sums(&files, &plan.output_dir.join(SHA256SUMS))?;
-    Ok(Written {
-        path: output.to_owned(),
-        files,
-    })
+    single_file(inputs, output)
 }

@@ -104,6 +104,25 @@ pub fn write(inputs: &OutputInputs<'_>, output: &Path) -> anyhow::Result<Written
 /// `name version architecture` line per installed package.
 pub const MANIFEST_SUFFIX: &str = "packages";
 
+/// Finishes an output that is one file in the output directory: its
+/// package list `LABEL.packages` beside it, and both in `SHA256SUMS`.
+fn single_file(inputs: &OutputInputs<'_>, output: &Path) -> anyhow::Result<Written> {
+    let plan = inputs.plan;
+    let manifest_path = plan
+        .output_dir
+        .join(format!("{}.{MANIFEST_SUFFIX}", plan.label));
+    write_file(&manifest_path, manifest(inputs.resolution).as_bytes())?;
+    let files = vec![
+        WrittenFile::read(output)?,
+        WrittenFile::read(&manifest_path)?,
+    ];
+    update_sha256sums(&files, &plan.output_dir.join(SHA256SUMS))?;
+    Ok(Written {
+        path: output.to_owned(),
+        files,
+    })
+}
+
 /// The installed packages, one `name version architecture` line each.
 fn manifest(resolution: &Resolution) -> String {
     resolution
