@@ -29,7 +29,10 @@ livecompose validate --config ks.cfg\n  \
 livecompose flatten --config ks.cfg > flat.ks\n  \
 livecompose test Debian-mini.iso --firmware uefi --media usb\n  \
 livecompose squashfs /srv/root root.squashfs\n  \
-livecompose man /usr/local/share/man/man1",
+livecompose man /usr/local/share/man/man1\n\n\
+Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, \
+an option, the command line); 3 `livecompose test` booted the image and it did not \
+reach the expected line.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -72,8 +75,8 @@ pub enum Command {
     ///
     /// The image's serial port (ttyS0 / COM1) is captured: the kernel and
     /// getty must use it (console=ttyS0). Prints the time to the expected
-    /// line and keeps the console log; on timeout, exits 1 showing the last
-    /// console lines. KVM is used only when a probe boot shows that it works,
+    /// line and keeps the console log; when the line never comes, exits 3
+    /// showing the last console lines. KVM is used only when a probe boot shows that it works,
     /// else software emulation (TCG). Needs the Debian packages
     /// qemu-system-x86 and, for UEFI, ovmf.
     #[command(after_help = "Examples:\n  \

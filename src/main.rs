@@ -37,8 +37,37 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("livecompose: {}", report(&error));
-            ExitCode::FAILURE
+            exit_code(&error)
         }
+    }
+}
+
+/// The input was wrong (a kickstart, an option), not the build: exit code 2,
+/// as for a usage error.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+struct BadInput(anyhow::Error);
+
+fn bad_input(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    BadInput(error.into()).into()
+}
+
+/// What scripts read from the exit status: 1 the build or the tool failed,
+/// 2 the input is wrong (clap's code for usage errors too), 3 the boot test
+/// ran and the image did not reach the expected line.
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    let booted_and_failed = error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<boottest::BootError>(),
+            Some(boottest::BootError::Timeout { .. } | boottest::BootError::QemuExited { .. })
+        )
+    });
+    if booted_and_failed {
+        ExitCode::from(3)
+    } else if error.chain().any(|cause| cause.is::<BadInput>()) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -100,11 +129,11 @@ fn load(path: &std::path::Path) -> anyhow::Result<Parsed> {
             print_diagnostics(&failure.warnings);
             print_diagnostics(&failure.errors);
             let count = failure.errors.len();
-            anyhow::bail!(
+            Err(bad_input(anyhow::anyhow!(
                 "{} has {count} error{}",
                 path.display(),
                 if count == 1 { "" } else { "s" }
-            )
+            )))
         }
     }
 }
@@ -182,7 +211,7 @@ fn plan(
         disk_size: output.disk_size,
         compress: output.compress,
     };
-    Ok(BuildPlan::new(parsed.kickstart, inputs)?)
+    BuildPlan::new(parsed.kickstart, inputs).map_err(bad_input)
 }
 
 fn resolve(config: &std::path::Path, repositories: RepositoryArgs) -> anyhow::Result<()> {
@@ -225,7 +254,9 @@ fn resolve(config: &std::path::Path, repositories: RepositoryArgs) -> anyhow::Re
 
 fn build(args: BuildArgs) -> anyhow::Result<()> {
     let (Some(config), Some(label)) = (args.config, args.label) else {
-        anyhow::bail!("--config and --label are required to build an image (see --help)");
+        return Err(bad_input(anyhow::anyhow!(
+            "--config and --label are required to build an image (see --help)"
+        )));
     };
     let plan = plan(
         &config,
@@ -235,7 +266,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             format: args.format,
             output_dir: args.output,
             overlays: args.overlay,
-            squashfs: args.squashfs.options()?,
+            squashfs: args.squashfs.options().map_err(bad_input)?,
             disk_size: args.disk_size,
             compress: args.compress,
         },
@@ -262,7 +293,8 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
 }
 
 fn pack_squashfs(args: &SquashfsArgs) -> anyhow::Result<()> {
-    let stats = livecompose::squashfs::write_image(&args.source, &args.output, &args.options()?)
+    let options = args.options().map_err(bad_input)?;
+    let stats = livecompose::squashfs::write_image(&args.source, &args.output, &options)
         .with_context(|| {
             format!(
                 "cannot pack {} into {}",

@@ -17,10 +17,14 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// The run failed (exit 1) and said `fragment` on stderr.
-fn assert_fails_with(out: &Output, fragment: &str) {
+/// Exit codes: the build or the tool failed; the input is wrong.
+const FAILED: i32 = 1;
+const BAD_INPUT: i32 = 2;
+
+/// The run failed with `code` and said `fragment` on stderr.
+fn assert_fails_with(out: &Output, code: i32, fragment: &str) {
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
     assert!(stderr.contains(fragment), "{fragment:?} not in: {stderr}");
 }
 
@@ -48,7 +52,7 @@ fn validate_reports_file_and_line_and_exits_non_zero() {
     write(dir.path(), "bad.ks", "lang C\n%include part.ks\n");
     write(dir.path(), "part.ks", "\npart / --size=abc\n");
     let out = livecompose(&["validate", "-c", "bad.ks"], dir.path());
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(BAD_INPUT));
     let stderr = text(&out.stderr);
     assert!(
         stderr.starts_with("part.ks:2: part: --size=\"abc\" is not a size in MiB"),
@@ -61,7 +65,7 @@ fn validate_reports_file_and_line_and_exits_non_zero() {
 fn a_missing_kickstart_is_a_clear_error() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = livecompose(&["validate", "-c", "nope.ks"], dir.path());
-    assert_fails_with(&out, "nope.ks: cannot read the kickstart");
+    assert_fails_with(&out, BAD_INPUT, "nope.ks: cannot read the kickstart");
 }
 
 #[test]
@@ -185,6 +189,7 @@ fn an_unreachable_mirror_stops_the_build_and_writes_nothing() {
     );
     assert_fails_with(
         &out,
+        FAILED,
         "d.ks:1: cannot use repository base (http://127.0.0.1:9/debian)",
     );
     let out_dir = dir.path().join("out");
@@ -210,6 +215,7 @@ fn bad_labels_are_refused_before_any_work() {
     let out = livecompose(&["-c", "d.ks", "-l", "has space"], dir.path());
     assert_fails_with(
         &out,
+        BAD_INPUT,
         "the label \"has space\" cannot be an ISO 9660 volume id",
     );
 }
