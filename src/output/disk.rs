@@ -47,7 +47,7 @@ pub(super) fn write(
         .join(inputs.distro.initramfs_name(&kernel.version));
     if !initramfs.is_file() {
         anyhow::bail!(
-            "the image has no initramfs for Linux {} ({} is missing): a disk image boots through the image's own initramfs, so its generator (initramfs-tools, dracut) must be installed",
+            "the image has no initramfs for Linux {} ({} is missing): a disk image boots through the image's own initramfs, so the distribution's initramfs generator must be in the image",
             kernel.version,
             initramfs.strip_prefix(root).unwrap_or(&initramfs).display()
         );
@@ -61,6 +61,12 @@ pub(super) fn write(
 
     let mountpoints = settings.layout.mountpoints();
     let boot_separate = mountpoints.contains(&"/boot");
+    if boot_separate && !kernel_on_root.starts_with("boot") {
+        anyhow::bail!(
+            "the kernel is at /{}, outside /boot, so GRUB cannot find it on a separate /boot partition",
+            kernel_on_root.display()
+        );
+    }
     // Paths as GRUB sees them on the file system that holds /boot.
     let on_boot_fs = |path: &str| -> String {
         if boot_separate {
@@ -118,11 +124,17 @@ pub(super) fn write(
         settings.boot.menu_timeout_secs,
     );
     let boot_tree = tree_of(if boot_separate { "/boot" } else { "/" })?;
-    let grub_dir = boot_tree.join(on_boot_fs(grub_layout.boot_dir).trim_start_matches('/'));
-    std::fs::create_dir_all(&grub_dir)
-        .with_context(|| format!("cannot create {}", grub_dir.display()))?;
-    write_file(&grub_dir.join("grub.cfg"), grub_cfg.as_bytes())?;
-    write_file(&tree_of("/")?.join("etc/fstab"), fstab(&layout)?.as_bytes())?;
+    let grub_dir = on_boot_fs(grub_layout.boot_dir);
+    std::fs::create_dir_all(inside(boot_tree, &grub_dir)?)
+        .with_context(|| format!("cannot create {grub_dir}"))?;
+    write_file(
+        &inside(boot_tree, &format!("{grub_dir}/grub.cfg"))?,
+        grub_cfg.as_bytes(),
+    )?;
+    write_file(
+        &inside(tree_of("/")?, "/etc/fstab")?,
+        fstab(&layout)?.as_bytes(),
+    )?;
 
     let staging = inputs.work.join("disk.raw");
     ui.step(format!(
@@ -239,12 +251,12 @@ fn make_grub_images(
     grub_dir_on_fs: &str,
 ) -> anyhow::Result<GrubImages> {
     let root = inputs.root;
-    let boot_dir = root.join(grub.boot_dir.trim_start_matches('/'));
+    let boot_dir = inside(root, grub.boot_dir)?;
     for (modules, platform) in [
         (grub.pc_modules, "i386-pc"),
         (grub.efi_modules, "x86_64-efi"),
     ] {
-        let source = root.join(modules.trim_start_matches('/'));
+        let source = inside(root, modules)?;
         let target = boot_dir.join(platform);
         std::fs::create_dir_all(&target)
             .with_context(|| format!("cannot create {}", target.display()))?;
@@ -253,9 +265,11 @@ fn make_grub_images(
         {
             let entry = entry.with_context(|| format!("cannot read {}", source.display()))?;
             let name = entry.file_name();
-            let wanted = Path::new(&name)
-                .extension()
-                .is_some_and(|ext| ext == "mod" || ext == "lst");
+            let regular = entry.file_type().is_ok_and(|kind| kind.is_file());
+            let wanted = regular
+                && Path::new(&name)
+                    .extension()
+                    .is_some_and(|ext| ext == "mod" || ext == "lst");
             if wanted {
                 std::fs::copy(entry.path(), target.join(&name))
                     .with_context(|| format!("cannot copy {}", entry.path().display()))?;
@@ -263,7 +277,7 @@ fn make_grub_images(
         }
     }
     let scratch = "/tmp/livecompose-grub";
-    let scratch_host = root.join(scratch.trim_start_matches('/'));
+    let scratch_host = inside(root, scratch)?;
     std::fs::create_dir_all(&scratch_host)
         .with_context(|| format!("cannot create {}", scratch_host.display()))?;
     write_file(
@@ -332,7 +346,7 @@ fn split_root(
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("cannot create {}", parent.display()))?;
     for (index, mountpoint) in ordered.iter().enumerate() {
-        let source = root.join(mountpoint.trim_start_matches('/'));
+        let source = inside(root, mountpoint)?;
         let tree = parent.join(index.to_string());
         std::fs::create_dir(&tree).with_context(|| format!("cannot create {}", tree.display()))?;
         if source.is_dir() {
@@ -356,6 +370,28 @@ fn split_root(
         trees.push(((*mountpoint).to_owned(), tree));
     }
     Ok(trees)
+}
+
+/// `path` (absolute in the image) under `root`, refused when any existing
+/// component is a symbolic link: the image's files come from packages, and
+/// a link there must never lead the build to the host's files.
+fn inside(root: &Path, path: &str) -> anyhow::Result<PathBuf> {
+    let mut at = root.to_owned();
+    for component in path.split('/').filter(|c| !c.is_empty()) {
+        at.push(component);
+        match std::fs::symlink_metadata(&at) {
+            Ok(meta) if meta.file_type().is_symlink() => anyhow::bail!(
+                "{path} is under a symbolic link in the image ({}); a disk image needs it to be a directory",
+                at.strip_prefix(root).unwrap_or(&at).display()
+            ),
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => {
+                return Err(error).with_context(|| format!("cannot read {}", at.display()));
+            }
+        }
+    }
+    Ok(at)
 }
 
 /// The bytes the files under `tree` take on disk (each hard-linked file
@@ -483,11 +519,21 @@ fn esp_files(tree: &Path) -> anyhow::Result<Vec<EspFile>> {
         {
             let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
             let path = entry.path();
-            if path.is_dir() {
+            let kind = entry
+                .file_type()
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            if kind.is_dir() {
                 pending.push(path);
-            } else if path.is_file() {
+            } else if kind.is_file() {
                 let relative = path.strip_prefix(tree).unwrap_or(&path);
                 files.push(EspFile::host(&relative.to_string_lossy(), &path));
+            } else {
+                // FAT has no links or special files; a link could lead
+                // outside the image.
+                anyhow::bail!(
+                    "{} is not a regular file or directory, which a FAT file system cannot hold",
+                    path.display()
+                );
             }
         }
     }
@@ -589,6 +635,24 @@ mod tests {
             let left = root.join(mountpoint);
             assert!(left.is_dir(), "{mountpoint}");
             assert_eq!(std::fs::read_dir(&left).unwrap().count(), 0, "{mountpoint}");
+        }
+    }
+
+    #[test]
+    fn a_symbolic_link_on_the_way_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("home")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("etc/fstab")).unwrap();
+        assert_eq!(
+            inside(&root, "/etc/hostname").unwrap(),
+            root.join("etc/hostname")
+        );
+        assert_eq!(inside(&root, "/var/new").unwrap(), root.join("var/new"));
+        for linked in ["/home", "/home/user", "/etc/fstab"] {
+            let error = inside(&root, linked).unwrap_err().to_string();
+            assert!(error.contains("symbolic link"), "{linked}: {error}");
         }
     }
 
