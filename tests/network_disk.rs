@@ -12,9 +12,9 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use common::run;
+use common::{boot_to, run};
 
 struct Built {
     dir: tempfile::TempDir,
@@ -212,29 +212,9 @@ fn net_disk_qcow2_checks_clean_with_the_asked_size() {
     fs::remove_file(&raw).expect("remove the raw copy");
 }
 
-/// One qemu at a time: two software-emulated boots on two cores would each
-/// take twice as long.
 fn boot(image: &Path, firmware: &str, expect: &str) {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let log = image.with_extension(format!("{firmware}.console.log"));
-    let out = livecompose()
-        .arg("test")
-        .arg(image)
-        .args(["--firmware", firmware, "--media", "disk"])
-        .args(["--expect", expect, "--timeout", "600"])
-        .arg("--log")
-        .arg(&log)
-        .output()
-        .expect("run livecompose test");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{} did not boot with {firmware} to {expect:?}:\n{stdout}\n{stderr}",
-        image.display()
-    );
-    eprintln!("{firmware}: {}", stdout.trim());
+    boot_to(image, firmware, "disk", expect, &log);
 }
 
 #[test]

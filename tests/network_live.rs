@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use common::{run, xorriso};
+use common::{boot_to, run, xorriso};
 use regex::Regex;
 
 const LABEL: &str = "LC-Live-Test";
@@ -247,32 +247,13 @@ fn net_live_squashfs_holds_the_configured_root() {
     assert!(!listing.contains("etc/ssh/ssh_host_"));
 }
 
-/// One qemu at a time: two software-emulated boots on two cores would each
-/// take twice as long.
 fn boot(firmware: &str, media: &str) {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let fixture = fixture();
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let log = fixture
         .dir
         .path()
         .join(format!("{firmware}-{media}.console.log"));
-    let out = livecompose()
-        .arg("test")
-        .arg(&fixture.iso)
-        .args(["--firmware", firmware, "--media", media])
-        .args(["--expect", "debian-live login:", "--timeout", "600"])
-        .arg("--log")
-        .arg(&log)
-        .output()
-        .expect("run livecompose test");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{firmware} {media} did not reach the login prompt:\n{stdout}\n{stderr}"
-    );
-    eprintln!("{firmware} {media}: {}", stdout.trim());
+    boot_to(&fixture.iso, firmware, media, "debian-live login:", &log);
 }
 
 #[test]

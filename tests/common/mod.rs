@@ -132,6 +132,33 @@ pub fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Boots `image` with `livecompose test` until a console line matches
+/// `expect`, keeping the console in `log`; fails the test otherwise. One
+/// qemu at a time: two software-emulated boots on two cores would each take
+/// twice as long. Returns what `livecompose test` printed (the boot time).
+pub fn boot_to(image: &Path, firmware: &str, media: &str, expect: &str, log: &Path) -> String {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .arg("test")
+        .arg(image)
+        .args(["--firmware", firmware, "--media", media])
+        .args(["--expect", expect, "--timeout", "600"])
+        .arg("--log")
+        .arg(log)
+        .output()
+        .expect("run livecompose test");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{} did not boot ({firmware}, {media}) to {expect:?}:\n{stdout}\n{stderr}",
+        image.display()
+    );
+    eprintln!("{firmware} {media}: {}", stdout.trim());
+    stdout
+}
+
 /// Writes `DEBIAN/control` for a minimal package into `tree`.
 pub fn write_control(tree: &Path, package: &str, extra: &str) {
     fs::create_dir_all(tree.join("DEBIAN")).expect("mkdir DEBIAN");
