@@ -357,6 +357,33 @@ mod tests {
     }
 
     #[test]
+    fn lang_goes_to_locale_conf_where_the_distribution_keeps_it_there() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = RootFs::open(dir.path()).expect("root");
+        let chroot = Chroot::new(dir.path(), &dir.path().join("log")).expect("chroot");
+        let kickstart = Kickstart {
+            lang: Some(Lang {
+                lang: "de_DE.UTF-8".to_owned(),
+                addsupport: vec![],
+            }),
+            ..Kickstart::default()
+        };
+        let systemd_style = Conventions {
+            locale: LocaleStyle::LocaleConf,
+            keyboard: KeyboardStyle::Vconsole,
+            caches: &[],
+        };
+        let mut warnings = Vec::new();
+        apply(&root, &chroot, &kickstart, &systemd_style, &mut warnings).expect("applied");
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("etc/locale.conf")).expect("locale.conf"),
+            "LANG=de_DE.UTF-8\n"
+        );
+        assert!(!dir.path().join("etc/default/locale").exists());
+    }
+
+    #[test]
     fn lang_without_the_locales_package_warns() {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = RootFs::open(dir.path()).expect("root");
