@@ -45,7 +45,8 @@ timed "$work/lc.time" "$lc" --quiet --config "$ks" --label Bench --format qcow2 
 echo "== peer: the same packages with mmdebstrap, then mke2fs -d, grub-install, qemu-img"
 "$lc" resolve --quiet --config "$ks" --cache "$work/lc-cache" >"$work/set.txt"
 include=$(head -n -1 "$work/set.txt" | awk '{ print $1 }' | paste -sd,)
-include="$include,grub-pc,grub-efi-amd64-bin"
+# The boot loader packages a livecompose disk image carries as well.
+include="$include,grub-pc-bin,grub-efi-amd64-bin"
 sources=()
 for suite in $suites; do sources+=("deb $mirror $suite main"); done
 # The peer's steps as one script, so /usr/bin/time counts all of them.
