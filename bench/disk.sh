@@ -60,7 +60,7 @@ printf 'label: gpt\\nstart=2048, size=6144, type=21686148-6449-6E6F-744E-6565644
     sfdisk -q "$work/peer.raw"
 # The file systems straight into the image at their offsets (loop
 # partitions need udev, which containers and CI machines lack).
-mkfs.fat --offset 8192 -n EFI "$work/peer.raw" 126976 >/dev/null
+mkfs.fat -F 16 --offset 8192 -n EFI "$work/peer.raw" 126976 >/dev/null
 mke2fs -q -t ext4 -O ^metadata_csum_seed,^orphan_file -d "$work/mm" \\
     -E offset=\$((262144 * 512)) "$work/peer.raw" "\$(( (size_mb - 128) * 1024 ))"
 qemu-img convert -O qcow2 "$work/peer.raw" "$work/peer.qcow2"
