@@ -52,6 +52,11 @@ impl Guid {
         Self(bytes)
     }
 
+    /// The bytes in text order (as ext4 and swap headers store a UUID).
+    pub const fn bytes(&self) -> [u8; 16] {
+        self.0
+    }
+
     /// A GUID written as text in the source, for the well-known type GUIDs.
     /// It is evaluated at compile time, so a typo fails the build.
     pub(crate) const fn from_text(text: &str) -> Self {

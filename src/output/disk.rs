@@ -203,7 +203,10 @@ pub(super) fn write(
                 &disk,
                 offset,
                 partition.size,
-                uuid_bytes(partition)?,
+                partition
+                    .filesystem_uuid
+                    .with_context(|| format!("partition {} has no UUID", partition.number))?
+                    .bytes(),
                 format.label.as_deref(),
             )
             .with_context(|| format!("cannot write the swap area into {}", staging.display()))?,
@@ -447,23 +450,13 @@ fn fs_uuid(partition: &PlacedPartition) -> anyhow::Result<String> {
 
 /// A FAT volume's serial number: the first 32 bits of its UUID.
 fn fat_volume_id(uuid: Guid) -> u32 {
-    let text = uuid.to_string();
-    u32::from_str_radix(&text[..8], 16).unwrap_or_default()
+    let [a, b, c, d, ..] = uuid.bytes();
+    u32::from_be_bytes([a, b, c, d])
 }
 
 /// How blkid and `/etc/fstab` write a FAT serial number.
 fn fat_uuid(volume_id: u32) -> String {
     format!("{:04X}-{:04X}", volume_id >> 16, volume_id & 0xFFFF)
-}
-
-fn uuid_bytes(partition: &PlacedPartition) -> anyhow::Result<[u8; 16]> {
-    let text = fs_uuid(partition)?.replace('-', "");
-    let mut bytes = [0u8; 16];
-    for (index, byte) in bytes.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text[index * 2..index * 2 + 2], 16)
-            .context("a file system UUID is 32 hex digits")?;
-    }
-    Ok(bytes)
 }
 
 /// `/etc/fstab`: every file system and swap area by UUID, root first.
