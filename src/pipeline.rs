@@ -15,7 +15,9 @@ use anyhow::Context as _;
 
 use crate::chroot::Chroot;
 use crate::configure;
-use crate::distro::{self, Distro, FetchedPackage, Resolution, ResolvedPackage, UnpackedAssets};
+use crate::distro::{
+    self, BootAsset, Distro, FetchedPackage, Resolution, ResolvedPackage, UnpackedAssets,
+};
 use crate::fetch::{Download, Fetcher, Progress};
 use crate::install::RootFs;
 use crate::interrupt;
@@ -87,7 +89,8 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         .with_context(|| format!("cannot create {}", plan.output_dir.display()))?;
     let fetcher = open_cache(plan)?;
     let (distro, resolution) = resolve(plan, &fetcher, ui)?;
-    let asset_packages = distro::boot_asset_packages(&*distro, output::boot_assets(&plan.output))?;
+    let wanted_assets = output::boot_assets(&plan.output, &resolution, &*distro);
+    let asset_packages = distro::boot_asset_packages(&*distro, wanted_assets)?;
     let (packages, asset_packages) = fetch_all(&fetcher, &resolution, asset_packages, ui)?;
 
     let work = tempfile::Builder::new()
@@ -99,7 +102,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
                 plan.output_dir.display()
             )
         })?;
-    let assets = unpack_assets(&*distro, &asset_packages, plan, work.path())?;
+    let assets = unpack_assets(&*distro, &asset_packages, wanted_assets, work.path())?;
     let root_path = work.path().join("root");
     make_root_dir(&root_path)?;
     let root = RootFs::open(&root_path)?;
@@ -172,13 +175,13 @@ fn fetch_all(
 fn unpack_assets(
     distro: &dyn Distro,
     packages: &[FetchedPackage],
-    plan: &BuildPlan,
+    assets: &[BootAsset],
     work: &Path,
 ) -> anyhow::Result<UnpackedAssets> {
     let dir = work.join("boot-assets");
     make_root_dir(&dir)?;
     distro.unpack(packages, &dir)?;
-    let locations: Vec<_> = output::boot_assets(&plan.output)
+    let locations: Vec<_> = assets
         .iter()
         .map(|asset| distro.boot_asset(*asset))
         .collect();

@@ -12,7 +12,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use livecompose::initrd::{self, InitrdOptions, LABEL_ARG, SQUASHFS_PATH};
+use livecompose::initrd::{self, InitrdMode, InitrdOptions, LABEL_ARG, SQUASHFS_PATH};
 
 const LABEL: &str = "LC-INITRD-TEST";
 const ROOT_PASSWORD: &str = "live";
@@ -82,6 +82,7 @@ fn fixture() -> &'static Fixture {
 
         let options = InitrdOptions {
             output: dir.path().join("initrd.img"),
+            mode: InitrdMode::Live,
         };
         let started = Instant::now();
         let initrd = initrd::build(&root, &extracted.join("bin/busybox"), &options)

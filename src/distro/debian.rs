@@ -322,6 +322,12 @@ impl Distro for Debian<'_> {
         format!("initrd.img-{version}")
     }
 
+    fn initramfs_generators(&self) -> &'static [&'static str] {
+        // The alternatives a kernel's `linux-initramfs-tool` dependency
+        // names; each runs from the kernel's postinst hook.
+        &["initramfs-tools", "dracut", "tiny-initramfs"]
+    }
+
     fn boot_asset(&self, asset: BootAsset) -> AssetLocation {
         boot_asset(asset)
     }

@@ -55,7 +55,8 @@ impl Resolution {
 /// them and where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum BootAsset {
-    /// A statically linked busybox: the live initrd's whole userspace.
+    /// A statically linked busybox: the whole userspace of livecompose's
+    /// own initrd (live images, and disk images without a generator).
     Busybox,
     /// ISOLINUX and its menu modules: the live ISO's BIOS boot.
     Isolinux,
@@ -67,7 +68,7 @@ impl BootAsset {
     /// What the asset is for, in an error message.
     fn purpose(self) -> &'static str {
         match self {
-            Self::Busybox => "the live initrd",
+            Self::Busybox => "livecompose's initrd",
             Self::Isolinux => "BIOS boot",
             Self::SystemdBootEfi => "UEFI boot",
         }
@@ -197,6 +198,11 @@ pub trait Distro {
     /// The file under `/boot` holding the initramfs the image's own
     /// generator made for kernel `version`.
     fn initramfs_name(&self, version: &str) -> String;
+
+    /// The packages whose scripts make that initramfs when a kernel is
+    /// installed; an image with none of them boots from a disk through
+    /// livecompose's own initrd instead.
+    fn initramfs_generators(&self) -> &'static [&'static str];
 
     /// Where this distribution keeps `asset`.
     fn boot_asset(&self, asset: BootAsset) -> AssetLocation;

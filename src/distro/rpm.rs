@@ -287,7 +287,8 @@ impl Distro for Rpm<'_> {
             packages: &[
                 "grub2-pc-modules",
                 "grub2-efi-x64-modules",
-                "grub2-tools-minimal",
+                // grub2-mkimage is in grub2-tools, not grub2-tools-minimal.
+                "grub2-tools",
             ],
             mkimage: "/usr/bin/grub2-mkimage",
             pc_modules: "/usr/lib/grub/i386-pc",
@@ -298,6 +299,11 @@ impl Distro for Rpm<'_> {
 
     fn initramfs_name(&self, version: &str) -> String {
         format!("initramfs-{version}.img")
+    }
+
+    fn initramfs_generators(&self) -> &'static [&'static str] {
+        // kernel-install runs it from the kernel's %posttrans.
+        &["dracut"]
     }
 
     fn boot_asset(&self, asset: BootAsset) -> AssetLocation {

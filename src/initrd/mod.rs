@@ -1,10 +1,13 @@
-//! The live initrd: a small initramfs of our own that finds the boot medium
-//! by its label, mounts the squashfs under a tmpfs overlay and switches root
-//! into the image's init.
+//! livecompose's own initrd: a small initramfs that finds the live boot
+//! medium by its label, mounts the squashfs under a tmpfs overlay and
+//! switches root into the image's init; or, for a disk image whose
+//! distribution has no initramfs generator in the image, mounts the root
+//! the kernel command line names (`root=UUID=…`) and switches into it.
 //!
 //! [`build`] composes it from three things: a static busybox (from the
 //! distribution's `busybox-static` package; the caller extracts it), the
-//! image's own kernel modules in [`LIVE_MODULES`] with their dependencies,
+//! image's own kernel modules its [`InitrdMode`] needs with their
+//! dependencies,
 //! and our `/init` script (`init.sh`, which documents the kernel command
 //! line). It needs nothing of the build host and nothing extra in the image.
 
@@ -70,11 +73,47 @@ pub const LIVE_MODULES: &[&str] = &[
     "overlay",
 ];
 
+/// The modules a disk image's root needs, in this order: the disk
+/// controllers a PC or a virtual machine has, and ext4 after the CRC32C
+/// implementation it asks the crypto API for (a soft dependency, which
+/// `modules.dep` does not list and `insmod` does not follow).
+pub const DISK_ROOT_MODULES: &[&str] = &[
+    "ahci",
+    "ata_piix",
+    "sd_mod",
+    "virtio_pci",
+    "virtio_blk",
+    "virtio_scsi",
+    "nvme",
+    "crc32c_generic",
+    "ext4",
+];
+
+/// What the initrd boots into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitrdMode {
+    /// The squashfs on a labelled live medium.
+    Live,
+    /// The root file system of a disk, named by `root=` at boot.
+    DiskRoot,
+}
+
+impl InitrdMode {
+    /// The kernel modules `/init` loads in this mode.
+    pub fn modules(self) -> &'static [&'static str] {
+        match self {
+            Self::Live => LIVE_MODULES,
+            Self::DiskRoot => DISK_ROOT_MODULES,
+        }
+    }
+}
+
 /// What `build` is asked to do.
 #[derive(Debug, Clone)]
 pub struct InitrdOptions {
     /// The compressed cpio to write (through a temporary file beside it).
     pub output: PathBuf,
+    pub mode: InitrdMode,
 }
 
 /// The compression of the cpio; the kernel must be able to unpack it.
@@ -152,7 +191,7 @@ pub fn build(root: &Path, busybox: &Path, options: &InitrdOptions) -> Result<Ini
     .into_iter()
     .find(|path| path.is_file());
     let compression = choose_compression(config.as_deref())?;
-    let files = resolve_modules(&kernel.modules_dir)?;
+    let files = resolve_modules(&kernel.modules_dir, options.mode.modules())?;
 
     let output = &options.output;
     let dir = match output.parent() {
@@ -288,8 +327,8 @@ fn choose_compression(config: Option<&Path>) -> Result<Compression, InitrdError>
     }
 }
 
-/// The module files of `LIVE_MODULES` and their dependencies, in load order.
-fn resolve_modules(modules_dir: &Path) -> Result<Vec<String>, InitrdError> {
+/// The module files of `wanted` and their dependencies, in load order.
+fn resolve_modules(modules_dir: &Path, wanted: &[&str]) -> Result<Vec<String>, InitrdError> {
     let dep_path = modules_dir.join("modules.dep");
     let dep = fs::read_to_string(&dep_path).map_err(io_error(&dep_path))?;
     let builtin_path = modules_dir.join("modules.builtin");
@@ -303,7 +342,7 @@ fn resolve_modules(modules_dir: &Path) -> Result<Vec<String>, InitrdError> {
             path: dep_path.clone(),
             line: e.0,
         })?;
-    index.closure(LIVE_MODULES).map_err(|e| match e {
+    index.closure(wanted).map_err(|e| match e {
         ClosureError::Unknown(name) => InitrdError::MissingModule {
             name,
             modules_dep: dep_path,

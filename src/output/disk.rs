@@ -14,16 +14,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use super::{OutputInputs, Written, single_file, write_file};
+use super::{OutputInputs, Written, has_initramfs_generator, single_file, write_file};
 use crate::disk::ext4::{self, Ext4Spec};
 use crate::disk::gpt::Guid;
 use crate::disk::grub::{self, MenuEntry};
 use crate::disk::layout::{DiskLayout, FsType, PlacedPartition, Role};
 use crate::disk::qcow2::{self, Qcow2Options};
 use crate::disk::swap;
-use crate::distro::GrubLayout;
+use crate::distro::{AssetFile, GrubLayout};
 use crate::image::{self, EspFile};
-use crate::initrd;
+use crate::initrd::{self, InitrdMode, InitrdOptions, Kernel};
 use crate::interrupt;
 use crate::plan::{DiskFormat, DiskSettings};
 use crate::progress::human_bytes;
@@ -42,31 +42,13 @@ pub(super) fn write(
     let root = inputs.root;
     let grub_layout = inputs.distro.grub();
     let kernel = initrd::find_kernel(root).context("a disk image boots the image's kernel")?;
-    let initramfs = root
-        .join("boot")
-        .join(inputs.distro.initramfs_name(&kernel.version));
-    if !initramfs.is_file() {
-        anyhow::bail!(
-            "the image has no initramfs for Linux {} ({} is missing): a disk image boots through the image's own initramfs, so the distribution's initramfs generator must be in the image",
-            kernel.version,
-            initramfs.strip_prefix(root).unwrap_or(&initramfs).display()
-        );
-    }
     // Read now: the kernel's file moves with /boot when that is split off.
     let time = image::image_time(&kernel.image)?;
-    let kernel_on_root = kernel
-        .image
-        .strip_prefix(root)
-        .with_context(|| format!("the kernel {} is outside the root", kernel.image.display()))?;
+    let kernel_path = kernel_in_boot(root, &kernel)?;
+    let initramfs_path = initramfs_in_boot(inputs, &kernel)?;
 
     let mountpoints = settings.layout.mountpoints();
     let boot_separate = mountpoints.contains(&"/boot");
-    if boot_separate && !kernel_on_root.starts_with("boot") {
-        anyhow::bail!(
-            "the kernel is at /{}, outside /boot, so GRUB cannot find it on a separate /boot partition",
-            kernel_on_root.display()
-        );
-    }
     // Paths as GRUB sees them on the file system that holds /boot.
     let on_boot_fs = |path: &str| -> String {
         if boot_separate {
@@ -111,8 +93,6 @@ pub(super) fn write(
     };
     let mut cmdline = vec![format!("root=UUID={}", fs_uuid(root_fs)?), "ro".to_owned()];
     cmdline.extend(settings.boot.kernel_args.iter().cloned());
-    let kernel_path = format!("/{}", kernel_on_root.display());
-    let initramfs_path = format!("/boot/{}", inputs.distro.initramfs_name(&kernel.version));
     let grub_cfg = grub::config(
         &MenuEntry {
             title: &plan.label,
@@ -235,6 +215,62 @@ pub(super) fn write(
         }
     }
     single_file(inputs, output)
+}
+
+/// The kernel's path in the image under `/boot`, where GRUB reads it:
+/// copied there from the modules directory when the kernel package left
+/// it beside its modules (Fedora's, for `kernel-install` to copy).
+fn kernel_in_boot(root: &Path, kernel: &Kernel) -> anyhow::Result<String> {
+    let in_boot = format!("/boot/vmlinuz-{}", kernel.version);
+    let target = inside(root, &in_boot)?;
+    if kernel.image != target {
+        std::fs::create_dir_all(inside(root, "/boot")?).context("cannot create /boot")?;
+        std::fs::copy(&kernel.image, &target).with_context(|| {
+            format!(
+                "cannot copy the kernel {} to {in_boot}",
+                kernel.image.display()
+            )
+        })?;
+    }
+    Ok(in_boot)
+}
+
+/// The initramfs's path in the image under `/boot`: the one the image's
+/// own generator made, or, when the image has no generator, livecompose's
+/// initrd in its disk-root mode, written there.
+fn initramfs_in_boot(inputs: &OutputInputs<'_>, kernel: &Kernel) -> anyhow::Result<String> {
+    let in_boot = format!("/boot/{}", inputs.distro.initramfs_name(&kernel.version));
+    let target = inside(inputs.root, &in_boot)?;
+    if target.is_file() {
+        return Ok(in_boot);
+    }
+    if has_initramfs_generator(inputs.resolution, inputs.distro) {
+        anyhow::bail!(
+            "the image has an initramfs generator ({}), but it made no {in_boot} for Linux {}; see the build log",
+            inputs.distro.initramfs_generators().join(" or "),
+            kernel.version
+        );
+    }
+    inputs.ui.step(format!(
+        "The image has no initramfs generator ({}): it boots through livecompose's initrd",
+        inputs.distro.initramfs_generators().join(", ")
+    ));
+    let initrd = initrd::build(
+        inputs.root,
+        inputs.assets.path(AssetFile::Busybox)?,
+        &InitrdOptions {
+            output: target,
+            mode: InitrdMode::DiskRoot,
+        },
+    )
+    .context("cannot compose livecompose's initrd for the disk")?;
+    inputs.ui.step(format!(
+        "Initrd for Linux {}: {} modules, {}",
+        initrd.kernel_version,
+        initrd.modules.len(),
+        human_bytes(initrd.size)
+    ));
+    Ok(in_boot)
 }
 
 /// The GRUB images, made by the image's own `grub-mkimage`.

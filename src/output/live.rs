@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use super::OutputInputs;
 use crate::distro::AssetFile;
-use crate::initrd::{self, InitrdOptions};
+use crate::initrd::{self, InitrdMode, InitrdOptions};
 use crate::interrupt;
 use crate::plan::LiveSettings;
 use crate::progress::{Ui, human_bytes};
@@ -38,6 +38,7 @@ pub(super) fn compose(
         inputs.assets.path(AssetFile::Busybox)?,
         &InitrdOptions {
             output: staging.join("initrd.img"),
+            mode: InitrdMode::Live,
         },
     )
     .context("cannot compose the live initrd")?;

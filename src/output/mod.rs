@@ -60,7 +60,11 @@ pub struct OutputInputs<'a> {
 }
 
 /// The boot assets an output needs from the distribution's packages.
-pub fn boot_assets(output: &OutputSpec) -> &'static [BootAsset] {
+pub fn boot_assets(
+    output: &OutputSpec,
+    resolution: &Resolution,
+    distro: &dyn Distro,
+) -> &'static [BootAsset] {
     match output {
         OutputSpec::Dir => &[],
         OutputSpec::LiveIso(_) => &[
@@ -69,8 +73,21 @@ pub fn boot_assets(output: &OutputSpec) -> &'static [BootAsset] {
             BootAsset::SystemdBootEfi,
         ],
         OutputSpec::LiveFiles(_) => &[BootAsset::Busybox],
-        OutputSpec::Disk(_) => &[],
+        // A disk boots through the image's own initramfs when the image
+        // makes one; otherwise through livecompose's initrd in its
+        // disk-root mode, which needs the busybox.
+        OutputSpec::Disk(_) if has_initramfs_generator(resolution, distro) => &[],
+        OutputSpec::Disk(_) => &[BootAsset::Busybox],
     }
+}
+
+/// Whether the image gets a package that makes its initramfs.
+fn has_initramfs_generator(resolution: &Resolution, distro: &dyn Distro) -> bool {
+    let generators = distro.initramfs_generators();
+    resolution
+        .packages
+        .iter()
+        .any(|package| generators.contains(&package.name.as_str()))
 }
 
 /// Checks what an output needs from the build host, before any download.
