@@ -1,25 +1,25 @@
 //! Running the image's own programs (maintainer scripts, `dpkg`, `%post`,
-//! `systemctl`) inside the root being built.
+//! `systemctl`) inside the root being built, each in the [`sandbox`]:
+//! namespaces of its own, the API file systems mounted only there (so they
+//! vanish with it, whatever happens to livecompose: the build host never
+//! sees a mount to leak, and deleting a failed root can never recurse into
+//! the host's `/dev` or `/sys`), no network unless asked for, and the
+//! output appended to the build log.
 //!
-//! Every command runs in a private mount namespace of its own: the child
-//! process unshares, mounts `/proc`, `/sys` and a fresh `/dev` inside the
-//! root, then chroots. Those mounts exist only in that namespace, so they
-//! vanish with the child, whatever happens to livecompose (an error, Ctrl-C,
-//! even `kill -9`): the build host never sees a mount to leak, and deleting
-//! a failed root can never recurse into the host's `/dev` or `/sys`.
+//! [`sandbox`]: crate::sandbox
 
-use std::ffi::{CString, OsStr};
+use std::ffi::OsStr;
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
-use rustix::fs::{FileType, Mode};
-use rustix::mount::{MountFlags, MountPropagationFlags};
+use rustix::event::{PollFd, PollFlags};
 use rustix::thread::UnshareFlags;
+
+use crate::sandbox::{self, Confinement, MountPaths};
 
 /// The environment every command starts from: nothing of the build host's
 /// leaks in, and Debian's tools are told that nobody is there to answer.
@@ -86,130 +86,8 @@ pub struct Chroot {
     log_path: PathBuf,
     /// Set after [`BASE_ENV`] for every command.
     env: Vec<(String, String)>,
-}
-
-/// Every path the child needs after `fork`, built beforehand: between fork
-/// and exec only async-signal-safe calls are allowed, so no allocation.
-#[derive(Debug, Clone)]
-struct MountPaths {
-    root: CString,
-    proc: CString,
-    sys: CString,
-    dev: CString,
-    dev_pts: CString,
-    dev_shm: CString,
-    nodes: Vec<(CString, u32, u32)>,
-    links: Vec<(CString, CString)>,
-}
-
-/// Character devices a script may expect in `/dev`: (name, major, minor).
-const DEV_NODES: &[(&str, u32, u32)] = &[
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
-
-const DEV_LINKS: &[(&str, &str)] = &[
-    ("fd", "/proc/self/fd"),
-    ("stdin", "/proc/self/fd/0"),
-    ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"),
-    ("ptmx", "pts/ptmx"),
-];
-
-fn c_path(path: &Path) -> Result<CString, ChrootError> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| ChrootError::BadPath(path.to_path_buf()))
-}
-
-impl MountPaths {
-    fn new(root: &Path) -> Result<Self, ChrootError> {
-        let dev = root.join("dev");
-        Ok(MountPaths {
-            root: c_path(root)?,
-            proc: c_path(&root.join("proc"))?,
-            sys: c_path(&root.join("sys"))?,
-            dev: c_path(&dev)?,
-            dev_pts: c_path(&dev.join("pts"))?,
-            dev_shm: c_path(&dev.join("shm"))?,
-            nodes: DEV_NODES
-                .iter()
-                .map(|(name, major, minor)| Ok((c_path(&dev.join(name))?, *major, *minor)))
-                .collect::<Result<_, ChrootError>>()?,
-            links: DEV_LINKS
-                .iter()
-                .map(|(name, target)| Ok((c_path(&dev.join(name))?, c_path(Path::new(target))?)))
-                .collect::<Result<_, ChrootError>>()?,
-        })
-    }
-
-    /// Runs in the forked child: a private mount namespace with the API
-    /// filesystems mounted inside the root. With `enter`, also chroots.
-    fn set_up(&self, enter: bool) -> std::io::Result<()> {
-        let nosuid_nodev = MountFlags::NOSUID | MountFlags::NODEV;
-        // Device nodes need their exact modes (0666), whatever the umask.
-        let umask = rustix::process::umask(Mode::empty());
-        // SAFETY: called in a freshly forked, single-threaded child; no file
-        // descriptor table is shared with another thread.
-        unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) }?;
-        // The host's `/` is usually a shared mount; without this, our mounts
-        // would propagate back to the host.
-        rustix::mount::mount_change(
-            c"/",
-            MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
-        )?;
-        rustix::mount::mount(
-            c"proc",
-            self.proc.as_c_str(),
-            c"proc",
-            nosuid_nodev | MountFlags::NOEXEC,
-            None,
-        )?;
-        rustix::mount::mount(
-            c"sysfs",
-            self.sys.as_c_str(),
-            c"sysfs",
-            nosuid_nodev | MountFlags::NOEXEC | MountFlags::RDONLY,
-            None,
-        )?;
-        rustix::mount::mount(
-            c"tmpfs",
-            self.dev.as_c_str(),
-            c"tmpfs",
-            MountFlags::NOSUID,
-            c"mode=0755",
-        )?;
-        for (path, major, minor) in &self.nodes {
-            rustix::fs::mknodat(
-                rustix::fs::CWD,
-                path.as_c_str(),
-                FileType::CharacterDevice,
-                Mode::from_raw_mode(0o666),
-                rustix::fs::makedev(*major, *minor),
-            )?;
-        }
-        for (path, target) in &self.links {
-            rustix::fs::symlinkat(target.as_c_str(), rustix::fs::CWD, path.as_c_str())?;
-        }
-        for dir in [&self.dev_pts, &self.dev_shm] {
-            rustix::fs::mkdirat(rustix::fs::CWD, dir.as_c_str(), Mode::from_raw_mode(0o755))?;
-        }
-        rustix::mount::mount(
-            c"devpts",
-            self.dev_pts.as_c_str(),
-            c"devpts",
-            nosuid_nodev | MountFlags::NOEXEC,
-            c"newinstance,ptmxmode=0666,mode=0620",
-        )?;
-        rustix::process::umask(umask);
-        if enter {
-            rustix::process::chroot(self.root.as_c_str())?;
-            rustix::process::chdir(c"/")?;
-        }
-        Ok(())
-    }
+    /// Whether commands keep the host's network.
+    network: bool,
 }
 
 impl Chroot {
@@ -217,10 +95,20 @@ impl Chroot {
     pub fn new(root: &Path, log: &Path) -> Result<Self, ChrootError> {
         Ok(Chroot {
             root: root.to_path_buf(),
-            paths: MountPaths::new(root)?,
+            paths: MountPaths::new(root).map_err(|_| ChrootError::BadPath(root.to_owned()))?,
             log_path: log.to_path_buf(),
             env: Vec::new(),
+            network: false,
         })
+    }
+
+    /// The same chroot, its commands keeping the host's network: for
+    /// `%post`, as Anaconda runs it. Package scripts never get it.
+    pub fn with_network(&self) -> Chroot {
+        Chroot {
+            network: true,
+            ..self.clone()
+        }
     }
 
     /// The same chroot, its commands also given `key=value`.
@@ -267,12 +155,19 @@ impl Chroot {
         mut body: impl FnMut() -> i32 + Send + Sync + 'static,
     ) -> Command {
         // Never executed: `body` exits first.
-        let mut command = self.prepared("/", &[], true);
-        // SAFETY: see above; the child leaves through `_exit`, after
+        let mut command = Command::new("/");
+        self.set_environment(&mut command);
+        let paths = self.paths.clone();
+        // SAFETY: see above; the set-up makes raw system calls on data
+        // prepared before the fork; the child leaves through `_exit`, after
         // flushing C stdio (where the embedded interpreter writes), so it
         // never returns into the parent's copy of the program.
         unsafe {
             command.pre_exec(move || {
+                rustix::thread::unshare_unsafe(UnshareFlags::NEWNS)?;
+                paths.set_up()?;
+                rustix::process::chroot(paths.root())?;
+                rustix::process::chdir(c"/")?;
                 let status = body();
                 libc::fflush(std::ptr::null_mut());
                 libc::_exit(status)
@@ -281,24 +176,30 @@ impl Chroot {
         command
     }
 
-    fn prepared(&self, program: &str, args: &[&OsStr], enter: bool) -> Command {
-        let mut command = Command::new(program);
+    /// A clean environment: [`BASE_ENV`], then this chroot's own.
+    fn set_environment(&self, command: &mut Command) {
         command
-            .args(args)
             .env_clear()
             .envs(BASE_ENV.iter().copied())
             .envs(self.env.iter().map(|(key, value)| (key, value)));
-        if !enter {
+    }
+
+    fn prepared(&self, program: &str, args: &[&OsStr], enter_root: bool) -> Command {
+        let mut command = sandbox::command(
+            &self.root,
+            Confinement {
+                enter_root,
+                network: self.network,
+            },
+            program,
+            args,
+        );
+        self.set_environment(&mut command);
+        if !enter_root {
             // The host's own tools, wherever the host keeps them.
             if let Some(path) = std::env::var_os("PATH") {
                 command.env("PATH", path);
             }
-        }
-        let paths = self.paths.clone();
-        // SAFETY: `set_up` only makes raw system calls on data prepared
-        // before the fork; it neither allocates nor takes locks.
-        unsafe {
-            command.pre_exec(move || paths.set_up(enter));
         }
         command
     }
@@ -336,10 +237,12 @@ impl Chroot {
             .stdout(stdout)
             .stderr(stderr);
         let started = std::time::Instant::now();
-        let status = command.status().map_err(|source| ChrootError::Spawn {
+        let spawn_error = |source| ChrootError::Spawn {
             what: what.to_string(),
             source,
-        })?;
+        };
+        let mut child = command.spawn().map_err(spawn_error)?;
+        let status = wait_or_end(&mut child).map_err(spawn_error)?;
         // The time each command took, for whoever wonders where a slow
         // build spends it.
         writeln!(
@@ -361,6 +264,35 @@ impl Chroot {
             status: Status(status),
             tail: tail_since(&mut log, start),
         })
+    }
+}
+
+/// Waits for `child` (a sandbox helper), and ends it as soon as the build
+/// is interrupted: its death ends the sandbox's PID namespace and every
+/// process in it.
+fn wait_or_end(child: &mut Child) -> std::io::Result<ExitStatus> {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32)
+        .ok_or_else(|| std::io::Error::other("the child has no pid"))?;
+    let pidfd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())?;
+    // Often enough that Ctrl-C feels immediate; the pidfd wakes us at once
+    // when the child ends.
+    let tick = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 100_000_000,
+    };
+    loop {
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        match rustix::event::poll(&mut fds, Some(&tick)) {
+            Ok(_) | Err(rustix::io::Errno::INTR) => {}
+            Err(error) => return Err(error.into()),
+        }
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if crate::interrupt::requested() {
+            child.kill()?;
+            return child.wait();
+        }
     }
 }
 

@@ -2,38 +2,53 @@
 //! point instead of killing the process mid-write.
 //!
 //! The signal only sets a flag; the stages check it between steps and
-//! return an error, so every guard (temporary output, partial downloads)
-//! cleans up on the way out. Child processes in the terminal's process group
-//! get the same Ctrl-C and stop by themselves.
+//! return an error, so every guard (temporary output, partial downloads,
+//! the work directory) cleans up on the way out. A running script's sandbox
+//! is ended at once (see `chroot`), and a second signal changes nothing: the
+//! build is already stopping. A third ends the process at once, for a user
+//! whose build is stuck in something that never checks.
 
-use std::sync::Arc;
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
-static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+static REQUESTED: AtomicBool = AtomicBool::new(false);
+/// The first signal received, for the exit status.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+static RECEIVED: AtomicUsize = AtomicUsize::new(0);
 
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted; the partial output was removed")]
 pub struct Interrupted;
 
-/// Routes SIGINT, SIGTERM and SIGHUP to the flag. A second signal while the
-/// first is being handled ends the process at once, for a user who means it.
+/// Routes SIGINT, SIGTERM and SIGHUP to the flag.
 pub fn install() -> std::io::Result<()> {
-    let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
     for signal in [
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGHUP,
     ] {
-        signal_hook::flag::register_conditional_shutdown(signal, 130, Arc::clone(flag))?;
-        signal_hook::flag::register(signal, Arc::clone(flag))?;
+        // SAFETY: the handler only touches atomics and calls `_exit`, both
+        // async-signal-safe.
+        unsafe { signal_hook::low_level::register(signal, move || on_signal(signal)) }?;
     }
     Ok(())
 }
 
+fn on_signal(signal: i32) {
+    let _first = SIGNAL.compare_exchange(0, signal, Ordering::SeqCst, Ordering::SeqCst);
+    REQUESTED.store(true, Ordering::SeqCst);
+    if RECEIVED.fetch_add(1, Ordering::SeqCst) >= 2 {
+        signal_hook::low_level::exit(exit_code(signal));
+    }
+}
+
+/// A shell's status for a process ended by `signal`.
+fn exit_code(signal: i32) -> i32 {
+    128 + signal
+}
+
 /// Whether a stop was asked for.
 pub fn requested() -> bool {
-    FLAG.get().is_some_and(|flag| flag.load(Ordering::SeqCst))
+    REQUESTED.load(Ordering::SeqCst)
 }
 
 /// `Err(Interrupted)` once a stop was asked for.
@@ -42,5 +57,14 @@ pub fn check() -> Result<(), Interrupted> {
         Err(Interrupted)
     } else {
         Ok(())
+    }
+}
+
+/// The exit status of a build that a signal stopped: 130 for SIGINT, 143
+/// for SIGTERM, 129 for SIGHUP, as a shell reports them.
+pub fn exit_status() -> Option<u8> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        signal => u8::try_from(exit_code(signal)).ok(),
     }
 }

@@ -24,4 +24,5 @@ pub mod plan;
 pub mod progress;
 pub mod repo;
 pub mod resolve;
+pub mod sandbox;
 pub mod squashfs;

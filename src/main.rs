@@ -11,9 +11,18 @@ use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
 use livecompose::progress::{Ui, human_bytes};
 use livecompose::squashfs::SquashfsOptions;
-use livecompose::{boottest, interrupt, mirror, pipeline};
+use livecompose::{boottest, interrupt, mirror, pipeline, sandbox};
 
 fn main() -> ExitCode {
+    // Before anything else: the sandbox helper is this binary started again
+    // by the build, not a command of the user's.
+    let mut args = std::env::args_os().skip(1);
+    if args
+        .next()
+        .is_some_and(|first| first == sandbox::HELPER_ARG)
+    {
+        sandbox::helper_main(args.collect());
+    }
     let cli = Cli::parse();
     if let Err(error) = interrupt::install() {
         eprintln!("livecompose: cannot catch Ctrl-C: {error}");
@@ -54,8 +63,12 @@ fn bad_input(error: impl Into<anyhow::Error>) -> anyhow::Error {
 
 /// What scripts read from the exit status: 1 the build or the tool failed,
 /// 2 the input is wrong (clap's code for usage errors too), 3 the boot test
-/// ran and the image did not reach the expected line.
+/// ran and the image did not reach the expected line, 128 + N a signal N
+/// stopped it.
 fn exit_code(error: &anyhow::Error) -> ExitCode {
+    if let Some(status) = interrupt::exit_status() {
+        return ExitCode::from(status);
+    }
     let booted_and_failed = error.chain().any(|cause| {
         matches!(
             cause.downcast_ref::<boottest::BootError>(),

@@ -3,6 +3,8 @@
 //! kickstart with the image's own tools, then checked file by file and with
 //! independent peers (`openssl passwd` for the password hashes).
 
+mod common;
+
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -113,7 +115,7 @@ impl Build {
     /// The root, and a chroot into it that logs to the build's log.
     fn tools(&self) -> (RootFs, Chroot) {
         let root = RootFs::open(self.root()).expect("open root");
-        let chroot = Chroot::new(&self.root(), &self.dir.path().join("build.log")).expect("chroot");
+        let chroot = common::chroot(&self.root(), &self.dir.path().join("build.log"));
         (root, chroot)
     }
 

@@ -483,3 +483,102 @@ fn a_kickstart_build_takes_every_resolver_path_and_installs_every_file_kind() {
         text(&run.stderr)
     );
 }
+
+/// Sends `signal` to the build once its `%post` has started (it writes
+/// `marker` into the image, then waits in a daemon and a sleep), and checks
+/// what the build leaves: the shell's exit status for the signal, no work
+/// directory or output, no process of the script.
+fn interrupted_during_post(signal: &str, times: usize, expected_status: i32) {
+    let repo = Repo::new(&["shell"]);
+    let ks = repo.dir.path().join("interrupted.ks");
+    // Odd durations, so that the processes are recognisably the script's.
+    fs::write(
+        &ks,
+        format!(
+            "repo --name=fixtures --baseurl=file://{} --gpgkey={}\n\
+             %packages\nlc-shell\n%end\n\
+             %post\nbusybox sleep 7919 </dev/null >/dev/null 2>&1 &\n\
+             touch /post-started\nbusybox sleep 7907\n%end\n",
+            repo.root.display(),
+            repo.key.display()
+        ),
+    )
+    .unwrap();
+    let out = repo.dir.path().join("out");
+    let mut build = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .args(["--config", ks.to_str().unwrap(), "--label", "stopped"])
+        .args(["--format", "dir", "--output"])
+        .arg(&out)
+        .arg("--cache")
+        .arg(repo.dir.path().join("cache"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let started = || {
+        fs::read_dir(&out)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|work| work.path().join("root/post-started").exists())
+    };
+    while !started() {
+        assert!(
+            build.try_wait().unwrap().is_none(),
+            "the build ended before its %post started"
+        );
+        assert!(std::time::Instant::now() < deadline, "%post never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    for _ in 0..times {
+        rpmrepo::run(
+            "kill",
+            "procps",
+            &[&format!("-{signal}"), &build.id().to_string()],
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // A script that is not ended would keep the build for hours.
+    let stop_deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while build.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > stop_deadline {
+            build.kill().unwrap();
+            panic!("the build was still running a minute after SIG{signal}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let run = build.wait_with_output().unwrap();
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(expected_status), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let left: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".log"))
+        .collect();
+    assert!(left.is_empty(), "the build left {left:?}");
+    let cmdlines: Vec<String> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| fs::read(entry.path().join("cmdline")).ok())
+        .map(|cmdline| text(&cmdline).replace('\0', " "))
+        .collect();
+    for needle in ["sleep 7919", "sleep 7907"] {
+        assert!(
+            !cmdlines.iter().any(|c| c.contains(needle)),
+            "`{needle}` of the script outlived the build"
+        );
+    }
+}
+
+#[test]
+fn sigterm_during_post_ends_its_sandbox_and_removes_the_work_directory() {
+    interrupted_during_post("TERM", 1, 143);
+}
+
+#[test]
+fn a_second_ctrl_c_during_post_still_removes_the_work_directory() {
+    interrupted_during_post("INT", 2, 130);
+}

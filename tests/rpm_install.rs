@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::rpmrepo;
-use livecompose::chroot::Chroot;
 use livecompose::install::RootFs;
 use livecompose::install::rpm::{self, InstalledRpm, RpmInstallError, RpmInstallOptions};
 use livecompose::repo::signature::Keyring;
@@ -82,7 +81,7 @@ impl Root {
         options: &RpmInstallOptions,
     ) -> Result<Vec<InstalledRpm>, RpmInstallError> {
         let root = RootFs::open(self.path()).expect("open root");
-        let chroot = Chroot::new(&self.path(), &self.dir.path().join("build.log")).expect("chroot");
+        let chroot = common::chroot(&self.path(), &self.dir.path().join("build.log"));
         rpm::install(&root, &chroot, rpms, options, &|_| {})
     }
 

@@ -73,6 +73,13 @@ fn run_one(
         });
     }
     let log_start = fs::metadata(chroot.log_path()).map_or(0, |m| m.len());
+    // Anaconda gives %post the network (to fetch files, register the
+    // system); `--nonet` takes it away.
+    let chroot = &if script.nonet {
+        chroot.clone()
+    } else {
+        chroot.with_network()
+    };
     let outcome = if script.nochroot {
         run_on_host(chroot, script, interpreter, &what)
     } else {

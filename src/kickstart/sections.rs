@@ -285,6 +285,9 @@ pub struct Script {
     pub interpreter: Option<String>,
     /// `%post` runs inside the image unless `--nochroot`; the others never do.
     pub nochroot: bool,
+    /// `--nonet` (a livecompose extension): the script runs without the
+    /// network, as package scripts always do.
+    pub nonet: bool,
     pub error_on_fail: bool,
     pub log: Option<String>,
     pub body: String,
@@ -295,6 +298,7 @@ impl Script {
     pub const OPTIONS: &'static [&'static str] = &[
         "--interpreter",
         "--nochroot",
+        "--nonet",
         "--erroronfail",
         "--log",
         "--logfile",
@@ -306,6 +310,7 @@ impl Script {
             kind,
             interpreter: None,
             nochroot: false,
+            nonet: false,
             error_on_fail: false,
             log: None,
             body: String::new(),
@@ -324,6 +329,7 @@ impl Script {
                 Arg::Option(o) => match o.as_str() {
                     "--interpreter" => script.interpreter = Some(args.value()?),
                     "--nochroot" if kind == ScriptKind::Post => script.nochroot = true,
+                    "--nonet" if kind == ScriptKind::Post => script.nonet = true,
                     "--erroronfail" => script.error_on_fail = true,
                     "--log" | "--logfile" => script.log = Some(args.value()?),
                     _ => return Err(args.unknown(o)),
@@ -338,6 +344,7 @@ impl Script {
         let header = Line::new(self.kind.section())
             .value("--interpreter", self.interpreter.as_ref())
             .flag("--nochroot", self.nochroot)
+            .flag("--nonet", self.nonet)
             .flag("--erroronfail", self.error_on_fail)
             .value("--log", self.log.as_ref())
             .finish();

@@ -251,3 +251,11 @@ pub fn dpkg_deb_list(deb: &Path) -> Vec<String> {
         })
         .collect()
 }
+
+/// A `Chroot` for tests that drive the build's stages themselves: the
+/// sandbox helper is the livecompose binary, since the test binary is not
+/// one.
+pub fn chroot(root: &Path, log: &Path) -> livecompose::chroot::Chroot {
+    livecompose::sandbox::use_helper(Path::new(env!("CARGO_BIN_EXE_livecompose")));
+    livecompose::chroot::Chroot::new(root, log).expect("chroot")
+}
