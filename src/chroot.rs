@@ -12,14 +12,13 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
 use rustix::event::{PollFd, PollFlags};
-use rustix::thread::UnshareFlags;
 
-use crate::sandbox::{self, Confinement, MountPaths};
+use crate::sandbox::{self, Confinement};
 
 /// The environment every command starts from: nothing of the build host's
 /// leaks in, and Debian's tools are told that nobody is there to answer.
@@ -82,7 +81,6 @@ impl fmt::Display for Status {
 #[derive(Debug, Clone)]
 pub struct Chroot {
     root: PathBuf,
-    paths: MountPaths,
     log_path: PathBuf,
     /// Set after [`BASE_ENV`] for every command.
     env: Vec<(String, String)>,
@@ -93,9 +91,12 @@ pub struct Chroot {
 impl Chroot {
     /// Commands will run in `root`; their output is appended to `log`.
     pub fn new(root: &Path, log: &Path) -> Result<Self, ChrootError> {
+        // The sandbox mounts under it through C strings.
+        if root.as_os_str().as_encoded_bytes().contains(&0) {
+            return Err(ChrootError::BadPath(root.to_owned()));
+        }
         Ok(Chroot {
             root: root.to_path_buf(),
-            paths: MountPaths::new(root).map_err(|_| ChrootError::BadPath(root.to_owned()))?,
             log_path: log.to_path_buf(),
             env: Vec::new(),
             network: false,
@@ -126,7 +127,8 @@ impl Chroot {
         &self.log_path
     }
 
-    /// A command that runs `program` (an absolute path inside the root)
+    /// A command that runs `program` (an absolute path inside the root, or
+    /// the name of a program embedded in livecompose, such as rpm's Lua)
     /// chrooted into the root, with a clean environment.
     pub fn command(&self, program: &str, args: &[&OsStr]) -> Command {
         self.prepared(program, args, true)
@@ -138,41 +140,6 @@ impl Chroot {
     pub fn host_command(&self, program: &str, args: &[&OsStr]) -> Command {
         let mut command = self.prepared(program, args, false);
         command.env("INSTALL_ROOT", &self.root);
-        command
-    }
-
-    /// A command that, instead of executing a program, runs `body` in the
-    /// forked child once it is chrooted into the root, and exits with the
-    /// status `body` returns: for interpreters livecompose embeds (rpm's
-    /// Lua), which must never chroot the main process. The child has the
-    /// command's environment, standard streams and working directory `/`.
-    ///
-    /// `body` runs between fork and exec, where only the forking thread
-    /// exists: it may allocate (glibc's allocator is reset for the child
-    /// at fork) but must not take locks other threads of this process use.
-    pub fn function_command(
-        &self,
-        mut body: impl FnMut() -> i32 + Send + Sync + 'static,
-    ) -> Command {
-        // Never executed: `body` exits first.
-        let mut command = Command::new("/");
-        self.set_environment(&mut command);
-        let paths = self.paths.clone();
-        // SAFETY: see above; the set-up makes raw system calls on data
-        // prepared before the fork; the child leaves through `_exit`, after
-        // flushing C stdio (where the embedded interpreter writes), so it
-        // never returns into the parent's copy of the program.
-        unsafe {
-            command.pre_exec(move || {
-                rustix::thread::unshare_unsafe(UnshareFlags::NEWNS)?;
-                paths.set_up()?;
-                rustix::process::chroot(paths.root())?;
-                rustix::process::chdir(c"/")?;
-                let status = body();
-                libc::fflush(std::ptr::null_mut());
-                libc::_exit(status)
-            });
-        }
         command
     }
 

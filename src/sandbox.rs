@@ -30,8 +30,18 @@ use rustix::mount::{MountFlags, MountPropagationFlags};
 use rustix::process::{Pid, Signal, WaitOptions};
 use rustix::thread::{CapabilitySet, UnshareFlags};
 
+use crate::install::rpm::lua;
+
 /// The first argument that makes the binary act as the sandbox helper.
 pub const HELPER_ARG: &str = "__sandbox";
+
+/// A program built into livecompose that runs in the sandbox as an
+/// executable of the image would: it gets the arguments after its name and
+/// returns the exit status.
+type EmbeddedProgram = fn(&[OsString]) -> i32;
+
+/// The embedded programs, by the name a command gives instead of a path.
+const EMBEDDED: &[(&str, EmbeddedProgram)] = &[(lua::PROGRAM, lua::main)];
 
 /// The capabilities no image build needs, removed from the bounding set of
 /// every program the sandbox runs, so that neither it nor anything it
@@ -188,22 +198,14 @@ fn namespace_init(
             .and_then(|()| rustix::process::chdir(c"/"))
             .map_err(|e| format!("cannot chroot into {}: {e}", root.display()))?;
     }
-    let mut command = Command::new(program);
-    command.args(args);
-    // SAFETY: setsid and prctl are plain system calls.
-    unsafe {
-        command.pre_exec(|| {
-            rustix::process::setsid()?;
-            for capability in DROPPED_CAPABILITIES {
-                rustix::thread::remove_capability_from_bounding_set(*capability)?;
-            }
-            Ok(())
-        });
-    }
-    let child = command
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", program.to_string_lossy()))?;
-    let child = child.id() as i32;
+    let embedded = EMBEDDED
+        .iter()
+        .find(|(name, _)| program == *name)
+        .map(|(_, main)| *main);
+    let child = match embedded {
+        Some(main) => start_embedded(main, args)?,
+        None => start_program(program, args)?,
+    };
     loop {
         match rustix::process::wait(WaitOptions::empty()) {
             Ok(Some((pid, status))) if pid.as_raw_nonzero().get() == child => {
@@ -214,6 +216,58 @@ fn namespace_init(
             Err(error) => return Err(format!("cannot wait for the program: {error}")),
         }
     }
+}
+
+/// Starts `program`, an executable of the image (or of the host, outside
+/// the root), as the sandboxed process; returns its pid.
+fn start_program(program: &OsStr, args: &[OsString]) -> Result<i32, String> {
+    let mut command = Command::new(program);
+    command.args(args);
+    // SAFETY: setsid and prctl are plain system calls.
+    unsafe {
+        command.pre_exec(confine_process);
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", program.to_string_lossy()))?;
+    Ok(child.id() as i32)
+}
+
+/// Starts an embedded program as the sandboxed process, in a child of the
+/// (single-threaded) init; returns its pid.
+fn start_embedded(main: EmbeddedProgram, args: &[OsString]) -> Result<i32, String> {
+    // SAFETY: the init is single-threaded, so the child may run anything.
+    match unsafe { libc::fork() } {
+        -1 => Err(format!("cannot fork: {}", std::io::Error::last_os_error())),
+        0 => {
+            let status = match confine_process() {
+                Ok(()) => main(args),
+                Err(error) => {
+                    eprintln!("livecompose sandbox: cannot confine the program: {error}");
+                    127
+                }
+            };
+            // C stdio is where an embedded interpreter may have written.
+            // SAFETY: flushing all C streams, then leaving without running
+            // the init's exit handlers twice.
+            unsafe {
+                libc::fflush(std::ptr::null_mut());
+                libc::_exit(status)
+            }
+        }
+        pid => Ok(pid),
+    }
+}
+
+/// What the sandboxed process itself gets: a session of its own (no
+/// controlling terminal) and a bounding set without the dropped
+/// capabilities. Only system calls: it runs between fork and exec.
+fn confine_process() -> std::io::Result<()> {
+    rustix::process::setsid()?;
+    for capability in DROPPED_CAPABILITIES {
+        rustix::thread::remove_capability_from_bounding_set(*capability)?;
+    }
+    Ok(())
 }
 
 /// Waits for the namespace's init and returns the status to exit with.
@@ -271,7 +325,7 @@ fn loopback_up() -> std::io::Result<()> {
 
 /// The paths the sandbox mounts on, inside the root.
 #[derive(Debug, Clone)]
-pub(crate) struct MountPaths {
+struct MountPaths {
     root: CString,
     proc: CString,
     proc_sys: CString,
@@ -307,7 +361,7 @@ fn c_path(path: &Path) -> Result<CString, String> {
 }
 
 impl MountPaths {
-    pub(crate) fn new(root: &Path) -> Result<Self, String> {
+    fn new(root: &Path) -> Result<Self, String> {
         let dev = root.join("dev");
         let proc = root.join("proc");
         Ok(MountPaths {
@@ -329,14 +383,14 @@ impl MountPaths {
         })
     }
 
-    pub(crate) fn root(&self) -> &std::ffi::CStr {
+    fn root(&self) -> &std::ffi::CStr {
         &self.root
     }
 
     /// Mounts the API file systems inside the root, in the mount namespace
     /// the caller has just unshared (so they vanish with it, whatever
     /// happens to the build: the host never sees a mount to leak).
-    pub(crate) fn set_up(&self) -> std::io::Result<()> {
+    fn set_up(&self) -> std::io::Result<()> {
         let nosuid_nodev = MountFlags::NOSUID | MountFlags::NODEV;
         // Device nodes need their exact modes (0666), whatever the umask.
         let umask = rustix::process::umask(Mode::empty());

@@ -1,6 +1,7 @@
 //! Scriptlets written for rpm's embedded Lua (`-p <lua>`), run in Lua 5.4
-//! inside a forked child chrooted into the image root, as rpm runs them
-//! chrooted inside its own process.
+//! by livecompose's sandbox helper as an embedded program ([`PROGRAM`],
+//! [`main`]): a fresh process in the image's sandbox, chrooted into the
+//! image, as rpm runs them chrooted inside its own process.
 //!
 //! The chunk sees what rpm 4.18 gives it: `...` is `(opt, arg)`, with
 //! `arg[1]` the string `"<lua>"` and the scriptlet's arguments after it as
@@ -11,7 +12,7 @@
 //! triggers). Each scriptlet gets a fresh interpreter: unlike in rpm,
 //! globals do not carry over from one scriptlet to the next.
 
-use std::ffi::CStr;
+use std::ffi::{CStr, OsString};
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::process::Command;
@@ -19,40 +20,95 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use mlua::{Function, Lua, MultiValue, Table, Value};
 
-use crate::chroot::Chroot;
 use crate::repo::rpm::version::Evr;
+
+/// The name of the embedded Lua interpreter, as rpm writes it for a
+/// scriptlet's interpreter and the sandbox helper knows it.
+pub const PROGRAM: &str = "<lua>";
+
+/// The flag after which the chunk's file paths come on standard input.
+const FILES_ON_STDIN: &str = "--files-on-stdin";
+
+/// The arguments of [`PROGRAM`] for the chunk `name` (`%post(name-v-r.a)`,
+/// as rpm names it in errors) in the file `script` of the image, with the
+/// numeric arguments rpm passes and, for file triggers (`files_on_stdin`),
+/// the matching paths on standard input, one a line.
+pub fn arguments(name: &str, script: &str, args: &[&str], files_on_stdin: bool) -> Vec<OsString> {
+    let mut argv = vec![OsString::from(name), OsString::from(script)];
+    if files_on_stdin {
+        argv.push(OsString::from(FILES_ON_STDIN));
+    }
+    argv.extend(args.iter().map(OsString::from));
+    argv
+}
+
+/// Runs the scriptlet [`arguments`] describe, in the sandbox; the exit
+/// status is 1 when the script raised an error, whose message goes to
+/// standard error (the build log) like a shell scriptlet's output.
+pub fn main(argv: &[OsString]) -> i32 {
+    let script = match LuaScript::from_arguments(argv) {
+        Ok(script) => script,
+        Err(error) => {
+            say(&format!("lua script failed: {error}"));
+            return 1;
+        }
+    };
+    let pid = std::process::id();
+    let result = script.run();
+    if std::process::id() != pid {
+        // A `posix.fork` child that did not exec must not go on as the
+        // scriptlet.
+        say("no exec() called after fork() in lua scriptlet");
+        return 1;
+    }
+    match result {
+        Ok(()) => 0,
+        Err(error) => {
+            say(&format!("lua script failed: {error}"));
+            1
+        }
+    }
+}
 
 /// A Lua scriptlet ready to run: its body, the numeric arguments rpm
 /// passes, and for file triggers the matching paths.
-pub struct LuaScript {
+struct LuaScript {
     /// How rpm names the chunk in its error messages: `%post(name-v-r.a)`.
-    pub name: String,
-    pub body: Vec<u8>,
-    pub args: Vec<i64>,
-    pub files: Option<Vec<Vec<u8>>>,
+    name: String,
+    body: Vec<u8>,
+    args: Vec<i64>,
+    files: Option<Vec<Vec<u8>>>,
 }
 
 impl LuaScript {
-    /// A command for [`Chroot::run`] that runs the script in the root; its
-    /// exit status is 1 when the script raised an error, whose message goes
-    /// to the log like a shell scriptlet's output.
-    pub fn command(self, chroot: &Chroot) -> Command {
-        chroot.function_command(move || {
-            let pid = std::process::id();
-            let result = self.run();
-            if std::process::id() != pid {
-                // A `posix.fork` child that did not exec must not go on
-                // as the scriptlet.
-                say("no exec() called after fork() in lua scriptlet");
-                return 1;
+    fn from_arguments(argv: &[OsString]) -> Result<Self, String> {
+        let [name, script, rest @ ..] = argv else {
+            return Err(format!("{PROGRAM} needs a chunk name and a script file"));
+        };
+        let body = fs::read(script)
+            .map_err(|e| format!("cannot read {}: {e}", script.to_string_lossy()))?;
+        let (files, args) = match rest.split_first() {
+            Some((flag, args)) if flag == FILES_ON_STDIN => {
+                let mut input = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut input)
+                    .map_err(|e| format!("cannot read the file list: {e}"))?;
+                let lines = input
+                    .split(|b| *b == b'\n')
+                    .filter(|line| !line.is_empty())
+                    .map(<[u8]>::to_vec)
+                    .collect();
+                (Some(lines), args)
             }
-            match result {
-                Ok(()) => 0,
-                Err(e) => {
-                    say(&format!("lua script failed: {e}"));
-                    1
-                }
-            }
+            _ => (None, rest),
+        };
+        Ok(LuaScript {
+            name: name.to_string_lossy().into_owned(),
+            body,
+            args: args
+                .iter()
+                .filter_map(|a| a.to_str().and_then(|a| a.parse().ok()))
+                .collect(),
+            files,
         })
     }
 

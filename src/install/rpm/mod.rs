@@ -37,14 +37,14 @@ mod caps;
 mod cpio;
 mod extract;
 pub mod header;
-mod lua;
+pub mod lua;
 mod order;
 mod package;
 mod pubkey;
 mod rpmdb;
 pub mod verify;
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -431,36 +431,40 @@ impl Scripts<'_> {
             return Ok(ScriptOutcome::Ran);
         };
         let what = format!("the {name} scriptlet of {}", package.nevra());
-        if program == "<lua>" {
+        let script_path = InRootPath::parse(&self.script_path)?;
+        let mut body = script.body.as_deref();
+        let (program, argv): (&str, Vec<OsString>) = if program == lua::PROGRAM {
+            // An empty chunk is a chunk: the interpreter reads it from the file.
+            body = Some(body.unwrap_or_default());
             // rpm names the chunk after the scriptlet kind alone
             // (`%triggerin(...)`, not the trigger's condition).
             let kind = name.split(' ').next().unwrap_or(name);
-            let lua = lua::LuaScript {
-                name: format!("{kind}({})", package.nevra()),
-                body: script.body.clone().unwrap_or_default(),
-                args: args.iter().filter_map(|a| a.parse().ok()).collect(),
-                files: input.map(|lines| lines.iter().map(|l| l.to_vec()).collect()),
-            };
-            let result = self.chroot.run(lua.command(self.chroot), &what);
-            return Ok(outcome(result)?);
-        }
-        if !program.starts_with('/') {
+            let chunk = format!("{kind}({})", package.nevra());
+            (
+                lua::PROGRAM,
+                lua::arguments(&chunk, &self.script_path, args, input.is_some()),
+            )
+        } else if program.starts_with('/') {
+            let mut argv: Vec<OsString> = interpreter_args.iter().map(OsString::from).collect();
+            if body.is_some() {
+                argv.push(OsString::from(&self.script_path));
+            }
+            argv.extend(args.iter().map(OsString::from));
+            (program.as_str(), argv)
+        } else {
             return Ok(ScriptOutcome::Skipped(format!(
                 "the {name} scriptlet of {} is in {program}, which livecompose cannot run; skipped",
                 package.nevra()
             )));
-        }
-        let mut argv: Vec<&OsStr> = interpreter_args.iter().map(OsStr::new).collect();
-        let script_path = InRootPath::parse(&self.script_path)?;
-        if let Some(body) = &script.body {
+        };
+        if let Some(body) = body {
             self.root.write_bytes(&script_path, body, 0o700)?;
-            argv.push(OsStr::new(&self.script_path));
         }
-        argv.extend(args.iter().map(OsStr::new));
+        let argv: Vec<&OsStr> = argv.iter().map(OsString::as_os_str).collect();
         let command = self.chroot.command(program, &argv);
         let stdin = input.map(input_file).transpose()?;
         let result = self.chroot.run_with_input(command, &what, stdin);
-        if script.body.is_some() {
+        if body.is_some() {
             self.root.remove_file(&script_path)?;
         }
         Ok(outcome(result)?)
