@@ -18,7 +18,7 @@ use indicatif::ProgressBar;
 use crate::chroot::Chroot;
 use crate::configure::Conventions;
 use crate::fetch::{Expected, Fetcher};
-use crate::install::RootFs;
+use crate::install::{InRootPath, RootFs};
 use crate::kickstart::sections::PackageSpec;
 use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
 use crate::resolve::Requested;
@@ -106,19 +106,22 @@ pub struct UnpackedAssets {
 }
 
 impl UnpackedAssets {
-    /// The assets `locations` describe, found under `dir`.
+    /// The assets `locations` describe, found under `dir` (resolved inside
+    /// it: a symlink in a package cannot make a host file a boot asset).
     pub fn find(dir: &Path, locations: &[AssetLocation]) -> anyhow::Result<Self> {
+        let unpacked = RootFs::open(dir)?;
         let mut files = BTreeMap::new();
         for location in locations {
             for (file, relative) in location.files {
-                let path = dir.join(relative);
-                if !path.is_file() {
-                    anyhow::bail!(
+                match unpacked.real_path(&InRootPath::parse(relative)?)? {
+                    Some(real) if real.is_file => {
+                        files.insert(*file, real.host);
+                    }
+                    _ => anyhow::bail!(
                         "the packages {} do not hold {relative} where the distribution keeps it",
                         location.packages.join(", ")
-                    );
+                    ),
                 }
-                files.insert(*file, path);
             }
         }
         Ok(Self { files })

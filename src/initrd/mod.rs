@@ -15,13 +15,14 @@ mod cpio;
 mod modules;
 
 use std::collections::BTreeSet;
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, BufWriter, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::install::{InRootPath, RootError, RootFs};
 use crate::repo::rpm::version::rpmvercmp;
 
 use cpio::CpioWriter;
@@ -158,6 +159,8 @@ pub enum InitrdError {
     NoCompression { config: PathBuf },
     #[error("busybox {path}: {reason}")]
     Busybox { path: PathBuf, reason: &'static str },
+    #[error("in the image: {0}")]
+    Image(#[from] RootError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -184,12 +187,19 @@ pub fn build(root: &Path, busybox: &Path, options: &InitrdOptions) -> Result<Ini
     let kernel = find_kernel(root)?;
     // Debian keeps the kernel's configuration in /boot, Fedora beside the
     // modules.
-    let config = [
-        root.join("boot").join(format!("config-{}", kernel.version)),
-        kernel.modules_dir.join("config"),
-    ]
-    .into_iter()
-    .find(|path| path.is_file());
+    let image = RootFs::open(root)?;
+    let mut config = None;
+    for candidate in [
+        format!("/boot/config-{}", kernel.version),
+        format!("{}/config", in_image(root, &kernel.modules_dir)),
+    ] {
+        if let Some(real) = image.real_path(&InRootPath::parse(&candidate)?)?
+            && real.is_file
+        {
+            config = Some(real.host);
+            break;
+        }
+    }
     let compression = choose_compression(config.as_deref())?;
     let files = resolve_modules(&kernel.modules_dir, options.mode.modules())?;
 
@@ -247,34 +257,43 @@ pub struct Kernel {
 /// The newest kernel that has its modules installed: `boot/vmlinuz-VERSION`
 /// (Debian), or `vmlinuz` in the modules directory itself, where Fedora's
 /// kernel packages leave it for `kernel-install` to copy to `/boot`.
+///
+/// Every path is resolved inside the root (a symlink in the image cannot
+/// lead to a host file), and the paths returned are where the files really
+/// are.
 pub fn find_kernel(root: &Path) -> Result<Kernel, InitrdError> {
-    let boot = root.join("boot");
+    let image = RootFs::open(root)?;
+    let in_root = |path: &str| InRootPath::parse(path).map_err(InitrdError::from);
     // A merged /usr has the modules under usr/lib; /lib is a link to it.
-    let modules_roots = [root.join("usr/lib/modules"), root.join("lib/modules")];
-    let mut found: Vec<(String, PathBuf)> = Vec::new();
-    for entry in read_dir_if_present(&boot)? {
-        let name = entry.file_name();
-        if let Some(version) = name.to_str().and_then(|n| n.strip_prefix("vmlinuz-")) {
-            found.push((version.to_owned(), entry.path()));
+    let modules_roots = ["/usr/lib/modules", "/lib/modules"];
+    let mut found: Vec<(String, String)> = Vec::new();
+    for name in list_if_present(&image, &in_root("/boot")?)? {
+        if let Some(version) = name.strip_prefix("vmlinuz-") {
+            found.push((version.to_owned(), format!("/boot/{name}")));
         }
     }
-    for modules in &modules_roots {
-        for entry in read_dir_if_present(modules)? {
-            let image = entry.path().join("vmlinuz");
-            if let Some(version) = entry.file_name().to_str()
-                && image.is_file()
-            {
-                found.push((version.to_owned(), image));
-            }
+    for modules in modules_roots {
+        for version in list_if_present(&image, &in_root(modules)?)? {
+            found.push((version.clone(), format!("{modules}/{version}/vmlinuz")));
         }
     }
     let mut newest: Option<Kernel> = None;
-    for (version, image) in found {
-        let Some(modules_dir) = modules_roots
-            .iter()
-            .map(|dir| dir.join(&version))
-            .find(|dir| dir.join("modules.dep").is_file())
-        else {
+    for (version, kernel_path) in found {
+        let Some(kernel_file) = image.real_path(&in_root(&kernel_path)?)? else {
+            continue;
+        };
+        if !kernel_file.is_file {
+            continue;
+        }
+        let mut modules_dir = None;
+        for modules in modules_roots {
+            let dep = image.real_path(&in_root(&format!("{modules}/{version}/modules.dep"))?)?;
+            if dep.is_some_and(|dep| dep.is_file) {
+                modules_dir = image.real_path(&in_root(&format!("{modules}/{version}"))?)?;
+                break;
+            }
+        }
+        let Some(modules_dir) = modules_dir else {
             continue;
         };
         // Kernel releases (`6.1.0-18-amd64`, `6.9.1-300.fc40.x86_64`) are
@@ -286,22 +305,28 @@ pub fn find_kernel(root: &Path) -> Result<Kernel, InitrdError> {
         {
             newest = Some(Kernel {
                 version,
-                image,
-                modules_dir,
+                image: kernel_file.host,
+                modules_dir: modules_dir.host,
             });
         }
     }
-    newest.ok_or(InitrdError::NoKernel(boot))
+    newest.ok_or_else(|| InitrdError::NoKernel(root.join("boot")))
 }
 
-/// The entries of `dir`, none when it does not exist.
-fn read_dir_if_present(dir: &Path) -> Result<Vec<fs::DirEntry>, InitrdError> {
-    match fs::read_dir(dir) {
-        Ok(entries) => entries
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(io_error(dir)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(io_error(dir)(e)),
+/// `real`, a path under `root`, as the image names it.
+fn in_image(root: &Path, real: &Path) -> String {
+    format!("/{}", real.strip_prefix(root).unwrap_or(real).display())
+}
+
+/// The names in the image's directory `dir`, none when it does not exist.
+fn list_if_present(image: &RootFs, dir: &InRootPath) -> Result<Vec<String>, InitrdError> {
+    match image.real_path(dir)? {
+        Some(real) if real.is_dir => Ok(image
+            .list_dir(dir)?
+            .into_iter()
+            .filter_map(|name| name.into_string().ok())
+            .collect()),
+        _ => Ok(Vec::new()),
     }
 }
 
@@ -396,10 +421,14 @@ fn write_archive<W: Write>(
     cpio.file("init", 0o755, INIT.as_bytes())
         .map_err(io_error(archive))?;
 
+    // Module files are read inside the modules directory as if it were the
+    // root: an absolute path or a `..` in modules.dep, or a symlinked
+    // module, cannot make a host file part of the initrd.
+    let modules_dir = RootFs::open(&kernel.modules_dir)?;
     let mut list = String::new();
     for (file, name) in modules.iter().zip(&names) {
         let path = kernel.modules_dir.join(file);
-        let data = read_module(&path)?;
+        let data = read_module(&modules_dir, file, &path)?;
         cpio.file(name, 0o644, &data).map_err(io_error(&path))?;
         list.push_str(&format!("/{name}\n"));
     }
@@ -421,18 +450,22 @@ fn strip_compression(file: &str) -> &str {
 /// and falls back to its own decompressors, which know no zstd; so every
 /// module goes in uncompressed, whatever the kernel could do, and the
 /// archive's compression covers them all at once.
-fn read_module(path: &Path) -> Result<Vec<u8>, InitrdError> {
-    let mut file = File::open(path).map_err(io_error(path))?;
-    let name = path.to_string_lossy();
+fn read_module(modules_dir: &RootFs, file: &str, path: &Path) -> Result<Vec<u8>, InitrdError> {
+    let stored = modules_dir
+        .read(&InRootPath::parse(file)?)?
+        .ok_or_else(|| InitrdError::Io {
+            path: path.to_owned(),
+            source: io::Error::from(io::ErrorKind::NotFound),
+        })?;
     let mut data = Vec::new();
-    let read = if name.ends_with(".xz") {
-        liblzma::read::XzDecoder::new(file).read_to_end(&mut data)
-    } else if name.ends_with(".zst") {
-        zstd::Decoder::new(file).and_then(|mut d| d.read_to_end(&mut data))
-    } else if name.ends_with(".gz") {
-        flate2::read::GzDecoder::new(file).read_to_end(&mut data)
+    let read = if file.ends_with(".xz") {
+        liblzma::read::XzDecoder::new(stored.as_slice()).read_to_end(&mut data)
+    } else if file.ends_with(".zst") {
+        zstd::Decoder::new(stored.as_slice()).and_then(|mut d| d.read_to_end(&mut data))
+    } else if file.ends_with(".gz") {
+        flate2::read::GzDecoder::new(stored.as_slice()).read_to_end(&mut data)
     } else {
-        file.read_to_end(&mut data)
+        return Ok(stored);
     };
     read.map_err(io_error(path))?;
     Ok(data)

@@ -18,7 +18,7 @@ use thiserror::Error;
 
 pub use deb::{DebError, DebPackage, Unpacked};
 pub use dpkg_db::DbError;
-pub use rootfs::{InRootPath, RootError, RootFs};
+pub use rootfs::{InRootPath, RealPath, RootError, RootFs};
 
 #[derive(Debug, Error)]
 pub enum InstallError {

@@ -108,6 +108,14 @@ pub enum Existing {
     Other,
 }
 
+/// A file of the image as [`RootFs::real_path`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealPath {
+    pub host: PathBuf,
+    pub is_file: bool,
+    pub is_dir: bool,
+}
+
 /// An open root directory; see the module documentation for the rules.
 #[derive(Debug)]
 pub struct RootFs {
@@ -386,6 +394,63 @@ impl RootFs {
             Walked::Dir(_) => Ok(Existing::Directory),
             Walked::Entry { dir, name } => kind_at(&dir, &name, &shown),
         }
+    }
+
+    /// Where `path` really is on the host, resolved inside the root with
+    /// chroot semantics (every symlink followed, none out of the root):
+    /// for readers that need a host path to a file of the image (the
+    /// kernel, boot loader files). `None` if it does not exist; the path
+    /// holds no symlink, so reading it cannot leave the root.
+    pub fn real_path(&self, path: &InRootPath) -> Result<Option<RealPath>, RootError> {
+        let shown = path.display();
+        let fd = match self.walk(path, false, true) {
+            Ok(Walked::Dir(fd)) => fd,
+            Ok(Walked::Entry { dir, name }) => match rfs::openat(
+                &dir,
+                &name,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => return Ok(None),
+                Err(e) => return Err(io_err(&shown, "open")(e)),
+            },
+            Err(RootError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let kind =
+            FileType::from_raw_mode(rfs::fstat(&fd).map_err(io_err(&shown, "stat"))?.st_mode);
+        // The kernel's own names for what the descriptors hold; the root's
+        // may differ from the path it was opened by (a symlinked parent).
+        let real = |fd: &OwnedFd| {
+            std::fs::read_link(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(fd)
+            ))
+            .map_err(|source| RootError::Io {
+                path: shown.clone(),
+                op: "find the host path of",
+                source,
+            })
+        };
+        let found = real(&fd)?;
+        let root = real(&self.fd)?;
+        let Ok(relative) = found.strip_prefix(&root) else {
+            return Err(RootError::Io {
+                path: shown,
+                op: "resolve",
+                source: io::Error::other(format!(
+                    "it resolved outside the root, to {}",
+                    found.display()
+                )),
+            });
+        };
+        let host = self.path.join(relative);
+        Ok(Some(RealPath {
+            host,
+            is_file: kind == FileType::RegularFile,
+            is_dir: kind == FileType::Directory,
+        }))
     }
 
     /// Creates a directory. An existing directory, or a symlink that resolves

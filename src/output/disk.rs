@@ -137,9 +137,7 @@ pub(super) fn write(
         let offset = partition.first_lba * SECTOR;
         match &partition.role {
             Role::BiosBoot => {
-                let boot_img = root
-                    .join(grub_layout.pc_modules.trim_start_matches('/'))
-                    .join("boot.img");
+                let boot_img = inside(root, &format!("{}/boot.img", grub_layout.pc_modules))?;
                 let boot_img = std::fs::read(&boot_img)
                     .with_context(|| format!("cannot read {}", boot_img.display()))?;
                 let core_img = std::fs::read(&images.bios_core)
