@@ -78,11 +78,13 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         );
     }
     let output = plan.output_path();
-    if output.symlink_metadata().is_ok() {
-        anyhow::bail!(
-            "{} already exists; remove it or choose another --output",
-            output.display()
-        );
+    for path in std::iter::once(output.clone()).chain(output::side_files(plan)) {
+        if path.symlink_metadata().is_ok() {
+            anyhow::bail!(
+                "{} already exists; remove it or choose another --output",
+                path.display()
+            );
+        }
     }
     output::check_host(&plan.output)?;
     std::fs::create_dir_all(&plan.output_dir)

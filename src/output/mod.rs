@@ -125,10 +125,8 @@ pub const MANIFEST_SUFFIX: &str = "packages";
 /// package list `LABEL.packages` beside it, and both in `SHA256SUMS`.
 fn single_file(inputs: &OutputInputs<'_>, output: &Path) -> anyhow::Result<Written> {
     let plan = inputs.plan;
-    let manifest_path = plan
-        .output_dir
-        .join(format!("{}.{MANIFEST_SUFFIX}", plan.label));
-    write_file(&manifest_path, manifest(inputs.resolution).as_bytes())?;
+    let manifest_path = manifest_path(plan);
+    write_file_atomically(&manifest_path, manifest(inputs.resolution).as_bytes())?;
     let files = vec![
         WrittenFile::read(output)?,
         WrittenFile::read(&manifest_path)?,
@@ -151,6 +149,45 @@ fn manifest(resolution: &Resolution) -> String {
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes `bytes` to `path` through a temporary file beside it, renamed
+/// into place: a reader never sees it half written.
+fn write_file_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let write = || -> std::io::Result<()> {
+        let mut temp = tempfile::NamedTempFile::new_in(parent_dir(path))?;
+        temp.write_all(bytes)?;
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
+        temp.persist(path).map_err(|err| err.error)?;
+        Ok(())
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The directory `path` is in.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// The files an output writes beside itself that are its alone (the
+/// package list), which must not exist before the build.
+pub fn side_files(plan: &BuildPlan) -> Vec<PathBuf> {
+    match plan.output {
+        OutputSpec::Dir => Vec::new(),
+        OutputSpec::LiveIso(_) | OutputSpec::LiveFiles(_) | OutputSpec::Disk(_) => {
+            vec![manifest_path(plan)]
+        }
+    }
+}
+
+fn manifest_path(plan: &BuildPlan) -> PathBuf {
+    plan.output_dir
+        .join(format!("{}.{MANIFEST_SUFFIX}", plan.label))
 }
 
 impl WrittenFile {
@@ -176,10 +213,14 @@ pub const SHA256SUMS: &str = "SHA256SUMS";
 /// `sha256sum -c` reads, each file named by its file name so the list is
 /// checked from its own directory. Lines of other files already in `out`
 /// are kept (several images share an output directory); the list is
-/// replaced by rename, never left half written.
+/// replaced by rename, never left half written, and read and replaced under
+/// a lock on its directory, so two builds finishing at once lose no line.
 pub fn update_sha256sums(files: &[WrittenFile], out: &Path) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::PermissionsExt as _;
+    let dir = parent_dir(out);
+    let locked =
+        std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
+    rustix::fs::flock(&locked, rustix::fs::FlockOperation::LockExclusive)
+        .with_context(|| format!("cannot lock {}", dir.display()))?;
     let mut lines = std::collections::BTreeMap::new();
     match std::fs::read_to_string(out) {
         Ok(text) => {
@@ -201,20 +242,9 @@ pub fn update_sha256sums(files: &[WrittenFile], out: &Path) -> anyhow::Result<()
             .into_owned();
         lines.insert(name.clone(), format!("{}  {name}", file.sha256));
     }
-    let dir = match out.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let write = || -> std::io::Result<()> {
-        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-        for line in lines.values() {
-            writeln!(temp, "{line}")?;
-        }
-        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o644))?;
-        temp.persist(out).map_err(|err| err.error)?;
-        Ok(())
-    };
-    write().with_context(|| format!("cannot write {}", out.display()))
+    let text: String = lines.values().map(|line| format!("{line}\n")).collect();
+    // The lock is released when `locked` closes, after the rename.
+    write_file_atomically(out, text.as_bytes())
 }
 
 #[cfg(test)]
@@ -242,5 +272,27 @@ mod tests {
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n\
              ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  b.iso\n"
         );
+    }
+
+    #[test]
+    fn builds_finishing_at_once_lose_no_checksum_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let sums = dir.path().join(SHA256SUMS);
+        let writers: Vec<_> = (0..16)
+            .map(|i| {
+                let image = dir.path().join(format!("image-{i}.iso"));
+                std::fs::write(&image, format!("image {i}")).unwrap();
+                let sums = sums.clone();
+                std::thread::spawn(move || {
+                    let file = WrittenFile::read(&image).unwrap();
+                    update_sha256sums(&[file], &sums).unwrap();
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().unwrap();
+        }
+        let text = std::fs::read_to_string(&sums).unwrap();
+        assert_eq!(text.lines().count(), 16, "{text}");
     }
 }
