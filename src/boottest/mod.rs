@@ -95,8 +95,17 @@ pub struct BootReport {
     pub elapsed_to_match: Duration,
     pub matched_line: String,
     pub log_path: PathBuf,
-    /// The SSH login's user and commands, when one was asked for.
-    pub ssh: Option<(String, Runs)>,
+    /// The SSH login and its commands, when one was asked for.
+    pub ssh: Option<SshReport>,
+}
+
+/// How the SSH part of a boot test went.
+#[derive(Debug, Clone)]
+pub struct SshReport {
+    pub user: String,
+    /// From starting qemu to the first successful login.
+    pub elapsed_to_login: Duration,
+    pub runs: Runs,
 }
 
 impl fmt::Display for BootReport {
@@ -109,10 +118,15 @@ impl fmt::Display for BootReport {
             self.accel,
             self.log_path.display()
         )?;
-        if let Some((user, runs)) = &self.ssh {
-            write!(f, "\nlogged in over SSH as {user}")?;
-            if !runs.0.is_empty() {
-                write!(f, "\n{runs}")?;
+        if let Some(ssh) = &self.ssh {
+            write!(
+                f,
+                "\nlogged in over SSH as {} after {:.1} s",
+                ssh.user,
+                ssh.elapsed_to_login.as_secs_f64()
+            )?;
+            if !ssh.runs.0.is_empty() {
+                write!(f, "\n{}", ssh.runs)?;
             }
         }
         Ok(())
@@ -220,13 +234,9 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
         source,
         log: log_path.clone(),
     };
-    let ssh_port = match &options.ssh {
-        Some(login) => {
-            ssh::check(login).map_err(ssh_error)?;
-            Some(ssh::free_port().map_err(ssh_error)?)
-        }
-        None => None,
-    };
+    if let Some(login) = &options.ssh {
+        ssh::check(login).map_err(ssh_error)?;
+    }
     let scratch = tempfile::Builder::new()
         .prefix("livecompose-boot")
         .tempdir()
@@ -240,6 +250,12 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
         firmware::kvm_device(Path::new("/dev/kvm")),
         || firmware::probe_kvm(&options.qemu, scratch.path()),
     )?;
+    // Looked for just before qemu starts, so another program has the
+    // least time to take it first.
+    let ssh_port = match &options.ssh {
+        Some(_) => Some(ssh::free_port().map_err(ssh_error)?),
+        None => None,
+    };
     let machine = Machine {
         image,
         format,
@@ -260,8 +276,8 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
-    // Dropped last whichever way this function returns: qemu runs until
-    // the SSH session is over.
+    // Kills qemu whichever way this function returns; with SSH, only once
+    // the session is over.
     let mut guard = ProcessGuard::new(command.spawn().map_err(|source| BootError::QemuStart {
         qemu: options.qemu.clone(),
         source,
@@ -276,9 +292,13 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
     };
     let mut report = run.watch(&mut guard)?;
     if let (Some(login), Some(port)) = (&options.ssh, ssh_port) {
-        let runs = ssh::session(login, port, started + options.timeout, options.timeout)
+        let session = ssh::session(login, port, started + options.timeout, options.timeout)
             .map_err(ssh_error)?;
-        report.ssh = Some((login.user.clone(), runs));
+        report.ssh = Some(SshReport {
+            user: login.user.clone(),
+            elapsed_to_login: session.logged_in.duration_since(started),
+            runs: session.runs,
+        });
     }
     Ok(report)
 }
@@ -299,14 +319,8 @@ fn sniff_image(image: &Path) -> Result<ImageFormat, BootError> {
 /// Runs `qemu -version`, so that a missing qemu is named as such and not
 /// mistaken for a failed KVM probe.
 fn check_qemu(qemu: &Path) -> Result<(), BootError> {
-    let status = Command::new(qemu)
-        .arg("-version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    match status {
-        Ok(_) => Ok(()),
+    match starts(qemu, "-version") {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BootError::QemuMissing {
             qemu: qemu.to_owned(),
         }),
@@ -315,6 +329,18 @@ fn check_qemu(qemu: &Path) -> Result<(), BootError> {
             source,
         }),
     }
+}
+
+/// Whether `program` can be started, asked for its version (whatever it
+/// answers): the tools the test needs are checked before a boot starts.
+fn starts(program: &Path, version_option: &str) -> std::io::Result<()> {
+    Command::new(program)
+        .arg(version_option)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|_| ())
 }
 
 /// OVMF's code as installed, and a fresh copy of its variable store: the

@@ -81,6 +81,14 @@ impl fmt::Display for Runs {
     }
 }
 
+/// A session that went well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// When the first login succeeded.
+    pub logged_in: Instant,
+    pub runs: Runs,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SshError {
     #[error("cannot read the SSH key {}: {source}", path.display())]
@@ -117,6 +125,8 @@ pub enum SshError {
     },
     #[error("a command failed in the guest:\n{0}")]
     CommandFailed(Runs),
+    #[error("interrupted; qemu was stopped")]
+    Interrupted,
 }
 
 impl SshError {
@@ -149,14 +159,8 @@ pub fn check(login: &SshLogin) -> Result<(), SshError> {
         path: login.key.clone(),
         source,
     })?;
-    let status = Command::new(&login.client)
-        .arg("-V")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    match status {
-        Ok(_) => Ok(()),
+    match super::starts(&login.client, "-V") {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SshError::ClientMissing {
             client: login.client.clone(),
         }),
@@ -205,12 +209,16 @@ pub fn session(
     port: u16,
     deadline: Instant,
     timeout: Duration,
-) -> Result<Runs, SshError> {
+) -> Result<Session, SshError> {
     let arguments = client_arguments(login, port);
-    loop {
+    let logged_in = loop {
+        // Ctrl-C reaches the client too, which then fails like a refusal.
+        if crate::interrupt::requested() {
+            return Err(SshError::Interrupted);
+        }
         let attempt = run(login, &arguments, "true", deadline)?;
         match attempt {
-            Finished::Exited(run) if run.succeeded() => break,
+            Finished::Exited(run) if run.succeeded() => break Instant::now(),
             // sshd not started yet (connection refused), or still making
             // its keys: try again while there is time.
             Finished::Exited(_) if Instant::now() + RETRY < deadline => {
@@ -225,9 +233,12 @@ pub fn session(
                 });
             }
         }
-    }
+    };
     let mut runs = Vec::new();
     for command in &login.commands {
+        if crate::interrupt::requested() {
+            return Err(SshError::Interrupted);
+        }
         match run(login, &arguments, command, deadline)? {
             Finished::Exited(run) => {
                 let failed = !run.succeeded();
@@ -245,7 +256,10 @@ pub fn session(
             }
         }
     }
-    Ok(Runs(runs))
+    Ok(Session {
+        logged_in,
+        runs: Runs(runs),
+    })
 }
 
 enum Finished {
@@ -411,9 +425,11 @@ mod tests {
             ..fake_client(dir.path(), 0)
         };
         let (deadline, timeout) = soon(60);
-        let runs = session(&login, 2222, deadline, timeout).expect("both succeed");
+        let before = Instant::now();
+        let session = session(&login, 2222, deadline, timeout).expect("both succeed");
+        assert!(session.logged_in >= before && session.logged_in <= Instant::now());
         assert_eq!(
-            runs.to_string(),
+            session.runs.to_string(),
             "$ echo a\n  a\nexit status 0\n$ true\nexit status 0"
         );
     }
