@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{boot_to, run, xorriso};
+use common::{boot_to, extract_squashfs, run, xorriso};
 use regex::Regex;
 
 const LABEL: &str = "LC-Live-Test";
@@ -49,16 +49,7 @@ fn fixture() -> &'static Fixture {
         assert!(out.status.success(), "the build failed:\n{stderr}");
         let iso = dir.path().join(format!("{LABEL}.iso"));
         let squashfs = dir.path().join("filesystem.squashfs");
-        xorriso(
-            &iso,
-            &[
-                "-osirrox",
-                "on",
-                "-extract",
-                "/live/filesystem.squashfs",
-                squashfs.to_str().expect("UTF-8 temp path"),
-            ],
-        );
+        extract_squashfs(&iso, &squashfs);
         Fixture {
             dir,
             iso,

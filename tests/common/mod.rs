@@ -198,6 +198,21 @@ pub fn xorriso(iso: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Copies the live ISO's squashfs (`/live/filesystem.squashfs`) to `dest`
+/// with xorriso.
+pub fn extract_squashfs(iso: &Path, dest: &Path) {
+    xorriso(
+        iso,
+        &[
+            "-osirrox",
+            "on",
+            "-extract",
+            "/live/filesystem.squashfs",
+            dest.to_str().expect("a UTF-8 path"),
+        ],
+    );
+}
+
 pub fn download(dir: &Path, package: &str) -> PathBuf {
     // Readable by apt's unprivileged download user, so apt does not fall
     // back to downloading as root with a warning.
