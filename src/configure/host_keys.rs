@@ -217,6 +217,21 @@ mod tests {
         assert_eq!(sections, [&"[Unit]", &"[Service]", &"[Install]"]);
     }
 
+    /// systemd's own reader of unit files finds nothing to say about it.
+    #[test]
+    fn systemd_analyze_verify_accepts_the_unit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(format!("{UNIT}.service"));
+        fs::write(&path, unit_file("ssh.service")).expect("unit");
+        let out = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&path)
+            .output()
+            .expect("systemd-analyze: apt-get install systemd (tests/run does)");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && said.is_empty(), "{said}");
+    }
+
     #[test]
     fn images_that_make_their_own_keys_or_have_no_server_are_left_alone() {
         let fedora = SshServer {
