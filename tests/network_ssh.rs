@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use common::{extract_squashfs, run};
+use common::{build_image, extract_squashfs, run};
 use regex::Regex;
 
 const LABEL: &str = "LC-SSH-Test";
@@ -73,16 +73,7 @@ fn fixture() -> &'static Fixture {
         let public_key = fs::read_to_string(key.with_extension("pub")).expect("public key");
         let config = dir.path().join("ssh.ks");
         fs::write(&config, kickstart(public_key.trim())).expect("kickstart");
-        let out = Command::new(env!("CARGO_BIN_EXE_livecompose"))
-            .arg("--config")
-            .arg(&config)
-            .args(["--label", LABEL, "--output"])
-            .arg(dir.path())
-            .output()
-            .expect("run livecompose");
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        eprintln!("{stderr}");
-        assert!(out.status.success(), "the build failed:\n{stderr}");
+        let stderr = build_image(&config, LABEL, dir.path(), &[]);
         let iso = dir.path().join(format!("{LABEL}.iso"));
         Fixture {
             dir,
