@@ -255,7 +255,14 @@ fn cli_success_prints_the_time_and_the_accelerator() {
         .arg(log.path())
         .output()
         .expect("run livecompose");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = successful_stdout(&output);
+    assert!(stdout.contains("accelerator: "), "{stdout}");
+}
+
+/// What a `livecompose test` that reached the fixture's prompt printed;
+/// the test fails, showing both streams, if it did not.
+fn successful_stdout(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{stdout}{}",
@@ -265,7 +272,7 @@ fn cli_success_prints_the_time_and_the_accelerator() {
         stdout.contains("reached \"fixture login:\" after "),
         "{stdout}"
     );
-    assert!(stdout.contains("accelerator: "), "{stdout}");
+    stdout
 }
 
 /// A directory holding a stand-in `ssh` that runs its last argument (the
@@ -314,12 +321,7 @@ fn test_over_ssh(ssh: &Path, runs: &[&str]) -> std::process::Output {
 fn cli_ssh_commands_are_reported_and_a_failure_exits_3() {
     let ssh = stand_in_ssh();
     let output = test_over_ssh(ssh.path(), &["echo hello; echo warned >&2"]);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = successful_stdout(&output);
     assert!(
         stdout.contains("logged in over SSH as tester after "),
         "{stdout}"
