@@ -16,7 +16,7 @@ use crate::kickstart::commands::Services;
 use super::{ConfigureError, SshServer, exists, in_root, names_unit};
 
 /// The unit's name, without `.service`, as `services --disabled=` takes it.
-pub const UNIT: &str = "livecompose-ssh-host-keys";
+const UNIT: &str = "livecompose-ssh-host-keys";
 
 /// Where units that no package owns live.
 const UNIT_DIR: &str = "/etc/systemd/system";
