@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use regex::Regex;
 
-use crate::boottest::{self, AccelChoice, BootOptions, Firmware, Media};
+use crate::boottest::{self, AccelChoice, BootOptions, Firmware, Media, SshLogin};
 use crate::squashfs::{self, Compression, SquashfsOptions, XzBcj};
 
 #[derive(Parser, Debug)]
@@ -32,7 +32,7 @@ livecompose squashfs /srv/root root.squashfs\n  \
 livecompose man /usr/local/share/man/man1\n\n\
 Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, \
 an option, the command line); 3 `livecompose test` booted the image and it did not \
-reach the expected line.",
+reach the expected line, refused the SSH login, or a --run command failed.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -76,13 +76,16 @@ pub enum Command {
     /// The image's serial port (ttyS0 / COM1) is captured: the kernel and
     /// getty must use it (console=ttyS0). Prints the time to the expected
     /// line and keeps the console log; when the line never comes, exits 3
-    /// showing the last console lines. KVM is used only when a probe boot shows that it works,
+    /// showing the last console lines. With --ssh-key it then logs in over
+    /// SSH and runs each --run command, printing its output and exit status.
+    /// KVM is used only when a probe boot shows that it works,
     /// else software emulation (TCG). Needs the Debian packages
     /// qemu-system-x86 and, for UEFI, ovmf.
     #[command(after_help = "Examples:\n  \
 livecompose test Debian-mini.iso\n  \
 livecompose test Debian-mini.iso --firmware uefi --media usb --timeout 600\n  \
-livecompose test disk.raw --media disk --expect 'Reached target .*Multi-User'")]
+livecompose test disk.raw --media disk --expect 'Reached target .*Multi-User'\n  \
+livecompose test Debian-mini.iso --ssh-key ~/.ssh/id_ed25519 --ssh-user live --run 'systemctl is-active ssh'")]
     Test(TestArgs),
     /// Pack a directory into a squashfs image (what mksquashfs does, on every core).
     ///
@@ -158,7 +161,8 @@ pub struct TestArgs {
     #[arg(long, value_name = "REGEX", default_value = boottest::DEFAULT_EXPECT, value_parser = Regex::new)]
     pub expect: Regex,
 
-    /// Seconds to wait for the expected line.
+    /// Seconds to wait for the expected line (and, with --ssh-key, for the
+    /// SSH login and the commands too), counted from qemu's start.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub timeout: u64,
 
@@ -177,6 +181,24 @@ pub struct TestArgs {
     /// Directory holding OVMF_CODE_4M.fd and OVMF_VARS_4M.fd (or the 2 MiB pair).
     #[arg(long, value_name = "DIR", default_value = boottest::DEFAULT_OVMF_DIR)]
     pub ovmf_dir: PathBuf,
+
+    /// After the expected line, log in over SSH with this private key (the
+    /// image's authorized_keys must accept it, e.g. from a kickstart sshkey
+    /// line). The guest gets qemu's user-mode network, restricted so that it
+    /// reaches nothing; only its port 22 is forwarded, from a free port on
+    /// 127.0.0.1. Uses the host's ssh client (openssh-client).
+    #[arg(long, value_name = "KEY")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// The account to log in to.
+    #[arg(long, value_name = "NAME", default_value = boottest::DEFAULT_SSH_USER, requires = "ssh_key")]
+    pub ssh_user: String,
+
+    /// A command to run in the guest over SSH, through the user's shell;
+    /// repeat for more, run in order. Each one's output and exit status is
+    /// printed; the first that fails ends the test with exit status 3.
+    #[arg(long = "run", value_name = "COMMAND", requires = "ssh_key")]
+    pub commands: Vec<String>,
 }
 
 impl TestArgs {
@@ -191,6 +213,12 @@ impl TestArgs {
             log: self.log.clone(),
             ovmf_dir: self.ovmf_dir.clone(),
             progress: true,
+            ssh: self.ssh_key.as_ref().map(|key| SshLogin {
+                key: key.clone(),
+                user: self.ssh_user.clone(),
+                commands: self.commands.clone(),
+                client: boottest::DEFAULT_SSH_CLIENT.into(),
+            }),
             ..BootOptions::default()
         }
     }

@@ -63,17 +63,16 @@ fn bad_input(error: impl Into<anyhow::Error>) -> anyhow::Error {
 
 /// What scripts read from the exit status: 1 the build or the tool failed,
 /// 2 the input is wrong (clap's code for usage errors too), 3 the boot test
-/// ran and the image did not reach the expected line, 128 + N a signal N
-/// stopped it.
+/// ran and the image did not reach the expected line, did not let us in
+/// over SSH, or a command failed there; 128 + N a signal N stopped it.
 fn exit_code(error: &anyhow::Error) -> ExitCode {
     if let Some(status) = interrupt::exit_status() {
         return ExitCode::from(status);
     }
     let booted_and_failed = error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<boottest::BootError>(),
-            Some(boottest::BootError::Timeout { .. } | boottest::BootError::QemuExited { .. })
-        )
+        cause
+            .downcast_ref::<boottest::BootError>()
+            .is_some_and(boottest::BootError::is_test_failure)
     });
     if booted_and_failed {
         ExitCode::from(3)

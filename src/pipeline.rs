@@ -235,7 +235,7 @@ fn configure(
         .map(|overlay| overlay.value.clone())
         .chain(plan.overlays.iter().cloned())
         .collect();
-    let warnings = configure::configure(
+    let report = configure::configure(
         root,
         chroot,
         &plan.kickstart,
@@ -248,7 +248,10 @@ fn configure(
             log.display()
         )
     })?;
-    for warning in warnings {
+    for note in report.notes {
+        ui.step(note);
+    }
+    for warning in report.warnings {
         ui.warn(warning);
     }
     distro.finish_root(root)?;

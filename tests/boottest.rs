@@ -255,7 +255,14 @@ fn cli_success_prints_the_time_and_the_accelerator() {
         .arg(log.path())
         .output()
         .expect("run livecompose");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = successful_stdout(&output);
+    assert!(stdout.contains("accelerator: "), "{stdout}");
+}
+
+/// What a `livecompose test` that reached the fixture's prompt printed;
+/// the test fails, showing both streams, if it did not.
+fn successful_stdout(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{stdout}{}",
@@ -265,5 +272,88 @@ fn cli_success_prints_the_time_and_the_accelerator() {
         stdout.contains("reached \"fixture login:\" after "),
         "{stdout}"
     );
-    assert!(stdout.contains("accelerator: "), "{stdout}");
+    stdout
+}
+
+/// A directory holding a stand-in `ssh` that runs its last argument (the
+/// command) on the host: the fixture has no SSH server, but qemu still gets
+/// the forwarded network, and everything around the login is the real
+/// command line's.
+fn stand_in_ssh() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = dir.path().join("ssh");
+    std::fs::write(
+        &client,
+        "#!/bin/sh\n[ \"$1\" = -V ] && exit 0\nfor command; do :; done\nexec sh -c \"$command\"\n",
+    )
+    .expect("client");
+    std::fs::set_permissions(&client, std::fs::Permissions::from_mode(0o755)).expect("executable");
+    std::fs::write(dir.path().join("key"), "key").expect("key");
+    dir
+}
+
+/// `livecompose test` with the stand-in client first on PATH.
+fn test_over_ssh(ssh: &Path, runs: &[&str]) -> std::process::Output {
+    let path = std::env::join_paths(std::iter::once(ssh.to_owned()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .expect("PATH");
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_livecompose"));
+    command
+        .arg("test")
+        .arg(fixture())
+        .args(["--accel", "tcg", "--memory", "256", "--ssh-user", "tester"])
+        .arg("--ssh-key")
+        .arg(ssh.join("key"))
+        .arg("--log")
+        .arg(log.path())
+        .env("PATH", path);
+    for run in runs {
+        command.args(["--run", run]);
+    }
+    command.output().expect("run livecompose")
+}
+
+#[test]
+#[ignore = "end-to-end: the command line over SSH (a stand-in client), qemu with the forwarded network"]
+fn cli_ssh_commands_are_reported_and_a_failure_exits_3() {
+    let ssh = stand_in_ssh();
+    let output = test_over_ssh(ssh.path(), &["echo hello; echo warned >&2"]);
+    let stdout = successful_stdout(&output);
+    assert!(
+        stdout.contains("logged in over SSH as tester after "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.ends_with("\n$ echo hello; echo warned >&2\n  hello\n  warned\nexit status 0\n"),
+        "{stdout}"
+    );
+
+    let output = test_over_ssh(ssh.path(), &["echo one", "echo two; exit 4", "echo three"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // 3: the image booted and failed the test (1 is a tool failure).
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "a command failed in the guest:\n$ echo one\n  one\nexit status 0\n$ echo two; exit 4\n  two\nexit status 4\n"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("three"), "{stderr}");
+
+    // A key that cannot be read is the user's mistake, found before qemu starts.
+    let output = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .arg("test")
+        .arg(fixture())
+        .args(["--ssh-key", "/nonexistent/key"])
+        .output()
+        .expect("run livecompose");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot read the SSH key /nonexistent/key"),
+        "{stderr}"
+    );
 }

@@ -109,7 +109,9 @@ impl Build {
         let (root, chroot) = self.tools();
         let mut all: Vec<PathBuf> = kickstart.overlays.iter().map(|o| o.value.clone()).collect();
         all.extend_from_slice(overlays);
-        configure(&root, &chroot, kickstart, &all, &debian::CONVENTIONS).map_err(|e| e.to_string())
+        configure(&root, &chroot, kickstart, &all, &debian::CONVENTIONS)
+            .map(|report| report.warnings)
+            .map_err(|e| e.to_string())
     }
 
     /// The root, and a chroot into it that logs to the build's log.

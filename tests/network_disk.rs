@@ -14,29 +14,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{boot_to, run};
+use common::{boot_to, build_image, run};
 
 struct Built {
     dir: tempfile::TempDir,
     image: PathBuf,
 }
 
-fn livecompose() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_livecompose"))
-}
-
 fn build(kickstart: &str, label: &str, extra: &[&str], extension: &str) -> Built {
     let dir = tempfile::tempdir().expect("temp dir");
-    let out = livecompose()
-        .args(["--config", kickstart, "--label", label, "--output"])
-        .arg(dir.path())
-        .args(extra)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run livecompose");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stderr}");
-    assert!(out.status.success(), "the build failed:\n{stderr}");
+    let stderr = build_image(Path::new(kickstart), label, dir.path(), extra);
     assert!(
         !stderr.to_lowercase().contains("warning"),
         "{kickstart} warns:\n{stderr}"

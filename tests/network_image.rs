@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{download, dpkg_deb_extract, run, xorriso};
+use common::{download, dpkg_deb_extract, extract_squashfs, run, xorriso};
 use livecompose::boottest::{self, BootOptions, Firmware, Media};
 use livecompose::distro::{BootAsset, UnpackedAssets, debian};
 use livecompose::image::{BootloaderFiles, LiveIsoSpec, write_live_iso};
@@ -203,16 +203,7 @@ fn net_iso_rock_ridge_tree_and_volume_id_read_back() {
 
     // The squashfs comes back byte for byte through Rock Ridge.
     let copy = fixture.iso.with_extension("squashfs.copy");
-    xorriso(
-        &fixture.iso,
-        &[
-            "-osirrox",
-            "on",
-            "-extract",
-            "/live/filesystem.squashfs",
-            copy.to_str().unwrap(),
-        ],
-    );
+    extract_squashfs(&fixture.iso, &copy);
     assert!(fs::read(&copy).unwrap() == fs::read(&fixture.spec.squashfs).unwrap());
     fs::remove_file(copy).unwrap();
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{boot_to, run, xorriso};
+use common::{boot_to, build_image, extract_squashfs, run, xorriso};
 use regex::Regex;
 
 const LABEL: &str = "LC-Live-Test";
@@ -29,36 +29,15 @@ struct Fixture {
     stderr: String,
 }
 
-fn livecompose() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_livecompose"))
-}
-
 /// Built once for all tests of this file: the build takes minutes.
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("temp dir");
-        let out = livecompose()
-            .args(["--config", KICKSTART, "--label", LABEL, "--output"])
-            .arg(dir.path())
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run livecompose");
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        eprintln!("{stderr}");
-        assert!(out.status.success(), "the build failed:\n{stderr}");
+        let stderr = build_image(Path::new(KICKSTART), LABEL, dir.path(), &[]);
         let iso = dir.path().join(format!("{LABEL}.iso"));
         let squashfs = dir.path().join("filesystem.squashfs");
-        xorriso(
-            &iso,
-            &[
-                "-osirrox",
-                "on",
-                "-extract",
-                "/live/filesystem.squashfs",
-                squashfs.to_str().expect("UTF-8 temp path"),
-            ],
-        );
+        extract_squashfs(&iso, &squashfs);
         Fixture {
             dir,
             iso,

@@ -8,6 +8,7 @@
 mod console;
 mod firmware;
 mod qemu;
+mod ssh;
 
 use std::fmt;
 use std::fs::File;
@@ -23,6 +24,7 @@ use regex::Regex;
 pub use console::{DEFAULT_EXPECT, TAIL_LINES, Tail};
 pub use firmware::{AccelChoice, AccelDecision, DEFAULT_OVMF_DIR, PROBE_BUDGET};
 pub use qemu::{Accel, Firmware, Media};
+pub use ssh::{CommandRun, DEFAULT_SSH_CLIENT, DEFAULT_SSH_USER, Runs, SshError, SshLogin};
 
 use console::Watcher;
 use qemu::{ImageFormat, Machine, Pflash, ProcessGuard};
@@ -49,6 +51,10 @@ pub struct BootOptions {
     /// Show a spinner with the elapsed time and the console's current line
     /// on stderr (never drawn when stderr is not a terminal).
     pub progress: bool,
+    /// Once the expected line is seen, log in over SSH and run commands;
+    /// the guest then gets a network that leads nowhere but to its SSH
+    /// port. `None`: the guest has no network.
+    pub ssh: Option<SshLogin>,
 }
 
 impl Default for BootOptions {
@@ -64,6 +70,7 @@ impl Default for BootOptions {
             qemu: DEFAULT_QEMU.into(),
             ovmf_dir: DEFAULT_OVMF_DIR.into(),
             progress: false,
+            ssh: None,
         }
     }
 }
@@ -88,6 +95,17 @@ pub struct BootReport {
     pub elapsed_to_match: Duration,
     pub matched_line: String,
     pub log_path: PathBuf,
+    /// The SSH login and its commands, when one was asked for.
+    pub ssh: Option<SshReport>,
+}
+
+/// How the SSH part of a boot test went.
+#[derive(Debug, Clone)]
+pub struct SshReport {
+    pub user: String,
+    /// From starting qemu to the first successful login.
+    pub elapsed_to_login: Duration,
+    pub runs: Runs,
 }
 
 impl fmt::Display for BootReport {
@@ -99,7 +117,19 @@ impl fmt::Display for BootReport {
             self.elapsed_to_match.as_secs_f64(),
             self.accel,
             self.log_path.display()
-        )
+        )?;
+        if let Some(ssh) = &self.ssh {
+            write!(
+                f,
+                "\nlogged in over SSH as {} after {:.1} s",
+                ssh.user,
+                ssh.elapsed_to_login.as_secs_f64()
+            )?;
+            if !ssh.runs.0.is_empty() {
+                write!(f, "\n{}", ssh.runs)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -161,6 +191,20 @@ pub enum BootError {
     },
     #[error("interrupted; qemu was stopped; console log: {}", log.display())]
     Interrupted { log: PathBuf },
+    #[error("{source}\nconsole log: {}", log.display())]
+    Ssh { source: SshError, log: PathBuf },
+}
+
+impl BootError {
+    /// Whether the image was booted and failed the test (as opposed to a
+    /// problem of the host, the options or the tool).
+    pub fn is_test_failure(&self) -> bool {
+        match self {
+            BootError::Timeout { .. } | BootError::QemuExited { .. } => true,
+            BootError::Ssh { source, .. } => source.is_test_failure(),
+            _ => false,
+        }
+    }
 }
 
 /// The console of a boot that did not show the expected line.
@@ -182,6 +226,17 @@ const MAX_STDERR: u64 = 16 * 1024;
 pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError> {
     let format = sniff_image(image)?;
     check_qemu(&options.qemu)?;
+    let log_path = options
+        .log
+        .clone()
+        .unwrap_or_else(|| default_log_path(image));
+    let ssh_error = |source| BootError::Ssh {
+        source,
+        log: log_path.clone(),
+    };
+    if let Some(login) = &options.ssh {
+        ssh::check(login).map_err(ssh_error)?;
+    }
     let scratch = tempfile::Builder::new()
         .prefix("livecompose-boot")
         .tempdir()
@@ -195,6 +250,12 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
         firmware::kvm_device(Path::new("/dev/kvm")),
         || firmware::probe_kvm(&options.qemu, scratch.path()),
     )?;
+    // Looked for just before qemu starts, so another program has the
+    // least time to take it first.
+    let ssh_port = match &options.ssh {
+        Some(_) => Some(ssh::free_port().map_err(ssh_error)?),
+        None => None,
+    };
     let machine = Machine {
         image,
         format,
@@ -202,11 +263,8 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
         uefi: pflash.as_ref(),
         memory_mib: options.memory_mib,
         accel: accel.accel,
+        ssh_port,
     };
-    let log_path = options
-        .log
-        .clone()
-        .unwrap_or_else(|| default_log_path(image));
     let log = File::create(&log_path).map_err(|source| BootError::Log {
         path: log_path.clone(),
         source,
@@ -218,7 +276,9 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
-    let guard = ProcessGuard::new(command.spawn().map_err(|source| BootError::QemuStart {
+    // Kills qemu whichever way this function returns; with SSH, only once
+    // the session is over.
+    let mut guard = ProcessGuard::new(command.spawn().map_err(|source| BootError::QemuStart {
         qemu: options.qemu.clone(),
         source,
     })?);
@@ -226,11 +286,21 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
         options,
         accel,
         log,
-        log_path,
+        log_path: log_path.clone(),
         started,
         spinner: spinner(options.progress, image, &machine),
     };
-    run.watch(guard)
+    let mut report = run.watch(&mut guard)?;
+    if let (Some(login), Some(port)) = (&options.ssh, ssh_port) {
+        let session = ssh::session(login, port, started + options.timeout, options.timeout)
+            .map_err(ssh_error)?;
+        report.ssh = Some(SshReport {
+            user: login.user.clone(),
+            elapsed_to_login: session.logged_in.duration_since(started),
+            runs: session.runs,
+        });
+    }
+    Ok(report)
 }
 
 /// Reads the first bytes: a missing image is the user's error, reported
@@ -249,14 +319,8 @@ fn sniff_image(image: &Path) -> Result<ImageFormat, BootError> {
 /// Runs `qemu -version`, so that a missing qemu is named as such and not
 /// mistaken for a failed KVM probe.
 fn check_qemu(qemu: &Path) -> Result<(), BootError> {
-    let status = Command::new(qemu)
-        .arg("-version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    match status {
-        Ok(_) => Ok(()),
+    match starts(qemu, "-version") {
+        Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BootError::QemuMissing {
             qemu: qemu.to_owned(),
         }),
@@ -265,6 +329,18 @@ fn check_qemu(qemu: &Path) -> Result<(), BootError> {
             source,
         }),
     }
+}
+
+/// Whether `program` can be started, asked for its version (whatever it
+/// answers): the tools the test needs are checked before a boot starts.
+fn starts(program: &Path, version_option: &str) -> std::io::Result<()> {
+    Command::new(program)
+        .arg(version_option)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|_| ())
 }
 
 /// OVMF's code as installed, and a fresh copy of its variable store: the
@@ -309,7 +385,10 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn watch(mut self, mut guard: ProcessGuard) -> Result<BootReport, BootError> {
+    /// Watches the console until the expected line; then a thread goes on
+    /// copying the console into the log for as long as qemu runs: without a
+    /// reader, a full pipe would stall the guest's serial port.
+    fn watch(mut self, guard: &mut ProcessGuard) -> Result<BootReport, BootError> {
         let child = guard.child_mut();
         let (Some(mut stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(BootError::QemuStart {
@@ -365,6 +444,7 @@ impl Run<'_> {
                             elapsed_to_match: self.started.elapsed(),
                             matched_line: line,
                             log_path: self.log_path.clone(),
+                            ssh: None,
                         });
                     }
                     self.spinner.set_message(watcher.current_line());
@@ -391,6 +471,18 @@ impl Run<'_> {
             }
         };
         self.spinner.finish_and_clear();
+        if result.is_ok() {
+            let mut log = self.log;
+            std::thread::spawn(move || {
+                // Ends when qemu does and its console closes. A log that
+                // cannot be written only loses the lines after the match;
+                // the console is still read, so qemu never waits on it.
+                let mut writable = true;
+                for chunk in console {
+                    writable = writable && log.write_all(&chunk).is_ok();
+                }
+            });
+        }
         result
     }
 

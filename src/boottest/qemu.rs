@@ -89,6 +89,9 @@ pub struct Machine<'a> {
     pub uefi: Option<&'a Pflash>,
     pub memory_mib: u32,
     pub accel: Accel,
+    /// The host port (on 127.0.0.1) forwarded to the guest's SSH port;
+    /// `None`: the guest has no network at all.
+    pub ssh_port: Option<u16>,
 }
 
 /// What every machine we start shares: q35, no default devices (no network,
@@ -171,6 +174,14 @@ pub fn arguments(machine: &Machine) -> Vec<OsString> {
     ));
     args.push("-device".into());
     args.push(format!("{device},bootindex=1").into());
+    if let Some(port) = machine.ssh_port {
+        // restrict=on: the guest reaches neither the host nor the outside
+        // (qemu's own DHCP still answers it); only the forwarded port leads
+        // in, and only from the host's loopback.
+        args.push("-netdev".into());
+        args.push(format!("user,id=net,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22").into());
+        args.extend(["-device", "virtio-net-pci,netdev=net"].map(OsString::from));
+    }
     args
 }
 
@@ -259,6 +270,7 @@ mod tests {
             uefi: (firmware == Firmware::Uefi).then_some(pflash),
             memory_mib: 1024,
             accel: Accel::Tcg,
+            ssh_port: None,
         };
         strings(arguments(&machine)).join(" ")
     }
@@ -316,6 +328,7 @@ mod tests {
             uefi: None,
             memory_mib: 512,
             accel: Accel::Kvm,
+            ssh_port: None,
         };
         let args = strings(arguments(&machine));
         assert!(args.windows(2).any(|w| w == ["-accel", "kvm"]));
@@ -326,6 +339,34 @@ mod tests {
             ),
             "{args:?}"
         );
+    }
+
+    #[test]
+    fn ssh_forwards_one_loopback_port_into_a_restricted_network() {
+        for media in [Media::Cdrom, Media::Usb, Media::Disk] {
+            let machine = Machine {
+                image: Path::new("/images/d.qcow2"),
+                format: ImageFormat::Qcow2,
+                media,
+                uefi: None,
+                memory_mib: 1024,
+                accel: Accel::Tcg,
+                ssh_port: Some(40022),
+            };
+            let line = strings(arguments(&machine)).join(" ");
+            assert!(line.contains(" -nodefaults "), "{line}");
+            assert!(
+                line.ends_with(
+                    " -netdev user,id=net,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22 \
+-device virtio-net-pci,netdev=net"
+                ),
+                "{line}"
+            );
+            assert_eq!(line.matches("-netdev").count(), 1, "{line}");
+        }
+        // Without SSH, no network device at all.
+        let line = line(Firmware::Bios, Media::Cdrom, &pflash());
+        assert!(!line.contains("netdev") && !line.contains("-nic"), "{line}");
     }
 
     #[test]

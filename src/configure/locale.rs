@@ -372,6 +372,7 @@ mod tests {
             locale: LocaleStyle::LocaleConf,
             keyboard: KeyboardStyle::Vconsole,
             caches: &[],
+            ssh: crate::distro::debian::CONVENTIONS.ssh,
         };
         let mut warnings = Vec::new();
         apply(&root, &chroot, &kickstart, &systemd_style, &mut warnings).expect("applied");

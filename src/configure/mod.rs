@@ -10,6 +10,7 @@
 mod accounts;
 mod clean;
 mod crypt;
+mod host_keys;
 mod label;
 mod locale;
 mod network;
@@ -74,17 +75,26 @@ impl ConfigureError {
     }
 }
 
+/// What the configure stage tells the person building.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// What the image gained that the kickstart did not spell out.
+    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
 /// Applies the kickstart to the root, then copies `overlays` (the
 /// kickstart's and the command line's, in that order) onto it, then runs the
-/// `%post` scripts in order. Returns the warnings worth showing a person.
+/// `%post` scripts in order.
 pub fn configure(
     root: &RootFs,
     chroot: &Chroot,
     kickstart: &Kickstart,
     overlays: &[PathBuf],
     conventions: &Conventions,
-) -> Result<Vec<String>, ConfigureError> {
+) -> Result<Report, ConfigureError> {
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
     interrupt::check()?;
     accounts::apply(root, chroot, kickstart)?;
     interrupt::check()?;
@@ -96,6 +106,14 @@ pub fn configure(
         kickstart.services.as_ref().map(|s| &s.value),
         &mut warnings,
     )?;
+    // Before the services line, whose `systemctl disable` may name the unit.
+    let host_keys = host_keys::apply(
+        root,
+        &conventions.ssh,
+        kickstart.services.as_ref().map(|s| &s.value),
+    )?;
+    notes.extend(host_keys.note(&conventions.ssh));
+    warnings.extend(host_keys.warning(&conventions.ssh));
     services::apply(root, chroot, kickstart, &mut warnings)?;
     for path in overlays {
         interrupt::check()?;
@@ -108,7 +126,7 @@ pub fn configure(
         Path::new(HOST_RESOLV_CONF),
         &mut warnings,
     )?;
-    Ok(warnings)
+    Ok(Report { notes, warnings })
 }
 
 /// How a distribution keeps what the configure stage writes; the
@@ -119,6 +137,18 @@ pub struct Conventions {
     pub keyboard: KeyboardStyle,
     /// Package-manager indexes and downloads the image must not carry.
     pub caches: &'static [CacheFiles],
+    pub ssh: SshServer,
+}
+
+/// How the distribution runs its OpenSSH server.
+#[derive(Clone, Copy, Debug)]
+pub struct SshServer {
+    /// The unit that starts it.
+    pub service: &'static str,
+    /// Files whose presence shows the image makes its own host keys at boot.
+    pub keygen_units: &'static [&'static str],
+    /// The package that holds `ssh-keygen`.
+    pub keygen_package: &'static str,
 }
 
 /// Where `lang` goes.
@@ -175,6 +205,13 @@ fn read_text(root: &RootFs, path: &InRootPath) -> Result<Option<String>, Configu
     Ok(root
         .read(path)?
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Whether a unit the kickstart's `services` line names is `unit`, with or
+/// without `.service`.
+fn names_unit(list: &[String], unit: &str) -> bool {
+    list.iter()
+        .any(|name| name.strip_suffix(".service").unwrap_or(name) == unit)
 }
 
 /// Whether `path` exists in the image, symlinks followed inside the root.

@@ -13,7 +13,7 @@ use std::fmt::Display;
 use crate::install::RootFs;
 use crate::kickstart::commands::{Network, Services};
 
-use super::{ConfigureError, exists, in_root, read_text};
+use super::{ConfigureError, exists, in_root, names_unit, read_text};
 use interface::Interface;
 
 /// What `/etc/hosts` holds when the image has none.
@@ -83,12 +83,6 @@ impl Stack {
             Stack::Ifupdown => "networking",
         }
     }
-}
-
-/// Whether a unit the kickstart names is `unit`, with or without `.service`.
-fn names_unit(list: &[String], unit: &str) -> bool {
-    list.iter()
-        .any(|name| name.strip_suffix(".service").unwrap_or(name) == unit)
 }
 
 /// Whether `stack` will start when the image boots: as the kickstart's

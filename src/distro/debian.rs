@@ -27,7 +27,9 @@ use super::{
     Resolution, ResolvedPackage, describe, glob_set,
 };
 use crate::chroot::Chroot;
-use crate::configure::{CacheFiles, CacheNames, Conventions, KeyboardStyle, LocaleStyle};
+use crate::configure::{
+    CacheFiles, CacheNames, Conventions, KeyboardStyle, LocaleStyle, SshServer,
+};
 use crate::fetch::Fetcher;
 use crate::install::bootstrap::{self, ToInstall};
 use crate::install::{DebPackage, RootFs};
@@ -163,6 +165,12 @@ pub const CONVENTIONS: Conventions = Conventions {
             names: CacheNames::All,
         },
     ],
+    // openssh-server makes host keys only in its maintainer script.
+    ssh: SshServer {
+        service: "ssh.service",
+        keygen_units: &[],
+        keygen_package: "openssh-client",
+    },
 };
 
 /// Where Debian's packages keep `asset`.

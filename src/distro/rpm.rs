@@ -23,7 +23,9 @@ use super::{
     Resolution, ResolvedPackage, describe, glob_set,
 };
 use crate::chroot::Chroot;
-use crate::configure::{CacheFiles, CacheNames, Conventions, KeyboardStyle, LocaleStyle};
+use crate::configure::{
+    CacheFiles, CacheNames, Conventions, KeyboardStyle, LocaleStyle, SshServer,
+};
 use crate::fetch::{Expected, Fetcher};
 use crate::install::RootFs;
 use crate::install::rpm::verify::verify_package;
@@ -279,6 +281,15 @@ impl Distro for Rpm<'_> {
                     names: CacheNames::All,
                 },
             ],
+            // Fedora's openssh-server makes each missing key type at boot.
+            ssh: SshServer {
+                service: "sshd.service",
+                keygen_units: &[
+                    "/usr/lib/systemd/system/sshd-keygen@.service",
+                    "/usr/lib/systemd/system/sshd-keygen.service",
+                ],
+                keygen_package: "openssh",
+            },
         }
     }
 

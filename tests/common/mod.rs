@@ -198,6 +198,41 @@ pub fn xorriso(iso: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Builds `config` with `livecompose --label LABEL --output OUTPUT EXTRA…`
+/// from the repository's top directory (where the example kickstarts'
+/// paths lead), showing its stage lines; a failed build fails the test.
+/// Returns what it printed on standard error.
+pub fn build_image(config: &Path, label: &str, output: &Path, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .arg("--config")
+        .arg(config)
+        .args(["--label", label, "--output"])
+        .arg(output)
+        .args(extra)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run livecompose");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    eprintln!("{stderr}");
+    assert!(out.status.success(), "the build failed:\n{stderr}");
+    stderr
+}
+
+/// Copies the live ISO's squashfs (`/live/filesystem.squashfs`) to `dest`
+/// with xorriso.
+pub fn extract_squashfs(iso: &Path, dest: &Path) {
+    xorriso(
+        iso,
+        &[
+            "-osirrox",
+            "on",
+            "-extract",
+            "/live/filesystem.squashfs",
+            dest.to_str().expect("a UTF-8 path"),
+        ],
+    );
+}
+
 pub fn download(dir: &Path, package: &str) -> PathBuf {
     // Readable by apt's unprivileged download user, so apt does not fall
     // back to downloading as root with a warning.
