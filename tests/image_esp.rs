@@ -146,3 +146,43 @@ fn bad_paths_are_refused() {
         ));
     }
 }
+
+#[test]
+fn a_partition_sized_fat_fills_its_bytes_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("grubx64.efi");
+    fs::write(&source, vec![0x5Au8; 300_000]).unwrap();
+    let files = [
+        EspFile::host("EFI/BOOT/BOOTX64.EFI", &source),
+        EspFile::bytes(
+            "EFI/debian/grub.cfg",
+            b"search --file /boot/grub/grub.cfg\n".to_vec(),
+        ),
+    ];
+    let image = dir.path().join("esp.img");
+    let bytes = 124 << 20;
+    let mut out = std::io::BufWriter::new(fs::File::create(&image).unwrap());
+    let written = livecompose::image::write_fat_partition(
+        &files,
+        time(),
+        0xABCD_1234,
+        bytes,
+        &mut out,
+        &image,
+    )
+    .unwrap();
+    drop(out);
+    assert!(written <= bytes && written > bytes - (1 << 20), "{written}");
+    assert_eq!(fs::metadata(&image).unwrap().len(), written);
+    fsck_clean(&image);
+    assert_eq!(
+        mcopy(&image, "/EFI/BOOT/BOOTX64.EFI"),
+        vec![0x5Au8; 300_000]
+    );
+    let serial = tool(
+        "blkid",
+        "util-linux",
+        &["-o", "value", "-s", "UUID", image.to_str().unwrap()],
+    );
+    assert_eq!(String::from_utf8_lossy(&serial.stdout).trim(), "ABCD-1234");
+}

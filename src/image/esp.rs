@@ -399,23 +399,42 @@ fn boot_sector(layout: &Layout, volume_id: u32) -> [u8; SECTOR as usize] {
 pub fn write_esp(files: &[EspFile], time: DateTime, output: &Path) -> Result<u64, ImageError> {
     let root = tree(files)?;
     let layout = plan(&root)?;
+    let write_error = ImageError::write(output);
+    let file = File::create(output).map_err(write_error)?;
+    let mut out = BufWriter::new(file);
     // The serial number only tells volumes apart; the time is as good as any.
-    write_fat(root, &layout, time, time.unix_seconds() as u32, output)
+    let size = write_fat(
+        root,
+        &layout,
+        time,
+        time.unix_seconds() as u32,
+        &mut out,
+        output,
+    )?;
+    out.into_inner()
+        .map_err(|err| write_error(err.into_error()))?
+        .sync_all()
+        .map_err(write_error)?;
+    Ok(size)
 }
 
 /// Writes a FAT16 file system of `bytes` (a disk's partition, which it
-/// fills) holding `files`, with the serial number `volume_id` (what
-/// `/etc/fstab` names it by); returns its size in bytes, at most `bytes`.
+/// fills) holding `files` to `out` (`output` names it in errors), with the
+/// serial number `volume_id` (what `/etc/fstab` names it by); returns its
+/// size in bytes, at most `bytes`.
 pub fn write_fat_partition(
     files: &[EspFile],
     time: DateTime,
     volume_id: u32,
     bytes: u64,
+    out: &mut impl Write,
     output: &Path,
 ) -> Result<u64, ImageError> {
     let root = tree(files)?;
     let layout = plan_filling(&root, bytes / SECTOR)?;
-    write_fat(root, &layout, time, volume_id, output)
+    let size = write_fat(root, &layout, time, volume_id, out, output)?;
+    out.flush().map_err(ImageError::write(output))?;
+    Ok(size)
 }
 
 fn tree(files: &[EspFile]) -> Result<Dir, ImageError> {
@@ -426,11 +445,14 @@ fn tree(files: &[EspFile]) -> Result<Dir, ImageError> {
     Ok(root)
 }
 
+/// Writes the file system to `out`, front to back; `output` names it in
+/// errors.
 fn write_fat(
     mut root: Dir,
     layout: &Layout,
     time: DateTime,
     volume_id: u32,
+    out: &mut impl Write,
     output: &Path,
 ) -> Result<u64, ImageError> {
     let mut fat = vec![0u16; layout.clusters as usize + 2];
@@ -443,36 +465,30 @@ fn write_fat(
     blobs(&root, stamp, &mut data);
 
     let write_error = ImageError::write(output);
-    let file = File::create(output).map_err(write_error)?;
-    let mut out = BufWriter::new(file);
     out.write_all(&boot_sector(layout, volume_id))
         .map_err(write_error)?;
     let fat_bytes: Vec<u8> = fat.iter().flat_map(|entry| entry.to_le_bytes()).collect();
     for _ in 0..FATS {
-        write_padded(&mut out, &fat_bytes, layout.fat_sectors * SECTOR).map_err(write_error)?;
+        write_padded(out, &fat_bytes, layout.fat_sectors * SECTOR).map_err(write_error)?;
     }
     let root_table = table(&root, None, stamp);
-    write_padded(&mut out, &root_table, ROOT_ENTRIES * ENTRY as u64).map_err(write_error)?;
+    write_padded(out, &root_table, ROOT_ENTRIES * ENTRY as u64).map_err(write_error)?;
     let cluster_bytes = layout.cluster_bytes();
     for blob in data.values() {
         match blob {
             Blob::Table(bytes) => {
                 let size = (bytes.len() as u64).div_ceil(cluster_bytes) * cluster_bytes;
-                write_padded(&mut out, bytes, size).map_err(write_error)?;
+                write_padded(out, bytes, size).map_err(write_error)?;
             }
-            Blob::File(file) => copy_file(&mut out, file, cluster_bytes, output)?,
+            Blob::File(file) => copy_file(out, file, cluster_bytes, output)?,
         }
     }
     let used = u64::from(next) - 2;
     io::copy(
         &mut io::repeat(0).take((layout.clusters - used) * cluster_bytes),
-        &mut out,
+        out,
     )
     .map_err(write_error)?;
-    out.into_inner()
-        .map_err(|err| write_error(err.into_error()))?
-        .sync_all()
-        .map_err(write_error)?;
     Ok(layout.total_sectors() * SECTOR)
 }
 

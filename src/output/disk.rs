@@ -153,7 +153,7 @@ pub(super) fn write(
             Role::Esp(mount) => {
                 let mut files = esp_files(tree_of(&mount.mountpoint)?)?;
                 files.push(EspFile::host(UEFI_LOADER, &images.uefi));
-                write_fat(&disk, &files, time, partition, inputs.work)?;
+                write_fat(&disk, &files, time, partition, &staging)?;
             }
             Role::Filesystem(mount) => match mount.fstype {
                 FsType::Ext4 => ext4::make(
@@ -170,7 +170,7 @@ pub(super) fn write(
                 )?,
                 FsType::Vfat => {
                     let files = esp_files(tree_of(&mount.mountpoint)?)?;
-                    write_fat(&disk, &files, time, partition, inputs.work)?;
+                    write_fat(&disk, &files, time, partition, &staging)?;
                 }
                 FsType::Xfs => anyhow::bail!(
                     "{}: xfs file systems are not written yet; use --fstype=ext4",
@@ -567,42 +567,56 @@ fn esp_files(tree: &Path) -> anyhow::Result<Vec<EspFile>> {
     Ok(files)
 }
 
-/// A FAT file system filling `partition`, written beside and copied in.
+/// A FAT file system filling `partition`, written straight into the disk
+/// at its offset.
 fn write_fat(
     disk: &File,
     files: &[EspFile],
     time: hadris_fs::DateTime,
     partition: &PlacedPartition,
-    work: &Path,
+    staging: &Path,
 ) -> anyhow::Result<()> {
     let uuid = partition
         .filesystem_uuid
         .with_context(|| format!("partition {} has no file system", partition.number))?;
-    let scratch = work.join(format!("fat-{}.img", partition.number));
-    let written =
-        image::write_fat_partition(files, time, fat_volume_id(uuid), partition.size, &scratch)?;
-    let mut source =
-        File::open(&scratch).with_context(|| format!("cannot read {}", scratch.display()))?;
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut at = 0u64;
-    while at < written {
-        use std::io::Read as _;
-        let read = source
-            .read(&mut buffer)
-            .with_context(|| format!("cannot read {}", scratch.display()))?;
-        if read == 0 {
-            break;
-        }
-        // Zeros stay holes in the sparse disk.
-        if buffer[..read].iter().any(|b| *b != 0) {
-            disk.write_all_at(&buffer[..read], partition.first_lba * SECTOR + at)
-                .context("cannot write a FAT file system into the disk")?;
-        }
-        at += read as u64;
-    }
-    std::fs::remove_file(&scratch)
-        .with_context(|| format!("cannot remove {}", scratch.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        SparseWriterAt {
+            disk,
+            at: partition.first_lba * SECTOR,
+        },
+    );
+    image::write_fat_partition(
+        files,
+        time,
+        fat_volume_id(uuid),
+        partition.size,
+        &mut out,
+        staging,
+    )?;
     Ok(())
+}
+
+/// Writes a stream into the disk from an offset on, leaving the all-zero
+/// chunks unwritten: the new disk file reads as zeros there already, and
+/// stays sparse.
+struct SparseWriterAt<'a> {
+    disk: &'a File,
+    at: u64,
+}
+
+impl std::io::Write for SparseWriterAt<'_> {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        if buffer.iter().any(|byte| *byte != 0) {
+            self.disk.write_all_at(buffer, self.at)?;
+        }
+        self.at += buffer.len() as u64;
+        Ok(buffer.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `--mkfsoptions`, split into words.
@@ -696,5 +710,35 @@ mod tests {
             "a second name costs an entry, not the data"
         );
         assert!(one >= 64 << 10);
+    }
+
+    #[test]
+    fn a_sparse_writer_writes_at_its_offset_and_leaves_zeros_as_holes() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        let disk = File::options()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .unwrap();
+        disk.set_len(64 << 20).unwrap();
+        let mut out = SparseWriterAt {
+            disk: &disk,
+            at: 1 << 20,
+        };
+        out.write_all(b"data").unwrap();
+        out.write_all(&vec![0u8; 32 << 20]).unwrap();
+        out.write_all(b"tail").unwrap();
+        drop(disk);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[1 << 20..(1 << 20) + 4], b"data");
+        let tail = (1 << 20) + 4 + (32 << 20);
+        assert_eq!(&bytes[tail..tail + 4], b"tail");
+        assert!(bytes[..1 << 20].iter().all(|b| *b == 0));
+        // The 32 MiB of zeros took no space.
+        let allocated = std::fs::metadata(&path).unwrap().blocks() * 512;
+        assert!(allocated < 1 << 20, "{allocated} bytes allocated");
     }
 }
