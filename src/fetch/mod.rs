@@ -47,6 +47,10 @@ pub enum FetchError {
     #[error("{url}: server answered HTTP {status}; check the URL and the mirror's configuration")]
     HttpStatus { url: String, status: u16 },
     #[error(
+        "{url}: the server redirects to plain HTTP ({to}), which is refused for an https:// URL; use a mirror that stays on HTTPS"
+    )]
+    InsecureRedirect { url: String, to: String },
+    #[error(
         "{url}: not found on the mirror; if the index that lists it was just fetched, {MIRROR_ADVICE}"
     )]
     NotFound { url: String },
@@ -491,6 +495,11 @@ impl Fetcher {
             }));
         }
         let mut request = self.agent.get(url);
+        if url.starts_with("https://") {
+            // A redirect to plain HTTP would hand the download to anyone on
+            // the path; whatever vouches for the file later, it is refused.
+            request = request.config().https_only(true).build();
+        }
         if offset > 0 {
             request = request.header("Range", format!("bytes={offset}-"));
         }
@@ -634,6 +643,10 @@ fn classify(url: &str, error: ureq::Error) -> Attempt {
         }
         E::BadUri(_) => Attempt::Fatal(FetchError::UnsupportedUrl {
             url: url.to_owned(),
+        }),
+        E::RequireHttpsOnly(to) => Attempt::Fatal(FetchError::InsecureRedirect {
+            url: url.to_owned(),
+            to,
         }),
         other => Attempt::Fatal(FetchError::Network {
             url: url.to_owned(),
@@ -904,5 +917,19 @@ mod tests {
         ));
         assert_eq!(fetcher.fetch_optional(&url).unwrap(), None);
         server.join().unwrap();
+    }
+
+    #[test]
+    fn a_redirect_from_https_to_http_is_a_fatal_error_naming_both() {
+        let attempt = classify(
+            "https://mirror.invalid/dists/bookworm/InRelease",
+            ureq::Error::RequireHttpsOnly("http://mirror.invalid/dists/bookworm/InRelease".into()),
+        );
+        let Attempt::Fatal(error) = attempt else {
+            panic!("a downgrade must not be retried");
+        };
+        let text = error.to_string();
+        assert!(text.contains("https://mirror.invalid"), "{text}");
+        assert!(text.contains("plain HTTP (http://mirror.invalid"), "{text}");
     }
 }
