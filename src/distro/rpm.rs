@@ -524,11 +524,14 @@ fn load_from(base: &str, fetcher: &Fetcher, keyring: Option<&Keyring>) -> anyhow
 }
 
 /// Whether some package depends on a path that no package's primary file
-/// list holds.
+/// list holds and none provides by name (`Provides: /bin/sh`).
 fn unlisted_file_dependencies(packages: &[RpmPackage]) -> bool {
     let listed: BTreeSet<&str> = packages
         .iter()
-        .flat_map(|p| p.files.iter().map(|f| f.path.as_str()))
+        .flat_map(|p| {
+            let files = p.files.iter().map(|f| f.path.as_str());
+            files.chain(p.provides.iter().map(|provide| provide.name.as_str()))
+        })
         .collect();
     let file_atoms = |dep: &Dependency| -> Vec<String> {
         match dep.rich() {

@@ -122,7 +122,7 @@ pub(crate) enum Offer {
         name: String,
         range: Option<Range>,
     },
-    /// The package holds this path.
+    /// The package holds this path or provides it by name.
     File(String),
     /// The package's own version lies in `range` (Obsoletes look at names
     /// and versions, never at Provides).
@@ -234,7 +234,13 @@ fn offers(package: &RpmPackage, offer: &Offer) -> bool {
                     p.name == *name && ranges_overlap(p.constraint.as_ref(), wanted.as_ref())
                 })
         }
-        Offer::File(path) => package.files.iter().any(|f| f.path == *path),
+        // rpm and libsolv answer a path with the files a package ships
+        // (directories and ghosts included) and with its Provides: Fedora's
+        // bash ships /usr/bin/sh and provides /bin/sh by name.
+        Offer::File(path) => {
+            package.files.iter().any(|f| f.path == *path)
+                || package.provides.iter().any(|p| p.name == *path)
+        }
         Offer::Version(range) => match range {
             None => true,
             Some(range) => range

@@ -2,7 +2,8 @@ use super::*;
 use crate::repo::rpm::{Checksum, FileKind, PackageFile};
 
 /// A package from a one-line description:
-/// `name evr [R: dep,dep] [P: cap,cap] [C: ...] [O: ...] [REC: ...] [SUP: ...] [F: /path,/path]`,
+/// `name evr [R: dep,dep] [P: cap,cap] [C: ...] [O: ...] [REC: ...] [SUP: ...] [F: /path,/path]
+/// [D: /directory,/directory]`,
 /// where a dependency is `name`, `name >= evr` or a rich `(…)` expression.
 fn pkg(text: &str) -> RpmPackage {
     let mut parts = text.split(" | ");
@@ -38,20 +39,20 @@ fn pkg(text: &str) -> RpmPackage {
             "O" => package.obsoletes = deps(),
             "REC" => package.recommends = deps(),
             "SUP" => package.supplements = deps(),
-            "F" => {
-                package.files = list
-                    .split(", ")
-                    .map(|path| PackageFile {
-                        path: path.to_owned(),
-                        kind: FileKind::File,
-                    })
-                    .collect()
-            }
+            "F" => package.files.extend(files(list, FileKind::File)),
+            "D" => package.files.extend(files(list, FileKind::Dir)),
             "A" => package.arch = list.to_owned(),
             other => panic!("unknown tag {other}"),
         }
     }
     package
+}
+
+fn files(list: &str, kind: FileKind) -> impl Iterator<Item = PackageFile> + '_ {
+    list.split(", ").map(move |path| PackageFile {
+        path: path.to_owned(),
+        kind,
+    })
 }
 
 fn dep(text: &str) -> Dependency {
@@ -165,6 +166,42 @@ fn capabilities_and_files_are_provided() {
     assert_eq!(installs(&repo, &["a"]), ["a-1-1", "bash-5-1", "httpd-1-1"]);
     // A request may name a path or a capability too, as with dnf.
     assert_eq!(installs(&repo, &["/bin/sh"]), ["bash-5-1"]);
+}
+
+#[test]
+fn a_path_is_provided_by_name_as_well_as_by_a_shipped_file() {
+    // Fedora since /bin moved under /usr: bash ships /usr/bin/sh and
+    // declares `Provides: /bin/sh`; /bin itself is filesystem's symlink.
+    let repo = [
+        "tool 1-1 | R: /bin/sh, /usr/bin/sh",
+        "bash 5-1 | P: /bin/sh, /bin/bash | F: /usr/bin/sh, /usr/bin/bash",
+        "filesystem 3-1 | F: /bin | D: /usr/bin",
+    ];
+    assert_eq!(installs(&repo, &["tool"]), ["bash-5-1", "tool-1-1"]);
+    assert_eq!(installs(&repo, &["/bin/bash"]), ["bash-5-1"]);
+    // A dependency on a directory is met by the package that owns it.
+    let repo = [
+        "plugin 1-1 | R: /usr/lib/host/plugins",
+        "host 1-1 | D: /usr/lib/host/plugins",
+    ];
+    assert_eq!(installs(&repo, &["plugin"]), ["host-1-1", "plugin-1-1"]);
+    // Alternatives: several packages provide the same path; one is enough,
+    // and a requested one is preferred to any other.
+    let repo = [
+        "cron 1-1 | R: /usr/sbin/sendmail",
+        "postfix 3-1 | P: /usr/sbin/sendmail, MTA",
+        "esmtp 1-1 | P: /usr/sbin/sendmail, MTA",
+    ];
+    let chosen = installs(&repo, &["cron"]);
+    assert_eq!(chosen.len(), 2, "{chosen:?}");
+    assert_eq!(
+        installs(&repo, &["cron", "postfix"]),
+        ["cron-1-1", "postfix-3-1"]
+    );
+    assert_eq!(
+        installs(&repo, &["cron", "esmtp"]),
+        ["cron-1-1", "esmtp-1-1"]
+    );
 }
 
 #[test]
