@@ -437,3 +437,55 @@ fn install_only_packages_coexist_in_several_versions() {
         Err(ResolveError::Excluded { .. })
     ));
 }
+
+#[test]
+fn an_unsatisfiable_dependency_is_explained_from_the_package_that_has_it() {
+    let packages: Vec<RpmPackage> = [
+        "holdout-tools 1.0-1 | R: /bin/sh",
+        "busybox 1-1 | F: /usr/bin/busybox, /usr/bin/sh",
+    ]
+    .iter()
+    .map(|p| pkg(p))
+    .collect();
+    // busybox is asked for twice (a group and a line), holdout-tools once.
+    let mut req = request(&["busybox", "holdout-tools", "busybox"]);
+    req.install[0].origin = "ks.cfg:2 (@core)".to_owned();
+    req.install[2].origin = "ks.cfg:4".to_owned();
+    let error = solve(&packages, &req).unwrap_err().to_string();
+    let mut lines = error.lines();
+    assert_eq!(
+        lines.next(),
+        Some("the requested packages cannot be installed together:")
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            "holdout-tools 1.0-1 requires /bin/sh: no repository has a package named or \
+             providing /bin/sh"
+        )
+    );
+    assert_eq!(lines.next(), Some("involved requests:"));
+    assert_eq!(
+        lines.next(),
+        Some("  - holdout-tools (requested at ks.cfg:1)")
+    );
+    assert_eq!(lines.next(), Some("why:"), "{error}");
+    // A request named in several places is one request.
+    let packages: Vec<RpmPackage> = ["a 1-1 | R: b >= 2", "b 1-1"]
+        .iter()
+        .map(|p| pkg(p))
+        .collect();
+    let mut req = request(&["a", "a"]);
+    req.install[1].origin = "ks.cfg:2 (@core)".to_owned();
+    let error = solve(&packages, &req).unwrap_err().to_string();
+    assert!(
+        error.starts_with(
+            "the requested packages cannot be installed together:\n\
+             a 1-1 requires b providing b >= 2: the repositories have only b 1-1 (test)\n\
+             involved requests:\n  \
+             - a (requested at ks.cfg:1) and (requested at ks.cfg:2 (@core))\n\
+             why:\n"
+        ),
+        "{error}"
+    );
+}
