@@ -456,7 +456,8 @@ fn tree_lines(detail: &str) -> Vec<TreeLine<'_>> {
     detail
         .lines()
         .map(|line| {
-            let text = line.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '/');
+            // Only the tree's glyphs: a rich dependency starts with "(".
+            let text = line.trim_start_matches([' ', '│', '├', '└', '─']);
             TreeLine {
                 depth: line.chars().count() - text.chars().count(),
                 text,
@@ -491,12 +492,15 @@ fn explain<P: Catalogue>(detail: &str, labels: &[String], provider: &P) -> Strin
         // A requirement no package can meet is shown by name, with "*"
         // (any version) after it.
         let wanted = wanted.strip_suffix(" *").unwrap_or(wanted);
+        // A rich dependency is not one name to look up.
+        let available = if wanted.starts_with('(') {
+            "no package in the repositories satisfies it".to_owned()
+        } else {
+            availability(name, provider)
+        };
         let cause = match needing {
-            Some(package) => format!(
-                "{package} requires {wanted}: {}",
-                availability(name, provider)
-            ),
-            None => format!("{wanted}: {}", availability(name, provider)),
+            Some(package) => format!("{package} requires {wanted}: {available}"),
+            None => format!("{wanted}: {available}"),
         };
         if !causes.contains(&cause) {
             causes.push(cause);

@@ -365,16 +365,13 @@ impl<'u> RpmProvider<'u> {
                 rank[pool.resolve_solvable(*s).record.0] = r as u32;
             }
         }
-        // Shorter package names first (dnf's tie-break prefers `foo` to
-        // `foo-extra`), then by name, so the choice among providers is
-        // reproducible; versions of an install-only package newest first.
+        // Providers in name order (byte order, as libsolv's strcmp, which
+        // dnf takes the first of: `glibc-all-langpacks` before
+        // `glibc-langpack-en`); versions of an install-only package newest
+        // first.
         let order = |a: &String, b: &String| {
             let (pa, pb) = (universe[example[a]].package, universe[example[b]].package);
-            pa.name
-                .len()
-                .cmp(&pb.name.len())
-                .then(pa.name.cmp(&pb.name))
-                .then(pb.evr.cmp(&pa.evr))
+            pa.name.cmp(&pb.name).then(pb.evr.cmp(&pa.evr))
         };
         for names in offered_by.values_mut().chain(pool_names.values_mut()) {
             names.sort_by(order);
@@ -585,10 +582,37 @@ impl<'u> RpmProvider<'u> {
         }
     }
 
+    /// The package name behind a resolvo name (an install-only package's
+    /// resolvo names carry its version), or the resolvo name itself when no
+    /// package has it.
+    fn package_name_of(&self, name: NameId) -> &str {
+        match self
+            .by_name
+            .get(&name)
+            .or_else(|| self.excluded.get(&name))
+            .and_then(|list| list.first())
+        {
+            Some(&solvable) => self.package(solvable).name.as_str(),
+            None => self.pool.resolve_package_name(name).as_str(),
+        }
+    }
+
     /// A requirement over `sets`; with none, a set over a name no package
     /// has, so resolvo reports `text` as unresolvable.
+    ///
+    /// resolvo tries a union's sets in order. libsolv gathers every
+    /// package that can meet a dependency, the alternatives of a rich one
+    /// (`or`, the else-part of `if`) together, and takes the first by name:
+    /// `(light or heavy)` installs heavy. So the sets go in package name
+    /// order; the sort is stable, which keeps an install-only package's
+    /// versions newest first.
     fn requirement_of(&self, sets: &[VersionSetId], text: &str) -> Requirement {
-        match sets {
+        let mut sets = sets.to_vec();
+        sets.sort_by(|&a, &b| {
+            let name = |set| self.package_name_of(self.pool.resolve_version_set_package_name(set));
+            name(a).cmp(name(b))
+        });
+        match sets.as_slice() {
             [] => Requirement::Single(self.set(text, Offer::Version(None), false)),
             [one] => Requirement::Single(*one),
             [first, rest @ ..] => Requirement::Union(

@@ -205,9 +205,18 @@ fn a_path_is_provided_by_name_as_well_as_by_a_shipped_file() {
 }
 
 #[test]
-fn rich_or_tries_the_first_alternative() {
+fn rich_or_takes_the_first_alternative_by_name_as_dnf_does() {
     let repo = ["a 1-1 | R: (y or x)", "x 1-1", "y 1-1"];
-    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "y-1-1"]);
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "x-1-1"]);
+    // Even when the other alternative would also meet a later dependency.
+    let repo = [
+        "a 1-1 | R: (zz-second or aa-first), cap",
+        "zz-second 1-1 | P: cap",
+        "aa-first 1-1",
+        "mm 1-1 | P: cap",
+        "m 1-1 | P: cap",
+    ];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "aa-first-1-1", "m-1-1"]);
 }
 
 #[test]
@@ -223,15 +232,29 @@ fn rich_if_applies_only_when_its_condition_is_installed() {
         installs(&repo, &["a", "plugin"]),
         ["a-1-1", "helper-1-1", "plugin-1-1"]
     );
+    // Without the condition, the else-part or the condition: the first
+    // by name, as dnf chooses, even if that brings the condition in.
+    let repo = [
+        "a 1-1 | R: (helper if aplugin else zfallback)",
+        "helper 1-1",
+        "aplugin 1-1",
+        "zfallback 1-1",
+    ];
+    assert_eq!(
+        installs(&repo, &["a"]),
+        ["a-1-1", "aplugin-1-1", "helper-1-1"]
+    );
     let repo = ["a 1-1 | R: (helper if plugin)", "helper 1-1", "plugin 1-1"];
     assert_eq!(installs(&repo, &["a"]), ["a-1-1"]);
 }
 
 #[test]
 fn rich_unless_and_with() {
+    // "light unless heavy" is "light or heavy": the first by name, unless
+    // heavy is already there.
     let repo = ["a 1-1 | R: (light unless heavy)", "light 1-1", "heavy 1-1"];
-    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "light-1-1"]);
-    assert_eq!(installs(&repo, &["a", "heavy"]), ["a-1-1", "heavy-1-1"]);
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "heavy-1-1"]);
+    assert_eq!(installs(&repo, &["a", "light"]), ["a-1-1", "light-1-1"]);
     let repo = [
         "a 1-1 | R: (lib >= 2 with lib < 3)",
         "lib 1-1",
