@@ -800,6 +800,25 @@ impl<'u> RpmProvider<'u> {
         }
     }
 
+    /// Whether adding `candidate` to the packages `chosen` (universe
+    /// indexes) would leave a chosen package's `Requires` unmet that the
+    /// chosen set meets without it: a rich `if` whose condition the
+    /// candidate makes true (`(linux-firmware >= 2015 if linux-firmware)`
+    /// against an older linux-firmware). resolvo installs such a soft
+    /// requirement anyway; libsolv leaves the weak dependency out.
+    fn breaks_a_condition(&self, candidate: SolvableId, chosen: &[usize]) -> bool {
+        let mut with_candidate = chosen.to_vec();
+        with_candidate.push(self.idx(candidate));
+        chosen.iter().any(|&i| {
+            self.universe[i]
+                .package
+                .requires
+                .iter()
+                .filter_map(as_rich)
+                .any(|dep| self.satisfied(&dep, chosen) && !self.satisfied(&dep, &with_candidate))
+        })
+    }
+
     /// The best untried solvable that would satisfy a weak dependency.
     fn preferred_for(&self, dep: &RichDep, tried: &HashSet<SolvableId>) -> Option<SolvableId> {
         dep.atoms().into_iter().find_map(|atom| {
@@ -914,6 +933,7 @@ impl Catalogue for RpmProvider<'_> {
                 }
                 if let Some(wanted) = self.preferred_for(&dep, tried)
                     && tried.insert(wanted)
+                    && !self.breaks_a_condition(wanted, &chosen)
                 {
                     fresh.push(wanted);
                 }
@@ -936,7 +956,7 @@ impl Catalogue for RpmProvider<'_> {
         // HashMap order is not reproducible; universe order is.
         supplementing.sort_by_key(|&s| self.idx(s));
         for s in supplementing {
-            if tried.insert(s) {
+            if tried.insert(s) && !self.breaks_a_condition(s, &chosen) {
                 fresh.push(s);
             }
         }

@@ -321,6 +321,12 @@ fn weak_dependencies_follow_the_switch() {
     // A recommendation that cannot be installed is skipped, not an error.
     let repo = ["a 1-1 | REC: broken", "broken 1-1 | R: missing"];
     assert_eq!(installs(&repo, &["a"]), ["a-1-1"]);
+    // Nor one that would make a rich `if` of the recommending package
+    // false (kernel-core and linux-firmware).
+    let repo = ["a 1-1 | R: (fw >= 5 if fw) | REC: fw", "fw 1-1"];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1"]);
+    let repo = ["a 1-1 | R: (fw >= 5 if fw) | REC: fw", "fw 1-1", "fw 6-1"];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "fw-6-1"]);
 }
 
 #[test]
