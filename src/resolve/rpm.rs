@@ -602,16 +602,47 @@ impl<'u> RpmProvider<'u> {
     ///
     /// resolvo tries a union's sets in order. libsolv gathers every
     /// package that can meet a dependency, the alternatives of a rich one
-    /// (`or`, the else-part of `if`) together, and takes the first by name:
-    /// `(light or heavy)` installs heavy. So the sets go in package name
-    /// order; the sort is stable, which keeps an install-only package's
-    /// versions newest first.
+    /// (`or`, the else-part of `if`) together, and takes the first by name
+    /// (`(light or heavy)` installs heavy), except that a candidate another
+    /// candidate requires goes first: `(util-linux-core or util-linux)`
+    /// installs util-linux-core alone, as util-linux would need it anyway.
+    /// So the sets go in that order; the sorts are stable, which keeps an
+    /// install-only package's versions newest first.
     fn requirement_of(&self, sets: &[VersionSetId], text: &str) -> Requirement {
         let mut sets = sets.to_vec();
-        sets.sort_by(|&a, &b| {
-            let name = |set| self.package_name_of(self.pool.resolve_version_set_package_name(set));
-            name(a).cmp(name(b))
-        });
+        let name_of = |set| self.package_name_of(self.pool.resolve_version_set_package_name(set));
+        sets.sort_by(|&a, &b| name_of(a).cmp(name_of(b)));
+        let best: Vec<Option<&RpmPackage>> = sets
+            .iter()
+            .map(|&set| {
+                let name = self.pool.resolve_version_set_package_name(set);
+                self.by_name
+                    .get(&name)
+                    .and_then(|list| list.first())
+                    .map(|&s| self.package(s))
+            })
+            .collect();
+        let required_by_another = |at: usize| {
+            best[at].is_some_and(|candidate| {
+                best.iter().enumerate().any(|(other_at, other)| {
+                    other_at != at
+                        && other.is_some_and(|other| {
+                            other.name != candidate.name
+                                && other.requires.iter().any(|dep| {
+                                    !dep.is_rich()
+                                        && offers(
+                                            candidate,
+                                            &atom_offer(&dep.name, dep.constraint.as_ref()),
+                                        )
+                                })
+                        })
+                })
+            })
+        };
+        let preferred: Vec<bool> = (0..sets.len()).map(required_by_another).collect();
+        let mut order: Vec<usize> = (0..sets.len()).collect();
+        order.sort_by_key(|&at| !preferred[at]);
+        let sets: Vec<VersionSetId> = order.into_iter().map(|at| sets[at]).collect();
         match sets.as_slice() {
             [] => Requirement::Single(self.set(text, Offer::Version(None), false)),
             [one] => Requirement::Single(*one),

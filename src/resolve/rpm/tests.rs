@@ -217,6 +217,19 @@ fn rich_or_takes_the_first_alternative_by_name_as_dnf_does() {
         "m 1-1 | P: cap",
     ];
     assert_eq!(installs(&repo, &["a"]), ["a-1-1", "aa-first-1-1", "m-1-1"]);
+    // A candidate another candidate requires goes first.
+    let repo = [
+        "a 1-1 | R: (util-linux-core or util-linux)",
+        "util-linux 1-1 | R: util-linux-core",
+        "util-linux-core 1-1",
+    ];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "util-linux-core-1-1"]);
+    let repo = [
+        "a 1-1 | R: cap",
+        "nn 1-1 | P: cap | R: nn-core",
+        "nn-core 1-1 | P: cap",
+    ];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "nn-core-1-1"]);
 }
 
 #[test]
