@@ -920,8 +920,17 @@ impl Catalogue for RpmProvider<'_> {
         if !installable {
             return self.versioned_request(name);
         }
+        // dnf reads a request as a package name first, and as a capability
+        // only when no package has that name: `coreutils` is the package
+        // coreutils, not coreutils-single, which provides coreutils.
         let mut sets = Vec::new();
-        self.offer_sets(name, atom_offer(name, None), &mut sets);
+        if self.best_of(name).is_some() {
+            for own in self.pool_names_of(name) {
+                sets.push(self.set(own, Offer::Version(None), false));
+            }
+        } else {
+            self.offer_sets(name, atom_offer(name, None), &mut sets);
+        }
         Some(self.requirement_of(&sets, name))
     }
 

@@ -166,6 +166,12 @@ fn capabilities_and_files_are_provided() {
     assert_eq!(installs(&repo, &["a"]), ["a-1-1", "bash-5-1", "httpd-1-1"]);
     // A request may name a path or a capability too, as with dnf.
     assert_eq!(installs(&repo, &["/bin/sh"]), ["bash-5-1"]);
+    // A package's own name wins over another package's Provides.
+    let repo = [
+        "coreutils 9-1 | C: coreutils-single",
+        "coreutils-single 9-1 | P: coreutils = 9-1",
+    ];
+    assert_eq!(installs(&repo, &["coreutils"]), ["coreutils-9-1"]);
 }
 
 #[test]
