@@ -17,18 +17,47 @@ use tempfile::TempDir;
 
 const SPECS: &[&str] = &["alpha", "beta", "gamma", "shell", "reader"];
 
-/// A signed repository of every fixture spec, with comps.
+/// Fedora's base in small (`tests/fixtures/rpm/base/`).
+const BASE_SPECS: &[&str] = &[
+    "base/setup",
+    "base/filesystem",
+    "base/basesystem",
+    "base/bash",
+    "base/glibc",
+    "base/coreutils",
+    "base/systemd",
+    "base/kernel",
+    "base/dracut",
+    "base/grub2",
+    "base/utils",
+];
+
+/// A signed repository of fixture specs, with comps.
 struct Repo {
     dir: TempDir,
     root: PathBuf,
     key: PathBuf,
     gpg: Gpg,
+    /// Whether its comps define `@core`, which a kickstart implies.
+    core: bool,
 }
 
 impl Repo {
+    /// The repository of the specs directly under `tests/fixtures/rpm/`.
     fn new() -> Repo {
-        let (dir, _) = rpmrepo::build(SPECS);
-        let comps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpm/comps.xml");
+        Repo::build(SPECS, "comps.xml", false)
+    }
+
+    /// The repository shaped as Fedora's base (`tests/fixtures/rpm/base/`).
+    fn fedora_base() -> Repo {
+        Repo::build(BASE_SPECS, "base/comps.xml", true)
+    }
+
+    fn build(specs: &[&str], comps: &str, core: bool) -> Repo {
+        let (dir, _) = rpmrepo::build(specs);
+        let comps = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/rpm")
+            .join(comps);
         let root = rpmrepo::createrepo(dir.path(), "signed", &["-g", comps.to_str().unwrap()]);
         let gpg = Gpg::new();
         gpg.gen_key("Fixture Repo <repo@fixture.invalid>", "never");
@@ -39,6 +68,7 @@ impl Repo {
             root,
             key,
             gpg,
+            core,
         };
         repo.sign();
         repo
@@ -56,12 +86,14 @@ impl Repo {
 
     /// Runs `livecompose resolve` on a kickstart with this repository and `packages`.
     fn resolve(&self, repo_options: &str, packages: &str) -> Output {
-        self.resolve_many(&[&format!("fixtures {repo_options}")], packages)
+        self.resolve_many(&[&format!("fixtures {repo_options}")], "", packages)
     }
 
     /// Runs `livecompose resolve` on a kickstart whose `repo` lines are
-    /// `repos` (each `NAME OPTIONS`), all pointing at this repository.
-    fn resolve_many(&self, repos: &[&str], packages: &str) -> Output {
+    /// `repos` (each `NAME OPTIONS`), all pointing at this repository, and
+    /// whose `%packages` section has the options `header` and the lines
+    /// `packages`.
+    fn resolve_many(&self, repos: &[&str], header: &str, packages: &str) -> Output {
         let lines: String = repos
             .iter()
             .map(|repo| {
@@ -73,13 +105,22 @@ impl Repo {
             })
             .collect();
         let ks = self.dir.path().join("ks.cfg");
-        fs::write(&ks, format!("{lines}%packages\n{packages}\n%end\n")).unwrap();
+        fs::write(
+            &ks,
+            format!("{lines}%packages {header}\n{packages}\n%end\n"),
+        )
+        .unwrap();
         Command::new(env!("CARGO_BIN_EXE_livecompose"))
             .args(["resolve", "--config", ks.to_str().unwrap()])
             .arg("--cache")
             .arg(self.dir.path().join("cache"))
             .output()
             .unwrap()
+    }
+
+    /// The `repo` line (after `--name=`) of this repository with its key.
+    fn signed_line(&self) -> String {
+        format!("fixtures --gpgkey={}", self.key.display())
     }
 
     fn signed(&self, packages: &str) -> Output {
@@ -92,9 +133,10 @@ impl Repo {
     fn ask_both(
         &self,
         repos: &[&str],
+        header: &str,
         packages: &str,
     ) -> (Result<Vec<String>, String>, Result<Vec<String>, String>) {
-        let ours = self.resolve_many(repos, packages);
+        let ours = self.resolve_many(repos, header, packages);
         let ours = if ours.status.success() {
             let names: Vec<&str> = repos
                 .iter()
@@ -126,14 +168,17 @@ impl Repo {
                 }
             })
             .collect();
-        let theirs = dnf::resolve(&dnf_repos, &DnfRequest::from_kickstart("", packages, false));
+        let theirs = dnf::resolve(
+            &dnf_repos,
+            &DnfRequest::from_kickstart(header, packages, self.core),
+        );
         (ours, theirs)
     }
 
     /// The packages both livecompose and dnf install for `packages` from
     /// `repos`, as `name evr arch repo` lines; fails when they differ.
-    fn agreed_many(&self, repos: &[&str], packages: &str) -> Vec<String> {
-        match self.ask_both(repos, packages) {
+    fn agreed_many(&self, repos: &[&str], header: &str, packages: &str) -> Vec<String> {
+        match self.ask_both(repos, header, packages) {
             (Ok(ours), Ok(theirs)) => {
                 assert_eq!(
                     ours, theirs,
@@ -148,8 +193,12 @@ impl Repo {
     /// [`Repo::agreed_many`] from this signed repository alone, as
     /// `name evr arch` lines.
     fn agreed(&self, packages: &str) -> Vec<String> {
-        let repo = format!("fixtures --gpgkey={}", self.key.display());
-        self.agreed_many(&[&repo], packages)
+        self.agreed_with("", packages)
+    }
+
+    /// [`Repo::agreed`] with the `%packages` options `header`.
+    fn agreed_with(&self, header: &str, packages: &str) -> Vec<String> {
+        self.agreed_many(&[&self.signed_line()], header, packages)
             .iter()
             .map(|line| line.trim_end_matches(" fixtures").to_owned())
             .collect()
@@ -158,8 +207,7 @@ impl Repo {
     /// Both livecompose and dnf refuse `packages`; livecompose's message
     /// (exit status 1) holds every fragment.
     fn both_refuse(&self, packages: &str, fragments: &[&str]) {
-        let repo = format!("fixtures --gpgkey={}", self.key.display());
-        match self.ask_both(&[&repo], packages) {
+        match self.ask_both(&[&self.signed_line()], "", packages) {
             (Err(ours), Err(_)) => {
                 for fragment in fragments {
                     assert!(ours.contains(fragment), "{fragment:?} not in: {ours}");
@@ -202,8 +250,7 @@ fn groups_obsoletes_and_file_dependencies_resolve_as_dnf_does() {
     // for the old name (docs/kickstart.md, so that a kickstart written for
     // an older release keeps building), while dnf only looks for the
     // replacement of a package that exists and finds no match.
-    let repo_line = format!("fixtures --gpgkey={}", repo.key.display());
-    match repo.ask_both(&[&repo_line], "alpha-legacy") {
+    match repo.ask_both(&[&repo.signed_line()], "", "alpha-legacy") {
         (Ok(ours), Err(theirs)) => {
             let ours: Vec<&str> = ours
                 .iter()
@@ -290,6 +337,7 @@ fn repository_costs_and_package_filters_choose_where_each_package_comes_from() {
     assert_eq!(
         repo.agreed_many(
             &["dear --cost=2000", "cheap --cost=500 --excludepkgs=bet*"],
+            "",
             "reader",
         ),
         [
@@ -298,12 +346,201 @@ fn repository_costs_and_package_filters_choose_where_each_package_comes_from() {
         ]
     );
     // A repository limited by --includepkgs offers nothing else.
-    match repo.ask_both(&["narrow --includepkgs=shell"], "alpha") {
+    match repo.ask_both(&["narrow --includepkgs=shell"], "", "alpha") {
         (Err(ours), Err(_)) => assert!(ours.contains("alpha"), "{ours}"),
         other => panic!("livecompose and dnf should both refuse alpha: {other:?}"),
     }
     assert_eq!(
-        repo.agreed_many(&["narrow --includepkgs=shell"], "shell"),
+        repo.agreed_many(&["narrow --includepkgs=shell"], "", "shell"),
         ["shell 1-1 noarch narrow"]
     );
+}
+
+#[test]
+fn fedora_base_paths_provided_by_name_resolve_as_dnf_does() {
+    let repo = Repo::fedora_base();
+    // grubby requires /bin/sh, which no package ships: bash ships
+    // /usr/bin/sh and provides /bin/sh by name, and /bin is filesystem's
+    // symlink. bash requires the C library, whose glibc-common needs
+    // /bin/sh for its scriptlet, and glibc needs basesystem (setup,
+    // filesystem) before it.
+    let grubby = repo.agreed_with("--nocore", "grubby");
+    for package in [
+        "bash 5.2.26-3.fc40 x86_64",
+        "filesystem 3.18-8.fc40 x86_64",
+        "glibc-common 2.39-17.fc40 x86_64",
+        "setup 2.14.5-2.fc40 noarch",
+    ] {
+        assert!(
+            grubby.iter().any(|p| p == package),
+            "{package} not in {grubby:?}"
+        );
+    }
+    // A path as a request, and /usr/sbin/sendmail, which two mail servers
+    // provide by name (the alternatives way): one is enough, a requested
+    // one is preferred.
+    for request in ["/bin/sh", "/usr/sbin/sendmail", "cronie", "cronie\npostfix"] {
+        repo.agreed_with("--nocore", request);
+    }
+    let with_postfix = repo.agreed_with("--nocore", "cronie\npostfix");
+    assert!(
+        !with_postfix.iter().any(|p| p.starts_with("esmtp ")),
+        "{with_postfix:?}"
+    );
+}
+
+#[test]
+fn fedora_base_requests_resolve_as_dnf_does() {
+    let repo = Repo::fedora_base();
+    for (header, packages) in [
+        // @core implied, with and without weak dependencies.
+        ("", ""),
+        ("--exclude-weakdeps", ""),
+        ("--nocore", "@core --nodefaults"),
+        ("", "@^minimal-environment"),
+        // coreutils-single provides coreutils, which conflicts with it.
+        ("--nocore", "coreutils-single\nsystemd"),
+        ("", "coreutils-single\n-coreutils"),
+        // Install-only kernel packages tied by uname-r, and firmware that a
+        // rich `if` wants newer than the repository has.
+        ("--nocore", "kernel"),
+        ("--nocore --exclude-weakdeps", "kernel-core"),
+        // grub2 is obsoleted and provided by grub2-pc.
+        ("--nocore", "grub2"),
+        ("--nocore", "grub2-efi-x64\ngrub2-pc"),
+        ("--nocore", "dracut-live"),
+        // Three language packs provide glibc-langpack.
+        ("--nocore", "glibc"),
+        ("--nocore", "glibc-langpack-en\nglibc"),
+        // Two release identities conflict.
+        ("--nocore", "fedora-release-identity-basic"),
+    ] {
+        repo.agreed_with(header, packages);
+    }
+    // Both refuse what cannot be: the two coreutils together, and the
+    // kernel with a firmware older than it accepts.
+    for (packages, named) in [
+        ("coreutils\ncoreutils-single", "coreutils"),
+        (
+            "kernel-modules\nlinux-firmware",
+            "linux-firmware >= 20150904",
+        ),
+    ] {
+        match repo.ask_both(&[&repo.signed_line()], "--nocore", packages) {
+            (Err(ours), Err(_)) => assert!(ours.contains(named), "{ours}"),
+            other => panic!("livecompose and dnf should both refuse: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn fedora_mini_kickstart_packages_resolve_as_dnf_does() {
+    let kickstart =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("kickstarts/fedora-mini.ks"))
+            .unwrap();
+    let start = kickstart.find("%packages").expect("a %packages section");
+    let section = &kickstart[start + "%packages".len()..];
+    let (header, rest) = section.split_once('\n').unwrap();
+    let body = &rest[..rest.find("%end").expect("%end")];
+    let repo = Repo::fedora_base();
+    let chosen = repo.agreed_with(header, body);
+    assert!(
+        chosen.iter().any(|p| p.starts_with("dracut-live ")),
+        "{chosen:?}"
+    );
+    assert!(
+        chosen.iter().any(|p| p.starts_with("kernel-modules ")),
+        "{chosen:?}"
+    );
+}
+
+/// A small deterministic generator (xorshift), so that a disagreement can
+/// be replayed from the printed seed.
+struct Shuffler(u64);
+
+impl Shuffler {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// `name` from the environment, or `default`: a longer differential run
+/// is `LIVECOMPOSE_DIFF_REQUESTS=500 LIVECOMPOSE_DIFF_SEED=7 cargo test
+/// --test rpm_resolve random -- --nocapture`.
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|value| {
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}={value:?}: not a number"))
+        })
+        .unwrap_or(default)
+}
+
+#[test]
+fn random_requests_resolve_as_dnf_does() {
+    let requests = setting("LIVECOMPOSE_DIFF_REQUESTS", 40);
+    let seed = setting("LIVECOMPOSE_DIFF_SEED", 0x5eed_15);
+    let repo = Repo::fedora_base();
+    // Every package name, the groups and environment, and paths provided
+    // by name.
+    let mut names: Vec<String> = [
+        "@core",
+        "@boot",
+        "@^minimal-environment",
+        "/bin/sh",
+        "/usr/sbin/sendmail",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    names.extend(
+        repo.dir
+            .path()
+            .join("repo")
+            .read_dir()
+            .unwrap()
+            .flat_map(|arch| arch.unwrap().path().read_dir().unwrap())
+            .map(|rpm| {
+                // NAME-VERSION-RELEASE.ARCH.rpm
+                let file = rpm.unwrap().file_name().into_string().unwrap();
+                let nvr = file.rsplitn(3, '.').nth(2).unwrap().to_owned();
+                let mut parts = nvr.rsplitn(3, '-');
+                parts.nth(2).unwrap().to_owned()
+            }),
+    );
+    let mut shuffler = Shuffler(seed);
+    let mut disagreements = Vec::new();
+    for _ in 0..requests {
+        let mut lines: Vec<String> = (0..1 + shuffler.below(3))
+            .map(|_| names[shuffler.below(names.len())].clone())
+            .collect();
+        if shuffler.below(4) == 0 {
+            let excluded = &names[shuffler.below(names.len())];
+            if !excluded.starts_with(['@', '/']) {
+                lines.push(format!("-{excluded}"));
+            }
+        }
+        let header = match shuffler.below(3) {
+            0 => "--nocore --exclude-weakdeps",
+            1 => "--nocore",
+            _ => "",
+        };
+        let packages = lines.join("\n");
+        let (ours, theirs) = repo.ask_both(&[&repo.signed_line()], header, &packages);
+        // A refusal agrees with a refusal; the wording is each tool's own.
+        if ours.is_ok() != theirs.is_ok() || ours.as_ref().ok() != theirs.as_ref().ok() {
+            disagreements.push(format!(
+                "%packages {header} {packages:?}\n  livecompose: {ours:?}\n  dnf: {theirs:?}"
+            ));
+        }
+    }
+    println!(
+        "differential (seed {seed}): {requests} requests, {} disagreements",
+        disagreements.len()
+    );
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
 }

@@ -78,6 +78,11 @@ impl DnfRequest {
             }
         }
         request.group_types = group_types.unwrap_or(request.group_types);
+        // A kickstart that lists a name and excludes it too excludes it
+        // (pykickstart drops it from the list); dnf would refuse to install
+        // an excluded name.
+        let excludes = request.excludes.clone();
+        request.specs.retain(|spec| !excludes.contains(spec));
         request
     }
 }
