@@ -17,21 +17,6 @@ use tempfile::TempDir;
 
 const SPECS: &[&str] = &["alpha", "beta", "gamma", "shell", "reader"];
 
-/// Fedora's base in small (`tests/fixtures/rpm/base/`).
-const BASE_SPECS: &[&str] = &[
-    "base/setup",
-    "base/filesystem",
-    "base/basesystem",
-    "base/bash",
-    "base/glibc",
-    "base/coreutils",
-    "base/systemd",
-    "base/kernel",
-    "base/dracut",
-    "base/grub2",
-    "base/utils",
-];
-
 /// A signed repository of fixture specs, with comps.
 struct Repo {
     dir: TempDir,
@@ -50,11 +35,12 @@ impl Repo {
 
     /// The repository shaped as Fedora's base (`tests/fixtures/rpm/base/`).
     fn fedora_base() -> Repo {
-        Repo::build(BASE_SPECS, "base/comps.xml", true)
+        Repo::build(rpmrepo::FEDORA_BASE_SPECS, "base/comps.xml", true)
     }
 
     fn build(specs: &[&str], comps: &str, core: bool) -> Repo {
-        let (dir, _) = rpmrepo::build(specs);
+        let busybox = rpmrepo::static_busybox().display().to_string();
+        let (dir, _) = rpmrepo::build_with(specs, &[("busybox", &busybox)]);
         let comps = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/rpm")
             .join(comps);

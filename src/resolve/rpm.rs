@@ -482,7 +482,7 @@ impl<'u> RpmProvider<'u> {
                 offer_for(&text[..at], Some(&text[at + 1..]));
             }
         }
-        (!sets.is_empty()).then(|| self.requirement_of(&sets, pattern))
+        (!sets.is_empty()).then(|| self.requirement_of(&sets, pattern, None))
     }
 
     fn offering(&self, capability: &str) -> &[String] {
@@ -603,12 +603,20 @@ impl<'u> RpmProvider<'u> {
     /// resolvo tries a union's sets in order. libsolv gathers every
     /// package that can meet a dependency, the alternatives of a rich one
     /// (`or`, the else-part of `if`) together, and takes the first by name
-    /// (`(light or heavy)` installs heavy), except that a candidate another
-    /// candidate requires goes first: `(util-linux-core or util-linux)`
-    /// installs util-linux-core alone, as util-linux would need it anyway.
-    /// So the sets go in that order; the sorts are stable, which keeps an
-    /// install-only package's versions newest first.
-    fn requirement_of(&self, sets: &[VersionSetId], text: &str) -> Requirement {
+    /// (`(light or heavy)` installs heavy), except that candidates the
+    /// chosen packages recommend go first (even without weak dependencies),
+    /// then a candidate another candidate requires: `(util-linux-core or
+    /// util-linux)` installs util-linux-core alone, as util-linux would need
+    /// it anyway. So the sets go in that order; the sorts are stable, which
+    /// keeps an install-only package's versions newest first. Of the chosen
+    /// packages' Recommends, only the `requirer`'s plain ones are known
+    /// here, before solving.
+    fn requirement_of(
+        &self,
+        sets: &[VersionSetId],
+        text: &str,
+        requirer: Option<&RpmPackage>,
+    ) -> Requirement {
         let mut sets = sets.to_vec();
         let name_of = |set| self.package_name_of(self.pool.resolve_version_set_package_name(set));
         sets.sort_by(|&a, &b| name_of(a).cmp(name_of(b)));
@@ -639,9 +647,22 @@ impl<'u> RpmProvider<'u> {
                 })
             })
         };
-        let preferred: Vec<bool> = (0..sets.len()).map(required_by_another).collect();
+        let recommended = |at: usize| {
+            let recommends = requirer
+                .map(|r| r.recommends.as_slice())
+                .unwrap_or_default();
+            best[at].is_some_and(|candidate| {
+                recommends.iter().any(|dep| {
+                    !dep.is_rich()
+                        && offers(candidate, &atom_offer(&dep.name, dep.constraint.as_ref()))
+                })
+            })
+        };
+        let rank: Vec<(bool, bool)> = (0..sets.len())
+            .map(|at| (!recommended(at), !required_by_another(at)))
+            .collect();
         let mut order: Vec<usize> = (0..sets.len()).collect();
-        order.sort_by_key(|&at| !preferred[at]);
+        order.sort_by_key(|&at| rank[at]);
         let sets: Vec<VersionSetId> = order.into_iter().map(|at| sets[at]).collect();
         match sets.as_slice() {
             [] => Requirement::Single(self.set(text, Offer::Version(None), false)),
@@ -678,6 +699,7 @@ impl<'u> RpmProvider<'u> {
         &self,
         dep: &RichDep,
         condition: Option<ConditionId>,
+        requirer: &RpmPackage,
         out: &mut Vec<ConditionalRequirement>,
     ) -> bool {
         let text = dep.to_string();
@@ -685,14 +707,14 @@ impl<'u> RpmProvider<'u> {
         if self.union_sets(dep, &mut sets) {
             out.push(ConditionalRequirement {
                 condition,
-                requirement: self.requirement_of(&sets, &text),
+                requirement: self.requirement_of(&sets, &text, Some(requirer)),
             });
             return true;
         }
         match dep {
             RichDep::And(all) => all
                 .iter()
-                .all(|d| self.rich_requirements(d, condition, out)),
+                .all(|d| self.rich_requirements(d, condition, requirer, out)),
             RichDep::If {
                 then,
                 condition: when,
@@ -705,9 +727,12 @@ impl<'u> RpmProvider<'u> {
                 let then_ok = match self.condition_of(&when_sets) {
                     // Nothing can make the condition true: only `else` applies.
                     None => true,
-                    Some(when) => {
-                        self.rich_requirements(then, Some(self.both(condition, when)), out)
-                    }
+                    Some(when) => self.rich_requirements(
+                        then,
+                        Some(self.both(condition, when)),
+                        requirer,
+                        out,
+                    ),
                 };
                 // `else` applies when the condition is false: "else-part or
                 // condition", the else-part tried first so that the condition's
@@ -719,7 +744,7 @@ impl<'u> RpmProvider<'u> {
                             either.extend(when_sets.iter().copied());
                             out.push(ConditionalRequirement {
                                 condition,
-                                requirement: self.requirement_of(&either, &text),
+                                requirement: self.requirement_of(&either, &text, Some(requirer)),
                             });
                             true
                         }
@@ -742,12 +767,15 @@ impl<'u> RpmProvider<'u> {
                 either.extend(unless_sets.iter().copied());
                 out.push(ConditionalRequirement {
                     condition,
-                    requirement: self.requirement_of(&either, &text),
+                    requirement: self.requirement_of(&either, &text, Some(requirer)),
                 });
                 match (otherwise, self.condition_of(&unless_sets)) {
-                    (Some(otherwise), Some(when)) => {
-                        self.rich_requirements(otherwise, Some(self.both(condition, when)), out)
-                    }
+                    (Some(otherwise), Some(when)) => self.rich_requirements(
+                        otherwise,
+                        Some(self.both(condition, when)),
+                        requirer,
+                        out,
+                    ),
                     _ => true,
                 }
             }
@@ -755,8 +783,13 @@ impl<'u> RpmProvider<'u> {
         }
     }
 
-    /// The requirements one `Requires` entry stands for.
-    fn requirements(&self, dep: &Dependency, out: &mut Vec<ConditionalRequirement>) {
+    /// The requirements one `Requires` entry of `requirer` stands for.
+    fn requirements(
+        &self,
+        dep: &Dependency,
+        requirer: &RpmPackage,
+        out: &mut Vec<ConditionalRequirement>,
+    ) {
         if dep.is_rpmlib() {
             // Provided by rpm itself; the installer is ours.
             return;
@@ -766,23 +799,26 @@ impl<'u> RpmProvider<'u> {
                 let mut sets = Vec::new();
                 let offer = atom_offer(&dep.name, dep.constraint.as_ref());
                 self.offer_sets(&dep.name, offer, &mut sets);
-                out.push(self.requirement_of(&sets, &dep.to_string()).into());
+                out.push(
+                    self.requirement_of(&sets, &dep.to_string(), Some(requirer))
+                        .into(),
+                );
             }
             Some(Ok(rich)) => {
                 let mut requirements = Vec::new();
-                if self.rich_requirements(&rich, None, &mut requirements) {
+                if self.rich_requirements(&rich, None, requirer, &mut requirements) {
                     out.extend(requirements);
                 } else {
                     let text = format!(
                         "{} (a rich dependency form livecompose cannot resolve)",
                         dep.name
                     );
-                    out.push(self.requirement_of(&[], &text).into());
+                    out.push(self.requirement_of(&[], &text, None).into());
                 }
             }
             Some(Err(error)) => {
                 let text = format!("{} (unreadable: {error})", dep.name);
-                out.push(self.requirement_of(&[], &text).into());
+                out.push(self.requirement_of(&[], &text, None).into());
             }
         }
     }
@@ -931,7 +967,7 @@ impl Catalogue for RpmProvider<'_> {
         } else {
             self.offer_sets(name, atom_offer(name, None), &mut sets);
         }
-        Some(self.requirement_of(&sets, name))
+        Some(self.requirement_of(&sets, name, None))
     }
 
     fn available(&self, name: &str) -> Vec<String> {
@@ -1060,7 +1096,7 @@ impl DependencyProvider for RpmProvider<'_> {
         let package = self.package(solvable);
         let mut requirements = Vec::new();
         for dep in &package.requires {
-            self.requirements(dep, &mut requirements);
+            self.requirements(dep, package, &mut requirements);
         }
         let mut constrains = Vec::new();
         let mut forbid = |set: VersionSetId| {

@@ -192,14 +192,14 @@ fn a_path_is_provided_by_name_as_well_as_by_a_shipped_file() {
     ];
     assert_eq!(installs(&repo, &["plugin"]), ["host-1-1", "plugin-1-1"]);
     // Alternatives: several packages provide the same path; one is enough,
-    // and a requested one is preferred to any other.
+    // and a requested one wins.
     let repo = [
         "cron 1-1 | R: /usr/sbin/sendmail",
         "postfix 3-1 | P: /usr/sbin/sendmail, MTA",
         "esmtp 1-1 | P: /usr/sbin/sendmail, MTA",
     ];
-    let chosen = installs(&repo, &["cron"]);
-    assert_eq!(chosen.len(), 2, "{chosen:?}");
+    // The first by name, as dnf takes it.
+    assert_eq!(installs(&repo, &["cron"]), ["cron-1-1", "esmtp-1-1"]);
     assert_eq!(
         installs(&repo, &["cron", "postfix"]),
         ["cron-1-1", "postfix-3-1"]
@@ -212,30 +212,58 @@ fn a_path_is_provided_by_name_as_well_as_by_a_shipped_file() {
 
 #[test]
 fn rich_or_takes_the_first_alternative_by_name_as_dnf_does() {
-    let repo = ["a 1-1 | R: (y or x)", "x 1-1", "y 1-1"];
-    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "x-1-1"]);
-    // Even when the other alternative would also meet a later dependency.
-    let repo = [
-        "a 1-1 | R: (zz-second or aa-first), cap",
-        "zz-second 1-1 | P: cap",
-        "aa-first 1-1",
-        "mm 1-1 | P: cap",
-        "m 1-1 | P: cap",
+    let cases: [(&[&str], &[&str]); 4] = [
+        (
+            &["a 1-1 | R: (y or x)", "x 1-1", "y 1-1"],
+            &["a-1-1", "x-1-1"],
+        ),
+        // Even when the other alternative would also meet a later
+        // dependency.
+        (
+            &[
+                "a 1-1 | R: (zz-second or aa-first), cap",
+                "zz-second 1-1 | P: cap",
+                "aa-first 1-1",
+                "mm 1-1 | P: cap",
+                "m 1-1 | P: cap",
+            ],
+            &["a-1-1", "aa-first-1-1", "m-1-1"],
+        ),
+        // A candidate another candidate requires goes first.
+        (
+            &[
+                "a 1-1 | R: (util-linux-core or util-linux)",
+                "util-linux 1-1 | R: util-linux-core",
+                "util-linux-core 1-1",
+            ],
+            &["a-1-1", "util-linux-core-1-1"],
+        ),
+        (
+            &[
+                "a 1-1 | R: cap",
+                "nn 1-1 | P: cap | R: nn-core",
+                "nn-core 1-1 | P: cap",
+            ],
+            &["a-1-1", "nn-core-1-1"],
+        ),
     ];
-    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "aa-first-1-1", "m-1-1"]);
-    // A candidate another candidate requires goes first.
-    let repo = [
-        "a 1-1 | R: (util-linux-core or util-linux)",
-        "util-linux 1-1 | R: util-linux-core",
-        "util-linux-core 1-1",
-    ];
-    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "util-linux-core-1-1"]);
-    let repo = [
-        "a 1-1 | R: cap",
-        "nn 1-1 | P: cap | R: nn-core",
-        "nn-core 1-1 | P: cap",
-    ];
-    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "nn-core-1-1"]);
+    for (repo, expected) in cases {
+        assert_eq!(installs(repo, &["a"]), expected, "{repo:?}");
+    }
+    // The requiring package's recommendation goes first, with or without
+    // weak dependencies.
+    let packages: Vec<RpmPackage> = [
+        "g 1-1 | R: lp | REC: lp-en",
+        "lp-all 1-1 | P: lp",
+        "lp-en 1-1 | P: lp",
+    ]
+    .iter()
+    .map(|p| pkg(p))
+    .collect();
+    let mut req = request(&["g"]);
+    assert_eq!(solve(&packages, &req).unwrap(), ["g-1-1", "lp-en-1-1"]);
+    req.weak_deps = false;
+    assert_eq!(solve(&packages, &req).unwrap(), ["g-1-1", "lp-en-1-1"]);
 }
 
 #[test]
