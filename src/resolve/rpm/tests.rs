@@ -178,36 +178,37 @@ fn capabilities_and_files_are_provided() {
 fn a_path_is_provided_by_name_as_well_as_by_a_shipped_file() {
     // Fedora since /bin moved under /usr: bash ships /usr/bin/sh and
     // declares `Provides: /bin/sh`; /bin itself is filesystem's symlink.
-    let repo = [
+    let merged_usr = [
         "tool 1-1 | R: /bin/sh, /usr/bin/sh",
         "bash 5-1 | P: /bin/sh, /bin/bash | F: /usr/bin/sh, /usr/bin/bash",
         "filesystem 3-1 | F: /bin | D: /usr/bin",
     ];
-    assert_eq!(installs(&repo, &["tool"]), ["bash-5-1", "tool-1-1"]);
-    assert_eq!(installs(&repo, &["/bin/bash"]), ["bash-5-1"]);
-    // A dependency on a directory is met by the package that owns it.
-    let repo = [
-        "plugin 1-1 | R: /usr/lib/host/plugins",
-        "host 1-1 | D: /usr/lib/host/plugins",
-    ];
-    assert_eq!(installs(&repo, &["plugin"]), ["host-1-1", "plugin-1-1"]);
-    // Alternatives: several packages provide the same path; one is enough,
-    // and a requested one wins.
-    let repo = [
+    // Alternatives: several packages provide the same path; one is enough
+    // (the first by name, as dnf takes it), and a requested one wins.
+    let mail = [
         "cron 1-1 | R: /usr/sbin/sendmail",
         "postfix 3-1 | P: /usr/sbin/sendmail, MTA",
         "esmtp 1-1 | P: /usr/sbin/sendmail, MTA",
     ];
-    // The first by name, as dnf takes it.
-    assert_eq!(installs(&repo, &["cron"]), ["cron-1-1", "esmtp-1-1"]);
-    assert_eq!(
-        installs(&repo, &["cron", "postfix"]),
-        ["cron-1-1", "postfix-3-1"]
-    );
-    assert_eq!(
-        installs(&repo, &["cron", "esmtp"]),
-        ["cron-1-1", "esmtp-1-1"]
-    );
+    let cases: [(&[&str], &[&str], &[&str]); 6] = [
+        (&merged_usr, &["tool"], &["bash-5-1", "tool-1-1"]),
+        (&merged_usr, &["/bin/bash"], &["bash-5-1"]),
+        // A dependency on a directory is met by the package that owns it.
+        (
+            &[
+                "plugin 1-1 | R: /usr/lib/host/plugins",
+                "host 1-1 | D: /usr/lib/host/plugins",
+            ],
+            &["plugin"],
+            &["host-1-1", "plugin-1-1"],
+        ),
+        (&mail, &["cron"], &["cron-1-1", "esmtp-1-1"]),
+        (&mail, &["cron", "postfix"], &["cron-1-1", "postfix-3-1"]),
+        (&mail, &["cron", "esmtp"], &["cron-1-1", "esmtp-1-1"]),
+    ];
+    for (repo, names, expected) in cases {
+        assert_eq!(installs(repo, names), expected, "{names:?} from {repo:?}");
+    }
 }
 
 #[test]
