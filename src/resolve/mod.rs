@@ -546,8 +546,8 @@ fn availability<P: Catalogue>(name: &str, provider: &P) -> String {
     }
 }
 
-/// The requests at the roots of resolvo's tree (below its "The following
-/// packages are incompatible" heading when there are several), each name
+/// The requests at the roots of resolvo's tree (and below its "The
+/// following packages are incompatible" headings), each name
 /// once with every place it was asked for: a name a group and a line both
 /// ask for is one request, and packages deeper in the tree are not
 /// requests.
@@ -555,22 +555,20 @@ fn involved_requests(lines: &[TreeLine<'_>], labels: &[String]) -> Vec<String> {
     let Some(top) = lines.iter().map(|line| line.depth).min() else {
         return Vec::new();
     };
-    let mut roots: Vec<&str> = lines
-        .iter()
-        .filter(|line| line.depth == top)
-        .map(|line| line.text)
-        .collect();
-    if roots.iter().all(|root| root.starts_with("The following")) {
-        let below = lines
-            .iter()
-            .map(|line| line.depth)
-            .filter(|&d| d > top)
-            .min();
-        roots = lines
-            .iter()
-            .filter(|line| Some(line.depth) == below)
-            .map(|line| line.text)
-            .collect();
+    // Top-level lines are roots, except a heading, whose children are.
+    let mut roots: Vec<&str> = Vec::new();
+    let mut under_heading = false;
+    let mut child_depth = None;
+    for line in lines {
+        if line.depth == top {
+            under_heading = line.text.starts_with("The following");
+            child_depth = None;
+            if !under_heading {
+                roots.push(line.text);
+            }
+        } else if under_heading && *child_depth.get_or_insert(line.depth) == line.depth {
+            roots.push(line.text);
+        }
     }
     let root_words: HashSet<&str> = roots
         .iter()

@@ -630,33 +630,24 @@ impl<'u> RpmProvider<'u> {
                     .map(|&s| self.package(s))
             })
             .collect();
+        // Whether a plain (not rich) entry of `deps` names `candidate`.
+        let named_in = |deps: &[Dependency], candidate: &RpmPackage| {
+            deps.iter().any(|dep| {
+                !dep.is_rich() && offers(candidate, &atom_offer(&dep.name, dep.constraint.as_ref()))
+            })
+        };
         let required_by_another = |at: usize| {
             best[at].is_some_and(|candidate| {
-                best.iter().enumerate().any(|(other_at, other)| {
-                    other_at != at
-                        && other.is_some_and(|other| {
-                            other.name != candidate.name
-                                && other.requires.iter().any(|dep| {
-                                    !dep.is_rich()
-                                        && offers(
-                                            candidate,
-                                            &atom_offer(&dep.name, dep.constraint.as_ref()),
-                                        )
-                                })
-                        })
+                best.iter().flatten().any(|other| {
+                    other.name != candidate.name && named_in(&other.requires, candidate)
                 })
             })
         };
         let recommended = |at: usize| {
-            let recommends = requirer
-                .map(|r| r.recommends.as_slice())
-                .unwrap_or_default();
-            best[at].is_some_and(|candidate| {
-                recommends.iter().any(|dep| {
-                    !dep.is_rich()
-                        && offers(candidate, &atom_offer(&dep.name, dep.constraint.as_ref()))
-                })
-            })
+            let recommends = requirer.map(|r| r.recommends.as_slice());
+            best[at]
+                .zip(recommends)
+                .is_some_and(|(candidate, recommends)| named_in(recommends, candidate))
         };
         let rank: Vec<(bool, bool)> = (0..sets.len())
             .map(|at| (!recommended(at), !required_by_another(at)))
@@ -735,8 +726,8 @@ impl<'u> RpmProvider<'u> {
                     ),
                 };
                 // `else` applies when the condition is false: "else-part or
-                // condition", the else-part tried first so that the condition's
-                // package is not pulled in just to avoid it.
+                // condition", tried in libsolv's order (see `requirement_of`),
+                // which may pull the condition's package in.
                 then_ok
                     && otherwise.as_ref().is_none_or(|otherwise| {
                         let mut either = Vec::new();
@@ -759,7 +750,7 @@ impl<'u> RpmProvider<'u> {
                 if !self.union_sets(unless, &mut unless_sets) {
                     return false;
                 }
-                // "then-part or condition", the then-part tried first.
+                // "then-part or condition", in libsolv's order.
                 let mut either = Vec::new();
                 if !self.union_sets(then, &mut either) {
                     return false;

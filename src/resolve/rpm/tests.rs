@@ -565,4 +565,19 @@ fn an_unsatisfiable_dependency_is_explained_from_the_package_that_has_it() {
         ),
         "{error}"
     );
+    // A request under resolvo's "incompatible" heading is involved too
+    // (the kernel and an older firmware).
+    let packages: Vec<RpmPackage> = ["mods 1-1 | R: (fw >= 5 if fw)", "fw 1-1"]
+        .iter()
+        .map(|p| pkg(p))
+        .collect();
+    let error = solve(&packages, &request(&["mods", "fw"]))
+        .unwrap_err()
+        .to_string();
+    for involved in [
+        "  - mods (requested at ks.cfg:1)\n",
+        "  - fw (requested at ks.cfg:1)\n",
+    ] {
+        assert!(error.contains(involved), "{involved:?} not in {error}");
+    }
 }
