@@ -50,7 +50,8 @@ impl DnfRequest {
         if core && !header.contains(&"--nocore") {
             request.specs.push("@core".to_owned());
         }
-        let mut group_types = None;
+        // The implied @core takes its default packages.
+        let mut group_types = request.specs.first().map(|_| request.group_types);
         for line in body.lines().map(str::trim).filter(|l| !l.is_empty()) {
             let mut words = line.split_whitespace();
             let spec = words.next().unwrap_or_default();
