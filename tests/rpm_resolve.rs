@@ -80,28 +80,22 @@ impl Repo {
     /// whose `%packages` section has the options `header` and the lines
     /// `packages`.
     fn resolve_many(&self, repos: &[&str], header: &str, packages: &str) -> Output {
-        let lines: String = repos
+        resolve_at(self.dir.path(), &self.at_root(repos), header, packages)
+    }
+
+    /// `repos` (each `NAME OPTIONS`) as repositories at this one's root.
+    fn at_root<'r>(&'r self, repos: &[&'r str]) -> Vec<DnfRepo<'r>> {
+        repos
             .iter()
             .map(|repo| {
                 let (name, options) = repo.split_once(' ').unwrap_or((repo, ""));
-                format!(
-                    "repo --name={name} --baseurl=file://{} {options}\n",
-                    self.root.display()
-                )
+                DnfRepo {
+                    name,
+                    root: &self.root,
+                    options,
+                }
             })
-            .collect();
-        let ks = self.dir.path().join("ks.cfg");
-        fs::write(
-            &ks,
-            format!("{lines}%packages {header}\n{packages}\n%end\n"),
-        )
-        .unwrap();
-        Command::new(env!("CARGO_BIN_EXE_livecompose"))
-            .args(["resolve", "--config", ks.to_str().unwrap()])
-            .arg("--cache")
-            .arg(self.dir.path().join("cache"))
-            .output()
-            .unwrap()
+            .collect()
     }
 
     /// The `repo` line (after `--name=`) of this repository with its key.
@@ -114,51 +108,20 @@ impl Repo {
     }
 
     /// livecompose's and dnf's answers to `packages` from `repos` (as
-    /// [`Repo::resolve_many`] takes them): the `name evr arch repo` lines
-    /// of each, or its refusal.
+    /// [`Repo::resolve_many`] takes them).
     fn ask_both(
         &self,
         repos: &[&str],
         header: &str,
         packages: &str,
     ) -> (Result<Vec<String>, String>, Result<Vec<String>, String>) {
-        let ours = self.resolve_many(repos, header, packages);
-        let ours = if ours.status.success() {
-            let names: Vec<&str> = repos
-                .iter()
-                .map(|r| r.split(' ').next().unwrap_or(r))
-                .collect();
-            let mut lines: Vec<String> = text(&ours.stdout)
-                .lines()
-                .filter(|line| {
-                    line.rsplit(' ')
-                        .next()
-                        .is_some_and(|repo| names.contains(&repo))
-                })
-                .map(str::to_owned)
-                .collect();
-            lines.sort();
-            Ok(lines)
-        } else {
-            assert_eq!(ours.status.code(), Some(1), "{}", text(&ours.stderr));
-            Err(text(&ours.stderr))
-        };
-        let dnf_repos: Vec<DnfRepo<'_>> = repos
-            .iter()
-            .map(|repo| {
-                let (name, options) = repo.split_once(' ').unwrap_or((repo, ""));
-                DnfRepo {
-                    name,
-                    root: &self.root,
-                    options,
-                }
-            })
-            .collect();
-        let theirs = dnf::resolve(
-            &dnf_repos,
-            &DnfRequest::from_kickstart(header, packages, self.core),
-        );
-        (ours, theirs)
+        ask_both_at(
+            self.dir.path(),
+            &self.at_root(repos),
+            self.core,
+            header,
+            packages,
+        )
     }
 
     /// The packages both livecompose and dnf install for `packages` from
@@ -202,6 +165,66 @@ impl Repo {
             (ours, theirs) => panic!("for {packages:?}, livecompose: {ours:?}\ndnf: {theirs:?}"),
         }
     }
+}
+
+/// Runs `livecompose resolve` (its work files in `dir`) on a kickstart with
+/// a `repo` line for each of `repos` and a `%packages` section with the
+/// options `header` and the lines `packages`.
+fn resolve_at(dir: &Path, repos: &[DnfRepo<'_>], header: &str, packages: &str) -> Output {
+    let lines: String = repos
+        .iter()
+        .map(|repo| {
+            format!(
+                "repo --name={} --baseurl=file://{} {}\n",
+                repo.name,
+                repo.root.display(),
+                repo.options
+            )
+        })
+        .collect();
+    let ks = dir.join("ks.cfg");
+    fs::write(
+        &ks,
+        format!("{lines}%packages {header}\n{packages}\n%end\n"),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .args(["resolve", "--config", ks.to_str().unwrap()])
+        .arg("--cache")
+        .arg(dir.join("cache"))
+        .output()
+        .unwrap()
+}
+
+/// livecompose's and dnf's answers to the same request from `repos` (`core`:
+/// whether their comps define the implied `@core`): the `name evr arch
+/// repo` lines of each, or its refusal.
+fn ask_both_at(
+    dir: &Path,
+    repos: &[DnfRepo<'_>],
+    core: bool,
+    header: &str,
+    packages: &str,
+) -> (Result<Vec<String>, String>, Result<Vec<String>, String>) {
+    let ours = resolve_at(dir, repos, header, packages);
+    let ours = if ours.status.success() {
+        let mut lines: Vec<String> = text(&ours.stdout)
+            .lines()
+            .filter(|line| {
+                line.rsplit(' ')
+                    .next()
+                    .is_some_and(|name| repos.iter().any(|repo| repo.name == name))
+            })
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        Ok(lines)
+    } else {
+        assert_eq!(ours.status.code(), Some(1), "{}", text(&ours.stderr));
+        Err(text(&ours.stderr))
+    };
+    let theirs = dnf::resolve(repos, &DnfRequest::from_kickstart(header, packages, core));
+    (ours, theirs)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -529,4 +552,40 @@ fn random_requests_resolve_as_dnf_does() {
         disagreements.len()
     );
     assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+#[test]
+fn a_path_only_another_repositorys_filelists_list_resolves_as_dnf_does() {
+    // reader needs a file of beta's that only filelists lists, and the two
+    // come from different repositories: beta's own packages need no file
+    // lists, yet its are read.
+    let (readers, _) = rpmrepo::build(&["reader"]);
+    let readers_root = rpmrepo::createrepo(readers.path(), "readers", &[]);
+    let (betas, _) = rpmrepo::build(&["beta"]);
+    let betas_root = rpmrepo::createrepo(betas.path(), "betas", &[]);
+    let repos = [
+        DnfRepo {
+            name: "readers",
+            root: &readers_root,
+            options: "",
+        },
+        DnfRepo {
+            name: "betas",
+            root: &betas_root,
+            options: "",
+        },
+    ];
+    match ask_both_at(readers.path(), &repos, false, "", "reader") {
+        (Ok(ours), Ok(theirs)) => {
+            assert_eq!(ours, theirs);
+            assert_eq!(
+                ours,
+                [
+                    "beta 1.2^git20240101-1 noarch betas",
+                    "reader 1-1 noarch readers"
+                ]
+            );
+        }
+        other => panic!("livecompose and dnf should both install reader: {other:?}"),
+    }
 }
