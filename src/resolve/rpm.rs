@@ -80,7 +80,7 @@ pub fn resolve_rpm(
         &request.exclude,
         candidates.iter().map(|c| c.package.name.as_str()),
     )?;
-    let provider = RpmProvider::new(&candidates, &excluded);
+    let mut provider = RpmProvider::new(&candidates, &excluded);
     let install: Vec<Requested> = request
         .install
         .iter()
@@ -92,6 +92,7 @@ pub fn resolve_rpm(
             ..want.clone()
         })
         .collect();
+    provider.favour_recommendations_of(&install);
     let solved = solve_request(provider, Vec::new(), &install, request.weak_deps)?;
     let provider = solved.solver.provider();
     let mut chosen: Vec<usize> = solved
@@ -309,6 +310,9 @@ pub(crate) struct RpmProvider<'u> {
     /// Package name -> its resolvo names (several for an install-only
     /// package, newest first).
     pool_names: HashMap<String, Vec<String>>,
+    /// Universe indexes of the packages the requested ones recommend: the
+    /// first packages libsolv decides on, whose Recommends it prefers.
+    favoured: HashSet<usize>,
 }
 
 impl<'u> RpmProvider<'u> {
@@ -385,7 +389,30 @@ impl<'u> RpmProvider<'u> {
             rank,
             offered_by,
             pool_names,
+            favoured: HashSet::new(),
         }
+    }
+
+    /// Notes what the best installable packages of the names in `install`
+    /// recommend (plain entries), to go first among candidates.
+    fn favour_recommendations_of(&mut self, install: &[Requested]) {
+        let recommends: Vec<&Dependency> = install
+            .iter()
+            .filter_map(|want| self.best_of(&want.pattern))
+            .flat_map(|s| &self.package(s).recommends)
+            .filter(|dep| !dep.is_rich())
+            .collect();
+        let favoured: HashSet<usize> = (0..self.universe.len())
+            .filter(|&i| {
+                recommends.iter().any(|dep| {
+                    offers(
+                        self.universe[i].package,
+                        &atom_offer(&dep.name, dep.constraint.as_ref()),
+                    )
+                })
+            })
+            .collect();
+        self.favoured = favoured;
     }
 
     pub(crate) fn idx(&self, s: SolvableId) -> usize {
@@ -609,8 +636,8 @@ impl<'u> RpmProvider<'u> {
     /// util-linux)` installs util-linux-core alone, as util-linux would need
     /// it anyway. So the sets go in that order; the sorts are stable, which
     /// keeps an install-only package's versions newest first. Of the chosen
-    /// packages' Recommends, only the `requirer`'s plain ones are known
-    /// here, before solving.
+    /// packages' Recommends, only the plain ones of the `requirer` and of
+    /// the requested packages are known here, before solving.
     fn requirement_of(
         &self,
         sets: &[VersionSetId],
@@ -620,15 +647,19 @@ impl<'u> RpmProvider<'u> {
         let mut sets = sets.to_vec();
         let name_of = |set| self.package_name_of(self.pool.resolve_version_set_package_name(set));
         sets.sort_by(|&a, &b| name_of(a).cmp(name_of(b)));
-        let best: Vec<Option<&RpmPackage>> = sets
+        let best_solvables: Vec<Option<SolvableId>> = sets
             .iter()
             .map(|&set| {
                 let name = self.pool.resolve_version_set_package_name(set);
                 self.by_name
                     .get(&name)
                     .and_then(|list| list.first())
-                    .map(|&s| self.package(s))
+                    .copied()
             })
+            .collect();
+        let best: Vec<Option<&RpmPackage>> = best_solvables
+            .iter()
+            .map(|s| s.map(|s| self.package(s)))
             .collect();
         // Whether a plain (not rich) entry of `deps` names `candidate`.
         let named_in = |deps: &[Dependency], candidate: &RpmPackage| {
@@ -645,9 +676,10 @@ impl<'u> RpmProvider<'u> {
         };
         let recommended = |at: usize| {
             let recommends = requirer.map(|r| r.recommends.as_slice());
-            best[at]
-                .zip(recommends)
-                .is_some_and(|(candidate, recommends)| named_in(recommends, candidate))
+            best_solvables[at].is_some_and(|s| self.favoured.contains(&self.idx(s)))
+                || best[at]
+                    .zip(recommends)
+                    .is_some_and(|(candidate, recommends)| named_in(recommends, candidate))
         };
         let rank: Vec<(bool, bool)> = (0..sets.len())
             .map(|at| (!recommended(at), !required_by_another(at)))

@@ -251,20 +251,27 @@ fn rich_or_takes_the_first_alternative_by_name_as_dnf_does() {
     for (repo, expected) in cases {
         assert_eq!(installs(repo, &["a"]), expected, "{repo:?}");
     }
-    // The requiring package's recommendation goes first, with or without
-    // weak dependencies.
+    // What the requiring package or a requested one recommends goes
+    // first, with or without weak dependencies.
     let packages: Vec<RpmPackage> = [
         "g 1-1 | R: lp | REC: lp-en",
+        "h 1-1 | R: lp",
         "lp-all 1-1 | P: lp",
         "lp-en 1-1 | P: lp",
     ]
     .iter()
     .map(|p| pkg(p))
     .collect();
-    let mut req = request(&["g"]);
-    assert_eq!(solve(&packages, &req).unwrap(), ["g-1-1", "lp-en-1-1"]);
-    req.weak_deps = false;
-    assert_eq!(solve(&packages, &req).unwrap(), ["g-1-1", "lp-en-1-1"]);
+    for (names, expected) in [
+        (&["g"][..], &["g-1-1", "lp-en-1-1"][..]),
+        (&["h", "g"], &["g-1-1", "h-1-1", "lp-en-1-1"]),
+        (&["h"], &["h-1-1", "lp-all-1-1"]),
+    ] {
+        let mut req = request(names);
+        assert_eq!(solve(&packages, &req).unwrap(), expected, "{names:?}");
+        req.weak_deps = false;
+        assert_eq!(solve(&packages, &req).unwrap(), expected, "{names:?}");
+    }
 }
 
 #[test]
