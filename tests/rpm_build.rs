@@ -10,6 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::dnf::{self, DnfRepo, DnfRequest};
 use common::http::Server;
 use common::{Gpg, rpmrepo};
 use tempfile::TempDir;
@@ -36,8 +37,14 @@ impl Repo {
     fn signed(specs: &[&str], subkey: bool) -> Repo {
         let specs: Vec<String> = specs.iter().map(|s| format!("install/{s}")).collect();
         let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
+        Repo::signed_specs(&specs, subkey)
+    }
+
+    /// [`Repo::signed`] of specs named by their path under
+    /// `tests/fixtures/rpm/`.
+    fn signed_specs(specs: &[&str], subkey: bool) -> Repo {
         let busybox = rpmrepo::static_busybox().display().to_string();
-        let (dir, rpms) = rpmrepo::build_with(&specs, &[("busybox", &busybox)]);
+        let (dir, rpms) = rpmrepo::build_with(specs, &[("busybox", &busybox)]);
         let gpg = Gpg::new();
         let primary = gpg.gen_key(&format!("Fixture Packager <{SIGNER}>"), "never");
         if subkey {
@@ -581,4 +588,46 @@ fn sigterm_during_post_ends_its_sandbox_and_removes_the_work_directory() {
 #[test]
 fn a_second_ctrl_c_during_post_still_removes_the_work_directory() {
     interrupted_during_post("INT", 2, 130);
+#[test]
+fn fedora_base_builds_the_root_dnf_would_install() {
+    let mut repo = Repo::signed_specs(rpmrepo::FEDORA_BASE_SPECS, false);
+    let comps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpm/base/comps.xml");
+    repo.index_with(&["-g", comps.to_str().unwrap()]);
+    // @core is implied. Nothing ships /bin/sh: bash provides it by name
+    // and /bin is filesystem's symlink, yet glibc-common's %post runs.
+    let packages = "kernel\ndracut-live\nglibc-langpack-en";
+    let (run, root) = repo.build(packages);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    let mut installed: Vec<String> = rpm_in(
+        &root,
+        &[
+            "-qa",
+            "--qf",
+            "%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE} %{ARCH} fixtures\n",
+        ],
+    )
+    .lines()
+    .filter(|line| !line.starts_with("gpg-pubkey "))
+    .map(str::to_owned)
+    .collect();
+    installed.sort();
+    let dnf_repo = DnfRepo {
+        name: "fixtures",
+        root: &repo.root,
+        options: "",
+    };
+    let theirs = dnf::resolve(&[dnf_repo], &DnfRequest::from_kickstart("", packages, true))
+        .unwrap_or_else(|refusal| panic!("dnf refuses {packages:?}: {refusal}"));
+    assert_eq!(
+        installed, theirs,
+        "rpm -qa of the root (left) and dnf's transaction (right)"
+    );
+    assert_eq!(
+        fs::read_link(root.join("bin")).unwrap(),
+        Path::new("usr/bin")
+    );
+    assert_eq!(
+        rpm_in(&root, &["-qf", "/bin/sh", "--qf", "%{NAME}"]),
+        "bash"
+    );
 }

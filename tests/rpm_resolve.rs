@@ -1,7 +1,9 @@
 //! Offline tier: `livecompose resolve` on RPM repositories made by the real
 //! tools (`rpmbuild`, `createrepo_c`, `gpg`): groups, environments,
 //! obsoletes, file dependencies only `filelists` can answer, and the errors
-//! a tampered or incomplete repository must give.
+//! a tampered or incomplete repository must give. Every resolution is also
+//! asked of dnf (`common::dnf`), which must install the same packages from
+//! the same repositories, or refuse too.
 
 mod common;
 
@@ -9,23 +11,39 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::dnf::{self, DnfRepo, DnfRequest};
 use common::{Gpg, rpmrepo};
 use tempfile::TempDir;
 
 const SPECS: &[&str] = &["alpha", "beta", "gamma", "shell", "reader"];
 
-/// A signed repository of every fixture spec, with comps.
+/// A signed repository of fixture specs, with comps.
 struct Repo {
     dir: TempDir,
     root: PathBuf,
     key: PathBuf,
     gpg: Gpg,
+    /// Whether its comps define `@core`, which a kickstart implies.
+    core: bool,
 }
 
 impl Repo {
+    /// The repository of the specs directly under `tests/fixtures/rpm/`.
     fn new() -> Repo {
-        let (dir, _) = rpmrepo::build(SPECS);
-        let comps = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rpm/comps.xml");
+        Repo::build(SPECS, "comps.xml", false)
+    }
+
+    /// The repository shaped as Fedora's base (`tests/fixtures/rpm/base/`).
+    fn fedora_base() -> Repo {
+        Repo::build(rpmrepo::FEDORA_BASE_SPECS, "base/comps.xml", true)
+    }
+
+    fn build(specs: &[&str], comps: &str, core: bool) -> Repo {
+        let busybox = rpmrepo::static_busybox().display().to_string();
+        let (dir, _) = rpmrepo::build_with(specs, &[("busybox", &busybox)]);
+        let comps = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/rpm")
+            .join(comps);
         let root = rpmrepo::createrepo(dir.path(), "signed", &["-g", comps.to_str().unwrap()]);
         let gpg = Gpg::new();
         gpg.gen_key("Fixture Repo <repo@fixture.invalid>", "never");
@@ -36,6 +54,7 @@ impl Repo {
             root,
             key,
             gpg,
+            core,
         };
         repo.sign();
         repo
@@ -53,49 +72,163 @@ impl Repo {
 
     /// Runs `livecompose resolve` on a kickstart with this repository and `packages`.
     fn resolve(&self, repo_options: &str, packages: &str) -> Output {
-        self.resolve_many(&[&format!("fixtures {repo_options}")], packages)
+        self.resolve_many(&[&format!("fixtures {repo_options}")], "", packages)
     }
 
     /// Runs `livecompose resolve` on a kickstart whose `repo` lines are
-    /// `repos` (each `NAME OPTIONS`), all pointing at this repository.
-    fn resolve_many(&self, repos: &[&str], packages: &str) -> Output {
-        let lines: String = repos
+    /// `repos` (each `NAME OPTIONS`), all pointing at this repository, and
+    /// whose `%packages` section has the options `header` and the lines
+    /// `packages`.
+    fn resolve_many(&self, repos: &[&str], header: &str, packages: &str) -> Output {
+        resolve_at(self.dir.path(), &self.at_root(repos), header, packages)
+    }
+
+    /// `repos` (each `NAME OPTIONS`) as repositories at this one's root.
+    fn at_root<'r>(&'r self, repos: &[&'r str]) -> Vec<DnfRepo<'r>> {
+        repos
             .iter()
             .map(|repo| {
                 let (name, options) = repo.split_once(' ').unwrap_or((repo, ""));
-                format!(
-                    "repo --name={name} --baseurl=file://{} {options}\n",
-                    self.root.display()
-                )
+                DnfRepo {
+                    name,
+                    root: &self.root,
+                    options,
+                }
             })
-            .collect();
-        let ks = self.dir.path().join("ks.cfg");
-        fs::write(&ks, format!("{lines}%packages\n{packages}\n%end\n")).unwrap();
-        Command::new(env!("CARGO_BIN_EXE_livecompose"))
-            .args(["resolve", "--config", ks.to_str().unwrap()])
-            .arg("--cache")
-            .arg(self.dir.path().join("cache"))
-            .output()
-            .unwrap()
+            .collect()
+    }
+
+    /// The `repo` line (after `--name=`) of this repository with its key.
+    fn signed_line(&self) -> String {
+        format!("fixtures --gpgkey={}", self.key.display())
     }
 
     fn signed(&self, packages: &str) -> Output {
         self.resolve(&format!("--gpgkey={}", self.key.display()), packages)
     }
+
+    /// livecompose's and dnf's answers to `packages` from `repos` (as
+    /// [`Repo::resolve_many`] takes them).
+    fn ask_both(
+        &self,
+        repos: &[&str],
+        header: &str,
+        packages: &str,
+    ) -> (Result<Vec<String>, String>, Result<Vec<String>, String>) {
+        ask_both_at(
+            self.dir.path(),
+            &self.at_root(repos),
+            self.core,
+            header,
+            packages,
+        )
+    }
+
+    /// The packages both livecompose and dnf install for `packages` from
+    /// `repos`, as `name evr arch repo` lines; fails when they differ.
+    fn agreed_many(&self, repos: &[&str], header: &str, packages: &str) -> Vec<String> {
+        match self.ask_both(repos, header, packages) {
+            (Ok(ours), Ok(theirs)) => {
+                assert_eq!(
+                    ours, theirs,
+                    "livecompose (left) and dnf (right) differ for {packages:?}"
+                );
+                ours
+            }
+            (ours, theirs) => panic!("for {packages:?}, livecompose: {ours:?}\ndnf: {theirs:?}"),
+        }
+    }
+
+    /// [`Repo::agreed_many`] from this signed repository alone, as
+    /// `name evr arch` lines.
+    fn agreed(&self, packages: &str) -> Vec<String> {
+        self.agreed_with("", packages)
+    }
+
+    /// [`Repo::agreed`] with the `%packages` options `header`.
+    fn agreed_with(&self, header: &str, packages: &str) -> Vec<String> {
+        self.agreed_many(&[&self.signed_line()], header, packages)
+            .iter()
+            .map(|line| line.trim_end_matches(" fixtures").to_owned())
+            .collect()
+    }
+
+    /// Both livecompose and dnf refuse `packages`; livecompose's message
+    /// (exit status 1) holds every fragment.
+    fn both_refuse(&self, packages: &str, fragments: &[&str]) {
+        match self.ask_both(&[&self.signed_line()], "", packages) {
+            (Err(ours), Err(_)) => {
+                for fragment in fragments {
+                    assert!(ours.contains(fragment), "{fragment:?} not in: {ours}");
+                }
+            }
+            (ours, theirs) => panic!("for {packages:?}, livecompose: {ours:?}\ndnf: {theirs:?}"),
+        }
+    }
+}
+
+/// Runs `livecompose resolve` (its work files in `dir`) on a kickstart with
+/// a `repo` line for each of `repos` and a `%packages` section with the
+/// options `header` and the lines `packages`.
+fn resolve_at(dir: &Path, repos: &[DnfRepo<'_>], header: &str, packages: &str) -> Output {
+    let lines: String = repos
+        .iter()
+        .map(|repo| {
+            format!(
+                "repo --name={} --baseurl=file://{} {}\n",
+                repo.name,
+                repo.root.display(),
+                repo.options
+            )
+        })
+        .collect();
+    let ks = dir.join("ks.cfg");
+    fs::write(
+        &ks,
+        format!("{lines}%packages {header}\n{packages}\n%end\n"),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .args(["resolve", "--config", ks.to_str().unwrap()])
+        .arg("--cache")
+        .arg(dir.join("cache"))
+        .output()
+        .unwrap()
+}
+
+/// livecompose's and dnf's answers to the same request from `repos` (`core`:
+/// whether their comps define the implied `@core`): the `name evr arch
+/// repo` lines of each, or its refusal.
+fn ask_both_at(
+    dir: &Path,
+    repos: &[DnfRepo<'_>],
+    core: bool,
+    header: &str,
+    packages: &str,
+) -> (Result<Vec<String>, String>, Result<Vec<String>, String>) {
+    let ours = resolve_at(dir, repos, header, packages);
+    let ours = if ours.status.success() {
+        let mut lines: Vec<String> = text(&ours.stdout)
+            .lines()
+            .filter(|line| {
+                line.rsplit(' ')
+                    .next()
+                    .is_some_and(|name| repos.iter().any(|repo| repo.name == name))
+            })
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        Ok(lines)
+    } else {
+        assert_eq!(ours.status.code(), Some(1), "{}", text(&ours.stderr));
+        Err(text(&ours.stderr))
+    };
+    let theirs = dnf::resolve(repos, &DnfRequest::from_kickstart(header, packages, core));
+    (ours, theirs)
 }
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The `name version arch` of each package line of a successful run.
-fn chosen(out: &Output) -> Vec<String> {
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    text(&out.stdout)
-        .lines()
-        .filter(|line| line.ends_with(" fixtures"))
-        .map(|line| line.trim_end_matches(" fixtures").to_owned())
-        .collect()
 }
 
 fn fails_with(out: &Output, fragments: &[&str]) {
@@ -117,38 +250,48 @@ fn groups_obsoletes_and_file_dependencies_resolve_as_dnf_does() {
     ];
     // @fixtures: gamma (mandatory) needs /usr/bin/alpha, alpha needs beta
     // and /bin/sh; shell is the group's default.
-    assert_eq!(chosen(&repo.signed("@fixtures")), all);
-    assert_eq!(chosen(&repo.signed("@^fixture-environment")), all);
+    assert_eq!(repo.agreed("@fixtures"), all);
+    assert_eq!(repo.agreed("@^fixture-environment"), all);
     // --nodefaults leaves shell out, but alpha's Requires(pre) brings it back.
-    assert_eq!(chosen(&repo.signed("@fixtures --nodefaults")), all);
-    // alpha obsoletes alpha-legacy: asking for the old name gets alpha.
-    assert_eq!(chosen(&repo.signed("alpha-legacy")), all);
+    assert_eq!(repo.agreed("@fixtures --nodefaults"), all);
+    // alpha obsoletes alpha-legacy, which no package is called or
+    // provides. A listed difference: livecompose installs the replacement
+    // for the old name (docs/kickstart.md, so that a kickstart written for
+    // an older release keeps building), while dnf only looks for the
+    // replacement of a package that exists and finds no match.
+    match repo.ask_both(&[&repo.signed_line()], "", "alpha-legacy") {
+        (Ok(ours), Err(theirs)) => {
+            let ours: Vec<&str> = ours
+                .iter()
+                .map(|l| l.trim_end_matches(" fixtures"))
+                .collect();
+            assert_eq!(ours, all);
+            assert!(
+                theirs.contains("No match for argument: alpha-legacy"),
+                "{theirs}"
+            );
+        }
+        other => panic!("the listed difference for alpha-legacy changed: {other:?}"),
+    }
     // reader needs a path that only filelists knows (beta ships it).
     assert_eq!(
-        chosen(&repo.signed("reader")),
+        repo.agreed("reader"),
         ["beta 1.2^git20240101-1 noarch", "reader 1-1 noarch"]
     );
     // --optional adds reader to the group.
-    let with_optional = chosen(&repo.signed("@fixtures --optional"));
-    assert!(with_optional.contains(&"reader 1-1 noarch".to_owned()));
+    let mut with_optional = all.to_vec();
+    with_optional.push("reader 1-1 noarch");
+    with_optional.sort_unstable();
+    assert_eq!(repo.agreed("@fixtures --optional"), with_optional);
 }
 
 #[test]
 fn missing_packages_groups_and_exclusions_are_explained() {
     let repo = Repo::new();
-    fails_with(
-        &repo.signed("nosuchpackage"),
-        &["ks.cfg:3", "nosuchpackage"],
-    );
-    fails_with(
-        &repo.signed("@nosuchgroup"),
-        &["ks.cfg:3", "group @nosuchgroup"],
-    );
+    repo.both_refuse("nosuchpackage", &["ks.cfg:3", "nosuchpackage"]);
+    repo.both_refuse("@nosuchgroup", &["ks.cfg:3", "group @nosuchgroup"]);
     // Excluding what gamma needs makes it unsatisfiable, naming the request.
-    fails_with(
-        &repo.signed("gamma\n-alpha"),
-        &["gamma (requested at", "alpha"],
-    );
+    repo.both_refuse("gamma\n-alpha", &["gamma (requested at", "alpha"]);
 }
 
 #[test]
@@ -200,29 +343,249 @@ fn repository_costs_and_package_filters_choose_where_each_package_comes_from() {
     let repo = Repo::new();
     // Equal versions: the cheaper repository wins, except for what it
     // excludes.
-    let out = repo.resolve_many(
-        &["dear --cost=2000", "cheap --cost=500 --excludepkgs=bet*"],
-        "reader",
-    );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut lines: Vec<String> = text(&out.stdout)
-        .lines()
-        .filter(|line| line.ends_with(" dear") || line.ends_with(" cheap"))
-        .map(str::to_owned)
-        .collect();
-    lines.sort();
     assert_eq!(
-        lines,
+        repo.agreed_many(
+            &["dear --cost=2000", "cheap --cost=500 --excludepkgs=bet*"],
+            "",
+            "reader",
+        ),
         [
             "beta 1.2^git20240101-1 noarch dear",
             "reader 1-1 noarch cheap"
         ]
     );
     // A repository limited by --includepkgs offers nothing else.
-    fails_with(
-        &repo.resolve_many(&["narrow --includepkgs=shell"], "alpha"),
-        &["alpha"],
+    match repo.ask_both(&["narrow --includepkgs=shell"], "", "alpha") {
+        (Err(ours), Err(_)) => assert!(ours.contains("alpha"), "{ours}"),
+        other => panic!("livecompose and dnf should both refuse alpha: {other:?}"),
+    }
+    assert_eq!(
+        repo.agreed_many(&["narrow --includepkgs=shell"], "", "shell"),
+        ["shell 1-1 noarch narrow"]
     );
-    let out = repo.resolve_many(&["narrow --includepkgs=shell"], "shell");
-    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn fedora_base_paths_provided_by_name_resolve_as_dnf_does() {
+    let repo = Repo::fedora_base();
+    // grubby requires /bin/sh, which no package ships: bash ships
+    // /usr/bin/sh and provides /bin/sh by name, and /bin is filesystem's
+    // symlink. bash requires the C library, whose glibc-common needs
+    // /bin/sh for its scriptlet, and glibc needs basesystem (setup,
+    // filesystem) before it.
+    let grubby = repo.agreed_with("--nocore", "grubby");
+    for package in [
+        "bash 5.2.26-3.fc40 x86_64",
+        "filesystem 3.18-8.fc40 x86_64",
+        "glibc-common 2.39-17.fc40 x86_64",
+        "setup 2.14.5-2.fc40 noarch",
+    ] {
+        assert!(
+            grubby.iter().any(|p| p == package),
+            "{package} not in {grubby:?}"
+        );
+    }
+    // A path as a request, and /usr/sbin/sendmail, which two mail servers
+    // provide by name (the alternatives way): one is enough, a requested
+    // one is preferred.
+    for request in ["/bin/sh", "/usr/sbin/sendmail", "cronie", "cronie\npostfix"] {
+        repo.agreed_with("--nocore", request);
+    }
+    let with_postfix = repo.agreed_with("--nocore", "cronie\npostfix");
+    assert!(
+        !with_postfix.iter().any(|p| p.starts_with("esmtp ")),
+        "{with_postfix:?}"
+    );
+}
+
+#[test]
+fn fedora_base_requests_resolve_as_dnf_does() {
+    let repo = Repo::fedora_base();
+    for (header, packages) in [
+        // @core implied, with and without weak dependencies.
+        ("", ""),
+        ("--exclude-weakdeps", ""),
+        ("--nocore", "@core --nodefaults"),
+        ("", "@^minimal-environment"),
+        // coreutils-single provides coreutils, which conflicts with it.
+        ("--nocore", "coreutils-single\nsystemd"),
+        ("", "coreutils-single\n-coreutils"),
+        // Install-only kernel packages tied by uname-r, and firmware that a
+        // rich `if` wants newer than the repository has.
+        ("--nocore", "kernel"),
+        ("--nocore --exclude-weakdeps", "kernel-core"),
+        // grub2 is obsoleted and provided by grub2-pc.
+        ("--nocore", "grub2"),
+        ("--nocore", "grub2-efi-x64\ngrub2-pc"),
+        ("--nocore", "dracut-live"),
+        // Three language packs provide glibc-langpack.
+        ("--nocore", "glibc"),
+        ("--nocore", "glibc-langpack-en\nglibc"),
+        // Two release identities conflict.
+        ("--nocore", "fedora-release-identity-basic"),
+    ] {
+        repo.agreed_with(header, packages);
+    }
+    // Both refuse what cannot be: the two coreutils together, and the
+    // kernel with a firmware older than it accepts.
+    for (packages, named) in [
+        ("coreutils\ncoreutils-single", "coreutils"),
+        (
+            "kernel-modules\nlinux-firmware",
+            "linux-firmware >= 20150904",
+        ),
+    ] {
+        match repo.ask_both(&[&repo.signed_line()], "--nocore", packages) {
+            (Err(ours), Err(_)) => assert!(ours.contains(named), "{ours}"),
+            other => panic!("livecompose and dnf should both refuse: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn fedora_mini_kickstart_packages_resolve_as_dnf_does() {
+    let kickstart =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("kickstarts/fedora-mini.ks"))
+            .unwrap();
+    let start = kickstart.find("%packages").expect("a %packages section");
+    let section = &kickstart[start + "%packages".len()..];
+    let (header, rest) = section.split_once('\n').unwrap();
+    let body = &rest[..rest.find("%end").expect("%end")];
+    let repo = Repo::fedora_base();
+    let chosen = repo.agreed_with(header, body);
+    assert!(
+        chosen.iter().any(|p| p.starts_with("dracut-live ")),
+        "{chosen:?}"
+    );
+    assert!(
+        chosen.iter().any(|p| p.starts_with("kernel-modules ")),
+        "{chosen:?}"
+    );
+}
+
+/// A small deterministic generator (xorshift), so that a disagreement can
+/// be replayed from the printed seed.
+struct Shuffler(u64);
+
+impl Shuffler {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 % n as u64) as usize
+    }
+}
+
+/// `name` from the environment, or `default`: a longer differential run
+/// is `LIVECOMPOSE_DIFF_REQUESTS=500 LIVECOMPOSE_DIFF_SEED=7 cargo test
+/// --test rpm_resolve random -- --nocapture`.
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .map(|value| {
+            value
+                .parse()
+                .unwrap_or_else(|_| panic!("{name}={value:?}: not a number"))
+        })
+        .unwrap_or(default)
+}
+
+#[test]
+fn random_requests_resolve_as_dnf_does() {
+    let requests = setting("LIVECOMPOSE_DIFF_REQUESTS", 40);
+    let seed = setting("LIVECOMPOSE_DIFF_SEED", 15);
+    let repo = Repo::fedora_base();
+    // Every package name, the groups and environment, and paths provided
+    // by name.
+    let mut names: Vec<String> = [
+        "@core",
+        "@boot",
+        "@^minimal-environment",
+        "/bin/sh",
+        "/usr/sbin/sendmail",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    names.extend(
+        repo.dir
+            .path()
+            .join("repo")
+            .read_dir()
+            .unwrap()
+            .flat_map(|arch| arch.unwrap().path().read_dir().unwrap())
+            .map(|rpm| {
+                // NAME-VERSION-RELEASE.ARCH.rpm
+                let file = rpm.unwrap().file_name().into_string().unwrap();
+                let nvr = file.rsplitn(3, '.').nth(2).unwrap().to_owned();
+                let mut parts = nvr.rsplitn(3, '-');
+                parts.nth(2).unwrap().to_owned()
+            }),
+    );
+    let mut shuffler = Shuffler(seed);
+    let mut disagreements = Vec::new();
+    for _ in 0..requests {
+        let mut lines: Vec<String> = (0..1 + shuffler.below(3))
+            .map(|_| names[shuffler.below(names.len())].clone())
+            .collect();
+        if shuffler.below(4) == 0 {
+            let excluded = &names[shuffler.below(names.len())];
+            if !excluded.starts_with(['@', '/']) {
+                lines.push(format!("-{excluded}"));
+            }
+        }
+        let header = match shuffler.below(3) {
+            0 => "--nocore --exclude-weakdeps",
+            1 => "--nocore",
+            _ => "",
+        };
+        let packages = lines.join("\n");
+        let (ours, theirs) = repo.ask_both(&[&repo.signed_line()], header, &packages);
+        // A refusal agrees with a refusal; the wording is each tool's own.
+        if ours.is_ok() != theirs.is_ok() || ours.as_ref().ok() != theirs.as_ref().ok() {
+            disagreements.push(format!(
+                "%packages {header} {packages:?}\n  livecompose: {ours:?}\n  dnf: {theirs:?}"
+            ));
+        }
+    }
+    println!(
+        "differential (seed {seed}): {requests} requests, {} disagreements",
+        disagreements.len()
+    );
+    assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
+}
+
+#[test]
+fn a_path_only_another_repositorys_filelists_list_resolves_as_dnf_does() {
+    // reader needs a file of beta's that only filelists lists, and the two
+    // come from different repositories: beta's own packages need no file
+    // lists, yet its are read.
+    let (readers, _) = rpmrepo::build(&["reader"]);
+    let readers_root = rpmrepo::createrepo(readers.path(), "readers", &[]);
+    let (betas, _) = rpmrepo::build(&["beta"]);
+    let betas_root = rpmrepo::createrepo(betas.path(), "betas", &[]);
+    let repos = [
+        DnfRepo {
+            name: "readers",
+            root: &readers_root,
+            options: "",
+        },
+        DnfRepo {
+            name: "betas",
+            root: &betas_root,
+            options: "",
+        },
+    ];
+    match ask_both_at(readers.path(), &repos, false, "", "reader") {
+        (Ok(ours), Ok(theirs)) => {
+            assert_eq!(ours, theirs);
+            assert_eq!(
+                ours,
+                [
+                    "beta 1.2^git20240101-1 noarch betas",
+                    "reader 1-1 noarch readers"
+                ]
+            );
+        }
+        other => panic!("livecompose and dnf should both install reader: {other:?}"),
+    }
 }

@@ -189,7 +189,8 @@ impl Distro for Rpm<'_> {
                 ));
             }
             let (base_url, repodata) =
-                load_repository(spec, fetcher, keyring.as_ref()).with_context(context)?;
+                load_repository(spec, fetcher, keyring.as_ref(), FileLists::PrimaryOnly)
+                    .with_context(context)?;
             self.repositories.push(LoadedRepository {
                 name: spec.name.clone(),
                 base_url,
@@ -198,6 +199,30 @@ impl Distro for Rpm<'_> {
                 repodata,
                 keyring,
             });
+        }
+        // A path one repository's packages need may be listed only in
+        // another repository's filelists.
+        let all: Vec<&RpmPackage> = self
+            .repositories
+            .iter()
+            .flat_map(|repository| &repository.repodata.packages)
+            .collect();
+        if unlisted_file_dependencies(&all) {
+            for (repository, spec) in self.repositories.iter_mut().zip(&self.plan.repositories) {
+                if repository.repodata.full_file_lists {
+                    continue;
+                }
+                let (base_url, repodata) =
+                    load_repository(spec, fetcher, repository.keyring.as_ref(), FileLists::Full)
+                        .with_context(|| {
+                            format!(
+                                "{}: cannot read the file lists of repository {}",
+                                spec.origin, spec.name
+                            )
+                        })?;
+                repository.base_url = base_url;
+                repository.repodata = repodata;
+            }
         }
         Ok(())
     }
@@ -458,15 +483,17 @@ fn is_fetchable(url: &str) -> bool {
         .any(|scheme| url.starts_with(scheme))
 }
 
-/// Reads one repository from the first of its mirrors that works.
+/// Reads one repository from the first of its mirrors that works, with
+/// its file lists when `file_lists` says so or its own packages need them.
 fn load_repository(
     spec: &RepositorySpec,
     fetcher: &Fetcher,
     keyring: Option<&Keyring>,
+    file_lists: FileLists,
 ) -> anyhow::Result<(String, Repodata)> {
     let mut failures = Vec::new();
     for base in base_urls(&spec.location, fetcher)? {
-        match load_from(&base, fetcher, keyring) {
+        match load_from(&base, fetcher, keyring, file_lists) {
             Ok(repodata) => return Ok((base, repodata)),
             // A bad signature is not a mirror problem: trying the next
             // mirror would hide an attack or a wrong key.
@@ -483,7 +510,12 @@ fn is_signature_error(error: &anyhow::Error) -> bool {
         .any(|cause| cause.is::<crate::repo::signature::SignatureError>())
 }
 
-fn load_from(base: &str, fetcher: &Fetcher, keyring: Option<&Keyring>) -> anyhow::Result<Repodata> {
+fn load_from(
+    base: &str,
+    fetcher: &Fetcher,
+    keyring: Option<&Keyring>,
+    file_lists: FileLists,
+) -> anyhow::Result<Repodata> {
     let repomd_url = format!("{base}repodata/repomd.xml");
     let repomd_bytes = fetcher.fetch_bytes(&repomd_url)?;
     if let Some(keyring) = keyring {
@@ -520,6 +552,14 @@ fn load_from(base: &str, fetcher: &Fetcher, keyring: Option<&Keyring>) -> anyhow
             .fetch_verified(&url, &expected)
             .map_err(|error| fetch_error(Box::new(error)))
     };
+    if file_lists == FileLists::Full {
+        return Ok(read_repodata(
+            repomd,
+            &repomd_path,
+            FileLists::Full,
+            &mut fetch,
+        )?);
+    }
     let primary_only = read_repodata(
         repomd.clone(),
         &repomd_path,
@@ -528,7 +568,8 @@ fn load_from(base: &str, fetcher: &Fetcher, keyring: Option<&Keyring>) -> anyhow
     )?;
     // filelists is several times larger than primary: read it only when a
     // file dependency names a path primary does not list.
-    if unlisted_file_dependencies(&primary_only.packages) {
+    let packages: Vec<&RpmPackage> = primary_only.packages.iter().collect();
+    if unlisted_file_dependencies(&packages) {
         Ok(read_repodata(
             repomd,
             &repomd_path,
@@ -541,11 +582,14 @@ fn load_from(base: &str, fetcher: &Fetcher, keyring: Option<&Keyring>) -> anyhow
 }
 
 /// Whether some package depends on a path that no package's primary file
-/// list holds.
-fn unlisted_file_dependencies(packages: &[RpmPackage]) -> bool {
+/// list holds and none provides by name (`Provides: /bin/sh`).
+fn unlisted_file_dependencies(packages: &[&RpmPackage]) -> bool {
     let listed: BTreeSet<&str> = packages
         .iter()
-        .flat_map(|p| p.files.iter().map(|f| f.path.as_str()))
+        .flat_map(|p| {
+            let files = p.files.iter().map(|f| f.path.as_str());
+            files.chain(p.provides.iter().map(|provide| provide.name.as_str()))
+        })
         .collect();
     let file_atoms = |dep: &Dependency| -> Vec<String> {
         match dep.rich() {

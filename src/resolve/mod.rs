@@ -445,74 +445,155 @@ fn solve<P: Catalogue>(
     }
 }
 
-/// Puts the user's own words (which request, from where) in front of
-/// resolvo's dependency tree, which speaks only in package names.
-fn explain<P: Catalogue>(detail: &str, labels: &[String], provider: &P) -> String {
-    let words: HashSet<&str> = detail
-        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
-        .collect();
-    let involved: Vec<&str> = labels
-        .iter()
-        .filter(|l| {
-            l.split_whitespace()
-                .next()
-                .is_some_and(|name| words.contains(name))
+/// One line of resolvo's explanation tree: how far it is indented (tree
+/// glyphs included) and its words.
+struct TreeLine<'a> {
+    depth: usize,
+    text: &'a str,
+}
+
+fn tree_lines(detail: &str) -> Vec<TreeLine<'_>> {
+    detail
+        .lines()
+        .map(|line| {
+            // Only the tree's glyphs: a rich dependency starts with "(".
+            let text = line.trim_start_matches([' ', '│', '├', '└', '─']);
+            TreeLine {
+                depth: line.chars().count() - text.chars().count(),
+                text,
+            }
         })
-        .map(String::as_str)
-        .collect();
+        .filter(|line| !line.text.is_empty())
+        .collect()
+}
+
+/// How resolvo ends a branch where nothing can satisfy a requirement.
+const NO_CANDIDATES: &str = ", for which no candidates were found.";
+
+/// Starts from what failed, in the user's words: each package whose
+/// dependency nothing satisfies, with what the repositories have instead;
+/// then the requests that led there, each once; then resolvo's dependency
+/// tree, which speaks only in package names.
+fn explain<P: Catalogue>(detail: &str, labels: &[String], provider: &P) -> String {
+    let lines = tree_lines(detail);
+    let mut causes: Vec<String> = Vec::new();
+    for (at, line) in lines.iter().enumerate() {
+        let Some(wanted) = line.text.strip_suffix(NO_CANDIDATES) else {
+            continue;
+        };
+        let Some(name) = wanted.split_whitespace().next() else {
+            continue;
+        };
+        let needing = lines[..at]
+            .iter()
+            .rev()
+            .find(|parent| parent.depth < line.depth)
+            .and_then(|parent| parent.text.strip_suffix(" would require"));
+        // A requirement no package can meet is shown by name, with "*"
+        // (any version) after it.
+        let wanted = wanted.strip_suffix(" *").unwrap_or(wanted);
+        // A rich dependency is not one name to look up.
+        let available = if wanted.starts_with('(') {
+            "no package in the repositories satisfies it".to_owned()
+        } else {
+            availability(name, provider)
+        };
+        let cause = match needing {
+            Some(package) => format!("{package} requires {wanted}: {available}"),
+            None => format!("{wanted}: {available}"),
+        };
+        if !causes.contains(&cause) {
+            causes.push(cause);
+        }
+    }
     let mut out = String::new();
+    for cause in &causes {
+        out.push_str(cause);
+        out.push('\n');
+    }
+    let involved = involved_requests(&lines, labels);
     if !involved.is_empty() {
         out.push_str("involved requests:\n");
-        for l in involved {
+        for request in involved {
             out.push_str("  - ");
-            out.push_str(l);
+            out.push_str(&request);
             out.push('\n');
         }
+    }
+    if !out.is_empty() {
         out.push_str("why:\n");
     }
     out.push_str(detail.trim_end());
-    // resolvo says only "no candidates were found"; say what the archive
-    // actually has, which is what a sysadmin needs to fix the kickstart.
-    let mut notes = BTreeSet::new();
-    for line in detail
-        .lines()
-        .filter(|l| l.contains("no candidates were found"))
-    {
-        let Some(name) = line
-            .trim_start_matches(|c: char| !c.is_alphanumeric() && c != '/')
-            .split_whitespace()
-            .next()
-        else {
-            continue;
-        };
-        let name = name.trim_end_matches(',');
-        let available = provider.available(name);
-        let providers = provider.providers_of(name);
-        let note = if provider.is_excluded_name(name) {
-            format!("{name} is excluded by the kickstart (-name)")
-        } else if !available.is_empty() {
-            format!(
-                "{name}: the repositories have only {}",
-                available.join(", ")
-            )
-        } else if !providers.is_empty() {
-            format!(
-                "{name} is virtual; provided (possibly at other versions) by {}",
-                providers.join(", ")
-            )
-        } else {
-            format!("no repository has a package named or providing {name}")
-        };
-        notes.insert(note);
+    out
+}
+
+/// resolvo says only "no candidates were found"; what the repositories
+/// actually have for `name` is what a sysadmin needs to fix the kickstart.
+fn availability<P: Catalogue>(name: &str, provider: &P) -> String {
+    let available = provider.available(name);
+    let providers = provider.providers_of(name);
+    if provider.is_excluded_name(name) {
+        format!("{name} is excluded by the kickstart (-name)")
+    } else if !available.is_empty() {
+        format!("the repositories have only {name} {}", available.join(", "))
+    } else if !providers.is_empty() {
+        format!(
+            "{name} is virtual; provided (possibly at other versions) by {}",
+            providers.join(", ")
+        )
+    } else {
+        format!("no repository has a package named or providing {name}")
     }
-    if !notes.is_empty() {
-        out.push_str("\nnotes:");
-        for n in notes {
-            out.push_str("\n  - ");
-            out.push_str(&n);
+}
+
+/// The requests at the roots of resolvo's tree (and below its "The
+/// following packages are incompatible" headings), each name
+/// once with every place it was asked for: a name a group and a line both
+/// ask for is one request, and packages deeper in the tree are not
+/// requests.
+fn involved_requests(lines: &[TreeLine<'_>], labels: &[String]) -> Vec<String> {
+    let Some(top) = lines.iter().map(|line| line.depth).min() else {
+        return Vec::new();
+    };
+    // Top-level lines are roots, except a heading, whose children are.
+    let mut roots: Vec<&str> = Vec::new();
+    let mut under_heading = false;
+    let mut child_depth = None;
+    for line in lines {
+        if line.depth == top {
+            under_heading = line.text.starts_with("The following");
+            child_depth = None;
+            if !under_heading {
+                roots.push(line.text);
+            }
+        } else if under_heading && *child_depth.get_or_insert(line.depth) == line.depth {
+            roots.push(line.text);
         }
     }
-    out
+    let root_words: HashSet<&str> = roots
+        .iter()
+        .flat_map(|root| root.split(|c: char| c.is_whitespace() || c == ','))
+        .collect();
+    let mut merged: Vec<(&str, Vec<&str>)> = Vec::new();
+    for label in labels {
+        let (name, why) = label.split_once(' ').unwrap_or((label, ""));
+        if !root_words.contains(name) {
+            continue;
+        }
+        match merged.iter_mut().find(|(known, _)| *known == name) {
+            Some((_, whys)) if whys.contains(&why) => {}
+            Some((_, whys)) => whys.push(why),
+            None => merged.push((name, vec![why])),
+        }
+    }
+    merged
+        .into_iter()
+        .map(|(name, whys)| {
+            format!("{name} {}", whys.join(" and "))
+                .trim_end()
+                .to_owned()
+        })
+        .collect()
 }
 
 #[cfg(test)]

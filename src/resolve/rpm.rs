@@ -80,7 +80,7 @@ pub fn resolve_rpm(
         &request.exclude,
         candidates.iter().map(|c| c.package.name.as_str()),
     )?;
-    let provider = RpmProvider::new(&candidates, &excluded);
+    let mut provider = RpmProvider::new(&candidates, &excluded);
     let install: Vec<Requested> = request
         .install
         .iter()
@@ -92,6 +92,7 @@ pub fn resolve_rpm(
             ..want.clone()
         })
         .collect();
+    provider.favour_recommendations_of(&install);
     let solved = solve_request(provider, Vec::new(), &install, request.weak_deps)?;
     let provider = solved.solver.provider();
     let mut chosen: Vec<usize> = solved
@@ -122,7 +123,7 @@ pub(crate) enum Offer {
         name: String,
         range: Option<Range>,
     },
-    /// The package holds this path.
+    /// The package holds this path or provides it by name.
     File(String),
     /// The package's own version lies in `range` (Obsoletes look at names
     /// and versions, never at Provides).
@@ -234,7 +235,13 @@ fn offers(package: &RpmPackage, offer: &Offer) -> bool {
                     p.name == *name && ranges_overlap(p.constraint.as_ref(), wanted.as_ref())
                 })
         }
-        Offer::File(path) => package.files.iter().any(|f| f.path == *path),
+        // rpm and libsolv answer a path with the files a package ships
+        // (directories and ghosts included) and with its Provides: Fedora's
+        // bash ships /usr/bin/sh and provides /bin/sh by name.
+        Offer::File(path) => {
+            package.files.iter().any(|f| f.path == *path)
+                || package.provides.iter().any(|p| p.name == *path)
+        }
         Offer::Version(range) => match range {
             None => true,
             Some(range) => range
@@ -303,6 +310,9 @@ pub(crate) struct RpmProvider<'u> {
     /// Package name -> its resolvo names (several for an install-only
     /// package, newest first).
     pool_names: HashMap<String, Vec<String>>,
+    /// Universe indexes of the packages the requested ones recommend: the
+    /// first packages libsolv decides on, whose Recommends it prefers.
+    favoured: HashSet<usize>,
 }
 
 impl<'u> RpmProvider<'u> {
@@ -359,16 +369,13 @@ impl<'u> RpmProvider<'u> {
                 rank[pool.resolve_solvable(*s).record.0] = r as u32;
             }
         }
-        // Shorter package names first (dnf's tie-break prefers `foo` to
-        // `foo-extra`), then by name, so the choice among providers is
-        // reproducible; versions of an install-only package newest first.
+        // Providers in name order (byte order, as libsolv's strcmp, which
+        // dnf takes the first of: `glibc-all-langpacks` before
+        // `glibc-langpack-en`); versions of an install-only package newest
+        // first.
         let order = |a: &String, b: &String| {
             let (pa, pb) = (universe[example[a]].package, universe[example[b]].package);
-            pa.name
-                .len()
-                .cmp(&pb.name.len())
-                .then(pa.name.cmp(&pb.name))
-                .then(pb.evr.cmp(&pa.evr))
+            pa.name.cmp(&pb.name).then(pb.evr.cmp(&pa.evr))
         };
         for names in offered_by.values_mut().chain(pool_names.values_mut()) {
             names.sort_by(order);
@@ -382,7 +389,30 @@ impl<'u> RpmProvider<'u> {
             rank,
             offered_by,
             pool_names,
+            favoured: HashSet::new(),
         }
+    }
+
+    /// Notes what the best installable packages of the names in `install`
+    /// recommend (plain entries), to go first among candidates.
+    fn favour_recommendations_of(&mut self, install: &[Requested]) {
+        let recommends: Vec<&Dependency> = install
+            .iter()
+            .filter_map(|want| self.best_of(&want.pattern))
+            .flat_map(|s| &self.package(s).recommends)
+            .filter(|dep| !dep.is_rich())
+            .collect();
+        let favoured: HashSet<usize> = (0..self.universe.len())
+            .filter(|&i| {
+                recommends.iter().any(|dep| {
+                    offers(
+                        self.universe[i].package,
+                        &atom_offer(&dep.name, dep.constraint.as_ref()),
+                    )
+                })
+            })
+            .collect();
+        self.favoured = favoured;
     }
 
     pub(crate) fn idx(&self, s: SolvableId) -> usize {
@@ -479,7 +509,7 @@ impl<'u> RpmProvider<'u> {
                 offer_for(&text[..at], Some(&text[at + 1..]));
             }
         }
-        (!sets.is_empty()).then(|| self.requirement_of(&sets, pattern))
+        (!sets.is_empty()).then(|| self.requirement_of(&sets, pattern, None))
     }
 
     fn offering(&self, capability: &str) -> &[String] {
@@ -579,10 +609,85 @@ impl<'u> RpmProvider<'u> {
         }
     }
 
+    /// The package name behind a resolvo name (an install-only package's
+    /// resolvo names carry its version), or the resolvo name itself when no
+    /// package has it.
+    fn package_name_of(&self, name: NameId) -> &str {
+        match self
+            .by_name
+            .get(&name)
+            .or_else(|| self.excluded.get(&name))
+            .and_then(|list| list.first())
+        {
+            Some(&solvable) => self.package(solvable).name.as_str(),
+            None => self.pool.resolve_package_name(name).as_str(),
+        }
+    }
+
     /// A requirement over `sets`; with none, a set over a name no package
     /// has, so resolvo reports `text` as unresolvable.
-    fn requirement_of(&self, sets: &[VersionSetId], text: &str) -> Requirement {
-        match sets {
+    ///
+    /// resolvo tries a union's sets in order. libsolv gathers every
+    /// package that can meet a dependency, the alternatives of a rich one
+    /// (`or`, the else-part of `if`) together, and takes the first by name
+    /// (`(light or heavy)` installs heavy), except that candidates the
+    /// chosen packages recommend go first (even without weak dependencies),
+    /// then a candidate another candidate requires: `(util-linux-core or
+    /// util-linux)` installs util-linux-core alone, as util-linux would need
+    /// it anyway. So the sets go in that order; the sorts are stable, which
+    /// keeps an install-only package's versions newest first. Of the chosen
+    /// packages' Recommends, only the plain ones of the `requirer` and of
+    /// the requested packages are known here, before solving.
+    fn requirement_of(
+        &self,
+        sets: &[VersionSetId],
+        text: &str,
+        requirer: Option<&RpmPackage>,
+    ) -> Requirement {
+        let mut sets = sets.to_vec();
+        let name_of = |set| self.package_name_of(self.pool.resolve_version_set_package_name(set));
+        sets.sort_by(|&a, &b| name_of(a).cmp(name_of(b)));
+        let best_solvables: Vec<Option<SolvableId>> = sets
+            .iter()
+            .map(|&set| {
+                let name = self.pool.resolve_version_set_package_name(set);
+                self.by_name
+                    .get(&name)
+                    .and_then(|list| list.first())
+                    .copied()
+            })
+            .collect();
+        let best: Vec<Option<&RpmPackage>> = best_solvables
+            .iter()
+            .map(|s| s.map(|s| self.package(s)))
+            .collect();
+        // Whether a plain (not rich) entry of `deps` names `candidate`.
+        let named_in = |deps: &[Dependency], candidate: &RpmPackage| {
+            deps.iter().any(|dep| {
+                !dep.is_rich() && offers(candidate, &atom_offer(&dep.name, dep.constraint.as_ref()))
+            })
+        };
+        let required_by_another = |at: usize| {
+            best[at].is_some_and(|candidate| {
+                best.iter().flatten().any(|other| {
+                    other.name != candidate.name && named_in(&other.requires, candidate)
+                })
+            })
+        };
+        let recommended = |at: usize| {
+            let recommends = requirer.map(|r| r.recommends.as_slice());
+            best_solvables[at].is_some_and(|s| self.favoured.contains(&self.idx(s)))
+                || best[at]
+                    .zip(recommends)
+                    .is_some_and(|(candidate, recommends)| named_in(recommends, candidate))
+        };
+        let rank: Vec<(bool, bool)> = (0..sets.len())
+            .map(|at| (!recommended(at), !required_by_another(at)))
+            .collect();
+        let mut order: Vec<usize> = (0..sets.len()).collect();
+        order.sort_by_key(|&at| rank[at]);
+        let sets: Vec<VersionSetId> = order.into_iter().map(|at| sets[at]).collect();
+        match sets.as_slice() {
             [] => Requirement::Single(self.set(text, Offer::Version(None), false)),
             [one] => Requirement::Single(*one),
             [first, rest @ ..] => Requirement::Union(
@@ -617,6 +722,7 @@ impl<'u> RpmProvider<'u> {
         &self,
         dep: &RichDep,
         condition: Option<ConditionId>,
+        requirer: &RpmPackage,
         out: &mut Vec<ConditionalRequirement>,
     ) -> bool {
         let text = dep.to_string();
@@ -624,14 +730,14 @@ impl<'u> RpmProvider<'u> {
         if self.union_sets(dep, &mut sets) {
             out.push(ConditionalRequirement {
                 condition,
-                requirement: self.requirement_of(&sets, &text),
+                requirement: self.requirement_of(&sets, &text, Some(requirer)),
             });
             return true;
         }
         match dep {
             RichDep::And(all) => all
                 .iter()
-                .all(|d| self.rich_requirements(d, condition, out)),
+                .all(|d| self.rich_requirements(d, condition, requirer, out)),
             RichDep::If {
                 then,
                 condition: when,
@@ -644,13 +750,16 @@ impl<'u> RpmProvider<'u> {
                 let then_ok = match self.condition_of(&when_sets) {
                     // Nothing can make the condition true: only `else` applies.
                     None => true,
-                    Some(when) => {
-                        self.rich_requirements(then, Some(self.both(condition, when)), out)
-                    }
+                    Some(when) => self.rich_requirements(
+                        then,
+                        Some(self.both(condition, when)),
+                        requirer,
+                        out,
+                    ),
                 };
                 // `else` applies when the condition is false: "else-part or
-                // condition", the else-part tried first so that the condition's
-                // package is not pulled in just to avoid it.
+                // condition", tried in libsolv's order (see `requirement_of`),
+                // which may pull the condition's package in.
                 then_ok
                     && otherwise.as_ref().is_none_or(|otherwise| {
                         let mut either = Vec::new();
@@ -658,7 +767,7 @@ impl<'u> RpmProvider<'u> {
                             either.extend(when_sets.iter().copied());
                             out.push(ConditionalRequirement {
                                 condition,
-                                requirement: self.requirement_of(&either, &text),
+                                requirement: self.requirement_of(&either, &text, Some(requirer)),
                             });
                             true
                         }
@@ -673,7 +782,7 @@ impl<'u> RpmProvider<'u> {
                 if !self.union_sets(unless, &mut unless_sets) {
                     return false;
                 }
-                // "then-part or condition", the then-part tried first.
+                // "then-part or condition", in libsolv's order.
                 let mut either = Vec::new();
                 if !self.union_sets(then, &mut either) {
                     return false;
@@ -681,12 +790,15 @@ impl<'u> RpmProvider<'u> {
                 either.extend(unless_sets.iter().copied());
                 out.push(ConditionalRequirement {
                     condition,
-                    requirement: self.requirement_of(&either, &text),
+                    requirement: self.requirement_of(&either, &text, Some(requirer)),
                 });
                 match (otherwise, self.condition_of(&unless_sets)) {
-                    (Some(otherwise), Some(when)) => {
-                        self.rich_requirements(otherwise, Some(self.both(condition, when)), out)
-                    }
+                    (Some(otherwise), Some(when)) => self.rich_requirements(
+                        otherwise,
+                        Some(self.both(condition, when)),
+                        requirer,
+                        out,
+                    ),
                     _ => true,
                 }
             }
@@ -694,8 +806,13 @@ impl<'u> RpmProvider<'u> {
         }
     }
 
-    /// The requirements one `Requires` entry stands for.
-    fn requirements(&self, dep: &Dependency, out: &mut Vec<ConditionalRequirement>) {
+    /// The requirements one `Requires` entry of `requirer` stands for.
+    fn requirements(
+        &self,
+        dep: &Dependency,
+        requirer: &RpmPackage,
+        out: &mut Vec<ConditionalRequirement>,
+    ) {
         if dep.is_rpmlib() {
             // Provided by rpm itself; the installer is ours.
             return;
@@ -705,23 +822,26 @@ impl<'u> RpmProvider<'u> {
                 let mut sets = Vec::new();
                 let offer = atom_offer(&dep.name, dep.constraint.as_ref());
                 self.offer_sets(&dep.name, offer, &mut sets);
-                out.push(self.requirement_of(&sets, &dep.to_string()).into());
+                out.push(
+                    self.requirement_of(&sets, &dep.to_string(), Some(requirer))
+                        .into(),
+                );
             }
             Some(Ok(rich)) => {
                 let mut requirements = Vec::new();
-                if self.rich_requirements(&rich, None, &mut requirements) {
+                if self.rich_requirements(&rich, None, requirer, &mut requirements) {
                     out.extend(requirements);
                 } else {
                     let text = format!(
                         "{} (a rich dependency form livecompose cannot resolve)",
                         dep.name
                     );
-                    out.push(self.requirement_of(&[], &text).into());
+                    out.push(self.requirement_of(&[], &text, None).into());
                 }
             }
             Some(Err(error)) => {
                 let text = format!("{} (unreadable: {error})", dep.name);
-                out.push(self.requirement_of(&[], &text).into());
+                out.push(self.requirement_of(&[], &text, None).into());
             }
         }
     }
@@ -768,6 +888,25 @@ impl<'u> RpmProvider<'u> {
                 }
             }
         }
+    }
+
+    /// Whether adding `candidate` to the packages `chosen` (universe
+    /// indexes) would leave a chosen package's `Requires` unmet that the
+    /// chosen set meets without it: a rich `if` whose condition the
+    /// candidate makes true (`(linux-firmware >= 2015 if linux-firmware)`
+    /// against an older linux-firmware). resolvo installs such a soft
+    /// requirement anyway; libsolv leaves the weak dependency out.
+    fn breaks_a_condition(&self, candidate: SolvableId, chosen: &[usize]) -> bool {
+        let mut with_candidate = chosen.to_vec();
+        with_candidate.push(self.idx(candidate));
+        chosen.iter().any(|&i| {
+            self.universe[i]
+                .package
+                .requires
+                .iter()
+                .filter_map(as_rich)
+                .any(|dep| self.satisfied(&dep, chosen) && !self.satisfied(&dep, &with_candidate))
+        })
     }
 
     /// The best untried solvable that would satisfy a weak dependency.
@@ -840,9 +979,18 @@ impl Catalogue for RpmProvider<'_> {
         if !installable {
             return self.versioned_request(name);
         }
+        // dnf reads a request as a package name first, and as a capability
+        // only when no package has that name: `coreutils` is the package
+        // coreutils, not coreutils-single, which provides coreutils.
         let mut sets = Vec::new();
-        self.offer_sets(name, atom_offer(name, None), &mut sets);
-        Some(self.requirement_of(&sets, name))
+        if self.best_of(name).is_some() {
+            for own in self.pool_names_of(name) {
+                sets.push(self.set(own, Offer::Version(None), false));
+            }
+        } else {
+            self.offer_sets(name, atom_offer(name, None), &mut sets);
+        }
+        Some(self.requirement_of(&sets, name, None))
     }
 
     fn available(&self, name: &str) -> Vec<String> {
@@ -884,6 +1032,7 @@ impl Catalogue for RpmProvider<'_> {
                 }
                 if let Some(wanted) = self.preferred_for(&dep, tried)
                     && tried.insert(wanted)
+                    && !self.breaks_a_condition(wanted, &chosen)
                 {
                     fresh.push(wanted);
                 }
@@ -906,7 +1055,7 @@ impl Catalogue for RpmProvider<'_> {
         // HashMap order is not reproducible; universe order is.
         supplementing.sort_by_key(|&s| self.idx(s));
         for s in supplementing {
-            if tried.insert(s) {
+            if tried.insert(s) && !self.breaks_a_condition(s, &chosen) {
                 fresh.push(s);
             }
         }
@@ -970,7 +1119,7 @@ impl DependencyProvider for RpmProvider<'_> {
         let package = self.package(solvable);
         let mut requirements = Vec::new();
         for dep in &package.requires {
-            self.requirements(dep, &mut requirements);
+            self.requirements(dep, package, &mut requirements);
         }
         let mut constrains = Vec::new();
         let mut forbid = |set: VersionSetId| {

@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests: building packages with the real
 //! dpkg-deb, describing extracted trees so two can be compared, a
 //! throwaway GnuPG home (`gpg`), a signed repository generator (`debrepo`),
-//! RPM fixture repositories (`rpmrepo`) and a loopback HTTP server (`http`).
+//! RPM fixture repositories (`rpmrepo`), dnf as the RPM resolver's oracle
+//! (`dnf`) and a loopback HTTP server (`http`).
 #![allow(dead_code)]
 
 pub mod debrepo;
+pub mod dnf;
 mod gpg;
 pub mod http;
 pub mod rpmrepo;

@@ -9,6 +9,23 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
+/// Fedora's base in small (`tests/fixtures/rpm/base/`, its comps beside
+/// them). Its shell is a static busybox: build it with the `busybox` define
+/// ([`static_busybox`]).
+pub const FEDORA_BASE_SPECS: &[&str] = &[
+    "base/setup",
+    "base/filesystem",
+    "base/basesystem",
+    "base/bash",
+    "base/glibc",
+    "base/coreutils",
+    "base/systemd",
+    "base/kernel",
+    "base/dracut",
+    "base/grub2",
+    "base/utils",
+];
+
 /// Runs a tool, failing the test with the Debian package to install when the
 /// tool is missing: a missing oracle must not pass as a skipped test.
 pub fn run(tool: &str, package: &str, args: &[&str]) -> String {

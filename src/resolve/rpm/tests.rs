@@ -2,7 +2,8 @@ use super::*;
 use crate::repo::rpm::{Checksum, FileKind, PackageFile};
 
 /// A package from a one-line description:
-/// `name evr [R: dep,dep] [P: cap,cap] [C: ...] [O: ...] [REC: ...] [SUP: ...] [F: /path,/path]`,
+/// `name evr [R: dep,dep] [P: cap,cap] [C: ...] [O: ...] [REC: ...] [SUP: ...] [F: /path,/path]
+/// [D: /directory,/directory]`,
 /// where a dependency is `name`, `name >= evr` or a rich `(…)` expression.
 fn pkg(text: &str) -> RpmPackage {
     let mut parts = text.split(" | ");
@@ -38,20 +39,20 @@ fn pkg(text: &str) -> RpmPackage {
             "O" => package.obsoletes = deps(),
             "REC" => package.recommends = deps(),
             "SUP" => package.supplements = deps(),
-            "F" => {
-                package.files = list
-                    .split(", ")
-                    .map(|path| PackageFile {
-                        path: path.to_owned(),
-                        kind: FileKind::File,
-                    })
-                    .collect()
-            }
+            "F" => package.files.extend(files(list, FileKind::File)),
+            "D" => package.files.extend(files(list, FileKind::Dir)),
             "A" => package.arch = list.to_owned(),
             other => panic!("unknown tag {other}"),
         }
     }
     package
+}
+
+fn files(list: &str, kind: FileKind) -> impl Iterator<Item = PackageFile> + '_ {
+    list.split(", ").map(move |path| PackageFile {
+        path: path.to_owned(),
+        kind,
+    })
 }
 
 fn dep(text: &str) -> Dependency {
@@ -165,12 +166,112 @@ fn capabilities_and_files_are_provided() {
     assert_eq!(installs(&repo, &["a"]), ["a-1-1", "bash-5-1", "httpd-1-1"]);
     // A request may name a path or a capability too, as with dnf.
     assert_eq!(installs(&repo, &["/bin/sh"]), ["bash-5-1"]);
+    // A package's own name wins over another package's Provides.
+    let repo = [
+        "coreutils 9-1 | C: coreutils-single",
+        "coreutils-single 9-1 | P: coreutils = 9-1",
+    ];
+    assert_eq!(installs(&repo, &["coreutils"]), ["coreutils-9-1"]);
 }
 
 #[test]
-fn rich_or_tries_the_first_alternative() {
-    let repo = ["a 1-1 | R: (y or x)", "x 1-1", "y 1-1"];
-    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "y-1-1"]);
+fn a_path_is_provided_by_name_as_well_as_by_a_shipped_file() {
+    // Fedora since /bin moved under /usr: bash ships /usr/bin/sh and
+    // declares `Provides: /bin/sh`; /bin itself is filesystem's symlink.
+    let merged_usr = [
+        "tool 1-1 | R: /bin/sh, /usr/bin/sh",
+        "bash 5-1 | P: /bin/sh, /bin/bash | F: /usr/bin/sh, /usr/bin/bash",
+        "filesystem 3-1 | F: /bin | D: /usr/bin",
+    ];
+    // Alternatives: several packages provide the same path; one is enough
+    // (the first by name, as dnf takes it), and a requested one wins.
+    let mail = [
+        "cron 1-1 | R: /usr/sbin/sendmail",
+        "postfix 3-1 | P: /usr/sbin/sendmail, MTA",
+        "esmtp 1-1 | P: /usr/sbin/sendmail, MTA",
+    ];
+    let cases: [(&[&str], &[&str], &[&str]); 6] = [
+        (&merged_usr, &["tool"], &["bash-5-1", "tool-1-1"]),
+        (&merged_usr, &["/bin/bash"], &["bash-5-1"]),
+        // A dependency on a directory is met by the package that owns it.
+        (
+            &[
+                "plugin 1-1 | R: /usr/lib/host/plugins",
+                "host 1-1 | D: /usr/lib/host/plugins",
+            ],
+            &["plugin"],
+            &["host-1-1", "plugin-1-1"],
+        ),
+        (&mail, &["cron"], &["cron-1-1", "esmtp-1-1"]),
+        (&mail, &["cron", "postfix"], &["cron-1-1", "postfix-3-1"]),
+        (&mail, &["cron", "esmtp"], &["cron-1-1", "esmtp-1-1"]),
+    ];
+    for (repo, names, expected) in cases {
+        assert_eq!(installs(repo, names), expected, "{names:?} from {repo:?}");
+    }
+}
+
+#[test]
+fn rich_or_takes_the_first_alternative_by_name_as_dnf_does() {
+    let cases: [(&[&str], &[&str]); 4] = [
+        (
+            &["a 1-1 | R: (y or x)", "x 1-1", "y 1-1"],
+            &["a-1-1", "x-1-1"],
+        ),
+        // Even when the other alternative would also meet a later
+        // dependency.
+        (
+            &[
+                "a 1-1 | R: (zz-second or aa-first), cap",
+                "zz-second 1-1 | P: cap",
+                "aa-first 1-1",
+                "mm 1-1 | P: cap",
+                "m 1-1 | P: cap",
+            ],
+            &["a-1-1", "aa-first-1-1", "m-1-1"],
+        ),
+        // A candidate another candidate requires goes first.
+        (
+            &[
+                "a 1-1 | R: (util-linux-core or util-linux)",
+                "util-linux 1-1 | R: util-linux-core",
+                "util-linux-core 1-1",
+            ],
+            &["a-1-1", "util-linux-core-1-1"],
+        ),
+        (
+            &[
+                "a 1-1 | R: cap",
+                "nn 1-1 | P: cap | R: nn-core",
+                "nn-core 1-1 | P: cap",
+            ],
+            &["a-1-1", "nn-core-1-1"],
+        ),
+    ];
+    for (repo, expected) in cases {
+        assert_eq!(installs(repo, &["a"]), expected, "{repo:?}");
+    }
+    // What the requiring package or a requested one recommends goes
+    // first, with or without weak dependencies.
+    let packages: Vec<RpmPackage> = [
+        "g 1-1 | R: lp | REC: lp-en",
+        "h 1-1 | R: lp",
+        "lp-all 1-1 | P: lp",
+        "lp-en 1-1 | P: lp",
+    ]
+    .iter()
+    .map(|p| pkg(p))
+    .collect();
+    for (names, expected) in [
+        (&["g"][..], &["g-1-1", "lp-en-1-1"][..]),
+        (&["h", "g"], &["g-1-1", "h-1-1", "lp-en-1-1"]),
+        (&["h"], &["h-1-1", "lp-all-1-1"]),
+    ] {
+        let mut req = request(names);
+        assert_eq!(solve(&packages, &req).unwrap(), expected, "{names:?}");
+        req.weak_deps = false;
+        assert_eq!(solve(&packages, &req).unwrap(), expected, "{names:?}");
+    }
 }
 
 #[test]
@@ -186,15 +287,29 @@ fn rich_if_applies_only_when_its_condition_is_installed() {
         installs(&repo, &["a", "plugin"]),
         ["a-1-1", "helper-1-1", "plugin-1-1"]
     );
+    // Without the condition, the else-part or the condition: the first
+    // by name, as dnf chooses, even if that brings the condition in.
+    let repo = [
+        "a 1-1 | R: (helper if aplugin else zfallback)",
+        "helper 1-1",
+        "aplugin 1-1",
+        "zfallback 1-1",
+    ];
+    assert_eq!(
+        installs(&repo, &["a"]),
+        ["a-1-1", "aplugin-1-1", "helper-1-1"]
+    );
     let repo = ["a 1-1 | R: (helper if plugin)", "helper 1-1", "plugin 1-1"];
     assert_eq!(installs(&repo, &["a"]), ["a-1-1"]);
 }
 
 #[test]
 fn rich_unless_and_with() {
+    // "light unless heavy" is "light or heavy": the first by name, unless
+    // heavy is already there.
     let repo = ["a 1-1 | R: (light unless heavy)", "light 1-1", "heavy 1-1"];
-    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "light-1-1"]);
-    assert_eq!(installs(&repo, &["a", "heavy"]), ["a-1-1", "heavy-1-1"]);
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "heavy-1-1"]);
+    assert_eq!(installs(&repo, &["a", "light"]), ["a-1-1", "light-1-1"]);
     let repo = [
         "a 1-1 | R: (lib >= 2 with lib < 3)",
         "lib 1-1",
@@ -261,6 +376,12 @@ fn weak_dependencies_follow_the_switch() {
     // A recommendation that cannot be installed is skipped, not an error.
     let repo = ["a 1-1 | REC: broken", "broken 1-1 | R: missing"];
     assert_eq!(installs(&repo, &["a"]), ["a-1-1"]);
+    // Nor one that would make a rich `if` of the recommending package
+    // false (kernel-core and linux-firmware).
+    let repo = ["a 1-1 | R: (fw >= 5 if fw) | REC: fw", "fw 1-1"];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1"]);
+    let repo = ["a 1-1 | R: (fw >= 5 if fw) | REC: fw", "fw 1-1", "fw 6-1"];
+    assert_eq!(installs(&repo, &["a"]), ["a-1-1", "fw-6-1"]);
 }
 
 #[test]
@@ -399,4 +520,71 @@ fn install_only_packages_coexist_in_several_versions() {
         solve(&packages, &req),
         Err(ResolveError::Excluded { .. })
     ));
+}
+
+#[test]
+fn an_unsatisfiable_dependency_is_explained_from_the_package_that_has_it() {
+    let packages: Vec<RpmPackage> = [
+        "holdout-tools 1.0-1 | R: /bin/sh",
+        "busybox 1-1 | F: /usr/bin/busybox, /usr/bin/sh",
+    ]
+    .iter()
+    .map(|p| pkg(p))
+    .collect();
+    // busybox is asked for twice (a group and a line), holdout-tools once.
+    let mut req = request(&["busybox", "holdout-tools", "busybox"]);
+    req.install[0].origin = "ks.cfg:2 (@core)".to_owned();
+    req.install[2].origin = "ks.cfg:4".to_owned();
+    let error = solve(&packages, &req).unwrap_err().to_string();
+    let mut lines = error.lines();
+    assert_eq!(
+        lines.next(),
+        Some("the requested packages cannot be installed together:")
+    );
+    assert_eq!(
+        lines.next(),
+        Some(
+            "holdout-tools 1.0-1 requires /bin/sh: no repository has a package named or \
+             providing /bin/sh"
+        )
+    );
+    assert_eq!(lines.next(), Some("involved requests:"));
+    assert_eq!(
+        lines.next(),
+        Some("  - holdout-tools (requested at ks.cfg:1)")
+    );
+    assert_eq!(lines.next(), Some("why:"), "{error}");
+    // A request named in several places is one request.
+    let packages: Vec<RpmPackage> = ["a 1-1 | R: b >= 2", "b 1-1"]
+        .iter()
+        .map(|p| pkg(p))
+        .collect();
+    let mut req = request(&["a", "a"]);
+    req.install[1].origin = "ks.cfg:2 (@core)".to_owned();
+    let error = solve(&packages, &req).unwrap_err().to_string();
+    assert!(
+        error.starts_with(
+            "the requested packages cannot be installed together:\n\
+             a 1-1 requires b providing b >= 2: the repositories have only b 1-1 (test)\n\
+             involved requests:\n  \
+             - a (requested at ks.cfg:1) and (requested at ks.cfg:2 (@core))\n\
+             why:\n"
+        ),
+        "{error}"
+    );
+    // A request under resolvo's "incompatible" heading is involved too
+    // (the kernel and an older firmware).
+    let packages: Vec<RpmPackage> = ["mods 1-1 | R: (fw >= 5 if fw)", "fw 1-1"]
+        .iter()
+        .map(|p| pkg(p))
+        .collect();
+    let error = solve(&packages, &request(&["mods", "fw"]))
+        .unwrap_err()
+        .to_string();
+    for involved in [
+        "  - mods (requested at ks.cfg:1)\n",
+        "  - fw (requested at ks.cfg:1)\n",
+    ] {
+        assert!(error.contains(involved), "{involved:?} not in {error}");
+    }
 }
