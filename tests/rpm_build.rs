@@ -588,6 +588,8 @@ fn sigterm_during_post_ends_its_sandbox_and_removes_the_work_directory() {
 #[test]
 fn a_second_ctrl_c_during_post_still_removes_the_work_directory() {
     interrupted_during_post("INT", 2, 130);
+}
+
 #[test]
 fn fedora_base_builds_the_root_dnf_would_install() {
     let mut repo = Repo::signed_specs(rpmrepo::FEDORA_BASE_SPECS, false);
