@@ -80,6 +80,28 @@ const DROPPED_CAPABILITIES: &[CapabilitySet] = &[
     CapabilitySet::CHECKPOINT_RESTORE,
 ];
 
+/// What can stop the helper before the program runs, told on standard
+/// error (the build log).
+#[derive(Debug, thiserror::Error)]
+enum SandboxError {
+    #[error("usage: {HELPER_ARG} ROOT chroot|host net|nonet PROGRAM [ARG...]")]
+    Usage,
+    #[error("{0} contains a NUL byte")]
+    NulInPath(PathBuf),
+    #[error("cannot {what}: {source}")]
+    System {
+        what: String,
+        source: std::io::Error,
+    },
+}
+
+impl SandboxError {
+    fn system(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Self {
+        let what = what.into();
+        move |source| SandboxError::System { what, source }
+    }
+}
+
 /// How a program runs in the sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Confinement {
@@ -137,9 +159,9 @@ pub fn helper_main(args: Vec<OsString>) -> ! {
     std::process::exit(code)
 }
 
-fn run_helper(args: Vec<OsString>) -> Result<i32, String> {
+fn run_helper(args: Vec<OsString>) -> Result<i32, SandboxError> {
     let [root, mode, network, program, program_args @ ..] = args.as_slice() else {
-        return Err("usage: __sandbox ROOT chroot|host net|nonet PROGRAM [ARG...]".to_owned());
+        return Err(SandboxError::Usage);
     };
     let confinement = Confinement {
         enter_root: mode == "chroot",
@@ -153,10 +175,10 @@ fn run_helper(args: Vec<OsString>) -> Result<i32, String> {
     }
     // SAFETY: the helper is single-threaded; nothing shares its file table.
     unsafe { rustix::thread::unshare_unsafe(flags) }
-        .map_err(|e| format!("cannot create the namespaces: {e}"))?;
+        .map_err(|e| SandboxError::system("create the namespaces")(e.into()))?;
     // SAFETY: single-threaded, so the child may do anything after fork.
     match unsafe { libc::fork() } {
-        -1 => Err(format!("cannot fork: {}", std::io::Error::last_os_error())),
+        -1 => Err(SandboxError::system("fork")(std::io::Error::last_os_error())),
         0 => {
             let code = match namespace_init(&root, confinement, program, program_args) {
                 Ok(code) => code,
@@ -178,25 +200,25 @@ fn namespace_init(
     confinement: Confinement,
     program: &OsStr,
     args: &[OsString],
-) -> Result<i32, String> {
+) -> Result<i32, SandboxError> {
     // The helper's death (an interrupted build killed it) ends this init,
     // and with it the namespace.
     rustix::process::set_parent_process_death_signal(Some(Signal::KILL))
-        .map_err(|e| format!("cannot tie the sandbox to the build: {e}"))?;
+        .map_err(|e| SandboxError::system("tie the sandbox to the build")(e.into()))?;
     let paths = MountPaths::new(root)?;
-    paths.set_up().map_err(|e| {
-        format!(
-            "cannot mount the API file systems in {}: {e}",
-            root.display()
-        )
-    })?;
+    paths.set_up().map_err(SandboxError::system(format!(
+        "mount the API file systems in {}",
+        root.display()
+    )))?;
     if !confinement.network {
-        loopback_up().map_err(|e| format!("cannot bring up the loopback interface: {e}"))?;
+        loopback_up().map_err(SandboxError::system("bring up the loopback interface"))?;
     }
     if confinement.enter_root {
         rustix::process::chroot(paths.root())
             .and_then(|()| rustix::process::chdir(c"/"))
-            .map_err(|e| format!("cannot chroot into {}: {e}", root.display()))?;
+            .map_err(|e| {
+                SandboxError::system(format!("chroot into {}", root.display()))(e.into())
+            })?;
     }
     let embedded = EMBEDDED
         .iter()
@@ -213,32 +235,35 @@ fn namespace_init(
             }
             Ok(_) => {}
             Err(rustix::io::Errno::INTR) => {}
-            Err(error) => return Err(format!("cannot wait for the program: {error}")),
+            Err(error) => {
+                return Err(SandboxError::system("wait for the program")(error.into()));
+            }
         }
     }
 }
 
 /// Starts `program`, an executable of the image (or of the host, outside
 /// the root), as the sandboxed process; returns its pid.
-fn start_program(program: &OsStr, args: &[OsString]) -> Result<i32, String> {
+fn start_program(program: &OsStr, args: &[OsString]) -> Result<i32, SandboxError> {
     let mut command = Command::new(program);
     command.args(args);
     // SAFETY: setsid and prctl are plain system calls.
     unsafe {
         command.pre_exec(confine_process);
     }
-    let child = command
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", program.to_string_lossy()))?;
+    let child = command.spawn().map_err(SandboxError::system(format!(
+        "start {}",
+        program.to_string_lossy()
+    )))?;
     Ok(child.id() as i32)
 }
 
 /// Starts an embedded program as the sandboxed process, in a child of the
 /// (single-threaded) init; returns its pid.
-fn start_embedded(main: EmbeddedProgram, args: &[OsString]) -> Result<i32, String> {
+fn start_embedded(main: EmbeddedProgram, args: &[OsString]) -> Result<i32, SandboxError> {
     // SAFETY: the init is single-threaded, so the child may run anything.
     match unsafe { libc::fork() } {
-        -1 => Err(format!("cannot fork: {}", std::io::Error::last_os_error())),
+        -1 => Err(SandboxError::system("fork")(std::io::Error::last_os_error())),
         0 => {
             let status = match confine_process() {
                 Ok(()) => main(args),
@@ -355,13 +380,12 @@ const DEV_LINKS: &[(&str, &str)] = &[
     ("ptmx", "pts/ptmx"),
 ];
 
-fn c_path(path: &Path) -> Result<CString, String> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| format!("{} contains a NUL byte", path.display()))
+fn c_path(path: &Path) -> Result<CString, SandboxError> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| SandboxError::NulInPath(path.to_owned()))
 }
 
 impl MountPaths {
-    fn new(root: &Path) -> Result<Self, String> {
+    fn new(root: &Path) -> Result<Self, SandboxError> {
         let dev = root.join("dev");
         let proc = root.join("proc");
         Ok(MountPaths {
@@ -375,11 +399,11 @@ impl MountPaths {
             nodes: DEV_NODES
                 .iter()
                 .map(|(name, major, minor)| Ok((c_path(&dev.join(name))?, *major, *minor)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, SandboxError>>()?,
             links: DEV_LINKS
                 .iter()
                 .map(|(name, target)| Ok((c_path(&dev.join(name))?, c_path(Path::new(target))?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, SandboxError>>()?,
         })
     }
 
