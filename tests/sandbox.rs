@@ -233,3 +233,21 @@ fn no_mount_of_the_sandbox_is_left_on_the_host() {
         );
     }
 }
+
+#[test]
+fn a_program_missing_from_the_image_is_named_in_the_error() {
+    let root = Root::new();
+    let chroot = root.chroot();
+    let error = chroot
+        .run(
+            chroot.command("/usr/bin/not-in-the-image", &[]),
+            "the missing program",
+        )
+        .expect_err("nothing to run");
+    let text = error.to_string();
+    assert!(text.contains("exit status 127"), "{text}");
+    assert!(
+        text.contains("cannot start /usr/bin/not-in-the-image"),
+        "{text}"
+    );
+}
