@@ -291,7 +291,7 @@ fn net_missing_label_explains_and_gives_a_shell() {
     let _lock = one_boot_at_a_time();
     let mut qemu = Qemu::boot(fixture, "");
     qemu.wait_for(
-        "no livecompose.label=LABEL on the kernel command line",
+        "neither livecompose.label=LABEL (a live medium) nor root= (a disk) is on the kernel command line",
         0,
         BOOT_TIMEOUT,
     );

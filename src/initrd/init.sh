@@ -116,14 +116,14 @@ find_root() {
 	esac
 }
 
-# Waits for `$1` (find_medium or find_root) to print a device, describing
-# what it waits for as `$2`.
+# Waits for `$1` (find_medium or find_root) to print a device: a block
+# device that `$2` ("has the ISO 9660 label 'X'").
 wait_for() {
-	say "looking for $2 (up to ${timeout}s)"
+	say "looking for the block device that $2 (up to ${timeout}s)"
 	waited=0
 	until found=$($1); do
 		if [ "$waited" -ge "$timeout" ]; then
-			rescue "no block device is $2 after ${timeout}s; block devices: $(ls /sys/class/block | tr '\n' ' ')"
+			rescue "no block device $2 after ${timeout}s; block devices: $(ls /sys/class/block | tr '\n' ' ')"
 		fi
 		sleep 1
 		waited=$((waited + 1))
@@ -133,7 +133,7 @@ wait_for() {
 }
 
 mount_live() {
-	wait_for find_medium "the medium labelled $label"
+	wait_for find_medium "has the ISO 9660 label '$label'"
 	medium=$(cat /run/livecompose-device)
 	mkdir -p /run/live/medium /run/live/rootfs /run/live/overlay
 	mount -t iso9660 -o ro "$medium" /run/live/medium || rescue "cannot mount $medium"
@@ -161,7 +161,7 @@ mount_disk_root() {
 	UUID=* | LABEL=* | /dev/*) ;;
 	*) rescue "root=$root: this initrd finds a root by UUID=, LABEL= or /dev/NAME" ;;
 	esac
-	wait_for find_root "the root file system $root"
+	wait_for find_root "holds the root file system $root"
 	device=$(cat /run/livecompose-device)
 	rm -f /run/livecompose-device
 	# Word splitting of the type option is wanted: nothing or "-t TYPE".
