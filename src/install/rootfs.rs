@@ -405,16 +405,12 @@ impl RootFs {
         let shown = path.display();
         let fd = match self.walk(path, false, true) {
             Ok(Walked::Dir(fd)) => fd,
-            Ok(Walked::Entry { dir, name }) => match rfs::openat(
-                &dir,
-                &name,
-                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-                Mode::empty(),
-            ) {
-                Ok(fd) => fd,
-                Err(Errno::NOENT) => return Ok(None),
-                Err(e) => return Err(io_err(&shown, "open")(e)),
-            },
+            Ok(Walked::Entry { dir, name }) => {
+                match open_entry(&dir, &name, OFlags::PATH, &shown, "open")? {
+                    Some(fd) => fd,
+                    None => return Ok(None),
+                }
+            }
             Err(RootError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
@@ -561,15 +557,8 @@ impl RootFs {
             Err(RootError::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let fd = match rfs::openat(
-            &dir,
-            &name,
-            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Ok(None),
-            Err(e) => return Err(io_err(&shown, "open for reading")(e)),
+        let Some(fd) = open_entry(&dir, &name, OFlags::RDONLY, &shown, "open for reading")? else {
+            return Ok(None);
         };
         let mut buf = Vec::new();
         File::from(fd)
@@ -885,6 +874,27 @@ impl RootFs {
         // temporary name behind.
         let _ = rfs::unlinkat(dir, tmp, AtFlags::empty());
         Ok(())
+    }
+}
+
+/// Opens the entry `name` of `dir` itself (never a symlink it names) with
+/// `flags`; `None` when it does not exist.
+fn open_entry(
+    dir: &OwnedFd,
+    name: &OsStr,
+    flags: OFlags,
+    shown: &str,
+    op: &'static str,
+) -> Result<Option<OwnedFd>, RootError> {
+    match rfs::openat(
+        dir,
+        name,
+        flags | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(io_err(shown, op)(e)),
     }
 }
 
