@@ -325,18 +325,21 @@ fn an_rpm_disk_holds_the_image_grub_and_checks_clean() {
     );
 }
 
+/// Boots the qcow2 disk with `firmware` to the line of the image's init.
+fn boot_disk(firmware: &str) {
+    let built = disk();
+    let log = built.image.with_extension(format!("{firmware}.log"));
+    boot_to(&built.image, firmware, "disk", INIT_LINE, &log);
+}
+
 #[test]
 #[ignore = "end-to-end: downloads Debian packages, builds a qcow2 disk and boots it in qemu"]
 fn an_rpm_disk_boots_bios() {
-    let built = disk();
-    let log = built.image.with_extension("bios.log");
-    boot_to(&built.image, "bios", "disk", INIT_LINE, &log);
+    boot_disk("bios");
 }
 
 #[test]
 #[ignore = "end-to-end: downloads Debian packages, builds a qcow2 disk and boots it in qemu"]
 fn an_rpm_disk_boots_uefi() {
-    let built = disk();
-    let log = built.image.with_extension("uefi.log");
-    boot_to(&built.image, "uefi", "disk", INIT_LINE, &log);
+    boot_disk("uefi");
 }
