@@ -137,6 +137,12 @@ pub struct RepositoryArgs {
     )]
     pub cache_dir: PathBuf,
 
+    /// Also trust the certificate authorities in FILE (PEM) for https://
+    /// repositories, e.g. a company's TLS-inspecting proxy. Mozilla's roots
+    /// (built in) and the host's CA store are always trusted. Repeatable.
+    #[arg(long = "ca", value_name = "FILE")]
+    pub ca_files: Vec<PathBuf>,
+
     /// Print only warnings and errors (no progress bars or stage lines).
     #[arg(short, long)]
     pub quiet: bool,

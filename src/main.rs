@@ -222,8 +222,11 @@ fn plan(
         squashfs: output.squashfs,
         disk_size: output.disk_size,
         compress: output.compress,
+        ca_files: repositories.ca_files.clone(),
     };
-    BuildPlan::new(parsed.kickstart, inputs).map_err(bad_input)
+    let plan = BuildPlan::new(parsed.kickstart, inputs).map_err(bad_input)?;
+    print_diagnostics(&plan.warnings);
+    Ok(plan)
 }
 
 fn resolve(config: &std::path::Path, repositories: RepositoryArgs) -> anyhow::Result<()> {
@@ -283,7 +286,6 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             compress: args.compress,
         },
     )?;
-    print_diagnostics(&plan.warnings);
     if args.dry_run {
         print!("{}", plan.describe());
         return Ok(());

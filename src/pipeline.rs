@@ -18,7 +18,7 @@ use crate::configure;
 use crate::distro::{
     self, BootAsset, Distro, FetchedPackage, Resolution, ResolvedPackage, UnpackedAssets,
 };
-use crate::fetch::{Download, Fetcher, Progress};
+use crate::fetch::{Download, Fetcher, Progress, TrustedRoots};
 use crate::install::RootFs;
 use crate::interrupt;
 use crate::output::{self, OutputInputs};
@@ -38,8 +38,10 @@ pub struct Built {
 
 /// The download cache of the plan, shared by every stage that downloads.
 pub fn open_cache(plan: &BuildPlan) -> anyhow::Result<Fetcher> {
-    Fetcher::new(&plan.cache_dir)
-        .with_context(|| format!("cannot use the cache {}", plan.cache_dir.display()))
+    let roots = TrustedRoots::bundled_and_host().with_files(&plan.ca_files)?;
+    let fetcher = Fetcher::new(&plan.cache_dir)
+        .with_context(|| format!("cannot use the cache {}", plan.cache_dir.display()))?;
+    Ok(fetcher.with_roots(roots))
 }
 
 /// Reads and verifies the repositories and resolves `%packages`.
@@ -93,7 +95,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     let (distro, resolution) = resolve(plan, &fetcher, ui)?;
     let wanted_assets = output::boot_assets(&plan.output, &resolution, &*distro);
     let asset_packages = distro::boot_asset_packages(&*distro, wanted_assets)?;
-    let (packages, asset_packages) = fetch_all(&fetcher, &resolution, asset_packages, ui)?;
+    let (packages, asset_packages) = fetch_all(plan, &fetcher, &resolution, asset_packages, ui)?;
 
     let work = tempfile::Builder::new()
         .prefix(&format!(".{}.", plan.label))
@@ -141,6 +143,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
 /// Downloads the resolution's packages and the boot asset packages in one
 /// go, each paired with its cached file.
 fn fetch_all(
+    plan: &BuildPlan,
     fetcher: &Fetcher,
     resolution: &Resolution,
     asset_packages: Vec<ResolvedPackage>,
@@ -158,7 +161,7 @@ fn fetch_all(
         },
         human_bytes(to_fetch.iter().map(|p| p.expected.size).sum())
     ));
-    let files = fetch(fetcher, &to_fetch, ui)?;
+    let files = fetch(plan, fetcher, &to_fetch, ui)?;
     ui.step("Packages are in the cache");
     let mut fetched = to_fetch
         .into_iter()
@@ -276,6 +279,7 @@ const PARALLEL_DOWNLOADS: usize = 6;
 /// Downloads every package into the cache (files already there and intact
 /// cost nothing), returning their paths in the order given.
 fn fetch(
+    plan: &BuildPlan,
     fetcher: &Fetcher,
     packages: &[&ResolvedPackage],
     ui: &Ui,
@@ -297,6 +301,7 @@ fn fetch(
         .map(|package| Download {
             url: package.url.clone(),
             expected: package.expected.clone(),
+            transport: plan.transport_of(&package.repository),
         })
         .collect();
     let files = fetcher.fetch_all(&downloads, PARALLEL_DOWNLOADS);

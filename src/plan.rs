@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::cli::OutputFormat;
 use crate::disk::layout::{FsType, LayoutError, LayoutSpec};
+use crate::fetch::{CertificateCheck, Transport, TransportError, check_proxy};
 use crate::image::{self, ImageError};
 use crate::kickstart::commands::{RepoLocation, SourceOptions};
 use crate::kickstart::{Diagnostic, ExpandError, InstallSource, Kickstart, Origin, Substitutions};
@@ -37,6 +38,8 @@ pub struct RepositorySpec {
     pub suite: Option<(String, Vec<String>)>,
     pub gpgkey: Option<String>,
     pub nogpgcheck: bool,
+    /// `--proxy` and `--noverifyssl`.
+    pub transport: Transport,
     pub cost: u32,
     pub includepkgs: Vec<String>,
     pub excludepkgs: Vec<String>,
@@ -55,6 +58,9 @@ pub struct BuildPlan {
     pub repositories: Vec<RepositorySpec>,
     /// Trees copied over the root, in order: the command line's.
     pub overlays: Vec<PathBuf>,
+    /// `--ca`: certificate authorities trusted besides the bundled and the
+    /// host's.
+    pub ca_files: Vec<PathBuf>,
     pub kickstart: Kickstart,
     /// What the plan does differently from what the kickstart says, at the
     /// kickstart's lines.
@@ -197,6 +203,27 @@ pub enum PlanError {
     CompressNeedsQcow2,
     #[error("--disk-size applies to --format raw and qcow2 only")]
     DiskSizeNeedsDisk,
+    #[error("{origin}: {error}")]
+    Proxy {
+        origin: Origin,
+        error: TransportError,
+    },
+    #[error(
+        "{origin}: repository {name} has no --gpgkey, so nothing would vouch for its packages; name the key that signs them (--gpgkey=/path/to/RPM-GPG-KEY or an https:// URL), or add --nogpgcheck to install them unchecked (unsafe)"
+    )]
+    UnsignedRpmRepository { origin: Origin, name: String },
+    #[error(
+        "{origin}: --gpgkey={key} would be fetched over plain HTTP, where anyone on the path can replace it; give an https:// URL or a file"
+    )]
+    KeyOverHttp { origin: Origin, key: String },
+    #[error(
+        "{origin}: repository {name} has no key (--nogpgcheck), so only the transport could vouch for {url}, and plain HTTP vouches for nothing; give an https:// or file:// URL, or the repository's key"
+    )]
+    PlainHttpWithoutKey {
+        origin: Origin,
+        name: String,
+        url: String,
+    },
 }
 
 /// What the plan is made from besides the kickstart.
@@ -212,6 +239,8 @@ pub struct PlanInputs {
     pub disk_size: Option<u64>,
     /// `--compress` (qcow2).
     pub compress: bool,
+    /// `--ca`.
+    pub ca_files: Vec<PathBuf>,
 }
 
 /// The boot menu waits this long when the kickstart has no `bootloader
@@ -225,7 +254,7 @@ impl BuildPlan {
     pub fn new(kickstart: Kickstart, inputs: PlanInputs) -> Result<Self, PlanError> {
         image::validate_label(&inputs.label).map_err(PlanError::Label)?;
         let output = output_spec(&kickstart, &inputs)?;
-        let warnings = match &output {
+        let mut warnings = match &output {
             OutputSpec::Disk(disk) => disk.layout.warnings.clone(),
             OutputSpec::Dir | OutputSpec::LiveIso(_) | OutputSpec::LiveFiles(_) => {
                 partitioning_unused(&kickstart, output.name())
@@ -266,6 +295,7 @@ impl BuildPlan {
             spec.excludepkgs.clone_from(&r.excludepkgs);
             repositories.push(spec);
         }
+        warnings.extend(unverified_tls(&repositories));
         let first = repositories.first().ok_or(PlanError::NoRepository)?;
         if let Some(other) = repositories.iter().find(|r| r.format != first.format) {
             return Err(PlanError::MixedFormats {
@@ -285,12 +315,23 @@ impl BuildPlan {
             package_format: first.format,
             repositories,
             overlays: inputs.overlays,
+            ca_files: inputs.ca_files,
             kickstart,
             warnings,
         })
     }
 
     /// Where the result goes: named after the label, in the output directory.
+    /// How downloads from the repository named `name` go out (the
+    /// defaults for a name the plan does not know).
+    pub fn transport_of(&self, name: &str) -> Transport {
+        self.repositories
+            .iter()
+            .find(|spec| spec.name == name)
+            .map(|spec| spec.transport.clone())
+            .unwrap_or_default()
+    }
+
     pub fn output_path(&self) -> PathBuf {
         self.output_dir.join(self.output.file_name(&self.label))
     }
@@ -444,18 +485,104 @@ fn repository(
         ),
         None => (PackageFormat::Rpm, None),
     };
+    let gpgkey = source.gpgkey.as_deref().map(expand).transpose()?;
+    trust(
+        name,
+        format,
+        &location,
+        gpgkey.as_deref(),
+        source.nogpgcheck,
+        origin,
+    )?;
+    let proxy = source.proxy.as_deref().map(expand).transpose()?;
+    if let Some(proxy) = &proxy {
+        check_proxy(proxy).map_err(|error| PlanError::Proxy {
+            origin: origin.clone(),
+            error,
+        })?;
+    }
+    let certificates = if source.noverifyssl {
+        CertificateCheck::Skip
+    } else {
+        CertificateCheck::Verify
+    };
     Ok(RepositorySpec {
         name: name.to_owned(),
         format,
         location,
         suite,
-        gpgkey: source.gpgkey.as_deref().map(expand).transpose()?,
+        gpgkey,
         nogpgcheck: source.nogpgcheck,
+        transport: Transport {
+            proxy,
+            certificates,
+        },
         cost: cost.unwrap_or(DEFAULT_COST),
         includepkgs: vec![],
         excludepkgs: vec![],
         origin: origin.clone(),
     })
+}
+
+/// What may vouch for a repository's content, checked before any download.
+/// Debian repositories without `--gpgkey` are checked against the Debian
+/// archive keyring; RPM has no such default, so an RPM repository needs a
+/// key or an explicit `--nogpgcheck`; and without a key only the transport
+/// can vouch for what the repository serves, so it must not be plain HTTP.
+fn trust(
+    name: &str,
+    format: PackageFormat,
+    location: &RepoLocation,
+    gpgkey: Option<&str>,
+    nogpgcheck: bool,
+    origin: &Origin,
+) -> Result<(), PlanError> {
+    if let Some(key) = gpgkey.filter(|key| key.starts_with("http://")) {
+        return Err(PlanError::KeyOverHttp {
+            origin: origin.clone(),
+            key: key.to_owned(),
+        });
+    }
+    if format != PackageFormat::Rpm {
+        return Ok(());
+    }
+    if gpgkey.is_none() && !nogpgcheck {
+        return Err(PlanError::UnsignedRpmRepository {
+            origin: origin.clone(),
+            name: name.to_owned(),
+        });
+    }
+    // Only --nogpgcheck reaches here without a key.
+    let url = location.url();
+    if gpgkey.is_none() && url.starts_with("http://") {
+        return Err(PlanError::PlainHttpWithoutKey {
+            origin: origin.clone(),
+            name: name.to_owned(),
+            url: url.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// A loud line at each repository whose certificates go unchecked.
+fn unverified_tls(repositories: &[RepositorySpec]) -> impl Iterator<Item = Diagnostic> + '_ {
+    repositories
+        .iter()
+        .filter(|spec| spec.transport.certificates == CertificateCheck::Skip)
+        .map(|spec| {
+            let vouched = if spec.nogpgcheck || (spec.gpgkey.is_none() && spec.format == PackageFormat::Rpm) {
+                "and it has no key either: anyone on the network path can change this image"
+            } else {
+                "its signatures still vouch for what it serves"
+            };
+            Diagnostic::warning(
+                &spec.origin,
+                format!(
+                    "--noverifyssl: the TLS certificates of repository {} are NOT checked; {vouched}",
+                    spec.name
+                ),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -479,6 +606,7 @@ mod tests {
             squashfs: SquashfsOptions::default(),
             disk_size: None,
             compress: false,
+            ca_files: Vec::new(),
         }
     }
 
@@ -506,9 +634,38 @@ mod tests {
     }
 
     #[test]
+    fn proxies_are_checked_and_unchecked_certificates_are_warned_at_their_line() {
+        let err = plan(
+            "url --url=$mirror --suite=bookworm --proxy=ftp://p.example\n",
+            "L",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("p.ks:1: --proxy \"ftp://p.example\""),
+            "{err}"
+        );
+        let plan = plan(
+            "url --url=$mirror --suite=bookworm --proxy=p.example:3128 --noverifyssl\n",
+            "L",
+        )
+        .unwrap();
+        let transport = &plan.repositories[0].transport;
+        assert_eq!(transport.proxy.as_deref(), Some("p.example:3128"));
+        assert_eq!(transport.certificates, CertificateCheck::Skip);
+        let warnings: Vec<String> = plan.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "p.ks:1: warning: --noverifyssl: the TLS certificates of repository base are NOT checked; its signatures still vouch for what it serves"
+            ]
+        );
+    }
+
+    #[test]
     fn mixed_formats_name_both_lines() {
         let err = plan(
-            "url --url=$mirror --suite=bookworm\nrepo --name=f --baseurl=http://x.example/f\n",
+            "url --url=$mirror --suite=bookworm\nrepo --name=f --baseurl=http://x.example/f --gpgkey=/k\n",
             "L",
         )
         .unwrap_err();

@@ -891,18 +891,15 @@ fn flatten_keeps_overlays_with_their_resolved_paths() {
 
 #[test]
 fn options_that_would_change_the_image_but_are_not_applied_are_warned_at_their_line() {
-    let parsed = ok(
-        "url --url=http://m/debian --suite=bookworm --proxy=http://p:3128\n\
+    let parsed = ok("url --url=http://m/debian --suite=bookworm\n\
                      skipx\n\
                      timesource --ntp-server=ntp.example\n\
                      bootloader --append=quiet --password=secret\n\
-                     shutdown\n",
-    );
+                     shutdown\n");
     let warnings: Vec<String> = parsed.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         warnings,
         vec![
-            "test.ks:1: warning: url --proxy is not applied: downloads do not go through a proxy",
             "test.ks:3: warning: timesource is not applied: no time source is written into the image",
             "test.ks:4: warning: bootloader --password is not applied: the boot menu has no password",
         ]

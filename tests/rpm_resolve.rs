@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::dnf::{self, DnfRepo, DnfRequest};
+use common::tls::{ConnectProxy, PrivateCa, TlsServer};
 use common::{Gpg, rpmrepo};
 use tempfile::TempDir;
 
@@ -232,8 +233,17 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn fails_with(out: &Output, fragments: &[&str]) {
+    stops_with(out, 1, fragments);
+}
+
+/// A kickstart the plan refuses: exit status 2, bad input.
+fn refused_with(out: &Output, fragments: &[&str]) {
+    stops_with(out, 2, fragments);
+}
+
+fn stops_with(out: &Output, status: i32, fragments: &[&str]) {
     let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(out.status.code(), Some(status), "{stderr}");
     for fragment in fragments {
         assert!(stderr.contains(fragment), "{fragment:?} not in: {stderr}");
     }
@@ -301,10 +311,10 @@ fn a_tampered_repomd_or_index_stops_with_what_is_wrong() {
     let repomd = fs::read_to_string(repo.repomd()).unwrap();
     fs::write(repo.repomd(), repomd.replace("<revision>", "<revision>1")).unwrap();
     fails_with(&repo.signed("gamma"), &["BAD signature", "repomd.xml"]);
-    // Without a key the change is accepted, with a warning saying so.
-    let out = repo.resolve("", "gamma");
+    // With --nogpgcheck the change is accepted, with a warning saying so.
+    let out = repo.resolve("--nogpgcheck", "gamma");
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("nothing vouches for its repomd.xml"));
+    assert!(text(&out.stderr).contains("WARNING: --nogpgcheck"));
 
     // primary changed after repomd.xml listed it: its checksum no longer matches.
     let repo = Repo::new();
@@ -333,9 +343,153 @@ fn a_tampered_repomd_or_index_stops_with_what_is_wrong() {
         &repo.signed("gamma"),
         &["repomd.xml", "none of them is in keyring"],
     );
-    // And no signature at all while a key is given.
+    // No signature at all while a key is given: as dnf with gpgcheck on,
+    // the packages' signatures vouch, and the build says what is missing.
     fs::remove_file(repo.root.join("repodata/repomd.xml.asc")).unwrap();
-    fails_with(&repo.signed("gamma"), &["repomd.xml.asc does not exist"]);
+    let out = repo.signed("gamma");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("does not sign its repomd.xml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_repository_nothing_vouches_for_is_refused_before_any_download() {
+    let repo = Repo::new();
+    // No key and no --nogpgcheck: refused at its line, naming the way out.
+    refused_with(
+        &repo.resolve("", "gamma"),
+        &[
+            "ks.cfg:1",
+            "repository fixtures has no --gpgkey",
+            "--nogpgcheck",
+        ],
+    );
+    // A key over plain HTTP could be swapped on the way.
+    refused_with(
+        &repo.resolve("--gpgkey=http://127.0.0.1:9/key.asc", "gamma"),
+        &["ks.cfg:1", "over plain HTTP"],
+    );
+    // Without a key, plain HTTP vouches for nothing. Port 9 is never
+    // contacted: the plan refuses first.
+    let lines = "repo --name=plain --baseurl=http://127.0.0.1:9/repo --nogpgcheck\n\
+                 %packages\ngamma\n%end\n";
+    fs::write(repo.dir.path().join("plain.ks"), lines).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .args(["resolve", "--config"])
+        .arg(repo.dir.path().join("plain.ks"))
+        .arg("--cache")
+        .arg(repo.dir.path().join("cache"))
+        .output()
+        .unwrap();
+    refused_with(&out, &["plain.ks:1", "plain HTTP vouches for nothing"]);
+}
+
+#[test]
+fn a_metalink_vouches_for_repomd_by_digest_and_a_mismatch_is_refused() {
+    let repo = Repo::new();
+    let repomd = fs::read(repo.repomd()).unwrap();
+    let digest = livecompose::fetch::sha256_hex(&repomd);
+    let metalink = |digest: &str| {
+        let path = repo.dir.path().join("metalink.xml");
+        fs::write(
+            &path,
+            format!(
+                r#"<?xml version="1.0" encoding="utf-8"?>
+<metalink version="3.0" xmlns="http://www.metalinker.org/" xmlns:mm0="http://fedorahosted.org/mirrormanager">
+ <files><file name="repomd.xml">
+  <size>{}</size>
+  <verification><hash type="md5">00000000000000000000000000000000</hash><hash type="sha256">{digest}</hash></verification>
+  <resources maxconnections="1"><url protocol="file" type="file" preference="100">file://{}/repodata/repomd.xml</url></resources>
+ </file></files>
+</metalink>"#,
+                repomd.len(),
+                repo.root.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    // Unsigned repomd.xml, no key: the metalink's digest vouches for it.
+    fs::remove_file(repo.root.join("repodata/repomd.xml.asc")).unwrap();
+    let good = metalink(&digest);
+    let out = resolve_with_location(&repo, &format!("--metalink=file://{}", good.display()), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("gamma"), "{}", text(&out.stdout));
+    // A mirror serving another repomd.xml than the metalink's is not used.
+    let stale = metalink(&livecompose::fetch::sha256_hex(b"another repomd.xml"));
+    fails_with(
+        &resolve_with_location(
+            &repo,
+            &format!("--metalink=file://{}", stale.display()),
+            &[],
+        ),
+        &[
+            "matches none of the 1 digest(s) the metalink gives",
+            "no mirror worked",
+        ],
+    );
+}
+
+#[test]
+fn https_repositories_trust_ca_files_and_go_through_their_proxy() {
+    let repo = Repo::new();
+    let ca = PrivateCa::new(repo.dir.path());
+    let server = TlsServer::serve(&repo.root, &ca);
+    let proxy = ConnectProxy::start();
+    let location = format!("--baseurl={}", server.url());
+    // A certificate from a private CA is refused, naming the way out.
+    let out = resolve_with_location(&repo, &location, &[]);
+    fails_with(&out, &["TLS failed", "--ca FILE"]);
+    // Trusted with --ca, through the repository's --proxy.
+    let proxied = format!("{location} --proxy={}", proxy.url());
+    let ca_file = ca.ca.to_str().unwrap();
+    let out = resolve_with_location(&repo, &proxied, &["--ca", ca_file]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("gamma"), "{}", text(&out.stdout));
+    assert_eq!(
+        proxy.tunnels().first().map(String::as_str),
+        Some(format!("127.0.0.1:{}", server.port).as_str()),
+        "the repository's requests did not go through its --proxy"
+    );
+    // --noverifyssl takes any certificate, and says so loudly.
+    let out = resolve_with_location(&repo, &format!("{location} --noverifyssl"), &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(
+            "warning: --noverifyssl: the TLS certificates of repository fixtures are NOT checked"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    // A --ca file without a certificate is an error before any download.
+    let out = resolve_with_location(&repo, &location, &["--ca", repo.key.to_str().unwrap()]);
+    fails_with(&out, &["holds no PEM certificate"]);
+}
+
+/// `livecompose resolve gamma` from the repository at `location` (a
+/// `--metalink=…`, `--mirrorlist=…` or `--baseurl=…` with more options),
+/// with its key and the command-line `args`.
+fn resolve_with_location(repo: &Repo, location: &str, args: &[&str]) -> Output {
+    let ks = repo.dir.path().join("located.ks");
+    fs::write(
+        &ks,
+        format!(
+            "repo --name=fixtures {location} --gpgkey={}\n%packages\ngamma\n%end\n",
+            repo.key.display()
+        ),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .args(["resolve", "--config"])
+        .arg(&ks)
+        .arg("--cache")
+        .arg(repo.dir.path().join("cache"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -345,7 +499,10 @@ fn repository_costs_and_package_filters_choose_where_each_package_comes_from() {
     // excludes.
     assert_eq!(
         repo.agreed_many(
-            &["dear --cost=2000", "cheap --cost=500 --excludepkgs=bet*"],
+            &[
+                "dear --cost=2000 --nogpgcheck",
+                "cheap --cost=500 --excludepkgs=bet* --nogpgcheck"
+            ],
             "",
             "reader",
         ),
@@ -355,12 +512,12 @@ fn repository_costs_and_package_filters_choose_where_each_package_comes_from() {
         ]
     );
     // A repository limited by --includepkgs offers nothing else.
-    match repo.ask_both(&["narrow --includepkgs=shell"], "", "alpha") {
+    match repo.ask_both(&["narrow --includepkgs=shell --nogpgcheck"], "", "alpha") {
         (Err(ours), Err(_)) => assert!(ours.contains("alpha"), "{ours}"),
         other => panic!("livecompose and dnf should both refuse alpha: {other:?}"),
     }
     assert_eq!(
-        repo.agreed_many(&["narrow --includepkgs=shell"], "", "shell"),
+        repo.agreed_many(&["narrow --includepkgs=shell --nogpgcheck"], "", "shell"),
         ["shell 1-1 noarch narrow"]
     );
 }
@@ -567,12 +724,12 @@ fn a_path_only_another_repositorys_filelists_list_resolves_as_dnf_does() {
         DnfRepo {
             name: "readers",
             root: &readers_root,
-            options: "",
+            options: "--nogpgcheck",
         },
         DnfRepo {
             name: "betas",
             root: &betas_root,
-            options: "",
+            options: "--nogpgcheck",
         },
     ];
     match ask_both_at(readers.path(), &repos, false, "", "reader") {

@@ -236,7 +236,8 @@ impl Distro for Debian<'_> {
                 components,
                 architecture: self.arch.to_owned(),
             };
-            let repository = load_repository(&repo_spec, fetcher, &policy).with_context(|| {
+            let fetcher = fetcher.through(&spec.transport);
+            let repository = load_repository(&repo_spec, &fetcher, &policy).with_context(|| {
                 format!(
                     "{}: cannot use repository {} ({})",
                     spec.origin,

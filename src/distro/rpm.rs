@@ -1,13 +1,14 @@
 //! The RPM back end: repositories described by `repomd.xml`, dnf's
 //! dependency semantics, and rpm's own install rules.
 //!
-//! Trust flows as dnf's does when `repo_gpgcheck` is on: a `--gpgkey`
-//! vouches for `repomd.xml` through `repomd.xml.asc`, `repomd.xml` vouches
-//! for each index by checksum, and each index for each package file by
-//! checksum. Without a key the checksums still hold the chain together from
-//! `repomd.xml` down, and the build says loudly that nothing vouches for
-//! `repomd.xml` itself. With a key, every package's own signature is
-//! checked too, before the first one is installed.
+//! Trust flows as dnf's does with `gpgcheck` on. A repository needs a
+//! `--gpgkey` (or an explicit `--nogpgcheck`; the plan refuses neither).
+//! `repomd.xml` is vouched for by its signature (`repomd.xml.asc`) when the
+//! repository signs it, and by the metalink's digest when it came through
+//! one (Fedora signs packages, not `repomd.xml`); `repomd.xml` vouches for
+//! each index by checksum, and each index for each package file by
+//! checksum. With a key, every package's own signature is checked too,
+//! before the first one is installed.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use crate::install::rpm::{self as rpm_install, RpmInstallOptions};
 use crate::kickstart::commands::RepoLocation;
 use crate::kickstart::sections::{GroupContent, PackageSpec, Packages};
 use crate::plan::{BuildPlan, RepositorySpec};
+use crate::repo::rpm::metalink::Metalink;
 use crate::repo::rpm::{
     Comps, Dependency, FileLists, GroupPackageKind, Repodata, RepodataError, RpmPackage,
     parse_repomd, read_repodata,
@@ -176,21 +178,24 @@ impl Distro for Rpm<'_> {
                     spec.location.url()
                 )
             };
-            let keyring = keyring(spec, fetcher).with_context(context)?;
+            let fetcher = fetcher.through(&spec.transport);
+            let keyring = keyring(spec, &fetcher).with_context(context)?;
             if spec.nogpgcheck {
                 warn(format!(
-                    "{}: WARNING: --nogpgcheck: the signature of repository {} is NOT checked; anyone who can change its files can change this image",
-                    spec.origin, spec.name
-                ));
-            } else if keyring.is_none() {
-                warn(format!(
-                    "{}: repository {} has no --gpgkey, so nothing vouches for its repomd.xml; packages are still checked against its checksums",
+                    "{}: WARNING: --nogpgcheck: the signatures of repository {} are NOT checked; anyone who can change its files can change this image",
                     spec.origin, spec.name
                 ));
             }
-            let (base_url, repodata) =
-                load_repository(spec, fetcher, keyring.as_ref(), FileLists::PrimaryOnly)
+            let (loaded, repodata) =
+                load_repository(spec, &fetcher, keyring.as_ref(), FileLists::PrimaryOnly)
                     .with_context(context)?;
+            if let (Some(_), RepomdVouch::PackageSignaturesOnly) = (&keyring, loaded.vouch) {
+                warn(format!(
+                    "{}: repository {} does not sign its repomd.xml (no repomd.xml.asc) and came through no metalink: every package's signature is checked against --gpgkey, but an older copy of the repository could be served unnoticed",
+                    spec.origin, spec.name
+                ));
+            }
+            let base_url = loaded.base_url;
             self.repositories.push(LoadedRepository {
                 name: spec.name.clone(),
                 base_url,
@@ -212,15 +217,16 @@ impl Distro for Rpm<'_> {
                 if repository.repodata.full_file_lists {
                     continue;
                 }
-                let (base_url, repodata) =
-                    load_repository(spec, fetcher, repository.keyring.as_ref(), FileLists::Full)
+                let fetcher = fetcher.through(&spec.transport);
+                let (loaded, repodata) =
+                    load_repository(spec, &fetcher, repository.keyring.as_ref(), FileLists::Full)
                         .with_context(|| {
-                            format!(
-                                "{}: cannot read the file lists of repository {}",
-                                spec.origin, spec.name
-                            )
-                        })?;
-                repository.base_url = base_url;
+                        format!(
+                            "{}: cannot read the file lists of repository {}",
+                            spec.origin, spec.name
+                        )
+                    })?;
+                repository.base_url = loaded.base_url;
                 repository.repodata = repodata;
             }
         }
@@ -431,25 +437,59 @@ fn keyring(spec: &RepositorySpec, fetcher: &Fetcher) -> anyhow::Result<Option<Ke
     Ok(Some(keyring))
 }
 
-/// The base URLs to try, in order: the `--baseurl` itself, or what a
-/// mirror list or metalink names.
-fn base_urls(location: &RepoLocation, fetcher: &Fetcher) -> anyhow::Result<Vec<String>> {
-    let list_url = match location {
-        RepoLocation::BaseUrl(url) => return Ok(vec![with_slash(url)]),
+/// Where a repository's `repomd.xml` may be read, and the metalink that
+/// vouches for it if it came through one.
+struct Mirrors {
+    /// Base URLs ending in `/`, in the order to try them.
+    bases: Vec<String>,
+    metalink: Option<Metalink>,
+}
+
+/// The `--baseurl` itself, or what a mirror list or metalink names. A plain
+/// HTTP mirror from a mirror list is left out when the repository has no
+/// key: nothing would vouch for what it serves. A metalink's mirrors all
+/// stay, as their `repomd.xml` must match the metalink's digest.
+fn mirrors(spec: &RepositorySpec, fetcher: &Fetcher, keyed: bool) -> anyhow::Result<Mirrors> {
+    let list_url = match &spec.location {
+        RepoLocation::BaseUrl(url) => {
+            return Ok(Mirrors {
+                bases: vec![with_slash(url)],
+                metalink: None,
+            });
+        }
         RepoLocation::MirrorList(url) | RepoLocation::Metalink(url) => url,
     };
     let bytes = fetcher
         .fetch_bytes(list_url)
         .with_context(|| format!("cannot download the mirror list {list_url}"))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let urls = match location {
-        RepoLocation::Metalink(_) => metalink_urls(&text),
-        _ => mirrorlist_urls(&text),
+    let (listed, metalink) = match &spec.location {
+        RepoLocation::Metalink(_) => {
+            let metalink = Metalink::parse(bytes.as_slice())
+                .with_context(|| format!("the metalink {list_url} cannot be used"))?;
+            (metalink.mirrors.clone(), Some(metalink))
+        }
+        _ => (mirrorlist_urls(&String::from_utf8_lossy(&bytes)), None),
     };
-    if urls.is_empty() {
-        anyhow::bail!("the mirror list {list_url} names no http, https or file mirror");
+    let bases = usable_mirrors(&listed, keyed || metalink.is_some());
+    if bases.is_empty() {
+        let why = if listed.iter().any(|url| url.starts_with("http://")) {
+            " but plain-HTTP ones, which a repository without a key cannot use"
+        } else {
+            ""
+        };
+        anyhow::bail!("the mirror list {list_url} names no http, https or file mirror{why}");
     }
-    Ok(urls)
+    Ok(Mirrors { bases, metalink })
+}
+
+/// The mirrors that can be read, as base URLs; plain HTTP ones only when
+/// something (a key, a metalink) vouches for what they serve.
+fn usable_mirrors(listed: &[String], vouched: bool) -> Vec<String> {
+    listed
+        .iter()
+        .filter(|url| is_fetchable(url) && (vouched || !url.starts_with("http://")))
+        .map(|url| with_slash(url))
+        .collect()
 }
 
 /// A mirror list: one base URL per line, `#` comments.
@@ -457,23 +497,7 @@ fn mirrorlist_urls(text: &str) -> Vec<String> {
     text.lines()
         .map(str::trim)
         .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .filter(|line| is_fetchable(line))
-        .map(with_slash)
-        .collect()
-}
-
-/// A metalink: `<url>` elements pointing at `…/repodata/repomd.xml`, best
-/// first (metalinks list them by preference).
-fn metalink_urls(text: &str) -> Vec<String> {
-    text.split("<url")
-        .skip(1)
-        .filter_map(|chunk| {
-            let start = chunk.find('>')? + 1;
-            let end = chunk.find("</url>")?;
-            let url = chunk.get(start..end)?.trim();
-            let base = url.strip_suffix("repodata/repomd.xml")?;
-            is_fetchable(base).then(|| with_slash(base))
-        })
+        .map(str::to_owned)
         .collect()
 }
 
@@ -483,6 +507,23 @@ fn is_fetchable(url: &str) -> bool {
         .any(|scheme| url.starts_with(scheme))
 }
 
+/// What vouched for the `repomd.xml` a repository was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RepomdVouch {
+    /// Its signature, by `--gpgkey`.
+    Signature,
+    /// The metalink's digest.
+    Metalink,
+    /// Nothing: it is unsigned and came through no metalink. With a key,
+    /// the packages' signatures still hold; with `--nogpgcheck`, nothing.
+    PackageSignaturesOnly,
+}
+
+struct LoadedFrom {
+    base_url: String,
+    vouch: RepomdVouch,
+}
+
 /// Reads one repository from the first of its mirrors that works, with
 /// its file lists when `file_lists` says so or its own packages need them.
 fn load_repository(
@@ -490,13 +531,29 @@ fn load_repository(
     fetcher: &Fetcher,
     keyring: Option<&Keyring>,
     file_lists: FileLists,
-) -> anyhow::Result<(String, Repodata)> {
+) -> anyhow::Result<(LoadedFrom, Repodata)> {
+    let mirrors = mirrors(spec, fetcher, keyring.is_some())?;
     let mut failures = Vec::new();
-    for base in base_urls(&spec.location, fetcher)? {
-        match load_from(&base, fetcher, keyring, file_lists) {
-            Ok(repodata) => return Ok((base, repodata)),
+    for base in mirrors.bases {
+        match load_from(
+            &base,
+            fetcher,
+            keyring,
+            mirrors.metalink.as_ref(),
+            file_lists,
+        ) {
+            Ok((vouch, repodata)) => {
+                return Ok((
+                    LoadedFrom {
+                        base_url: base,
+                        vouch,
+                    },
+                    repodata,
+                ));
+            }
             // A bad signature is not a mirror problem: trying the next
-            // mirror would hide an attack or a wrong key.
+            // mirror would hide an attack or a wrong key. A repomd.xml the
+            // metalink does not vouch for is: mirrors lag behind.
             Err(error) if keyring.is_some() && is_signature_error(&error) => return Err(error),
             Err(error) => failures.push(format!("{base}: {error:#}")),
         }
@@ -514,24 +571,33 @@ fn load_from(
     base: &str,
     fetcher: &Fetcher,
     keyring: Option<&Keyring>,
+    metalink: Option<&Metalink>,
     file_lists: FileLists,
-) -> anyhow::Result<Repodata> {
+) -> anyhow::Result<(RepomdVouch, Repodata)> {
     let repomd_url = format!("{base}repodata/repomd.xml");
     let repomd_bytes = fetcher.fetch_bytes(&repomd_url)?;
+    let mut vouch = RepomdVouch::PackageSignaturesOnly;
+    if let Some(metalink) = metalink {
+        if !metalink.vouches_for(&repomd_bytes) {
+            anyhow::bail!(
+                "{repomd_url} matches none of the {} digest(s) the metalink gives for repomd.xml: the mirror is stale or its files were changed",
+                metalink.digests.len()
+            );
+        }
+        vouch = RepomdVouch::Metalink;
+    }
     if let Some(keyring) = keyring {
         let signature_url = format!("{repomd_url}.asc");
-        let signature = fetcher.fetch_optional(&signature_url)?.with_context(|| {
-            format!(
-                "{signature_url} does not exist, so repomd.xml cannot be checked against --gpgkey; sign it (`gpg --detach-sign --armor repomd.xml`) or drop --gpgkey"
-            )
-        })?;
-        verify_detached(
-            &repomd_bytes,
-            &signature,
-            keyring,
-            &repomd_url,
-            SystemTime::now(),
-        )?;
+        if let Some(signature) = fetcher.fetch_optional(&signature_url)? {
+            verify_detached(
+                &repomd_bytes,
+                &signature,
+                keyring,
+                &repomd_url,
+                SystemTime::now(),
+            )?;
+            vouch = RepomdVouch::Signature;
+        }
     }
     let repomd_path = PathBuf::from(&repomd_url);
     let repomd = parse_repomd(repomd_bytes.as_slice(), &repomd_path)?;
@@ -553,12 +619,8 @@ fn load_from(
             .map_err(|error| fetch_error(Box::new(error)))
     };
     if file_lists == FileLists::Full {
-        return Ok(read_repodata(
-            repomd,
-            &repomd_path,
-            FileLists::Full,
-            &mut fetch,
-        )?);
+        let full = read_repodata(repomd, &repomd_path, FileLists::Full, &mut fetch)?;
+        return Ok((vouch, full));
     }
     let primary_only = read_repodata(
         repomd.clone(),
@@ -570,14 +632,10 @@ fn load_from(
     // file dependency names a path primary does not list.
     let packages: Vec<&RpmPackage> = primary_only.packages.iter().collect();
     if unlisted_file_dependencies(&packages) {
-        Ok(read_repodata(
-            repomd,
-            &repomd_path,
-            FileLists::Full,
-            &mut fetch,
-        )?)
+        let full = read_repodata(repomd, &repomd_path, FileLists::Full, &mut fetch)?;
+        Ok((vouch, full))
     } else {
-        Ok(primary_only)
+        Ok((vouch, primary_only))
     }
 }
 
@@ -739,21 +797,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mirror_lists_and_metalinks_give_base_urls() {
+    fn plain_http_mirrors_need_something_to_vouch_for_them() {
         let list =
             "# comment\nhttp://a.example/os/\n\nhttps://b.example/os\nrsync://c.example/os/\n";
+        let listed = mirrorlist_urls(list);
         assert_eq!(
-            mirrorlist_urls(list),
+            usable_mirrors(&listed, true),
             ["http://a.example/os/", "https://b.example/os/"]
         );
-        let metalink = r#"<metalink><files><file name="repomd.xml"><resources>
-            <url protocol="https" type="https" preference="100">https://m1.example/f/repodata/repomd.xml</url>
-            <url protocol="rsync" type="rsync" preference="90">rsync://m2.example/f/repodata/repomd.xml</url>
-            <url protocol="http" type="http" preference="80">http://m3.example/f/repodata/repomd.xml</url>
-        </resources></file></files></metalink>"#;
-        assert_eq!(
-            metalink_urls(metalink),
-            ["https://m1.example/f/", "http://m3.example/f/"]
-        );
+        assert_eq!(usable_mirrors(&listed, false), ["https://b.example/os/"]);
     }
 }

@@ -13,8 +13,10 @@
 
 mod partial;
 mod pool;
+mod transport;
 
 pub use pool::Download;
+pub use transport::{CertificateCheck, Transport, TransportError, TrustedRoots, check_proxy};
 
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
@@ -50,6 +52,10 @@ pub enum FetchError {
         "{url}: the server redirects to plain HTTP ({to}), which is refused for an https:// URL; use a mirror that stays on HTTPS"
     )]
     InsecureRedirect { url: String, to: String },
+    #[error(
+        "{url}: TLS failed: {message}; if the server's certificate comes from a private CA, give that CA with --ca FILE (--noverifyssl on the repository's line turns the check off, which is unsafe)"
+    )]
+    Tls { url: String, message: String },
     #[error(
         "{url}: not found on the mirror; if the index that lists it was just fetched, {MIRROR_ADVICE}"
     )]
@@ -139,7 +145,9 @@ pub type ProgressFn = Arc<dyn Fn(Progress<'_>) + Send + Sync>;
 #[derive(Clone)]
 pub struct Fetcher {
     cache_dir: PathBuf,
-    agent: ureq::Agent,
+    agents: transport::Agents,
+    /// How this fetcher's requests go out; see [`Fetcher::through`].
+    transport: Transport,
     attempts: u32,
     backoff: Duration,
     progress: Option<ProgressFn>,
@@ -163,18 +171,10 @@ impl Fetcher {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| FetchError::io(format!("creating cache {}", dir.display()), e))?;
         }
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            // Per read, not global: a large index on a slow link is fine as
-            // long as bytes keep arriving.
-            .timeout_per_read(Some(Duration::from_secs(60)))
-            .user_agent(concat!("livecompose/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
         Ok(Fetcher {
             cache_dir,
-            agent,
+            agents: transport::Agents::new(TrustedRoots::bundled_and_host()),
+            transport: Transport::default(),
             attempts: 3,
             backoff: Duration::from_millis(500),
             progress: None,
@@ -191,6 +191,26 @@ impl Fetcher {
     pub fn with_backoff(mut self, backoff: Duration) -> Self {
         self.backoff = backoff;
         self
+    }
+
+    /// Trusts exactly these certificate authorities (the bundled roots,
+    /// the host's and `--ca`'s: see [`TrustedRoots`]).
+    pub fn with_roots(mut self, roots: TrustedRoots) -> Self {
+        self.agents = transport::Agents::new(roots);
+        self
+    }
+
+    pub fn roots(&self) -> &TrustedRoots {
+        self.agents.roots()
+    }
+
+    /// This fetcher (same cache, same connections), sending its requests
+    /// the way `transport` says: a repository's proxy and certificate check.
+    pub fn through(&self, transport: &Transport) -> Fetcher {
+        Fetcher {
+            transport: transport.clone(),
+            ..self.clone()
+        }
     }
 
     pub fn with_progress(mut self, progress: ProgressFn) -> Self {
@@ -494,7 +514,7 @@ impl Fetcher {
                 url: url.to_owned(),
             }));
         }
-        let mut request = self.agent.get(url);
+        let mut request = self.agents.get(&self.transport).get(url);
         if url.starts_with("https://") {
             // A redirect to plain HTTP would hand the download to anyone on
             // the path; whatever vouches for the file later, it is refused.
@@ -637,6 +657,20 @@ enum Attempt {
 
 fn classify(url: &str, error: ureq::Error) -> Attempt {
     use ureq::Error as E;
+    let tls_failure = match &error {
+        E::Rustls(_) | E::Tls(_) => true,
+        E::Io(io) => io
+            .get_ref()
+            .is_some_and(|inner| inner.is::<rustls::Error>()),
+        _ => false,
+    };
+    if tls_failure {
+        // A certificate that fails today fails on every retry.
+        return Attempt::Fatal(FetchError::Tls {
+            url: url.to_owned(),
+            message: error.to_string(),
+        });
+    }
     match error {
         E::Io(_) | E::Timeout(_) | E::ConnectionFailed | E::HostNotFound | E::Protocol(_) => {
             Attempt::Transient(error.to_string())

@@ -3,13 +3,15 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use super::{Expected, FetchError, Fetcher};
+use super::{Expected, FetchError, Fetcher, Transport};
 
 /// One file for [`Fetcher::fetch_all`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Download {
     pub url: String,
     pub expected: Expected,
+    /// The proxy and certificate check of the repository it comes from.
+    pub transport: Transport,
 }
 
 /// What one worker did: the items it finished, and the error that stopped
@@ -62,7 +64,8 @@ impl Fetcher {
             let Some(item) = items.get(index) else {
                 break;
             };
-            match self.fetch_until(&item.url, &item.expected, stop) {
+            let fetcher = self.through(&item.transport);
+            match fetcher.fetch_until(&item.url, &item.expected, stop) {
                 Ok(path) => share.done.push((index, path)),
                 Err(error) => {
                     // Only the worker that raises the flag reports: the

@@ -22,26 +22,6 @@ use super::words;
 /// `shutdown`, `eula`, ...) are accepted silently.
 const UNAPPLIED: &[(&str, Option<&str>, &str)] = &[
     (
-        "url",
-        Some("--proxy"),
-        "downloads do not go through a proxy",
-    ),
-    (
-        "repo",
-        Some("--proxy"),
-        "downloads do not go through a proxy",
-    ),
-    (
-        "url",
-        Some("--noverifyssl"),
-        "TLS certificates are still verified",
-    ),
-    (
-        "repo",
-        Some("--noverifyssl"),
-        "TLS certificates are still verified",
-    ),
-    (
         "repo",
         Some("--install"),
         "the repository is not configured in the image",

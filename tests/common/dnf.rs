@@ -97,7 +97,8 @@ fn repo_keys(options: &str) -> String {
             "--cost" => keys.push_str(&format!("cost={value}\n")),
             "--excludepkgs" => keys.push_str(&format!("excludepkgs={value}\n")),
             "--includepkgs" => keys.push_str(&format!("includepkgs={value}\n")),
-            "--gpgkey" => {}
+            // gpgcheck=0 for every repository (see `resolve`).
+            "--gpgkey" | "--nogpgcheck" => {}
             other => panic!("no dnf .repo key for the kickstart repo option {other}"),
         }
     }

@@ -10,6 +10,7 @@ pub mod compression;
 pub mod comps;
 pub mod dependency;
 pub mod filelists;
+pub mod metalink;
 pub mod primary;
 pub mod repodata;
 pub mod repomd;
