@@ -485,7 +485,12 @@ fn repository(
         ),
         None => (PackageFormat::Rpm, None),
     };
-    let gpgkey = source.gpgkey.as_deref().map(expand).transpose()?;
+    let gpgkey = source
+        .gpgkey
+        .as_deref()
+        .map(expand)
+        .transpose()?
+        .map(|key| beside_kickstart(origin, key));
     trust(
         name,
         format,
@@ -522,6 +527,16 @@ fn repository(
         excludepkgs: vec![],
         origin: origin.clone(),
     })
+}
+
+/// A key given as a relative path is read beside the kickstart that names
+/// it (as overlays are), so a kickstart can ship with its keys.
+fn beside_kickstart(origin: &Origin, key: String) -> String {
+    if key.contains("://") || key.starts_with('/') {
+        return key;
+    }
+    let dir = origin.file.parent().unwrap_or(std::path::Path::new(""));
+    dir.join(key).display().to_string()
 }
 
 /// What may vouch for a repository's content, checked before any download.
