@@ -1,7 +1,8 @@
 //! RPM repodata comes from the network, and is parsed after its checksum is
 //! checked but before anything else vouches for its shape: `repomd.xml`,
 //! `primary` and `filelists` (compressed or not) must give a value or an
-//! error for any bytes, never a panic.
+//! error for any bytes, never a panic. So must a metalink, which nothing
+//! but TLS vouches for.
 #![no_main]
 
 use std::io::Read;
@@ -9,11 +10,15 @@ use std::io::Read;
 use libfuzzer_sys::fuzz_target;
 use livecompose::repo::rpm::compression::decompress;
 use livecompose::repo::rpm::filelists::parse_filelists;
+use livecompose::repo::rpm::metalink::Metalink;
 use livecompose::repo::rpm::primary::parse_primary;
 use livecompose::repo::rpm::repomd::Repomd;
 
 fuzz_target!(|data: &[u8]| {
     let _ = Repomd::parse(data);
+    if let Ok(metalink) = Metalink::parse(data) {
+        let _ = metalink.vouches_for(data);
+    }
     if let Ok(packages) = parse_primary(data) {
         for package in &packages {
             for dep in package.requires.iter().chain(&package.supplements) {
