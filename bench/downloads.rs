@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use livecompose::fetch::{Download, Fetcher};
+use livecompose::fetch::{Download, Fetcher, Transport};
 use livecompose::repo::signature::{DEFAULT_KEYRING, Keyring};
 use livecompose::repo::{RepoSpec, SignaturePolicy, load_repository};
 
@@ -43,6 +43,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Ok(Download {
                 url: repo.package_url(p),
                 expected: repo.package_expected(p)?,
+                transport: Transport::default(),
             })
         })
         .collect::<Result<Vec<Download>, Box<dyn std::error::Error>>>()?;

@@ -229,3 +229,91 @@ fn net_kickstart_settings_are_observable_in_the_image() {
         .unwrap_or(0);
     assert_eq!(apt_lists, 0);
 }
+
+/// The processes whose root directory is inside `dir`: the image's programs
+/// that the build ran, as `(pid, command line)`.
+fn processes_rooted_in(dir: &Path) -> Vec<(String, String)> {
+    std::fs::read_dir("/proc")
+        .expect("reading /proc")
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().parse::<u32>().is_ok())
+        .filter(|entry| {
+            std::fs::read_link(entry.path().join("root")).is_ok_and(|root| root.starts_with(dir))
+        })
+        .map(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                String::from_utf8_lossy(&cmdline).replace('\0', " "),
+            )
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "end-to-end: builds a Debian root from the real archive (a few minutes)"]
+fn net_sigterm_during_dpkg_configure_leaves_no_process_and_no_work_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output_dir = dir.path().join("out");
+    let cache = std::env::temp_dir().join("livecompose-net-build-cache");
+    let mut build = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .arg("--config")
+        .arg(repo_dir().join("kickstarts/debian-minimal.ks"))
+        .args([
+            "--label", "stopped", "--format", "dir", "--quiet", "--output",
+        ])
+        .arg(&output_dir)
+        .arg("--cache")
+        .arg(&cache)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run livecompose");
+    // The image's dpkg configuring packages, in the build's work directory.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    let configuring = loop {
+        if let Some(found) = processes_rooted_in(&output_dir)
+            .into_iter()
+            .find(|(_, cmdline)| cmdline.contains("dpkg") && cmdline.contains("--configure"))
+        {
+            break found;
+        }
+        assert!(
+            build.try_wait().expect("polling the build").is_none(),
+            "the build ended before dpkg --configure ran"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dpkg --configure never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let status = Command::new("kill")
+        .args(["-TERM", &build.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let stop_deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while build.try_wait().expect("polling the build").is_none() {
+        if std::time::Instant::now() > stop_deadline {
+            build.kill().expect("killing the build");
+            panic!("the build was still running a minute after SIGTERM during {configuring:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let run = build.wait_with_output().expect("the build's output");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(143), "{stderr}");
+    let left: Vec<String> = std::fs::read_dir(&output_dir)
+        .expect("reading the output directory")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.ends_with(".log"))
+        .collect();
+    assert!(left.is_empty(), "the build left {left:?}");
+    let survivors = processes_rooted_in(&output_dir);
+    assert!(
+        survivors.is_empty(),
+        "processes of the image outlived the build: {survivors:?}"
+    );
+}

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use common::debrepo::{Fixture, Layout, SUITE, fake_deb, spec_at, write_repo};
 use common::http::{Fault, Request, Server};
-use livecompose::fetch::{Download, FetchError, Fetcher, Progress, sha256_hex};
+use livecompose::fetch::{Download, FetchError, Fetcher, Progress, Transport, sha256_hex};
 use livecompose::repo::signature::SignatureError;
 use livecompose::repo::{RepoError, Repository, load_repository};
 
@@ -56,6 +56,7 @@ impl Served {
                 Download {
                     url: repo.package_url(p),
                     expected: repo.package_expected(p).unwrap(),
+                    transport: Transport::default(),
                 }
             })
             .collect()

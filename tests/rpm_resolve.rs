@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::dnf::{self, DnfRepo, DnfRequest};
-use common::tls::{ConnectProxy, PrivateCa, TlsServer};
+use common::tls::{ConnectProxy, PrivateCa, Serve, TlsServer};
 use common::{Gpg, rpmrepo};
 use tempfile::TempDir;
 
@@ -437,7 +437,7 @@ fn a_metalink_vouches_for_repomd_by_digest_and_a_mismatch_is_refused() {
 fn https_repositories_trust_ca_files_and_go_through_their_proxy() {
     let repo = Repo::new();
     let ca = PrivateCa::new(repo.dir.path());
-    let server = TlsServer::serve(&repo.root, &ca);
+    let server = TlsServer::serve(&repo.root, &ca, Serve::Files);
     let proxy = ConnectProxy::start();
     let location = format!("--baseurl={}", server.url());
     // A certificate from a private CA is refused, naming the way out.
@@ -467,6 +467,33 @@ fn https_repositories_trust_ca_files_and_go_through_their_proxy() {
     // A --ca file without a certificate is an error before any download.
     let out = resolve_with_location(&repo, &location, &["--ca", repo.key.to_str().unwrap()]);
     fails_with(&out, &["holds no PEM certificate"]);
+}
+
+#[test]
+fn an_https_download_redirected_to_plain_http_is_refused() {
+    let repo = Repo::new();
+    let ca = PrivateCa::new(repo.dir.path());
+    // A server whose repomd.xml answers with a redirect to plain HTTP.
+    let redirecting = repo.dir.path().join("redirecting");
+    fs::create_dir_all(redirecting.join("repodata")).unwrap();
+    fs::write(
+        redirecting.join("repodata/repomd.xml"),
+        "HTTP/1.0 302 Found\r\nLocation: http://127.0.0.1:9/repodata/repomd.xml\r\nContent-Length: 0\r\n\r\n",
+    )
+    .unwrap();
+    let server = TlsServer::serve(&redirecting, &ca, Serve::RawResponses);
+    let out = resolve_with_location(
+        &repo,
+        &format!("--baseurl={}", server.url()),
+        &["--ca", ca.ca.to_str().unwrap()],
+    );
+    fails_with(
+        &out,
+        &[
+            "redirects to plain HTTP (http://127.0.0.1:9/repodata/repomd.xml)",
+            "use a mirror that stays on HTTPS",
+        ],
+    );
 }
 
 /// `livecompose resolve gamma` from the repository at `location` (a

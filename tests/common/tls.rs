@@ -90,17 +90,31 @@ impl PrivateCa {
     }
 }
 
-/// `openssl s_server -WWW` serving `root` on a loopback port.
+/// What the server sends for a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// The file, as a web server does (`s_server -WWW`).
+    Files,
+    /// The file as the whole HTTP response, status line and headers
+    /// included (`s_server -HTTP`), to answer with a redirect.
+    RawResponses,
+}
+
+/// `openssl s_server` serving `root` on a loopback port.
 pub struct TlsServer {
     child: Child,
     pub port: u16,
 }
 
 impl TlsServer {
-    pub fn serve(root: &Path, ca: &PrivateCa) -> TlsServer {
+    pub fn serve(root: &Path, ca: &PrivateCa, serve: Serve) -> TlsServer {
         let port = free_port();
+        let mode = match serve {
+            Serve::Files => "-WWW",
+            Serve::RawResponses => "-HTTP",
+        };
         let mut child = Command::new("openssl")
-            .args(["s_server", "-WWW", "-naccept", "1000", "-accept"])
+            .args(["s_server", mode, "-naccept", "1000", "-accept"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("-cert")
             .arg(&ca.server_certificate)
