@@ -205,6 +205,13 @@ pub struct TestArgs {
     /// printed; the first that fails ends the test with exit status 3.
     #[arg(long = "run", value_name = "COMMAND", requires = "ssh_key")]
     pub commands: Vec<String>,
+
+    /// A cloud-init NoCloud seed (`livecompose seed` writes one) attached as a
+    /// second, read-only virtio disk, as cloud platforms hand instances
+    /// their user-data. Virtio, not a CD-ROM: Debian's cloud images on q35
+    /// do not look for a seed on an emulated CD.
+    #[arg(long, value_name = "FILE")]
+    pub seed: Option<PathBuf>,
 }
 
 impl TestArgs {
@@ -225,6 +232,7 @@ impl TestArgs {
                 commands: self.commands.clone(),
                 client: boottest::DEFAULT_SSH_CLIENT.into(),
             }),
+            seed: self.seed.clone(),
             ..BootOptions::default()
         }
     }

@@ -55,6 +55,8 @@ pub struct BootOptions {
     /// the guest then gets a network that leads nowhere but to its SSH
     /// port. `None`: the guest has no network.
     pub ssh: Option<SshLogin>,
+    /// A NoCloud seed volume, attached read-only as a second virtio disk.
+    pub seed: Option<PathBuf>,
 }
 
 impl Default for BootOptions {
@@ -71,6 +73,7 @@ impl Default for BootOptions {
             ovmf_dir: DEFAULT_OVMF_DIR.into(),
             progress: false,
             ssh: None,
+            seed: None,
         }
     }
 }
@@ -137,6 +140,11 @@ impl fmt::Display for BootReport {
 pub enum BootError {
     #[error("cannot read the image {}: {source}", path.display())]
     Image {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the seed {}: {source}", path.display())]
+    Seed {
         path: PathBuf,
         source: std::io::Error,
     },
@@ -225,6 +233,13 @@ const MAX_STDERR: u64 = 16 * 1024;
 /// Boots `image` and waits for `options.expect` on the serial console.
 pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError> {
     let format = sniff_image(image)?;
+    if let Some(seed) = &options.seed {
+        // qemu would say only that it cannot open the file.
+        std::fs::File::open(seed).map_err(|source| BootError::Seed {
+            path: seed.clone(),
+            source,
+        })?;
+    }
     check_qemu(&options.qemu)?;
     let log_path = options
         .log
@@ -264,6 +279,7 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
         memory_mib: options.memory_mib,
         accel: accel.accel,
         ssh_port,
+        seed: options.seed.as_deref(),
     };
     let log = File::create(&log_path).map_err(|source| BootError::Log {
         path: log_path.clone(),

@@ -92,6 +92,8 @@ pub struct Machine<'a> {
     /// The host port (on 127.0.0.1) forwarded to the guest's SSH port;
     /// `None`: the guest has no network at all.
     pub ssh_port: Option<u16>,
+    /// A NoCloud seed, attached as a read-only virtio disk.
+    pub seed: Option<&'a Path>,
 }
 
 /// What every machine we start shares: q35, no default devices (no network,
@@ -174,6 +176,15 @@ pub fn arguments(machine: &Machine) -> Vec<OsString> {
     ));
     args.push("-device".into());
     args.push(format!("{device},bootindex=1").into());
+    if let Some(seed) = machine.seed {
+        args.push("-drive".into());
+        args.push(option_with_path(
+            "if=none,id=seed,file=",
+            seed,
+            ",format=raw,readonly=on",
+        ));
+        args.extend(["-device", "virtio-blk-pci,drive=seed"].map(OsString::from));
+    }
     if let Some(port) = machine.ssh_port {
         // restrict=on: the guest reaches neither the host nor the outside
         // (qemu's own DHCP still answers it); only the forwarded port leads
@@ -271,6 +282,7 @@ mod tests {
             memory_mib: 1024,
             accel: Accel::Tcg,
             ssh_port: None,
+            seed: None,
         };
         strings(arguments(&machine)).join(" ")
     }
@@ -329,6 +341,7 @@ mod tests {
             memory_mib: 512,
             accel: Accel::Kvm,
             ssh_port: None,
+            seed: None,
         };
         let args = strings(arguments(&machine));
         assert!(args.windows(2).any(|w| w == ["-accel", "kvm"]));
@@ -352,6 +365,7 @@ mod tests {
                 memory_mib: 1024,
                 accel: Accel::Tcg,
                 ssh_port: Some(40022),
+                seed: None,
             };
             let line = strings(arguments(&machine)).join(" ");
             assert!(line.contains(" -nodefaults "), "{line}");
@@ -367,6 +381,29 @@ mod tests {
         // Without SSH, no network device at all.
         let line = line(Firmware::Bios, Media::Cdrom, &pflash());
         assert!(!line.contains("netdev") && !line.contains("-nic"), "{line}");
+    }
+
+    #[test]
+    fn a_seed_is_a_second_read_only_virtio_disk_that_is_not_booted() {
+        let machine = Machine {
+            image: Path::new("/images/d.qcow2"),
+            format: ImageFormat::Qcow2,
+            media: Media::Disk,
+            uefi: None,
+            memory_mib: 1024,
+            accel: Accel::Tcg,
+            ssh_port: None,
+            seed: Some(Path::new("/seeds/a,b.iso")),
+        };
+        let line = strings(arguments(&machine)).join(" ");
+        assert!(
+            line.ends_with(
+                "-device virtio-blk-pci,drive=boot,bootindex=1 \
+-drive if=none,id=seed,file=/seeds/a,,b.iso,format=raw,readonly=on \
+-device virtio-blk-pci,drive=seed"
+            ),
+            "{line}"
+        );
     }
 
     #[test]
