@@ -1,0 +1,295 @@
+//! dpkg's rule for a path two packages of one installation ship
+//! (`tarobject` in dpkg's `archives.c`): directories are shared; the
+//! instances of a `Multi-Arch: same` package share identical files; a
+//! package that declares `Replaces:` on the other (by name, and version if
+//! the relation has one) takes the path over, in either direction; anything
+//! else is a conflict ("trying to overwrite '…', which is also in package
+//! …").
+//!
+//! Paths are compared as the packages list them, as dpkg does: `/bin/x`
+//! and `/usr/bin/x` are different paths to it even when `/bin` is a link
+//! to `/usr/bin`.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use debversion::Version;
+use thiserror::Error;
+
+use super::conflicts::{self, Claim, FileConflict, FileConflicts, Sharing, SharingRule, Verdict};
+use super::deb::{DataEntry, DebError, DebPackage, Unpacked};
+use super::rootfs::RootFs;
+use crate::repo::relation::{RelationError, Relations, parse_relations};
+use crate::resolve::debian::satisfies;
+
+#[derive(Debug, Error)]
+pub enum DebConflictError {
+    #[error(transparent)]
+    Deb(#[from] DebError),
+    #[error("{package}: Replaces: {source}")]
+    Replaces {
+        package: PathBuf,
+        source: RelationError,
+    },
+    #[error(transparent)]
+    Conflict(#[from] FileConflict),
+}
+
+/// What the rule needs to know of a package besides its files.
+#[derive(Debug, Clone)]
+struct Identity {
+    name: String,
+    version: String,
+    architecture: String,
+    multi_arch_same: bool,
+    replaces: Relations,
+}
+
+impl Identity {
+    fn of(deb: &DebPackage) -> Result<Identity, DebConflictError> {
+        let replaces =
+            parse_relations(deb.field("Replaces").unwrap_or_default()).map_err(|source| {
+                DebConflictError::Replaces {
+                    package: deb.path().to_path_buf(),
+                    source,
+                }
+            })?;
+        Ok(Identity {
+            name: deb.name().to_owned(),
+            version: deb.version().to_owned(),
+            architecture: deb.architecture().to_owned(),
+            multi_arch_same: deb.is_multi_arch_same(),
+            replaces,
+        })
+    }
+
+    /// dpkg's `does_replace`: a `Replaces` relation names `old` and its
+    /// version constraint, if any, holds for `old`'s version. A virtual
+    /// name (`Provides`) does not count.
+    fn replaces(&self, old: &Identity) -> bool {
+        self.replaces.iter().flatten().any(|relation| {
+            relation.name == old.name
+                && relation.constraint.as_ref().is_none_or(|(op, wanted)| {
+                    Version::from_str(&old.version).is_ok_and(|have| satisfies(&have, *op, wanted))
+                })
+        })
+    }
+}
+
+/// The rule over the packages of one installation, in order.
+struct DpkgRule {
+    packages: Vec<Identity>,
+}
+
+impl SharingRule for DpkgRule {
+    type Entry = DataEntry;
+
+    fn verdict(&self, earlier: &Claim<DataEntry>, later: &Claim<DataEntry>) -> Verdict {
+        let (old, new) = (
+            &self.packages[earlier.package],
+            &self.packages[later.package],
+        );
+        if earlier.entry == DataEntry::Directory && later.entry == DataEntry::Directory {
+            return Verdict::Shared;
+        }
+        // Two instances of one package (a resolved set has a name twice
+        // only for `Multi-Arch: same`): dpkg shares the file between them
+        // and insists that it is the same.
+        if old.name == new.name {
+            return if earlier.entry == later.entry {
+                Verdict::Shared
+            } else {
+                Verdict::Conflict(
+                    "instances of one Multi-Arch: same package, and they ship it different"
+                        .to_owned(),
+                )
+            };
+        }
+        if new.replaces(old) {
+            Verdict::LaterReplaces
+        } else if old.replaces(new) {
+            Verdict::EarlierKeeps
+        } else {
+            Verdict::Conflict(format!(
+                "and {} does not declare Replaces: {}",
+                new.name, old.name
+            ))
+        }
+    }
+
+    fn describe(&self, package: usize) -> String {
+        let p = &self.packages[package];
+        if p.multi_arch_same {
+            format!("{}:{} {}", p.name, p.architecture, p.version)
+        } else {
+            format!("{} {}", p.name, p.version)
+        }
+    }
+}
+
+/// Checks the data archives of `debs`, in the order they will be unpacked,
+/// for paths dpkg would refuse to let two of them ship. Nothing is written.
+/// The result's indexes are positions in `debs`.
+pub fn check(debs: &[&Path], policy: FileConflicts) -> Result<Sharing, DebConflictError> {
+    let mut packages = Vec::with_capacity(debs.len());
+    let mut claims = Vec::new();
+    for (index, path) in debs.iter().enumerate() {
+        let mut deb = DebPackage::open(path)?;
+        let identity = Identity::of(&deb)?;
+        // Only the instances of a Multi-Arch: same package are compared
+        // by content; hashing every package would cost a second full read.
+        for (path, entry) in deb.data_entries(identity.multi_arch_same)? {
+            claims.push(Claim {
+                package: index,
+                path: path.into_bytes(),
+                entry,
+            });
+        }
+        packages.push(identity);
+    }
+    let rule = DpkgRule { packages };
+    Ok(conflicts::check(&rule, debs.len(), claims, policy)?)
+}
+
+/// Unpacks `deb`, the package at `position` of the order [`check`] saw,
+/// as `sharing` says: without the paths an earlier package keeps, and
+/// listing only the paths no later package takes over, so that dpkg's
+/// database names one owner per replaced file.
+pub fn unpack_shared(
+    root: &RootFs,
+    deb: &mut DebPackage,
+    sharing: &Sharing,
+    position: usize,
+) -> Result<Unpacked, DebError> {
+    let mut unpacked = deb.unpack_except(root, sharing.skipped(position))?;
+    unpacked
+        .paths
+        .retain(|path| sharing.owns(position, path.as_bytes()));
+    Ok(unpacked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity(name: &str, version: &str, replaces: &str, ma_same: bool) -> Identity {
+        Identity {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            architecture: "amd64".to_owned(),
+            multi_arch_same: ma_same,
+            replaces: parse_relations(replaces).expect("relations"),
+        }
+    }
+
+    fn claim(package: usize, entry: DataEntry) -> Claim<DataEntry> {
+        Claim {
+            package,
+            path: b"/usr/bin/x".to_vec(),
+            entry,
+        }
+    }
+
+    fn file(md5: &str) -> DataEntry {
+        DataEntry::File {
+            md5: Some(md5.to_owned()),
+        }
+    }
+
+    fn verdict(a: Identity, b: Identity, ea: DataEntry, eb: DataEntry) -> Verdict {
+        let rule = DpkgRule {
+            packages: vec![a, b],
+        };
+        rule.verdict(&claim(0, ea), &claim(1, eb))
+    }
+
+    #[test]
+    fn replaces_matches_name_and_version_only() {
+        let old = identity("foo-a", "1.0-1", "", false);
+        let cases = [
+            ("foo-a", true),
+            ("foo-a (<< 1.1)", true),
+            ("foo-a (<= 1.0-1)", true),
+            ("foo-a (<< 1.0)", false),
+            ("foo-a (>= 2)", false),
+            ("foo-b, foo-a (= 1.0-1)", true),
+            ("foo", false),
+            ("bar | foo-a", true),
+        ];
+        for (replaces, expected) in cases {
+            let new = identity("foo-b", "2.0", replaces, false);
+            assert_eq!(new.replaces(&old), expected, "Replaces: {replaces}");
+        }
+    }
+
+    #[test]
+    fn directories_are_shared() {
+        let v = verdict(
+            identity("a", "1", "", false),
+            identity("b", "1", "", false),
+            DataEntry::Directory,
+            DataEntry::Directory,
+        );
+        assert_eq!(v, Verdict::Shared);
+    }
+
+    #[test]
+    fn a_file_without_replaces_conflicts_even_when_identical() {
+        let v = verdict(
+            identity("foo-a", "1.0", "", false),
+            identity("foo-b", "2.0", "", false),
+            file("00"),
+            file("00"),
+        );
+        assert_eq!(
+            v,
+            Verdict::Conflict("and foo-b does not declare Replaces: foo-a".to_owned())
+        );
+        // A directory where the other ships a file is no better.
+        let v = verdict(
+            identity("foo-a", "1.0", "", false),
+            identity("foo-b", "2.0", "", false),
+            DataEntry::Directory,
+            file("00"),
+        );
+        assert!(matches!(v, Verdict::Conflict(_)));
+    }
+
+    #[test]
+    fn replaces_works_in_both_directions() {
+        let v = verdict(
+            identity("foo-a", "1.0", "", false),
+            identity("foo-b", "2.0", "foo-a (<< 1.1)", false),
+            file("00"),
+            file("11"),
+        );
+        assert_eq!(v, Verdict::LaterReplaces);
+        let v = verdict(
+            identity("foo-b", "2.0", "foo-a", false),
+            identity("foo-a", "1.0", "", false),
+            file("00"),
+            file("11"),
+        );
+        assert_eq!(v, Verdict::EarlierKeeps);
+    }
+
+    #[test]
+    fn multi_arch_same_instances_share_identical_entries_only() {
+        let mut i386 = identity("libx", "1", "", true);
+        i386.architecture = "i386".to_owned();
+        let amd64 = identity("libx", "1", "", true);
+        let same = verdict(amd64.clone(), i386.clone(), file("ab"), file("ab"));
+        assert_eq!(same, Verdict::Shared);
+        let link = |t: &str| DataEntry::Symlink {
+            target: t.as_bytes().to_vec(),
+        };
+        let links = verdict(amd64.clone(), i386.clone(), link("a"), link("a"));
+        assert_eq!(links, Verdict::Shared);
+        let differ = verdict(amd64.clone(), i386.clone(), file("ab"), file("cd"));
+        assert!(matches!(differ, Verdict::Conflict(_)));
+        let rule = DpkgRule {
+            packages: vec![amd64, i386],
+        };
+        assert_eq!(rule.describe(1), "libx:i386 1");
+    }
+}
