@@ -306,7 +306,7 @@ pub fn install(
     bar.set_message("configuring packages");
     installer.configure_pending()?;
     installer.run_file_triggers()?;
-    Ok(sharing.warnings)
+    Ok(sharing.warnings.into_iter().map(|(_, w)| w).collect())
 }
 
 struct Installer<'a> {

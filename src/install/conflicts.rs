@@ -98,8 +98,9 @@ pub struct Sharing {
     pub disowned: Vec<BTreeSet<Vec<u8>>>,
     /// Per package: paths an earlier package keeps, not to be written.
     pub skipped: Vec<BTreeSet<Vec<u8>>>,
-    /// The conflicts let through with [`FileConflicts::Allow`], one line each.
-    pub warnings: Vec<String>,
+    /// The conflicts let through with [`FileConflicts::Allow`], one line
+    /// each, with the position of the package whose file wins.
+    pub warnings: Vec<(usize, String)>,
 }
 
 impl Sharing {
@@ -174,14 +175,14 @@ pub fn check<R: SharingRule>(
                             more: 0,
                         };
                         if policy == FileConflicts::Allow {
-                            sharing.warnings.push(format!(
+                            sharing.warnings.push((later.package, format!(
                                 "file {} is in both {} and {}, {}; the one of {} is installed (--allow-file-conflicts)",
                                 conflict.path,
                                 conflict.earlier,
                                 conflict.later,
                                 conflict.reason,
                                 conflict.later
-                            ));
+                            )));
                         } else {
                             conflicts.push((later.package, conflict));
                         }
@@ -285,7 +286,12 @@ mod tests {
         let claims = vec![claim(0, "/x", "a"), claim(1, "/x", "b")];
         let sharing = check(&Toy, 2, claims, FileConflicts::Allow).expect("allowed");
         assert_eq!(sharing.warnings.len(), 1);
-        assert!(sharing.warnings[0].contains("the one of p1 1.0 is installed"));
+        assert_eq!(sharing.warnings[0].0, 1);
+        assert!(
+            sharing.warnings[0]
+                .1
+                .contains("the one of p1 1.0 is installed")
+        );
         assert!(sharing.disowned.iter().all(BTreeSet::is_empty));
         assert!(sharing.skipped.iter().all(BTreeSet::is_empty));
     }

@@ -80,7 +80,7 @@ pub fn unpack_debs(
         .collect::<Result<_, _>>()?;
     Ok(UnpackedSet {
         packages,
-        warnings: sharing.warnings,
+        warnings: sharing.warnings.into_iter().map(|(_, w)| w).collect(),
     })
 }
 

@@ -34,6 +34,7 @@
 //! first, as `gpg-pubkey` headers, as dnf imports them before installing.
 
 mod caps;
+mod conflicts;
 mod cpio;
 mod extract;
 pub mod header;
@@ -59,6 +60,7 @@ pub use self::package::{PackageError, RpmFile};
 pub use self::pubkey::PubkeyError;
 pub use self::rpmdb::DbError;
 use crate::chroot::{Chroot, ChrootError};
+use crate::install::conflicts::{FileConflict, FileConflicts};
 use crate::install::rootfs::{InRootPath, Meta, RootError, RootFs};
 use crate::interrupt::{self, Interrupted};
 
@@ -80,6 +82,10 @@ pub struct RpmInstallOptions {
     /// The keys the packages were checked against, recorded in the
     /// database as `gpg-pubkey` so the image's rpm and dnf trust them too.
     pub trusted_keys: Vec<SignedPublicKey>,
+    /// Whether two packages that ship one path differently stop the
+    /// installation (rpm's default) or the later one's file wins
+    /// (`rpm --replacefiles`).
+    pub file_conflicts: FileConflicts,
 }
 
 /// One installed package, in installation order.
@@ -123,6 +129,8 @@ pub enum RpmInstallError {
     #[error("cannot write a file trigger's input: {source}")]
     Input { source: std::io::Error },
     #[error(transparent)]
+    Conflict(#[from] FileConflict),
+    #[error(transparent)]
     Root(#[from] RootError),
     #[error(transparent)]
     Db(#[from] DbError),
@@ -161,6 +169,9 @@ pub fn install(
         })
         .collect::<Result<_, _>>()?;
     let order = order::install_order(&packages);
+    // Every file list is checked before the first file is written, so a
+    // refused conflict leaves the root as it was.
+    let sharing = conflicts::check(&packages, &order, options)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
@@ -206,6 +217,9 @@ pub fn install(
     let file_triggers = all_file_triggers(&packages, FileTriggerKind::File)?;
     let trans_file_triggers = all_file_triggers(&packages, FileTriggerKind::TransFile)?;
     let mut warnings: Vec<Vec<String>> = vec![Vec::new(); packages.len()];
+    for (position, warning) in sharing.warnings {
+        warnings[order[position]].push(warning);
+    }
     for &i in &order {
         warnings[i].extend(scripts.run_fatal(&packages[i], ScriptKind::PreTrans)?);
     }

@@ -84,6 +84,12 @@ pub struct FileEntry {
     pub lang: String,
     /// A `cap_to_text` string, empty for none.
     pub caps: String,
+    /// The content's digest (hex) for a regular file, in the package's
+    /// [`RpmFile::digest_algo`]; empty for other kinds.
+    pub digest: String,
+    /// rpm's file color: 1 for a 32-bit ELF file, 2 for a 64-bit one, 0
+    /// for anything else.
+    pub color: u64,
 }
 
 /// One requirement, with its `RPMSENSE_*` flags.
@@ -240,6 +246,9 @@ pub struct RpmFile {
     pub provides: Vec<String>,
     pub requires: Vec<Requirement>,
     pub files: Vec<FileEntry>,
+    /// rpm's number for the algorithm of the file digests (`PGPHASHALGO_*`:
+    /// 1 MD5, the default when the tag is absent, 8 SHA-256).
+    pub digest_algo: u64,
 }
 
 /// An array tag with one entry per file; absent is allowed for the
@@ -279,6 +288,7 @@ impl RpmFile {
             })
             .collect();
         let files = Self::file_list(&headers)?;
+        let digest_algo = h.integer(tag::FILEDIGESTALGO)?.unwrap_or(1);
         Ok(RpmFile {
             path: path.to_path_buf(),
             headers,
@@ -290,6 +300,7 @@ impl RpmFile {
             provides,
             requires,
             files,
+            digest_algo,
         })
     }
 
@@ -335,6 +346,13 @@ impl RpmFile {
         )?;
         let langs = per_file(h.strings(tag::FILELANGS)?, tag::FILELANGS, n, String::new())?;
         let caps = per_file(h.strings(tag::FILECAPS)?, tag::FILECAPS, n, String::new())?;
+        let digests = per_file(
+            h.strings(tag::FILEDIGESTS)?,
+            tag::FILEDIGESTS,
+            n,
+            String::new(),
+        )?;
+        let colors = per_file(h.integers(tag::FILECOLORS)?, tag::FILECOLORS, n, 0)?;
         let mut files = Vec::with_capacity(n);
         for (i, base) in basenames.into_iter().enumerate() {
             let dir = usize::try_from(dir_indexes[i])
@@ -362,6 +380,8 @@ impl RpmFile {
                 inode: inodes[i],
                 lang: langs[i].clone(),
                 caps: caps[i].clone(),
+                digest: digests[i].clone(),
+                color: colors[i],
             });
         }
         Ok(files)
