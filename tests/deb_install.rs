@@ -823,9 +823,13 @@ fn sharing_roots(work: &Path) -> (PathBuf, PathBuf) {
         fs::create_dir(dir).expect("mkdir");
         dpkg_db::init(&RootFs::open(dir).expect("open"), "amd64").expect("init");
     }
-    run(Command::new("dpkg")
-        .arg(format!("--root={}", theirs.display()))
-        .args(["--add-architecture", "i386"]));
+    // Both: the architecture table changes the order `dpkg -S` lists
+    // owners in.
+    for dir in [&ours, &theirs] {
+        run(Command::new("dpkg")
+            .arg(format!("--root={}", dir.display()))
+            .args(["--add-architecture", "i386"]));
+    }
     (ours, theirs)
 }
 
@@ -892,9 +896,25 @@ fn replaces_moves_the_file_to_the_replacing_package_as_dpkg_does() {
     ];
     for (a_extra, b_extra, winner, content) in cases {
         let work = tempfile::tempdir().expect("tempdir");
-        let files = |data: &'static str| [("usr/bin/x", data), ("usr/share/doc/", "")];
-        let a = sharing_deb(work.path(), "foo-a", "all", a_extra, &files("a\n"));
-        let b = sharing_deb(work.path(), "foo-b", "all", b_extra, &files("b\n"));
+        // Each keeps a file of its own: dpkg drops a package whose every
+        // file was replaced from its database.
+        let files = |name: &'static str, data: &'static str| {
+            [("usr/bin/x", data), ("usr/share/doc/", ""), (name, data)]
+        };
+        let a = sharing_deb(
+            work.path(),
+            "foo-a",
+            "all",
+            a_extra,
+            &files("usr/share/a", "a\n"),
+        );
+        let b = sharing_deb(
+            work.path(),
+            "foo-b",
+            "all",
+            b_extra,
+            &files("usr/share/b", "b\n"),
+        );
         let (ours, theirs) = sharing_roots(work.path());
         let (ok, out) = real_unpack(&theirs, &[], &[&a, &b]);
         assert!(ok, "dpkg refused: {out}");

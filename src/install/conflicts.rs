@@ -8,8 +8,8 @@
 //! share it, which one keeps it, or whether it is a conflict. A conflict
 //! stops the installation before its first file is written, unless the
 //! kickstart allows conflicts (`%packages --allow-file-conflicts`): then
-//! it is a warning and the later package's file wins, as with
-//! `dpkg --force-overwrite` and `rpm --replacefiles`.
+//! it is a warning and the later package's file wins (and, for dpkg, its
+//! ownership), as with `dpkg --force-overwrite` and `rpm --replacefiles`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -186,9 +186,9 @@ pub fn check<R: SharingRule>(
                         } else {
                             conflicts.push((later.package, conflict));
                         }
-                        // Both keep it in their lists, as after
+                        // The later one takes it over, as with
                         // `dpkg --force-overwrite`.
-                        still.push(owner);
+                        sharing.disowned[earlier.package].insert(path.clone());
                     }
                 }
             }
