@@ -848,6 +848,22 @@ fn real_unpack(root: &Path, options: &[&str], debs: &[&Path]) -> (bool, String) 
     (out.status.success(), text)
 }
 
+/// Real dpkg refuses to unpack `debs`, saying `dpkg_says`; so do we, with
+/// the root left as it was. Returns our error's message.
+fn both_refuse(work: &Path, debs: &[&Path], dpkg_says: &str) -> String {
+    let (ours, theirs) = sharing_roots(work);
+    let (ok, out) = real_unpack(&theirs, &[], debs);
+    assert!(!ok, "dpkg accepted it: {out}");
+    assert!(out.contains(dpkg_says), "{out}");
+
+    let before = snapshot(&ours);
+    let root = RootFs::open(&ours).expect("open");
+    let err = unpack_debs(&root, debs, FileConflicts::Refuse).expect_err("a conflict");
+    // Not even the first package was unpacked.
+    assert_eq!(snapshot(&ours), before);
+    err.to_string()
+}
+
 /// `dpkg -S PATH` in `root`: `owner[, owner]: PATH`.
 fn owners(root: &Path, path: &str) -> String {
     run(Command::new("dpkg")
@@ -864,24 +880,15 @@ fn a_file_of_two_packages_without_replaces_is_refused_as_dpkg_refuses_it() {
         let work = tempfile::tempdir().expect("tempdir");
         let a = sharing_deb(work.path(), "foo-a", "all", "", &[("usr/bin/x", "a\n")]);
         let b = sharing_deb(work.path(), "foo-b", "all", "", &[("usr/bin/x", b_content)]);
-        let (ours, theirs) = sharing_roots(work.path());
-        let before = snapshot(&ours);
-
-        let (ok, out) = real_unpack(&theirs, &[], &[&a, &b]);
-        assert!(!ok, "dpkg accepted it: {out}");
-        assert!(
-            out.contains("trying to overwrite '/usr/bin/x', which is also in package foo-a"),
-            "{out}"
+        let err = both_refuse(
+            work.path(),
+            &[&a, &b],
+            "trying to overwrite '/usr/bin/x', which is also in package foo-a",
         );
-
-        let root = RootFs::open(&ours).expect("open");
-        let err = unpack_debs(&root, &[&a, &b], FileConflicts::Refuse).expect_err("a conflict");
         assert_eq!(
-            err.to_string(),
+            err,
             "file /usr/bin/x is in both foo-a 1.0-1 and foo-b 1.0-1, and foo-b does not declare Replaces: foo-a; add --allow-file-conflicts to %packages to let the later one win"
         );
-        // Not even the first package was unpacked.
-        assert_eq!(snapshot(&ours), before);
     }
 }
 
@@ -1013,18 +1020,13 @@ fn multi_arch_same_instances_that_ship_a_file_differently_are_refused_as_dpkg_re
         ma,
         &[("usr/share/libx/data", "32\n")],
     );
-    let (ours, theirs) = sharing_roots(work.path());
-    let (ok, out) = real_unpack(&theirs, &[], &[&amd64, &i386]);
-    assert!(!ok, "dpkg accepted it: {out}");
-    assert!(
-        out.contains("trying to overwrite shared '/usr/share/libx/data'"),
-        "{out}"
+    let err = both_refuse(
+        work.path(),
+        &[&amd64, &i386],
+        "trying to overwrite shared '/usr/share/libx/data'",
     );
-
-    let root = RootFs::open(&ours).expect("open");
-    let err = unpack_debs(&root, &[&amd64, &i386], FileConflicts::Refuse).expect_err("a conflict");
     assert!(
-        err.to_string().starts_with(
+        err.starts_with(
             "file /usr/share/libx/data is in both libx:amd64 1.0-1 and libx:i386 1.0-1, instances of one Multi-Arch: same package"
         ),
         "{err}"
