@@ -783,7 +783,7 @@ fn bzip2_data_member_matches_dpkg_deb() {
 // the real `dpkg --unpack` of the same files in the same order.
 
 /// Builds `name` for `arch` shipping `files` (a path ending in `/` is a
-/// directory) with `extra` control fields.
+/// directory, data `-> TARGET` a symlink) with `extra` control fields.
 fn sharing_deb(
     work: &Path,
     name: &str,
@@ -806,7 +806,10 @@ fn sharing_deb(
             fs::create_dir_all(&at).expect("mkdir");
         } else {
             fs::create_dir_all(at.parent().expect("parent")).expect("mkdir");
-            fs::write(&at, data).expect("write");
+            match data.strip_prefix("-> ") {
+                Some(target) => symlink(target, &at).expect("symlink"),
+                None => fs::write(&at, data).expect("write"),
+            }
         }
     }
     let deb = work.join(format!("{name}_{arch}.deb"));
@@ -864,13 +867,20 @@ fn both_refuse(work: &Path, debs: &[&Path], dpkg_says: &str) -> String {
     err.to_string()
 }
 
-/// `dpkg -S PATH` in `root`: `owner[, owner]: PATH`.
-fn owners(root: &Path, path: &str) -> String {
-    run(Command::new("dpkg")
+/// The owners of `path` by `dpkg -S` in `root`, sorted: dpkg lists them in
+/// the order of its package table, which depends on more than the
+/// packages (the architectures it knows, its journal).
+fn owners(root: &Path, path: &str) -> Vec<String> {
+    let out = run(Command::new("dpkg")
         .arg(format!("--root={}", root.display()))
-        .args(["-S", path]))
-    .trim()
-    .to_owned()
+        .args(["-S", path]));
+    let listed = out
+        .trim()
+        .strip_suffix(&format!(": {path}"))
+        .unwrap_or_else(|| panic!("dpkg -S {path}: {out}"));
+    let mut names: Vec<String> = listed.split(", ").map(str::to_owned).collect();
+    names.sort();
+    names
 }
 
 #[test]
@@ -930,7 +940,7 @@ fn replaces_moves_the_file_to_the_replacing_package_as_dpkg_does() {
         let done = unpack_debs(&root, &[&a, &b], FileConflicts::Refuse).expect("unpack");
         assert!(done.warnings.is_empty(), "{:?}", done.warnings);
         for dir in [&ours, &theirs] {
-            assert_eq!(owners(dir, "/usr/bin/x"), format!("{winner}: /usr/bin/x"));
+            assert_eq!(owners(dir, "/usr/bin/x"), [winner]);
             assert_eq!(
                 fs::read_to_string(dir.join("usr/bin/x")).expect("read"),
                 content
@@ -971,6 +981,25 @@ fn shared_directories_and_identical_multi_arch_same_files_are_shared_as_dpkg_sha
             "",
             &[("usr/share/shared/b", "b\n")],
         ),
+        // A directory where an earlier package has a link to one: dpkg
+        // unpacks through the link.
+        sharing_deb(
+            work.path(),
+            "link-a",
+            "all",
+            "",
+            &[
+                ("usr/share/real/", ""),
+                ("usr/lib/alias", "-> ../share/real"),
+            ],
+        ),
+        sharing_deb(
+            work.path(),
+            "link-b",
+            "all",
+            "",
+            &[("usr/lib/alias/file", "b\n")],
+        ),
         sharing_deb(
             work.path(),
             "libx",
@@ -993,13 +1022,20 @@ fn shared_directories_and_identical_multi_arch_same_files_are_shared_as_dpkg_sha
 
     let root = RootFs::open(&ours).expect("open");
     unpack_debs(&root, &debs, FileConflicts::Refuse).expect("unpack");
-    for path in ["/usr/share/shared", "/usr/share/libx/data"] {
+    for path in [
+        "/usr/share/shared",
+        "/usr/share/libx/data",
+        "/usr/lib/alias",
+        "/usr/lib/alias/file",
+    ] {
         assert_eq!(owners(&ours, path), owners(&theirs, path), "{path}");
     }
-    assert_eq!(
-        owners(&ours, "/usr/share/shared"),
-        "foo-a, foo-b: /usr/share/shared"
-    );
+    for dir in [&ours, &theirs] {
+        let file = fs::read_to_string(dir.join("usr/share/real/file")).expect("through the link");
+        assert_eq!(file, "b\n");
+    }
+    assert_eq!(owners(&ours, "/usr/share/shared"), ["foo-a", "foo-b"]);
+    assert_eq!(owners(&ours, "/usr/lib/alias"), ["link-a", "link-b"]);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! dpkg's rule for a path two packages of one installation ship
-//! (`tarobject` in dpkg's `archives.c`): directories are shared; the
+//! (`tarobject` in dpkg's `archives.c`): directories are shared (also with
+//! a symlink another package ships there, which dpkg follows); the
 //! instances of a `Multi-Arch: same` package share identical files; a
 //! package that declares `Replaces:` on the other (by name, and version if
 //! the relation has one) takes the path over, in either direction; anything
@@ -89,7 +90,15 @@ impl SharingRule for DpkgRule {
             &self.packages[earlier.package],
             &self.packages[later.package],
         );
-        if earlier.entry == DataEntry::Directory && later.entry == DataEntry::Directory {
+        // dpkg looks at what is on disk: a directory entry meets a
+        // directory, or a symlink it follows to one, and is shared. The
+        // link's target is not known here; one to a file would be refused
+        // by dpkg and is let through.
+        let on_disk_dir = matches!(
+            earlier.entry,
+            DataEntry::Directory | DataEntry::Symlink { .. }
+        );
+        if later.entry == DataEntry::Directory && on_disk_dir {
             return Verdict::Shared;
         }
         // Two instances of one package (a resolved set has a name twice
@@ -231,6 +240,19 @@ mod tests {
             DataEntry::Directory,
         );
         assert_eq!(v, Verdict::Shared);
+    }
+
+    #[test]
+    fn a_directory_under_another_package_s_symlink_is_shared_but_not_the_reverse() {
+        let link = DataEntry::Symlink {
+            target: b"../share/x".to_vec(),
+        };
+        let a = identity("a", "1", "", false);
+        let b = identity("b", "1", "", false);
+        let v = verdict(a.clone(), b.clone(), link.clone(), DataEntry::Directory);
+        assert_eq!(v, Verdict::Shared);
+        let v = verdict(a, b, DataEntry::Directory, link);
+        assert!(matches!(v, Verdict::Conflict(_)));
     }
 
     #[test]
