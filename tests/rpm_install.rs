@@ -803,8 +803,11 @@ fn failing_lua_pre_stops_the_installation() {
 // File conflicts: builds of `overlap.spec` that ship the same paths, judged
 // against the real `rpm -i --test` of the same packages.
 
+/// Extra `rpmbuild --define`s for `overlap.spec`.
+type Defines<'a> = &'a [(&'a str, &'a str)];
+
 /// `lc-overlap-NAME` for each name, built with its extra defines.
-fn overlap(variants: &[(&str, &[(&str, &str)])]) -> (Vec<TempDir>, Vec<PathBuf>) {
+fn overlap(variants: &[(&str, Defines)]) -> (Vec<TempDir>, Vec<PathBuf>) {
     let mut dirs = Vec::new();
     let mut rpms = Vec::new();
     for (name, extra) in variants {
@@ -819,7 +822,8 @@ fn overlap(variants: &[(&str, &[(&str, &str)])]) -> (Vec<TempDir>, Vec<PathBuf>)
 
 #[test]
 fn file_conflicts_are_refused_where_rpm_refuses_them_before_anything_is_written() {
-    let cases: [(&[(&str, &str)], &str, &str); 4] = [
+    // The defines that make lc-overlap-b differ, the path, what differs.
+    let cases: [(Defines, &str, &str); 4] = [
         (&[("content", "SAME")], "/usr/bin/lc-overlap", "content"),
         (&[("content", "longer")], "/usr/bin/lc-overlap", "size"),
         (&[("dirmode", "0700")], "/usr/share/lc-overlap", "mode"),
