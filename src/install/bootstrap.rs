@@ -18,9 +18,9 @@ use std::path::Path;
 use indicatif::ProgressBar;
 use thiserror::Error;
 
-use super::conflicts::{FileConflicts, Sharing};
+use super::conflicts::FileConflicts;
 use super::deb::{DebError, DebPackage, Unpacked};
-use super::deb_conflicts::{self, DebConflictError};
+use super::deb_conflicts::{self, DebConflictError, DebPlan};
 use super::dpkg_db::{self, DbError};
 use super::rootfs::{InRootPath, Meta, RootError, RootFs};
 use crate::chroot::{Chroot, ChrootError};
@@ -254,7 +254,7 @@ pub fn install(
     bar.set_message("checking the packages for file conflicts");
     let sequence: Vec<usize> = order.base.iter().chain(&order.rest).copied().collect();
     let debs: Vec<&Path> = sequence.iter().map(|&i| packages[i].deb).collect();
-    let sharing = deb_conflicts::check(&debs, policy)?;
+    let plan = deb_conflicts::check(&debs, policy)?;
     let mut position = vec![0; packages.len()];
     for (at, &index) in sequence.iter().enumerate() {
         position[index] = at;
@@ -264,7 +264,7 @@ pub fn install(
         chroot,
         packages,
         bar,
-        sharing: &sharing,
+        plan: &plan,
         position,
         instance: vec![None; packages.len()],
         configured: vec![false; packages.len()],
@@ -306,7 +306,7 @@ pub fn install(
     bar.set_message("configuring packages");
     installer.configure_pending()?;
     installer.run_file_triggers()?;
-    Ok(sharing.warnings.into_iter().map(|(_, w)| w).collect())
+    Ok(plan.warnings())
 }
 
 struct Installer<'a> {
@@ -315,7 +315,7 @@ struct Installer<'a> {
     packages: &'a [ToInstall<'a>],
     bar: &'a ProgressBar,
     /// How the packages share their paths, by position in the unpack order.
-    sharing: &'a Sharing,
+    plan: &'a DebPlan,
     /// Each package's position in the unpack order.
     position: Vec<usize>,
     /// dpkg's name for each unpacked package (`name` or `name:arch`).
@@ -362,7 +362,7 @@ impl Installer<'_> {
             stashed.push(self.root.rename(from, stash)?);
         }
         let unpacked =
-            deb_conflicts::unpack_shared(self.root, deb, self.sharing, self.position[index]);
+            deb_conflicts::unpack_shared(self.root, deb, self.plan, self.position[index]);
         for ((from, to, stash), was_stashed) in foreign.iter().zip(stashed) {
             if unpacked.is_ok() {
                 self.root.rename(from, to)?;

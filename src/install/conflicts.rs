@@ -50,6 +50,11 @@ pub enum Verdict {
     EarlierKeeps,
     /// Not allowed; the text says why, after "file PATH is in both A and B".
     Conflict(String),
+    /// Not allowed unless something the installation does before the later
+    /// package is unpacked settles it (dpkg: a diversion that a script of
+    /// one of the two registers); the installer checks again then, and
+    /// until then the later package takes the path over.
+    Unsettled(String),
 }
 
 /// A format's rule for two packages that claim one path.
@@ -101,6 +106,19 @@ pub struct Sharing {
     /// The conflicts let through with [`FileConflicts::Allow`], one line
     /// each, with the position of the package whose file wins.
     pub warnings: Vec<(usize, String)>,
+    /// The [`Verdict::Unsettled`] conflicts, for the installer to check
+    /// again.
+    pub unsettled: Vec<Unsettled>,
+}
+
+/// A conflict the installer has to check again before `later` is unpacked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsettled {
+    /// The positions of the two packages in the installation order.
+    pub earlier: usize,
+    pub later: usize,
+    /// The error, should nothing have settled it.
+    pub conflict: FileConflict,
 }
 
 impl Sharing {
@@ -109,6 +127,11 @@ impl Sharing {
         self.disowned
             .get(package)
             .is_none_or(|paths| !paths.contains(path))
+    }
+
+    /// The unsettled conflicts to check before `package` is unpacked.
+    pub fn unsettled_before(&self, package: usize) -> impl Iterator<Item = &Unsettled> {
+        self.unsettled.iter().filter(move |u| u.later == package)
     }
 
     /// The paths of `package` that another package keeps.
@@ -136,6 +159,7 @@ pub fn check<R: SharingRule>(
         disowned: vec![BTreeSet::new(); packages],
         skipped: vec![BTreeSet::new(); packages],
         warnings: Vec::new(),
+        unsettled: Vec::new(),
     };
     // With the later package's position, to report the first one met.
     let mut conflicts: Vec<(usize, FileConflict)> = Vec::new();
@@ -166,28 +190,33 @@ pub fn check<R: SharingRule>(
                         keep = false;
                         still.push(owner);
                     }
-                    Verdict::Conflict(reason) => {
-                        let conflict = FileConflict {
-                            path: String::from_utf8_lossy(&path).into_owned(),
-                            earlier: rule.describe(earlier.package),
-                            later: rule.describe(later.package),
-                            reason,
-                            more: 0,
-                        };
-                        if policy == FileConflicts::Allow {
-                            sharing.warnings.push((later.package, format!(
-                                "file {} is in both {} and {}, {}; the one of {} is installed (--allow-file-conflicts)",
-                                conflict.path,
-                                conflict.earlier,
-                                conflict.later,
-                                conflict.reason,
-                                conflict.later
-                            )));
-                        } else {
-                            conflicts.push((later.package, conflict));
-                        }
+                    Verdict::Conflict(reason) | Verdict::Unsettled(reason)
+                        if policy == FileConflicts::Allow =>
+                    {
+                        sharing.warnings.push((
+                            later.package,
+                            format!(
+                                "file {} is in both {} and {}, {reason}; the one of {} is installed (--allow-file-conflicts)",
+                                String::from_utf8_lossy(&path),
+                                rule.describe(earlier.package),
+                                rule.describe(later.package),
+                                rule.describe(later.package)
+                            ),
+                        ));
                         // The later one takes it over, as with
                         // `dpkg --force-overwrite`.
+                        sharing.disowned[earlier.package].insert(path.clone());
+                    }
+                    Verdict::Conflict(reason) => {
+                        let conflict = conflict(rule, &path, earlier, later, reason);
+                        conflicts.push((later.package, conflict));
+                    }
+                    Verdict::Unsettled(reason) => {
+                        sharing.unsettled.push(Unsettled {
+                            earlier: earlier.package,
+                            later: later.package,
+                            conflict: conflict(rule, &path, earlier, later, reason),
+                        });
                         sharing.disowned[earlier.package].insert(path.clone());
                     }
                 }
@@ -214,6 +243,23 @@ pub fn check<R: SharingRule>(
     }
 }
 
+/// The error for `later`'s claim on `path`, which `earlier` owns.
+fn conflict<R: SharingRule>(
+    rule: &R,
+    path: &[u8],
+    earlier: &Claim<R::Entry>,
+    later: &Claim<R::Entry>,
+    reason: String,
+) -> FileConflict {
+    FileConflict {
+        path: String::from_utf8_lossy(path).into_owned(),
+        earlier: rule.describe(earlier.package),
+        later: rule.describe(later.package),
+        reason,
+        more: 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +275,7 @@ mod tests {
         fn verdict(&self, earlier: &Claim<&'static str>, later: &Claim<&'static str>) -> Verdict {
             match (earlier.entry, later.entry) {
                 (a, b) if a == b => Verdict::Shared,
+                (_, "diverted") => Verdict::Unsettled("maybe".to_owned()),
                 (_, "replaces") => Verdict::LaterReplaces,
                 ("kept", _) => Verdict::EarlierKeeps,
                 _ => Verdict::Conflict("they differ".to_owned()),
@@ -258,6 +305,7 @@ mod tests {
                 disowned: vec![BTreeSet::new(); 2],
                 skipped: vec![BTreeSet::new(); 2],
                 warnings: vec![],
+                unsettled: vec![],
             }
         );
     }
@@ -320,6 +368,21 @@ mod tests {
         let sharing = check(&Toy, 3, claims, FileConflicts::Refuse).expect("kept");
         let x: BTreeSet<Vec<u8>> = [b"/x".to_vec()].into();
         assert_eq!(sharing.skipped, vec![BTreeSet::new(), x, BTreeSet::new()]);
+    }
+
+    #[test]
+    fn unsettled_conflicts_wait_for_the_installer_and_are_warnings_when_allowed() {
+        let claims = vec![claim(0, "/x", "a"), claim(1, "/x", "diverted")];
+        let sharing = check(&Toy, 2, claims.clone(), FileConflicts::Refuse).expect("unsettled");
+        assert_eq!(sharing.unsettled_before(0).count(), 0);
+        let waiting: Vec<&Unsettled> = sharing.unsettled_before(1).collect();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!((waiting[0].earlier, waiting[0].later), (0, 1));
+        assert_eq!(waiting[0].conflict.path, "/x");
+        assert!(!sharing.owns(0, b"/x"));
+        let allowed = check(&Toy, 2, claims, FileConflicts::Allow).expect("allowed");
+        assert!(allowed.unsettled.is_empty());
+        assert_eq!(allowed.warnings.len(), 1);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use thiserror::Error;
 
 use super::conflicts::{self, Claim, FileConflict, FileConflicts, Sharing, SharingRule, Verdict};
 use super::deb::{DataEntry, DebError, DebPackage, Unpacked};
+use super::dpkg_db::{self, DbError};
 use super::rootfs::RootFs;
 use crate::repo::relation::{RelationError, Relations, parse_relations};
 use crate::resolve::debian::satisfies;
@@ -34,7 +35,12 @@ pub enum DebConflictError {
     },
     #[error(transparent)]
     Conflict(#[from] FileConflict),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
+
+/// The program whose mention in a `preinst` makes a conflict unsettled.
+const DIVERT: &[u8] = b"dpkg-divert";
 
 /// What the rule needs to know of a package besides its files.
 #[derive(Debug, Clone)]
@@ -44,6 +50,10 @@ struct Identity {
     architecture: String,
     multi_arch_same: bool,
     replaces: Relations,
+    /// Whether its `preinst` calls `dpkg-divert`: then a path it shares
+    /// with another package may be diverted by the time the second of the
+    /// two is unpacked, which makes the sharing legal.
+    diverts: bool,
 }
 
 impl Identity {
@@ -61,6 +71,9 @@ impl Identity {
             architecture: deb.architecture().to_owned(),
             multi_arch_same: deb.is_multi_arch_same(),
             replaces,
+            diverts: deb
+                .control_file("preinst")
+                .is_some_and(|script| script.windows(DIVERT.len()).any(|w| w == DIVERT)),
         })
     }
 
@@ -119,10 +132,12 @@ impl SharingRule for DpkgRule {
         } else if old.replaces(new) {
             Verdict::EarlierKeeps
         } else {
-            Verdict::Conflict(format!(
-                "and {} does not declare Replaces: {}",
-                new.name, old.name
-            ))
+            let reason = format!("and {} does not declare Replaces: {}", new.name, old.name);
+            if old.diverts || new.diverts {
+                Verdict::Unsettled(reason)
+            } else {
+                Verdict::Conflict(reason)
+            }
         }
     }
 
@@ -136,10 +151,30 @@ impl SharingRule for DpkgRule {
     }
 }
 
+/// How the packages of one installation share their paths, by position in
+/// the unpack order, and their names, to match diversions against.
+#[derive(Debug, Clone, Default)]
+pub struct DebPlan {
+    sharing: Sharing,
+    names: Vec<String>,
+}
+
+impl DebPlan {
+    /// The conflicts let through by [`FileConflicts::Allow`], one line each.
+    pub fn warnings(&self) -> Vec<String> {
+        self.sharing
+            .warnings
+            .iter()
+            .map(|(_, w)| w.clone())
+            .collect()
+    }
+}
+
 /// Checks the data archives of `debs`, in the order they will be unpacked,
 /// for paths dpkg would refuse to let two of them ship. Nothing is written.
-/// The result's indexes are positions in `debs`.
-pub fn check(debs: &[&Path], policy: FileConflicts) -> Result<Sharing, DebConflictError> {
+/// A conflict between two packages of which one may register a diversion
+/// is checked again when the later one is unpacked ([`unpack_shared`]).
+pub fn check(debs: &[&Path], policy: FileConflicts) -> Result<DebPlan, DebConflictError> {
     let mut packages = Vec::with_capacity(debs.len());
     let mut claims = Vec::new();
     for (index, path) in debs.iter().enumerate() {
@@ -156,24 +191,44 @@ pub fn check(debs: &[&Path], policy: FileConflicts) -> Result<Sharing, DebConfli
         }
         packages.push(identity);
     }
+    let names = packages.iter().map(|p| p.name.clone()).collect();
     let rule = DpkgRule { packages };
-    Ok(conflicts::check(&rule, debs.len(), claims, policy)?)
+    let sharing = conflicts::check(&rule, debs.len(), claims, policy)?;
+    Ok(DebPlan { sharing, names })
 }
 
 /// Unpacks `deb`, the package at `position` of the order [`check`] saw,
-/// as `sharing` says: without the paths an earlier package keeps, and
+/// as `plan` says: without the paths an earlier package keeps, and
 /// listing only the paths no later package takes over, so that dpkg's
-/// database names one owner per replaced file.
+/// database names one owner per replaced file. An unsettled conflict of
+/// this package is an error first, unless one of the two packages has
+/// diverted the path by now, as dpkg then unpacks the other's file under
+/// the diverted name.
 pub fn unpack_shared(
     root: &RootFs,
     deb: &mut DebPackage,
-    sharing: &Sharing,
+    plan: &DebPlan,
     position: usize,
-) -> Result<Unpacked, DebError> {
-    let mut unpacked = deb.unpack_except(root, sharing.skipped(position))?;
+) -> Result<Unpacked, DebConflictError> {
+    let mut waiting = plan.sharing.unsettled_before(position).peekable();
+    if waiting.peek().is_some() {
+        let diversions = dpkg_db::diversions(root)?;
+        for unsettled in waiting {
+            let by = |index: usize| plan.names.get(index).map(String::as_str);
+            let settled = diversions.iter().any(|d| {
+                d.from == unsettled.conflict.path
+                    && [by(unsettled.earlier), by(unsettled.later)]
+                        .contains(&Some(d.package.as_str()))
+            });
+            if !settled {
+                return Err(unsettled.conflict.clone().into());
+            }
+        }
+    }
+    let mut unpacked = deb.unpack_except(root, plan.sharing.skipped(position))?;
     unpacked
         .paths
-        .retain(|path| sharing.owns(position, path.as_bytes()));
+        .retain(|path| plan.sharing.owns(position, path.as_bytes()));
     Ok(unpacked)
 }
 
@@ -188,6 +243,7 @@ mod tests {
             architecture: "amd64".to_owned(),
             multi_arch_same: ma_same,
             replaces: parse_relations(replaces).expect("relations"),
+            diverts: false,
         }
     }
 
@@ -275,6 +331,18 @@ mod tests {
             file("00"),
         );
         assert!(matches!(v, Verdict::Conflict(_)));
+    }
+
+    #[test]
+    fn a_conflict_with_a_diverting_package_is_unsettled() {
+        let mut diverter = identity("foo-a", "1.0", "", false);
+        diverter.diverts = true;
+        let other = identity("foo-b", "2.0", "", false);
+        let expected = Verdict::Unsettled("and foo-b does not declare Replaces: foo-a".to_owned());
+        let v = verdict(diverter.clone(), other.clone(), file("00"), file("11"));
+        assert_eq!(v, expected);
+        let v = verdict(other, diverter, file("00"), file("11"));
+        assert!(matches!(v, Verdict::Unsettled(_)));
     }
 
     #[test]

@@ -23,7 +23,7 @@ use thiserror::Error;
 
 pub use conflicts::{FileConflict, FileConflicts};
 pub use deb::{DebError, DebPackage, Unpacked};
-pub use deb_conflicts::DebConflictError;
+pub use deb_conflicts::{DebConflictError, DebPlan};
 pub use dpkg_db::DbError;
 pub use rootfs::{InRootPath, RealPath, RootError, RootFs};
 
@@ -61,7 +61,7 @@ pub struct UnpackedSet {
 /// `dpkg --unpack` for one file: extracts `deb` into `root` and records it
 /// as `install ok unpacked`.
 pub fn unpack_deb(root: &RootFs, deb: impl AsRef<Path>) -> Result<UnpackedPackage, InstallError> {
-    unpack_shared(root, deb.as_ref(), &conflicts::Sharing::default(), 0)
+    unpack_shared(root, deb.as_ref(), &DebPlan::default(), 0)
 }
 
 /// `dpkg --unpack` for several files, in this order, as one dpkg run: the
@@ -72,28 +72,28 @@ pub fn unpack_debs(
     debs: &[&Path],
     policy: FileConflicts,
 ) -> Result<UnpackedSet, InstallError> {
-    let sharing = deb_conflicts::check(debs, policy)?;
+    let plan = deb_conflicts::check(debs, policy)?;
     let packages = debs
         .iter()
         .enumerate()
-        .map(|(position, deb)| unpack_shared(root, deb, &sharing, position))
+        .map(|(position, deb)| unpack_shared(root, deb, &plan, position))
         .collect::<Result<_, _>>()?;
     Ok(UnpackedSet {
         packages,
-        warnings: sharing.warnings.into_iter().map(|(_, w)| w).collect(),
+        warnings: plan.warnings(),
     })
 }
 
 /// Unpacks and records `deb`, the package at `position` of the order
-/// `sharing` was worked out for.
+/// `plan` was worked out for.
 fn unpack_shared(
     root: &RootFs,
     deb: &Path,
-    sharing: &conflicts::Sharing,
+    plan: &DebPlan,
     position: usize,
 ) -> Result<UnpackedPackage, InstallError> {
     let mut package = DebPackage::open(deb)?;
-    let unpacked = deb_conflicts::unpack_shared(root, &mut package, sharing, position)?;
+    let unpacked = deb_conflicts::unpack_shared(root, &mut package, plan, position)?;
     dpkg_db::record_unpacked(root, &package, &unpacked).map_err(|source| InstallError::Db {
         package: package.path().to_path_buf(),
         source,
