@@ -1094,3 +1094,58 @@ fn allowed_file_conflicts_warn_and_the_later_file_wins_as_with_force_overwrite()
     }
     assert_eq!(owners(&ours, "/usr/bin/x"), owners(&theirs, "/usr/bin/x"));
 }
+
+#[test]
+fn a_conflict_with_a_diverting_package_passes_once_the_path_is_diverted() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let a = sharing_deb(work.path(), "foo-a", "all", "", &[("usr/bin/x", "a\n")]);
+    // Only the mention of dpkg-divert matters; the diversion itself is
+    // registered by hand below, as the preinst would have.
+    let tree = work.path().join("tree-foo-a-all");
+    let preinst = tree.join("DEBIAN/preinst");
+    fs::write(
+        &preinst,
+        "#!/bin/sh\n# dpkg-divert is run by hand in the test\nexit 0\n",
+    )
+    .expect("write");
+    fs::set_permissions(&preinst, fs::Permissions::from_mode(0o755)).expect("chmod");
+    dpkg_deb_build(&tree, &a, "gzip");
+    let b = sharing_deb(work.path(), "foo-b", "all", "", &[("usr/bin/x", "b\n")]);
+
+    // Not diverted: refused when foo-b's turn comes.
+    let (ours, theirs) = sharing_roots(work.path());
+    let root = RootFs::open(&ours).expect("open");
+    let err = unpack_debs(&root, &[&a, &b], FileConflicts::Refuse).expect_err("a conflict");
+    assert!(
+        err.to_string()
+            .starts_with("file /usr/bin/x is in both foo-a 1.0-1 and foo-b 1.0-1"),
+        "{err}"
+    );
+    assert!(!ours.join("var/lib/dpkg/info/foo-b.list").exists());
+
+    // Diverted by foo-a: foo-b's file goes to the diverted name.
+    fs::remove_dir_all(&ours).expect("clean");
+    fs::remove_dir_all(&theirs).expect("clean");
+    let (ours, theirs) = sharing_roots(work.path());
+    for dir in [&ours, &theirs] {
+        run(Command::new("dpkg-divert")
+            .arg(format!("--root={}", dir.display()))
+            .args([
+                "--package",
+                "foo-a",
+                "--divert",
+                "/usr/bin/x.distrib",
+                "--no-rename",
+            ])
+            .args(["--add", "/usr/bin/x"]));
+    }
+    let (ok, out) = real_unpack(&theirs, &["--force-script-chrootless"], &[&a, &b]);
+    assert!(ok, "dpkg refused: {out}");
+    let root = RootFs::open(&ours).expect("open");
+    unpack_debs(&root, &[&a, &b], FileConflicts::Refuse).expect("unpack");
+    for dir in [&ours, &theirs] {
+        let read = |path: &str| fs::read_to_string(dir.join(path)).expect(path);
+        assert_eq!(read("usr/bin/x"), "a\n");
+        assert_eq!(read("usr/bin/x.distrib"), "b\n");
+    }
+}

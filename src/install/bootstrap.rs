@@ -19,7 +19,7 @@ use indicatif::ProgressBar;
 use thiserror::Error;
 
 use super::conflicts::FileConflicts;
-use super::deb::{DebError, DebPackage, Unpacked};
+use super::deb::{DebError, DebPackage};
 use super::deb_conflicts::{self, DebConflictError, DebPlan};
 use super::dpkg_db::{self, DbError};
 use super::rootfs::{InRootPath, Meta, RootError, RootFs};
@@ -59,9 +59,6 @@ pub enum BootstrapError {
 /// start services: nothing of the image may run as a daemon on the build
 /// host.
 const POLICY_RC_D: &str = "usr/sbin/policy-rc.d";
-
-/// Where a diverting package's file waits while a diverted one is unpacked.
-const STASH_SUFFIX: &str = ".livecompose-diverted";
 
 /// Where dpkg itself keeps a package's control scripts while it unpacks.
 const CONTROL_TEMP: &str = "var/lib/dpkg/tmp.ci";
@@ -328,50 +325,14 @@ struct Installer<'a> {
 impl Installer<'_> {
     /// `dpkg --unpack` without the scripts: files, then the database.
     fn unpack(&mut self, index: usize, deb: &mut DebPackage) -> Result<(), BootstrapError> {
-        let unpacked = self.unpack_diverted(index, deb)?;
+        let unpacked =
+            deb_conflicts::unpack_shared(self.root, deb, self.plan, self.position[index])?;
         dpkg_db::record_unpacked(self.root, deb, &unpacked)?;
         dpkg_db::register_trigger_interests(self.root, deb)?;
         self.unpacked_paths.extend(unpacked.paths);
         self.instance[index] = Some(dpkg_db::instance_name(deb));
         self.bar.inc(1);
         Ok(())
-    }
-
-    /// Unpacks `deb`, honouring the diversions other packages registered:
-    /// a diverted file of this package lands at the diversion's target and
-    /// the diverting package's own file stays in place, as with dpkg. The
-    /// list keeps the original names, as dpkg's does.
-    fn unpack_diverted(
-        &self,
-        index: usize,
-        deb: &mut DebPackage,
-    ) -> Result<Unpacked, BootstrapError> {
-        let foreign: Vec<(InRootPath, InRootPath, InRootPath)> = dpkg_db::diversions(self.root)?
-            .into_iter()
-            .filter(|diversion| diversion.package != deb.name())
-            .map(|diversion| {
-                Ok((
-                    InRootPath::parse(&diversion.from)?,
-                    InRootPath::parse(&diversion.to)?,
-                    InRootPath::parse(format!("{}{STASH_SUFFIX}", diversion.from))?,
-                ))
-            })
-            .collect::<Result<_, RootError>>()?;
-        let mut stashed = Vec::new();
-        for (from, _, stash) in &foreign {
-            stashed.push(self.root.rename(from, stash)?);
-        }
-        let unpacked =
-            deb_conflicts::unpack_shared(self.root, deb, self.plan, self.position[index]);
-        for ((from, to, stash), was_stashed) in foreign.iter().zip(stashed) {
-            if unpacked.is_ok() {
-                self.root.rename(from, to)?;
-            }
-            if was_stashed {
-                self.root.rename(stash, from)?;
-            }
-        }
-        Ok(unpacked?)
     }
 
     /// Runs `preinst install` the way dpkg does for a first installation.

@@ -10,7 +10,11 @@
 //! Paths are compared as the packages list them, as dpkg does: `/bin/x`
 //! and `/usr/bin/x` are different paths to it even when `/bin` is a link
 //! to `/usr/bin`.
+//!
+//! [`unpack_shared`] then unpacks each package as the check decided, and
+//! as the diversions registered so far say.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -20,7 +24,7 @@ use thiserror::Error;
 use super::conflicts::{self, Claim, FileConflict, FileConflicts, Sharing, SharingRule, Verdict};
 use super::deb::{DataEntry, DebError, DebPackage, Unpacked};
 use super::dpkg_db::{self, DbError};
-use super::rootfs::RootFs;
+use super::rootfs::{InRootPath, RootError, RootFs};
 use crate::repo::relation::{RelationError, Relations, parse_relations};
 use crate::resolve::debian::satisfies;
 
@@ -37,6 +41,8 @@ pub enum DebConflictError {
     Conflict(#[from] FileConflict),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(transparent)]
+    Root(#[from] RootError),
 }
 
 /// The program whose mention in a `preinst` makes a conflict unsettled.
@@ -225,11 +231,50 @@ pub fn unpack_shared(
             }
         }
     }
-    let mut unpacked = deb.unpack_except(root, plan.sharing.skipped(position))?;
+    let mut unpacked = unpack_diverted(root, deb, plan.sharing.skipped(position))?;
     unpacked
         .paths
         .retain(|path| plan.sharing.owns(position, path.as_bytes()));
     Ok(unpacked)
+}
+
+/// Where a diverting package's file waits while a diverted one is unpacked.
+const STASH_SUFFIX: &str = ".livecompose-diverted";
+
+/// Unpacks `deb` but `skip`, honouring the diversions other packages
+/// registered: a diverted file of this package lands at the diversion's
+/// target and the diverting package's own file stays in place, as with
+/// dpkg. The list keeps the original names, as dpkg's does.
+fn unpack_diverted(
+    root: &RootFs,
+    deb: &mut DebPackage,
+    skip: &BTreeSet<Vec<u8>>,
+) -> Result<Unpacked, DebConflictError> {
+    let foreign: Vec<(InRootPath, InRootPath, InRootPath)> = dpkg_db::diversions(root)?
+        .into_iter()
+        .filter(|diversion| diversion.package != deb.name())
+        .map(|diversion| {
+            Ok((
+                InRootPath::parse(&diversion.from)?,
+                InRootPath::parse(&diversion.to)?,
+                InRootPath::parse(format!("{}{STASH_SUFFIX}", diversion.from))?,
+            ))
+        })
+        .collect::<Result<_, RootError>>()?;
+    let mut stashed = Vec::new();
+    for (from, _, stash) in &foreign {
+        stashed.push(root.rename(from, stash)?);
+    }
+    let unpacked = deb.unpack_except(root, skip);
+    for ((from, to, stash), was_stashed) in foreign.iter().zip(stashed) {
+        if unpacked.is_ok() {
+            root.rename(from, to)?;
+        }
+        if was_stashed {
+            root.rename(stash, from)?;
+        }
+    }
+    Ok(unpacked?)
 }
 
 #[cfg(test)]
