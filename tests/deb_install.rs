@@ -1149,3 +1149,54 @@ fn a_conflict_with_a_diverting_package_passes_once_the_path_is_diverted() {
         assert_eq!(read("usr/bin/x.distrib"), "b\n");
     }
 }
+
+#[test]
+fn a_package_the_root_already_holds_is_checked_as_dpkg_checks_it() {
+    for (b_extra, refused) in [("", true), ("Replaces: foo-a\n", false)] {
+        let work = tempfile::tempdir().expect("tempdir");
+        let a = sharing_deb(
+            work.path(),
+            "foo-a",
+            "all",
+            "",
+            &[("usr/bin/x", "a\n"), ("usr/share/a", "a\n")],
+        );
+        let b = sharing_deb(
+            work.path(),
+            "foo-b",
+            "all",
+            b_extra,
+            &[("usr/bin/x", "b\n")],
+        );
+        let (ours, theirs) = sharing_roots(work.path());
+        let (ok, out) = real_unpack(&theirs, &[], &[&a]);
+        assert!(ok, "{out}");
+        let (ok, out) = real_unpack(&theirs, &[], &[&b]);
+        assert_eq!(!ok, refused, "dpkg: {out}");
+
+        let root = RootFs::open(&ours).expect("open");
+        unpack_debs(&root, &[&a], FileConflicts::Refuse).expect("unpack foo-a");
+        let second = unpack_debs(&root, &[&b], FileConflicts::Refuse);
+        if refused {
+            let err = second.expect_err("a conflict");
+            assert!(
+                err.to_string()
+                    .starts_with("file /usr/bin/x is in both foo-a 1.0-1 and foo-b 1.0-1"),
+                "{err}"
+            );
+            assert!(!ours.join("var/lib/dpkg/info/foo-b.list").exists());
+        } else {
+            second.expect("unpack foo-b");
+            assert_eq!(owners(&ours, "/usr/bin/x"), ["foo-b"]);
+        }
+        for list in ["foo-a.list", "foo-b.list"] {
+            let read =
+                |dir: &Path| fs::read_to_string(dir.join("var/lib/dpkg/info").join(list)).ok();
+            assert_eq!(read(&ours), read(&theirs), "{b_extra:?}: {list}");
+        }
+        assert_eq!(
+            fs::read_to_string(ours.join("usr/bin/x")).expect("read"),
+            fs::read_to_string(theirs.join("usr/bin/x")).expect("read")
+        );
+    }
+}

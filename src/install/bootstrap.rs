@@ -251,7 +251,7 @@ pub fn install(
     bar.set_message("checking the packages for file conflicts");
     let sequence: Vec<usize> = order.base.iter().chain(&order.rest).copied().collect();
     let debs: Vec<&Path> = sequence.iter().map(|&i| packages[i].deb).collect();
-    let plan = deb_conflicts::check(&debs, policy)?;
+    let plan = deb_conflicts::check(root, &debs, policy)?;
     let mut position = vec![0; packages.len()];
     for (at, &index) in sequence.iter().enumerate() {
         position[index] = at;

@@ -15,6 +15,7 @@
 //! as the diversions registered so far say.
 
 use std::collections::BTreeSet;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -23,8 +24,8 @@ use thiserror::Error;
 
 use super::conflicts::{self, Claim, FileConflict, FileConflicts, Sharing, SharingRule, Verdict};
 use super::deb::{DataEntry, DebError, DebPackage, Unpacked};
-use super::dpkg_db::{self, DbError};
-use super::rootfs::{InRootPath, RootError, RootFs};
+use super::dpkg_db::{self, DbError, InstalledPackage};
+use super::rootfs::{Existing, InRootPath, RootError, RootFs};
 use crate::repo::relation::{RelationError, Relations, parse_relations};
 use crate::resolve::debian::satisfies;
 
@@ -86,6 +87,24 @@ impl Identity {
     /// dpkg's `does_replace`: a `Replaces` relation names `old` and its
     /// version constraint, if any, holds for `old`'s version. A virtual
     /// name (`Provides`) does not count.
+    /// An installed package, as the root's dpkg database records it. Its
+    /// scripts ran long ago: a diversion of its would be registered.
+    fn installed(package: &InstalledPackage) -> Result<Identity, DebConflictError> {
+        let replaces =
+            parse_relations(&package.replaces).map_err(|source| DebConflictError::Replaces {
+                package: PathBuf::from(format!("installed package {}", package.instance)),
+                source,
+            })?;
+        Ok(Identity {
+            name: package.name.clone(),
+            version: package.version.clone(),
+            architecture: package.architecture.clone(),
+            multi_arch_same: package.multi_arch_same,
+            replaces,
+            diverts: false,
+        })
+    }
+
     fn replaces(&self, old: &Identity) -> bool {
         self.replaces.iter().flatten().any(|relation| {
             relation.name == old.name
@@ -157,12 +176,15 @@ impl SharingRule for DpkgRule {
     }
 }
 
-/// How the packages of one installation share their paths, by position in
-/// the unpack order, and their names, to match diversions against.
+/// How the packages of one installation share their paths, by position:
+/// first the packages the root already holds, then the new ones in unpack
+/// order; and their names, to match diversions against.
 #[derive(Debug, Clone, Default)]
 pub struct DebPlan {
     sharing: Sharing,
     names: Vec<String>,
+    /// The `info/` names of the installed packages, by position.
+    installed: Vec<String>,
 }
 
 impl DebPlan {
@@ -177,20 +199,47 @@ impl DebPlan {
 }
 
 /// Checks the data archives of `debs`, in the order they will be unpacked,
-/// for paths dpkg would refuse to let two of them ship. Nothing is written.
-/// A conflict between two packages of which one may register a diversion
-/// is checked again when the later one is unpacked ([`unpack_shared`]).
-pub fn check(debs: &[&Path], policy: FileConflicts) -> Result<DebPlan, DebConflictError> {
-    let mut packages = Vec::with_capacity(debs.len());
+/// against each other and against the packages `root` already holds, for
+/// paths dpkg would refuse to let two of them ship. Nothing is written. A
+/// conflict between two packages of which one may register a diversion is
+/// checked again when the later one is unpacked ([`unpack_shared`]).
+pub fn check(
+    root: &RootFs,
+    debs: &[&Path],
+    policy: FileConflicts,
+) -> Result<DebPlan, DebConflictError> {
+    let mut opened = Vec::with_capacity(debs.len());
+    for path in debs {
+        opened.push(DebPackage::open(path)?);
+    }
+    let reinstalled: BTreeSet<String> = opened.iter().map(dpkg_db::instance_name).collect();
+    let mut packages = Vec::new();
     let mut claims = Vec::new();
-    for (index, path) in debs.iter().enumerate() {
-        let mut deb = DebPackage::open(path)?;
+    let mut installed = Vec::new();
+    // A package being installed again owns its old files itself.
+    for old in dpkg_db::installed(root)?
+        .into_iter()
+        .filter(|p| !reinstalled.contains(&p.instance))
+    {
+        let position = packages.len();
+        for path in &old.paths {
+            claims.push(Claim {
+                package: position,
+                path: path.clone().into_bytes(),
+                entry: on_disk(root, path, old.md5.get(path))?,
+            });
+        }
+        packages.push(Identity::installed(&old)?);
+        installed.push(old.instance);
+    }
+    for mut deb in opened {
+        let position = packages.len();
         let identity = Identity::of(&deb)?;
         // Only the instances of a Multi-Arch: same package are compared
         // by content; hashing every package would cost a second full read.
         for (path, entry) in deb.data_entries(identity.multi_arch_same)? {
             claims.push(Claim {
-                package: index,
+                package: position,
                 path: path.into_bytes(),
                 entry,
             });
@@ -198,24 +247,51 @@ pub fn check(debs: &[&Path], policy: FileConflicts) -> Result<DebPlan, DebConfli
         packages.push(identity);
     }
     let names = packages.iter().map(|p| p.name.clone()).collect();
+    let count = packages.len();
     let rule = DpkgRule { packages };
-    let sharing = conflicts::check(&rule, debs.len(), claims, policy)?;
-    Ok(DebPlan { sharing, names })
+    let sharing = conflicts::check(&rule, count, claims, policy)?;
+    Ok(DebPlan {
+        sharing,
+        names,
+        installed,
+    })
 }
 
-/// Unpacks `deb`, the package at `position` of the order [`check`] saw,
-/// as `plan` says: without the paths an earlier package keeps, and
-/// listing only the paths no later package takes over, so that dpkg's
-/// database names one owner per replaced file. An unsettled conflict of
-/// this package is an error first, unless one of the two packages has
-/// diverted the path by now, as dpkg then unpacks the other's file under
-/// the diverted name.
+/// What an installed package's `path` is, as dpkg looks at it on disk: a
+/// directory (also through a symlink), a file with the hash its
+/// `md5sums` records, a symlink, or something else.
+fn on_disk(root: &RootFs, path: &str, md5: Option<&String>) -> Result<DataEntry, RootError> {
+    let at = InRootPath::parse(path)?;
+    if root.existing(&at)? == Existing::Directory {
+        return Ok(DataEntry::Directory);
+    }
+    if let Some(md5) = md5 {
+        return Ok(DataEntry::File {
+            md5: Some(md5.clone()),
+        });
+    }
+    Ok(match root.read_link(&at)? {
+        Some(target) => DataEntry::Symlink {
+            target: target.into_vec(),
+        },
+        None => DataEntry::Node,
+    })
+}
+
+/// Unpacks `deb`, the package at `index` of the `debs` [`check`] saw, as
+/// `plan` says: without the paths an earlier package keeps, and listing
+/// only the paths no later package takes over, so that dpkg's database
+/// names one owner per replaced file (an installed package's list loses
+/// the paths this one takes over). An unsettled conflict of this package
+/// is an error first, unless one of the two packages has diverted the path
+/// by now, as dpkg then unpacks the other's file under the diverted name.
 pub fn unpack_shared(
     root: &RootFs,
     deb: &mut DebPackage,
     plan: &DebPlan,
-    position: usize,
+    index: usize,
 ) -> Result<Unpacked, DebConflictError> {
+    let position = plan.installed.len() + index;
     let mut waiting = plan.sharing.unsettled_before(position).peekable();
     if waiting.peek().is_some() {
         let diversions = dpkg_db::diversions(root)?;
@@ -232,6 +308,17 @@ pub fn unpack_shared(
         }
     }
     let mut unpacked = unpack_diverted(root, deb, plan.sharing.skipped(position))?;
+    for (old, instance) in plan.installed.iter().enumerate() {
+        let lost: BTreeSet<&str> = unpacked
+            .paths
+            .iter()
+            .map(String::as_str)
+            .filter(|path| !plan.sharing.owns(old, path.as_bytes()))
+            .collect();
+        if !lost.is_empty() {
+            dpkg_db::drop_from_list(root, instance, &lost)?;
+        }
+    }
     unpacked
         .paths
         .retain(|path| plan.sharing.owns(position, path.as_bytes()));

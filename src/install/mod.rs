@@ -65,14 +65,15 @@ pub fn unpack_deb(root: &RootFs, deb: impl AsRef<Path>) -> Result<UnpackedPackag
 }
 
 /// `dpkg --unpack` for several files, in this order, as one dpkg run: the
-/// paths two of them ship are checked first, by dpkg's rules, and a
-/// conflict `policy` refuses is an error before anything is written.
+/// paths two of them (or one of them and a package `root` holds) ship are
+/// checked first, by dpkg's rules, and a conflict `policy` refuses is an
+/// error before anything is written.
 pub fn unpack_debs(
     root: &RootFs,
     debs: &[&Path],
     policy: FileConflicts,
 ) -> Result<UnpackedSet, InstallError> {
-    let plan = deb_conflicts::check(debs, policy)?;
+    let plan = deb_conflicts::check(root, debs, policy)?;
     let packages = debs
         .iter()
         .enumerate()
