@@ -931,3 +931,36 @@ fn allowed_file_conflicts_warn_and_the_later_file_wins_as_with_replacefiles() {
     assert_eq!(content(&ours), "from b\n");
     assert_eq!(content(&theirs), format!("from {last}\n"));
 }
+
+#[test]
+fn a_package_the_database_already_holds_is_checked_as_rpm_checks_it() {
+    for (b_defines, refused) in [(&[("content", "SAME")][..], true), (&[][..], false)] {
+        let (_built, rpms) = overlap(&[("a", &[]), ("b", b_defines)]);
+        let (a, b) = (&rpms[..1], &rpms[1..]);
+        let theirs = Root::new();
+        let (ok, out) = theirs.rpm_install(&[], a);
+        assert!(ok, "{out}");
+        let (ok, out) = theirs.rpm_install(&[], b);
+        assert_eq!(!ok, refused, "rpm: {out}");
+
+        let ours = Root::new();
+        ours.install(a, &RpmInstallOptions::default())
+            .expect("install lc-overlap-a");
+        let second = ours.install(b, &RpmInstallOptions::default());
+        let (_, owners) = ours.rpm(&["-qf", "/usr/bin/lc-overlap"]);
+        if refused {
+            let err = second.expect_err("a conflict");
+            assert_eq!(
+                err.to_string(),
+                "file /usr/bin/lc-overlap is in both lc-overlap-a-1.0-1.noarch and lc-overlap-b-1.0-1.noarch, and they differ in content; add --allow-file-conflicts to %packages to let the later one win"
+            );
+            assert_eq!(owners.trim(), "lc-overlap-a-1.0-1.noarch");
+        } else {
+            second.expect("install lc-overlap-b");
+            assert_eq!(
+                owners.lines().collect::<Vec<_>>(),
+                ["lc-overlap-a-1.0-1.noarch", "lc-overlap-b-1.0-1.noarch"]
+            );
+        }
+    }
+}

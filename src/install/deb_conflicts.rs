@@ -118,12 +118,18 @@ impl Identity {
 /// The rule over the packages of one installation, in order.
 struct DpkgRule {
     packages: Vec<Identity>,
+    /// How many of them, first, the root's database already holds: what
+    /// they share was settled when they were unpacked.
+    installed: usize,
 }
 
 impl SharingRule for DpkgRule {
     type Entry = DataEntry;
 
     fn verdict(&self, earlier: &Claim<DataEntry>, later: &Claim<DataEntry>) -> Verdict {
+        if later.package < self.installed {
+            return Verdict::Shared;
+        }
         let (old, new) = (
             &self.packages[earlier.package],
             &self.packages[later.package],
@@ -248,7 +254,10 @@ pub fn check(
     }
     let names = packages.iter().map(|p| p.name.clone()).collect();
     let count = packages.len();
-    let rule = DpkgRule { packages };
+    let rule = DpkgRule {
+        packages,
+        installed: installed.len(),
+    };
     let sharing = conflicts::check(&rule, count, claims, policy)?;
     Ok(DebPlan {
         sharing,
@@ -396,6 +405,7 @@ mod tests {
     fn verdict(a: Identity, b: Identity, ea: DataEntry, eb: DataEntry) -> Verdict {
         let rule = DpkgRule {
             packages: vec![a, b],
+            installed: 0,
         };
         rule.verdict(&claim(0, ea), &claim(1, eb))
     }
@@ -511,6 +521,7 @@ mod tests {
         assert!(matches!(differ, Verdict::Conflict(_)));
         let rule = DpkgRule {
             packages: vec![amd64, i386],
+            installed: 0,
         };
         assert_eq!(rule.describe(1), "libx:i386 1");
     }

@@ -23,6 +23,9 @@ use crate::install::conflicts::{self, Claim, FileConflict, Sharing, SharingRule,
 /// The rule over the packages of one transaction, in installation order.
 struct RpmRule<'a> {
     packages: Vec<&'a RpmFile>,
+    /// How many of them, first, the root's database already holds: what
+    /// they share was settled when they were installed.
+    installed: usize,
 }
 
 impl RpmRule<'_> {
@@ -37,6 +40,9 @@ impl SharingRule for RpmRule<'_> {
     type Entry = usize;
 
     fn verdict(&self, earlier: &Claim<usize>, later: &Claim<usize>) -> Verdict {
+        if later.package < self.installed {
+            return Verdict::Shared;
+        }
         let (a_package, a) = self.entry(earlier);
         let (b_package, b) = self.entry(later);
         if (a.flags | b.flags) & file_flag::GHOST != 0 {
@@ -86,24 +92,33 @@ fn difference(a: &FileEntry, a_algo: u64, b: &FileEntry, b_algo: u64) -> Option<
 }
 
 /// Checks the files of `packages`, in installation order (`order` indexes
-/// `packages`), for paths rpm would refuse to let two of them ship. Files
-/// `options` leaves out of the image are not checked, as rpm skips them.
-/// The result's indexes are positions in `order`.
+/// `packages`), against each other and against the packages the root's
+/// database already holds (`installed`), for paths rpm would refuse to let
+/// two of them ship. Files `options` leaves out of the image are not
+/// checked, as rpm skips them. The result's positions are those of
+/// `installed`, then those of `order`.
 pub fn check(
+    installed: &[RpmFile],
     packages: &[RpmFile],
     order: &[usize],
     options: &RpmInstallOptions,
 ) -> Result<Sharing, FileConflict> {
-    let in_order: Vec<&RpmFile> = order.iter().map(|&i| &packages[i]).collect();
-    let claims = in_order
+    let all: Vec<&RpmFile> = installed
+        .iter()
+        .chain(order.iter().map(|&i| &packages[i]))
+        .collect();
+    let claims = all
         .iter()
         .enumerate()
         .flat_map(|(position, package)| {
+            // An installed package's files are there whatever this
+            // installation leaves out.
+            let new = position >= installed.len();
             package
                 .files
                 .iter()
                 .enumerate()
-                .filter(|(_, file)| !left_out(options, file))
+                .filter(move |(_, file)| !(new && left_out(options, file)))
                 .map(move |(index, file)| Claim {
                     package: position,
                     path: file.path.clone(),
@@ -111,8 +126,12 @@ pub fn check(
                 })
         })
         .collect();
-    let rule = RpmRule { packages: in_order };
-    conflicts::check(&rule, order.len(), claims, options.file_conflicts)
+    let count = all.len();
+    let rule = RpmRule {
+        packages: all,
+        installed: installed.len(),
+    };
+    conflicts::check(&rule, count, claims, options.file_conflicts)
 }
 
 #[cfg(test)]
@@ -201,7 +220,7 @@ mod tests {
         let packages = [package("a", vec![ghost]), package("b", vec![real])];
         let order = [0, 1];
         let sharing =
-            check(&packages, &order, &RpmInstallOptions::default()).expect("ghost is shared");
+            check(&[], &packages, &order, &RpmInstallOptions::default()).expect("ghost is shared");
         assert!(sharing.warnings.is_empty());
     }
 
@@ -212,7 +231,8 @@ mod tests {
         let mut b = a.clone();
         b.digest = "bb".to_owned();
         let packages = [package("foo-a", vec![a]), package("foo-b", vec![b])];
-        let err = check(&packages, &[1, 0], &RpmInstallOptions::default()).expect_err("conflict");
+        let err =
+            check(&[], &packages, &[1, 0], &RpmInstallOptions::default()).expect_err("conflict");
         assert_eq!(err.path, "/usr/bin/x");
         assert_eq!(err.earlier, "foo-b-1.0-1.noarch");
         assert_eq!(err.later, "foo-a-1.0-1.noarch");

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::header::{HeaderError, PackageHeaders, tag};
+use super::extract::STATE_NORMAL;
+use super::header::{Header, HeaderError, PackageHeaders, tag};
 use crate::compression::Compression;
 use crate::repo::rpm::version::Evr;
 
@@ -269,7 +270,30 @@ fn per_file<T: Clone>(
 impl RpmFile {
     /// Parses the headers of `reader` (positioned at the lead).
     pub fn read(path: &Path, reader: &mut dyn Read) -> Result<RpmFile, PackageError> {
-        let headers = PackageHeaders::read(reader)?;
+        RpmFile::from_headers(path, PackageHeaders::read(reader)?)
+    }
+
+    /// A package a root's rpm database holds, from its recorded header;
+    /// `label` names it in messages. Files its `FILESTATES` records as not
+    /// installed (left out, replaced, of the wrong color) are left out, as
+    /// rpm does not count them.
+    pub fn installed(label: &Path, main: Header) -> Result<RpmFile, PackageError> {
+        let headers = PackageHeaders {
+            signature: Header::default(),
+            main,
+        };
+        let mut package = RpmFile::from_headers(label, headers)?;
+        let states = package.headers.main.integers(tag::FILESTATES)?;
+        if states.len() == package.files.len() {
+            let mut state = states.into_iter();
+            package
+                .files
+                .retain(|_| state.next() == Some(u64::from(STATE_NORMAL)));
+        }
+        Ok(package)
+    }
+
+    fn from_headers(path: &Path, headers: PackageHeaders) -> Result<RpmFile, PackageError> {
         let h = &headers.main;
         let name = h.required_string(tag::NAME)?;
         let version = h.required_string(tag::VERSION)?;
