@@ -214,11 +214,19 @@ pub fn check(
     debs: &[&Path],
     policy: FileConflicts,
 ) -> Result<DebPlan, DebConflictError> {
-    let mut opened = Vec::with_capacity(debs.len());
+    // One package file open at a time: a Debian set has more packages
+    // than a process may have files open.
+    let mut new = Vec::with_capacity(debs.len());
+    let mut reinstalled = BTreeSet::new();
     for path in debs {
-        opened.push(DebPackage::open(path)?);
+        let mut deb = DebPackage::open(path)?;
+        let identity = Identity::of(&deb)?;
+        reinstalled.insert(dpkg_db::instance_name(&deb));
+        // Only the instances of a Multi-Arch: same package are compared
+        // by content; hashing every package would cost a second full read.
+        let entries = deb.data_entries(identity.multi_arch_same)?;
+        new.push((identity, entries));
     }
-    let reinstalled: BTreeSet<String> = opened.iter().map(dpkg_db::instance_name).collect();
     let mut packages = Vec::new();
     let mut claims = Vec::new();
     let mut installed = Vec::new();
@@ -238,12 +246,9 @@ pub fn check(
         packages.push(Identity::installed(&old)?);
         installed.push(old.instance);
     }
-    for mut deb in opened {
+    for (identity, entries) in new {
         let position = packages.len();
-        let identity = Identity::of(&deb)?;
-        // Only the instances of a Multi-Arch: same package are compared
-        // by content; hashing every package would cost a second full read.
-        for (path, entry) in deb.data_entries(identity.multi_arch_same)? {
+        for (path, entry) in entries {
             claims.push(Claim {
                 package: position,
                 path: path.into_bytes(),
