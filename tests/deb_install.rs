@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::*;
 use livecompose::install::deb::DebPackage;
-use livecompose::install::{RootFs, dpkg_db, unpack_deb};
+use livecompose::install::{FileConflicts, RootFs, dpkg_db, unpack_deb, unpack_debs};
 
 fn md5sum(path: &Path) -> String {
     let out = run(Command::new("md5sum").arg(path));
@@ -776,4 +776,427 @@ fn bzip2_data_member_matches_dpkg_deb() {
         .unpack(&RootFs::open(&ours).expect("root"))
         .expect("unpack");
     assert_same_tree(&snapshot(&ours), &snapshot(&reference));
+}
+
+// ---------------------------------------------------------------------------
+// File conflicts: packages that ship the same paths, unpacked by us and by
+// the real `dpkg --unpack` of the same files in the same order.
+
+/// Builds `name` for `arch` shipping `files` (a path ending in `/` is a
+/// directory, data `-> TARGET` a symlink) with `extra` control fields.
+fn sharing_deb(
+    work: &Path,
+    name: &str,
+    arch: &str,
+    extra: &str,
+    files: &[(&str, &str)],
+) -> PathBuf {
+    let tree = work.join(format!("tree-{name}-{arch}"));
+    fs::create_dir_all(tree.join("DEBIAN")).expect("mkdir");
+    fs::write(
+        tree.join("DEBIAN/control"),
+        format!(
+            "Package: {name}\nVersion: 1.0-1\nArchitecture: {arch}\nMaintainer: Test <test@example.org>\n{extra}Description: test package\n for the file-conflict tests\n"
+        ),
+    )
+    .expect("write control");
+    for (path, data) in files {
+        let at = tree.join(path);
+        if path.ends_with('/') {
+            fs::create_dir_all(&at).expect("mkdir");
+        } else {
+            fs::create_dir_all(at.parent().expect("parent")).expect("mkdir");
+            match data.strip_prefix("-> ") {
+                Some(target) => symlink(target, &at).expect("symlink"),
+                None => fs::write(&at, data).expect("write"),
+            }
+        }
+    }
+    let deb = work.join(format!("{name}_{arch}.deb"));
+    dpkg_deb_build(&tree, &deb, "gzip");
+    deb
+}
+
+/// Two empty roots with a dpkg database that knows amd64 and i386: ours and
+/// real dpkg's.
+fn sharing_roots(work: &Path) -> (PathBuf, PathBuf) {
+    let ours = work.join("ours");
+    let theirs = work.join("theirs");
+    for dir in [&ours, &theirs] {
+        fs::create_dir(dir).expect("mkdir");
+        dpkg_db::init(&RootFs::open(dir).expect("open"), "amd64").expect("init");
+    }
+    // Both: the architecture table changes the order `dpkg -S` lists
+    // owners in.
+    for dir in [&ours, &theirs] {
+        run(Command::new("dpkg")
+            .arg(format!("--root={}", dir.display()))
+            .args(["--add-architecture", "i386"]));
+    }
+    (ours, theirs)
+}
+
+/// Real dpkg unpacks `debs` in one run: whether it succeeded, and its
+/// output.
+fn real_unpack(root: &Path, options: &[&str], debs: &[&Path]) -> (bool, String) {
+    let out = Command::new("dpkg")
+        .arg(format!("--root={}", root.display()))
+        .args(options)
+        .arg("--unpack")
+        .args(debs)
+        .output()
+        .expect("dpkg");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Real dpkg refuses to unpack `debs`, saying `dpkg_says`; so do we, with
+/// the root left as it was. Returns our error's message.
+fn both_refuse(work: &Path, debs: &[&Path], dpkg_says: &str) -> String {
+    let (ours, theirs) = sharing_roots(work);
+    let (ok, out) = real_unpack(&theirs, &[], debs);
+    assert!(!ok, "dpkg accepted it: {out}");
+    assert!(out.contains(dpkg_says), "{out}");
+
+    let before = snapshot(&ours);
+    let root = RootFs::open(&ours).expect("open");
+    let err = unpack_debs(&root, debs, FileConflicts::Refuse).expect_err("a conflict");
+    // Not even the first package was unpacked.
+    assert_eq!(snapshot(&ours), before);
+    err.to_string()
+}
+
+/// The owners of `path` by `dpkg -S` in `root`, sorted: dpkg lists them in
+/// the order of its package table, which depends on more than the
+/// packages (the architectures it knows, its journal).
+fn owners(root: &Path, path: &str) -> Vec<String> {
+    let out = run(Command::new("dpkg")
+        .arg(format!("--root={}", root.display()))
+        .args(["-S", path]));
+    let listed = out
+        .trim()
+        .strip_suffix(&format!(": {path}"))
+        .unwrap_or_else(|| panic!("dpkg -S {path}: {out}"));
+    let mut names: Vec<String> = listed.split(", ").map(str::to_owned).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_file_of_two_packages_without_replaces_is_refused_as_dpkg_refuses_it() {
+    // Identical content does not help: dpkg wants Replaces.
+    for b_content in ["b\n", "a\n"] {
+        let work = tempfile::tempdir().expect("tempdir");
+        let a = sharing_deb(work.path(), "foo-a", "all", "", &[("usr/bin/x", "a\n")]);
+        let b = sharing_deb(work.path(), "foo-b", "all", "", &[("usr/bin/x", b_content)]);
+        let err = both_refuse(
+            work.path(),
+            &[&a, &b],
+            "trying to overwrite '/usr/bin/x', which is also in package foo-a",
+        );
+        assert_eq!(
+            err,
+            "file /usr/bin/x is in both foo-a 1.0-1 and foo-b 1.0-1, and foo-b does not declare Replaces: foo-a; add --allow-file-conflicts to %packages to let the later one win"
+        );
+    }
+}
+
+#[test]
+fn replaces_moves_the_file_to_the_replacing_package_as_dpkg_does() {
+    // The later package replaces the earlier one, then the earlier one
+    // replaces the later (dpkg keeps the installed file and leaves the new
+    // one out).
+    let cases = [
+        ("", "Replaces: foo-a (<< 1.0-2)\n", "foo-b", "b\n"),
+        ("Replaces: foo-b\n", "", "foo-a", "a\n"),
+    ];
+    for (a_extra, b_extra, winner, content) in cases {
+        let work = tempfile::tempdir().expect("tempdir");
+        // Each keeps a file of its own: dpkg drops a package whose every
+        // file was replaced from its database.
+        let files = |name: &'static str, data: &'static str| {
+            [("usr/bin/x", data), ("usr/share/doc/", ""), (name, data)]
+        };
+        let a = sharing_deb(
+            work.path(),
+            "foo-a",
+            "all",
+            a_extra,
+            &files("usr/share/a", "a\n"),
+        );
+        let b = sharing_deb(
+            work.path(),
+            "foo-b",
+            "all",
+            b_extra,
+            &files("usr/share/b", "b\n"),
+        );
+        let (ours, theirs) = sharing_roots(work.path());
+        let (ok, out) = real_unpack(&theirs, &[], &[&a, &b]);
+        assert!(ok, "dpkg refused: {out}");
+
+        let root = RootFs::open(&ours).expect("open");
+        let done = unpack_debs(&root, &[&a, &b], FileConflicts::Refuse).expect("unpack");
+        assert!(done.warnings.is_empty(), "{:?}", done.warnings);
+        for dir in [&ours, &theirs] {
+            assert_eq!(owners(dir, "/usr/bin/x"), [winner]);
+            assert_eq!(
+                fs::read_to_string(dir.join("usr/bin/x")).expect("read"),
+                content
+            );
+        }
+        for list in ["foo-a.list", "foo-b.list"] {
+            let read = |dir: &Path| {
+                fs::read_to_string(dir.join("var/lib/dpkg/info").join(list)).expect(list)
+            };
+            assert_eq!(read(&ours), read(&theirs), "{winner}: {list}");
+        }
+        for package in ["foo-a", "foo-b"] {
+            dpkg_db::mark_installed(&root, package, None).expect("mark installed");
+        }
+        let audit = run(Command::new("dpkg")
+            .arg(format!("--root={}", ours.display()))
+            .arg("--audit"));
+        assert!(audit.trim().is_empty(), "audit: {audit}");
+    }
+}
+
+#[test]
+fn shared_directories_and_identical_multi_arch_same_files_are_shared_as_dpkg_shares_them() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let ma = "Multi-Arch: same\n";
+    let debs = [
+        sharing_deb(
+            work.path(),
+            "foo-a",
+            "all",
+            "",
+            &[("usr/share/shared/a", "a\n")],
+        ),
+        sharing_deb(
+            work.path(),
+            "foo-b",
+            "all",
+            "",
+            &[("usr/share/shared/b", "b\n")],
+        ),
+        // A directory where an earlier package has a link to one: dpkg
+        // unpacks through the link.
+        sharing_deb(
+            work.path(),
+            "link-a",
+            "all",
+            "",
+            &[
+                ("usr/share/real/", ""),
+                ("usr/lib/alias", "-> ../share/real"),
+            ],
+        ),
+        sharing_deb(
+            work.path(),
+            "link-b",
+            "all",
+            "",
+            &[("usr/lib/alias/file", "b\n")],
+        ),
+        sharing_deb(
+            work.path(),
+            "libx",
+            "amd64",
+            ma,
+            &[("usr/share/libx/data", "same\n")],
+        ),
+        sharing_deb(
+            work.path(),
+            "libx",
+            "i386",
+            ma,
+            &[("usr/share/libx/data", "same\n")],
+        ),
+    ];
+    let debs: Vec<&Path> = debs.iter().map(PathBuf::as_path).collect();
+    let (ours, theirs) = sharing_roots(work.path());
+    let (ok, out) = real_unpack(&theirs, &[], &debs);
+    assert!(ok, "dpkg refused: {out}");
+
+    let root = RootFs::open(&ours).expect("open");
+    unpack_debs(&root, &debs, FileConflicts::Refuse).expect("unpack");
+    for path in [
+        "/usr/share/shared",
+        "/usr/share/libx/data",
+        "/usr/lib/alias",
+        "/usr/lib/alias/file",
+    ] {
+        assert_eq!(owners(&ours, path), owners(&theirs, path), "{path}");
+    }
+    for dir in [&ours, &theirs] {
+        let file = fs::read_to_string(dir.join("usr/share/real/file")).expect("through the link");
+        assert_eq!(file, "b\n");
+    }
+    assert_eq!(owners(&ours, "/usr/share/shared"), ["foo-a", "foo-b"]);
+    assert_eq!(owners(&ours, "/usr/lib/alias"), ["link-a", "link-b"]);
+}
+
+#[test]
+fn multi_arch_same_instances_that_ship_a_file_differently_are_refused_as_dpkg_refuses_them() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let ma = "Multi-Arch: same\n";
+    let amd64 = sharing_deb(
+        work.path(),
+        "libx",
+        "amd64",
+        ma,
+        &[("usr/share/libx/data", "64\n")],
+    );
+    let i386 = sharing_deb(
+        work.path(),
+        "libx",
+        "i386",
+        ma,
+        &[("usr/share/libx/data", "32\n")],
+    );
+    let err = both_refuse(
+        work.path(),
+        &[&amd64, &i386],
+        "trying to overwrite shared '/usr/share/libx/data'",
+    );
+    assert!(
+        err.starts_with(
+            "file /usr/share/libx/data is in both libx:amd64 1.0-1 and libx:i386 1.0-1, instances of one Multi-Arch: same package"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn allowed_file_conflicts_warn_and_the_later_file_wins_as_with_force_overwrite() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let a = sharing_deb(work.path(), "foo-a", "all", "", &[("usr/bin/x", "a\n")]);
+    let b = sharing_deb(work.path(), "foo-b", "all", "", &[("usr/bin/x", "b\n")]);
+    let (ours, theirs) = sharing_roots(work.path());
+    let (ok, out) = real_unpack(&theirs, &["--force-overwrite"], &[&a, &b]);
+    assert!(ok, "dpkg --force-overwrite: {out}");
+
+    let root = RootFs::open(&ours).expect("open");
+    let done = unpack_debs(&root, &[&a, &b], FileConflicts::Allow).expect("unpack");
+    assert_eq!(
+        done.warnings,
+        [
+            "file /usr/bin/x is in both foo-a 1.0-1 and foo-b 1.0-1, and foo-b does not declare Replaces: foo-a; the one of foo-b 1.0-1 is installed (--allow-file-conflicts)"
+        ]
+    );
+    for dir in [&ours, &theirs] {
+        assert_eq!(
+            fs::read_to_string(dir.join("usr/bin/x")).expect("read"),
+            "b\n"
+        );
+    }
+    assert_eq!(owners(&ours, "/usr/bin/x"), owners(&theirs, "/usr/bin/x"));
+}
+
+#[test]
+fn a_conflict_with_a_diverting_package_passes_once_the_path_is_diverted() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let a = sharing_deb(work.path(), "foo-a", "all", "", &[("usr/bin/x", "a\n")]);
+    // Only the mention of dpkg-divert matters; the diversion itself is
+    // registered by hand below, as the preinst would have.
+    let tree = work.path().join("tree-foo-a-all");
+    let preinst = tree.join("DEBIAN/preinst");
+    fs::write(
+        &preinst,
+        "#!/bin/sh\n# dpkg-divert is run by hand in the test\nexit 0\n",
+    )
+    .expect("write");
+    fs::set_permissions(&preinst, fs::Permissions::from_mode(0o755)).expect("chmod");
+    dpkg_deb_build(&tree, &a, "gzip");
+    let b = sharing_deb(work.path(), "foo-b", "all", "", &[("usr/bin/x", "b\n")]);
+
+    // Not diverted: refused when foo-b's turn comes.
+    let (ours, theirs) = sharing_roots(work.path());
+    let root = RootFs::open(&ours).expect("open");
+    let err = unpack_debs(&root, &[&a, &b], FileConflicts::Refuse).expect_err("a conflict");
+    assert!(
+        err.to_string()
+            .starts_with("file /usr/bin/x is in both foo-a 1.0-1 and foo-b 1.0-1"),
+        "{err}"
+    );
+    assert!(!ours.join("var/lib/dpkg/info/foo-b.list").exists());
+
+    // Diverted by foo-a: foo-b's file goes to the diverted name.
+    fs::remove_dir_all(&ours).expect("clean");
+    fs::remove_dir_all(&theirs).expect("clean");
+    let (ours, theirs) = sharing_roots(work.path());
+    for dir in [&ours, &theirs] {
+        run(Command::new("dpkg-divert")
+            .arg(format!("--root={}", dir.display()))
+            .args([
+                "--package",
+                "foo-a",
+                "--divert",
+                "/usr/bin/x.distrib",
+                "--no-rename",
+            ])
+            .args(["--add", "/usr/bin/x"]));
+    }
+    let (ok, out) = real_unpack(&theirs, &["--force-script-chrootless"], &[&a, &b]);
+    assert!(ok, "dpkg refused: {out}");
+    let root = RootFs::open(&ours).expect("open");
+    unpack_debs(&root, &[&a, &b], FileConflicts::Refuse).expect("unpack");
+    for dir in [&ours, &theirs] {
+        let read = |path: &str| fs::read_to_string(dir.join(path)).expect(path);
+        assert_eq!(read("usr/bin/x"), "a\n");
+        assert_eq!(read("usr/bin/x.distrib"), "b\n");
+    }
+}
+
+#[test]
+fn a_package_the_root_already_holds_is_checked_as_dpkg_checks_it() {
+    for (b_extra, refused) in [("", true), ("Replaces: foo-a\n", false)] {
+        let work = tempfile::tempdir().expect("tempdir");
+        let a = sharing_deb(
+            work.path(),
+            "foo-a",
+            "all",
+            "",
+            &[("usr/bin/x", "a\n"), ("usr/share/a", "a\n")],
+        );
+        let b = sharing_deb(
+            work.path(),
+            "foo-b",
+            "all",
+            b_extra,
+            &[("usr/bin/x", "b\n")],
+        );
+        let (ours, theirs) = sharing_roots(work.path());
+        let (ok, out) = real_unpack(&theirs, &[], &[&a]);
+        assert!(ok, "{out}");
+        let (ok, out) = real_unpack(&theirs, &[], &[&b]);
+        assert_eq!(!ok, refused, "dpkg: {out}");
+
+        let root = RootFs::open(&ours).expect("open");
+        unpack_debs(&root, &[&a], FileConflicts::Refuse).expect("unpack foo-a");
+        let second = unpack_debs(&root, &[&b], FileConflicts::Refuse);
+        if refused {
+            let err = second.expect_err("a conflict");
+            assert!(
+                err.to_string()
+                    .starts_with("file /usr/bin/x is in both foo-a 1.0-1 and foo-b 1.0-1"),
+                "{err}"
+            );
+            assert!(!ours.join("var/lib/dpkg/info/foo-b.list").exists());
+        } else {
+            second.expect("unpack foo-b");
+            assert_eq!(owners(&ours, "/usr/bin/x"), ["foo-b"]);
+        }
+        for list in ["foo-a.list", "foo-b.list"] {
+            let read =
+                |dir: &Path| fs::read_to_string(dir.join("var/lib/dpkg/info").join(list)).ok();
+            assert_eq!(read(&ours), read(&theirs), "{b_extra:?}: {list}");
+        }
+        assert_eq!(
+            fs::read_to_string(ours.join("usr/bin/x")).expect("read"),
+            fs::read_to_string(theirs.join("usr/bin/x")).expect("read")
+        );
+    }
 }

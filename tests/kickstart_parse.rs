@@ -520,6 +520,26 @@ fn packages_section() {
 }
 
 #[test]
+fn packages_allow_file_conflicts_is_parsed_and_rendered() {
+    assert!(
+        !ks("%packages\n%end\n")
+            .packages
+            .options
+            .allow_file_conflicts
+    );
+    let options = ks("%packages --allow-file-conflicts\nvim\n%end\n")
+        .packages
+        .options;
+    assert!(options.allow_file_conflicts);
+    assert_eq!(options.render(), "%packages --allow-file-conflicts");
+    assert_error_at(
+        "%packages --allow-file-conflicts=yes\n%end\n",
+        1,
+        "%packages",
+    );
+}
+
+#[test]
 fn packages_errors() {
     assert_error_at(
         "%packages --bogus\n%end\n",

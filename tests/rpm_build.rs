@@ -45,6 +45,31 @@ impl Repo {
     fn signed_specs(specs: &[&str], subkey: bool) -> Repo {
         let busybox = rpmrepo::static_busybox().display().to_string();
         let (dir, rpms) = rpmrepo::build_with(specs, &[("busybox", &busybox)]);
+        Repo::sign_and_index(dir, rpms, subkey)
+    }
+
+    /// `lc-shell` and two builds of `overlap.spec` that ship the same
+    /// paths: `lc-overlap-a`, and `lc-overlap-b` with `b_defines`.
+    fn overlapping(b_defines: &[(&str, &str)]) -> Repo {
+        let busybox = rpmrepo::static_busybox().display().to_string();
+        let (dir, mut rpms) = rpmrepo::build_with(
+            &["install/shell", "install/overlap"],
+            &[("busybox", &busybox), ("pkg", "a")],
+        );
+        let mut defines = vec![("pkg", "b")];
+        defines.extend_from_slice(b_defines);
+        let (_other, built) = rpmrepo::build_with(&["install/overlap"], &defines);
+        for rpm in built {
+            let name = rpm.file_name().expect("a file name");
+            let to = dir.path().join("repo/noarch").join(name);
+            fs::copy(&rpm, &to).expect("copy");
+            rpms.push(to);
+        }
+        Repo::sign_and_index(dir, rpms, false)
+    }
+
+    /// Signs `rpms`, built under `dir`, and indexes them.
+    fn sign_and_index(dir: TempDir, rpms: Vec<PathBuf>, subkey: bool) -> Repo {
         let gpg = Gpg::new();
         let primary = gpg.gen_key(&format!("Fixture Packager <{SIGNER}>"), "never");
         if subkey {
@@ -251,6 +276,34 @@ fn packages_a_signed_repository_must_refuse_stop_the_build_by_name() {
         &run,
         &root,
         &["lc-svc-2.1-4.noarch: the header does not match"],
+    );
+}
+
+#[test]
+fn a_file_conflict_stops_the_build_unless_the_kickstart_allows_it() {
+    let repo = Repo::overlapping(&[("content", "from b")]);
+    let (run, root) = repo.build("lc-shell\nlc-overlap-a\nlc-overlap-b");
+    fails_with(
+        &run,
+        &root,
+        &[
+            "file /usr/bin/lc-overlap is in both lc-overlap-a-1.0-1.noarch and lc-overlap-b-1.0-1.noarch, and they differ in size; add --allow-file-conflicts to %packages to let the later one win",
+        ],
+    );
+
+    // A second %packages header, whose options replace the first's.
+    let (run, root) =
+        repo.build("lc-shell\nlc-overlap-a\nlc-overlap-b\n%end\n%packages --allow-file-conflicts");
+    let stderr = text(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("the one of lc-overlap-b-1.0-1.noarch is installed (--allow-file-conflicts)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        fs::read_to_string(root.join("usr/bin/lc-overlap")).expect("read"),
+        "from b\n"
     );
 }
 

@@ -798,3 +798,169 @@ fn failing_lua_pre_stops_the_installation() {
     assert!(out.contains("lua failing on purpose"), "{out}");
     assert!(!theirs.at("usr/share/lc-luabadpre").exists());
 }
+
+// ---------------------------------------------------------------------------
+// File conflicts: builds of `overlap.spec` that ship the same paths, judged
+// against the real `rpm -i --test` of the same packages.
+
+/// Extra `rpmbuild --define`s for `overlap.spec`.
+type Defines<'a> = &'a [(&'a str, &'a str)];
+
+/// `lc-overlap-NAME` for each name, built with its extra defines.
+fn overlap(variants: &[(&str, Defines)]) -> (Vec<TempDir>, Vec<PathBuf>) {
+    let mut dirs = Vec::new();
+    let mut rpms = Vec::new();
+    for (name, extra) in variants {
+        let mut defines = vec![("pkg", *name)];
+        defines.extend_from_slice(extra);
+        let (dir, built) = rpmrepo::build_with(&["install/overlap"], &defines);
+        dirs.push(dir);
+        rpms.extend(built);
+    }
+    (dirs, rpms)
+}
+
+#[test]
+fn file_conflicts_are_refused_where_rpm_refuses_them_before_anything_is_written() {
+    // The defines that make lc-overlap-b differ, the path, what differs.
+    let cases: [(Defines, &str, &str); 4] = [
+        (&[("content", "SAME")], "/usr/bin/lc-overlap", "content"),
+        (&[("content", "longer")], "/usr/bin/lc-overlap", "size"),
+        (&[("dirmode", "0700")], "/usr/share/lc-overlap", "mode"),
+        (
+            &[("conftext", "setting=2")],
+            "/etc/lc-overlap.conf",
+            "content",
+        ),
+    ];
+    for (defines, path, what) in cases {
+        let (_built, rpms) = overlap(&[("a", &[]), ("b", defines)]);
+        let theirs = Root::new();
+        let (ok, out) = theirs.rpm_install(&["--test"], &rpms);
+        assert!(!ok, "rpm --test accepted {path}: {out}");
+        assert!(
+            out.contains(&format!("file {path} conflicts between attempted installs")),
+            "{out}"
+        );
+
+        let ours = Root::new();
+        let err = ours
+            .install(&rpms, &RpmInstallOptions::default())
+            .expect_err("a conflict");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "file {path} is in both lc-overlap-a-1.0-1.noarch and lc-overlap-b-1.0-1.noarch, and they differ in {what}; add --allow-file-conflicts to %packages to let the later one win"
+            )
+        );
+        let left: Vec<_> = fs::read_dir(ours.path()).expect("read root").collect();
+        assert!(
+            left.is_empty(),
+            "{path}: the root is not untouched: {left:?}"
+        );
+    }
+}
+
+#[test]
+fn identical_files_shared_directories_and_ghosts_are_shared_as_rpm_shares_them() {
+    // Same content, config and directory; the ghost and the file in the
+    // directory differ per package.
+    let (_built, rpms) = overlap(&[("a", &[]), ("b", &[])]);
+    let theirs = Root::new();
+    let (ok, out) = theirs.rpm_install(&["--test"], &rpms);
+    assert!(ok, "rpm --test refused: {out}");
+
+    let ours = Root::new();
+    let installed = ours
+        .install(&rpms, &RpmInstallOptions::default())
+        .expect("install");
+    assert!(
+        installed.iter().all(|p| p.warnings.is_empty()),
+        "{installed:?}"
+    );
+    for path in ["/usr/bin/lc-overlap", "/usr/share/lc-overlap"] {
+        let (ok, owners) = ours.rpm(&["-qf", path]);
+        assert!(ok, "{owners}");
+        assert_eq!(
+            owners.lines().collect::<Vec<_>>(),
+            ["lc-overlap-a-1.0-1.noarch", "lc-overlap-b-1.0-1.noarch"],
+            "{path}"
+        );
+    }
+    let (ok, verify) = ours.rpm(&["-V", "lc-overlap-a", "lc-overlap-b"]);
+    assert!(ok, "rpm -V: {verify}");
+}
+
+#[test]
+fn allowed_file_conflicts_warn_and_the_later_file_wins_as_with_replacefiles() {
+    let (_built, rpms) = overlap(&[
+        ("a", &[("content", "from a")]),
+        ("b", &[("content", "from b")]),
+    ]);
+    // rpm installs the two in an order of its own: its file is the one
+    // of the package it installed last.
+    let theirs = Root::new();
+    let mut args = vec!["-ivh", "--nodeps", "--nosignature", "--replacefiles"];
+    let paths: Vec<String> = rpms.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let (ok, out) = theirs.rpm(&args);
+    assert!(ok, "rpm --replacefiles: {out}");
+    let last = out
+        .lines()
+        .filter_map(|line| line.strip_prefix("lc-overlap-"))
+        .next_back()
+        .and_then(|line| line.chars().next())
+        .expect("rpm's progress names the packages");
+
+    let ours = Root::new();
+    let options = RpmInstallOptions {
+        file_conflicts: livecompose::install::FileConflicts::Allow,
+        ..RpmInstallOptions::default()
+    };
+    let installed = ours.install(&rpms, &options).expect("install");
+    let warnings: Vec<&String> = installed.iter().flat_map(|p| &p.warnings).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "file /usr/bin/lc-overlap is in both lc-overlap-a-1.0-1.noarch and lc-overlap-b-1.0-1.noarch, and they differ in content; the one of lc-overlap-b-1.0-1.noarch is installed"
+        ),
+        "{}",
+        warnings[0]
+    );
+    let content = |root: &Root| fs::read_to_string(root.at("usr/bin/lc-overlap")).expect("read");
+    assert_eq!(content(&ours), "from b\n");
+    assert_eq!(content(&theirs), format!("from {last}\n"));
+}
+
+#[test]
+fn a_package_the_database_already_holds_is_checked_as_rpm_checks_it() {
+    for (b_defines, refused) in [(&[("content", "SAME")][..], true), (&[][..], false)] {
+        let (_built, rpms) = overlap(&[("a", &[]), ("b", b_defines)]);
+        let (a, b) = (&rpms[..1], &rpms[1..]);
+        let theirs = Root::new();
+        let (ok, out) = theirs.rpm_install(&[], a);
+        assert!(ok, "{out}");
+        let (ok, out) = theirs.rpm_install(&[], b);
+        assert_eq!(!ok, refused, "rpm: {out}");
+
+        let ours = Root::new();
+        ours.install(a, &RpmInstallOptions::default())
+            .expect("install lc-overlap-a");
+        let second = ours.install(b, &RpmInstallOptions::default());
+        let (_, owners) = ours.rpm(&["-qf", "/usr/bin/lc-overlap"]);
+        if refused {
+            let err = second.expect_err("a conflict");
+            assert_eq!(
+                err.to_string(),
+                "file /usr/bin/lc-overlap is in both lc-overlap-a-1.0-1.noarch and lc-overlap-b-1.0-1.noarch, and they differ in content; add --allow-file-conflicts to %packages to let the later one win"
+            );
+            assert_eq!(owners.trim(), "lc-overlap-a-1.0-1.noarch");
+        } else {
+            second.expect("install lc-overlap-b");
+            assert_eq!(
+                owners.lines().collect::<Vec<_>>(),
+                ["lc-overlap-a-1.0-1.noarch", "lc-overlap-b-1.0-1.noarch"]
+            );
+        }
+    }
+}

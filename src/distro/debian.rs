@@ -305,8 +305,8 @@ impl Distro for Debian<'_> {
         } else {
             chroot.clone()
         };
-        bootstrap::install(root, &chroot, &to_install, bar)?;
-        Ok(Vec::new())
+        let policy = super::file_conflicts(&self.plan.kickstart.packages.options);
+        Ok(bootstrap::install(root, &chroot, &to_install, policy, bar)?)
     }
 
     fn finish_root(&self, root: &RootFs) -> anyhow::Result<()> {

@@ -18,8 +18,8 @@ use indicatif::ProgressBar;
 use crate::chroot::Chroot;
 use crate::configure::Conventions;
 use crate::fetch::{Expected, Fetcher};
-use crate::install::{InRootPath, RootFs};
-use crate::kickstart::sections::PackageSpec;
+use crate::install::{FileConflicts, InRootPath, RootFs};
+use crate::kickstart::sections::{PackageSpec, PackagesOptions};
 use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
 use crate::resolve::Requested;
 
@@ -230,6 +230,16 @@ pub(crate) fn extra_requests<'a>(
         origin: purpose.to_owned(),
         ignore_missing: false,
     })
+}
+
+/// What a file conflict between two packages does to the build: an error
+/// unless `%packages --allow-file-conflicts`.
+pub(crate) fn file_conflicts(options: &PackagesOptions) -> FileConflicts {
+    if options.allow_file_conflicts {
+        FileConflicts::Allow
+    } else {
+        FileConflicts::Refuse
+    }
 }
 
 /// The packages that hold `assets`, each once.

@@ -273,6 +273,7 @@ impl Distro for Rpm<'_> {
             // Wherever the packages point /var/lib/rpm.
             dbpath: None,
             trusted_keys: self.trusted_keys(packages),
+            file_conflicts: super::file_conflicts(options),
             exclude_docs: options.exclude_docs,
             install_langs: options.inst_langs.as_ref().map(|langs| {
                 langs

@@ -18,7 +18,9 @@ use std::path::Path;
 use indicatif::ProgressBar;
 use thiserror::Error;
 
-use super::deb::{DebError, DebPackage, Unpacked};
+use super::conflicts::FileConflicts;
+use super::deb::{DebError, DebPackage};
+use super::deb_conflicts::{self, DebConflictError, DebPlan};
 use super::dpkg_db::{self, DbError};
 use super::rootfs::{InRootPath, Meta, RootError, RootFs};
 use crate::chroot::{Chroot, ChrootError};
@@ -38,6 +40,8 @@ pub enum BootstrapError {
     #[error(transparent)]
     Deb(#[from] DebError),
     #[error(transparent)]
+    Conflicts(#[from] DebConflictError),
+    #[error(transparent)]
     Root(#[from] RootError),
     #[error(transparent)]
     Db(#[from] DbError),
@@ -55,9 +59,6 @@ pub enum BootstrapError {
 /// start services: nothing of the image may run as a daemon on the build
 /// host.
 const POLICY_RC_D: &str = "usr/sbin/policy-rc.d";
-
-/// Where a diverting package's file waits while a diverted one is unpacked.
-const STASH_SUFFIX: &str = ".livecompose-diverted";
 
 /// Where dpkg itself keeps a package's control scripts while it unpacks.
 const CONTROL_TEMP: &str = "var/lib/dpkg/tmp.ci";
@@ -230,23 +231,38 @@ fn place_after_dependencies(
 }
 
 /// Installs `packages` into `root` (prepared by [`prepare_root`]), running
-/// their maintainer scripts through `chroot`. `bar` counts packages.
+/// their maintainer scripts through `chroot`. `bar` counts packages. The
+/// packages' file lists are checked for conflicts first, in the order they
+/// will be unpacked; `policy` says whether one stops the installation
+/// before anything is written. Returns the conflicts let through, one
+/// warning each.
 pub fn install(
     root: &RootFs,
     chroot: &Chroot,
     packages: &[ToInstall<'_>],
+    policy: FileConflicts,
     bar: &ProgressBar,
-) -> Result<(), BootstrapError> {
+) -> Result<Vec<String>, BootstrapError> {
     let index_entries: Vec<&BinaryPackage> = packages.iter().map(|p| p.package).collect();
     let order = Order::new(&index_entries);
     if order.base.is_empty() {
         return Err(BootstrapError::NoEssential);
+    }
+    bar.set_message("checking the packages for file conflicts");
+    let sequence: Vec<usize> = order.base.iter().chain(&order.rest).copied().collect();
+    let debs: Vec<&Path> = sequence.iter().map(|&i| packages[i].deb).collect();
+    let plan = deb_conflicts::check(root, &debs, policy)?;
+    let mut position = vec![0; packages.len()];
+    for (at, &index) in sequence.iter().enumerate() {
+        position[index] = at;
     }
     let mut installer = Installer {
         root,
         chroot,
         packages,
         bar,
+        plan: &plan,
+        position,
         instance: vec![None; packages.len()],
         configured: vec![false; packages.len()],
         unpacked_paths: Vec::new(),
@@ -287,7 +303,7 @@ pub fn install(
     bar.set_message("configuring packages");
     installer.configure_pending()?;
     installer.run_file_triggers()?;
-    Ok(())
+    Ok(plan.warnings())
 }
 
 struct Installer<'a> {
@@ -295,6 +311,10 @@ struct Installer<'a> {
     chroot: &'a Chroot,
     packages: &'a [ToInstall<'a>],
     bar: &'a ProgressBar,
+    /// How the packages share their paths, by position in the unpack order.
+    plan: &'a DebPlan,
+    /// Each package's position in the unpack order.
+    position: Vec<usize>,
     /// dpkg's name for each unpacked package (`name` or `name:arch`).
     instance: Vec<Option<String>>,
     configured: Vec<bool>,
@@ -305,45 +325,14 @@ struct Installer<'a> {
 impl Installer<'_> {
     /// `dpkg --unpack` without the scripts: files, then the database.
     fn unpack(&mut self, index: usize, deb: &mut DebPackage) -> Result<(), BootstrapError> {
-        let unpacked = self.unpack_diverted(deb)?;
+        let unpacked =
+            deb_conflicts::unpack_shared(self.root, deb, self.plan, self.position[index])?;
         dpkg_db::record_unpacked(self.root, deb, &unpacked)?;
         dpkg_db::register_trigger_interests(self.root, deb)?;
         self.unpacked_paths.extend(unpacked.paths);
         self.instance[index] = Some(dpkg_db::instance_name(deb));
         self.bar.inc(1);
         Ok(())
-    }
-
-    /// Unpacks `deb`, honouring the diversions other packages registered:
-    /// a diverted file of this package lands at the diversion's target and
-    /// the diverting package's own file stays in place, as with dpkg. The
-    /// list keeps the original names, as dpkg's does.
-    fn unpack_diverted(&self, deb: &mut DebPackage) -> Result<Unpacked, BootstrapError> {
-        let foreign: Vec<(InRootPath, InRootPath, InRootPath)> = dpkg_db::diversions(self.root)?
-            .into_iter()
-            .filter(|diversion| diversion.package != deb.name())
-            .map(|diversion| {
-                Ok((
-                    InRootPath::parse(&diversion.from)?,
-                    InRootPath::parse(&diversion.to)?,
-                    InRootPath::parse(format!("{}{STASH_SUFFIX}", diversion.from))?,
-                ))
-            })
-            .collect::<Result<_, RootError>>()?;
-        let mut stashed = Vec::new();
-        for (from, _, stash) in &foreign {
-            stashed.push(self.root.rename(from, stash)?);
-        }
-        let unpacked = deb.unpack(self.root);
-        for ((from, to, stash), was_stashed) in foreign.iter().zip(stashed) {
-            if unpacked.is_ok() {
-                self.root.rename(from, to)?;
-            }
-            if was_stashed {
-                self.root.rename(stash, from)?;
-            }
-        }
-        Ok(unpacked?)
     }
 
     /// Runs `preinst install` the way dpkg does for a first installation.

@@ -5,7 +5,7 @@
 //! then `data.tar[.gz|.xz|.zst|.bz2]`. Members whose names start with `_` may
 //! sit between them and are ignored, as dpkg does.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
@@ -309,6 +309,34 @@ impl DebPackage {
     /// Streams the data archive into `root`. The file is read forward only,
     /// so this can be done once per opened package.
     pub fn unpack(&mut self, root: &RootFs) -> Result<Unpacked, DebError> {
+        self.unpack_except(root, &BTreeSet::new())
+    }
+
+    /// [`DebPackage::unpack`], leaving out the entries at `skip` (list
+    /// entries, `/usr/bin/x`): files another package keeps, which dpkg
+    /// neither writes nor lists for this one.
+    pub fn unpack_except(
+        &mut self,
+        root: &RootFs,
+        skip: &BTreeSet<Vec<u8>>,
+    ) -> Result<Unpacked, DebError> {
+        self.with_data(|data| extract_tar(root, data, skip))
+    }
+
+    /// What the data archive holds, by list entry in archive order, without
+    /// writing anything: for the file-conflict check before unpacking.
+    /// `hash` asks for the MD5 of regular files (needed to compare the
+    /// instances of a `Multi-Arch: same` package). Like
+    /// [`DebPackage::unpack`], this reads the data archive once.
+    pub fn data_entries(&mut self, hash: bool) -> Result<Vec<(String, DataEntry)>, DebError> {
+        self.with_data(|data| list_tar(data, hash))
+    }
+
+    /// Finds the data member and runs `read` on its decompressed stream.
+    fn with_data<T>(
+        &mut self,
+        read: impl FnOnce(&mut dyn Read) -> Result<T, ExtractError>,
+    ) -> Result<T, DebError> {
         let path = self.path.clone();
         loop {
             let mut entry = match self.archive.next_entry() {
@@ -336,14 +364,14 @@ impl DebPackage {
                     reason: format!("member {name:?} where data.tar was expected"),
                 });
             };
-            let decoder = compression
+            let mut decoder = compression
                 .decoder(&mut entry)
                 .map_err(|e| DebError::Member {
                     package: path.clone(),
                     member: name.clone(),
                     reason: format!("cannot start decompression: {e}"),
                 })?;
-            let unpacked = extract_tar(root, decoder).map_err(|e| match e {
+            return read(&mut decoder).map_err(|e| match e {
                 ExtractError::Tar(source) => DebError::Read {
                     package: path.clone(),
                     member: name.clone(),
@@ -355,8 +383,7 @@ impl DebPackage {
                     entry,
                     source,
                 },
-            })?;
-            return Ok(unpacked);
+            });
         }
     }
 }
@@ -416,12 +443,109 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// What a data archive entry is, for the file-conflict check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataEntry {
+    Directory,
+    /// A regular file, with its MD5 (lower-case hex) when it was asked for.
+    File {
+        md5: Option<String>,
+    },
+    Symlink {
+        target: Vec<u8>,
+    },
+    /// A hard link to an earlier entry, by its list entry.
+    HardLink {
+        target: String,
+    },
+    /// A device node or a fifo.
+    Node,
+}
+
+/// The entry's path inside the root and as shown in messages, or `None`
+/// for the tar format's own metadata entries (pax headers, GNU long
+/// names), which name no file.
+fn entry_path<R: Read>(
+    entry: &tar::Entry<'_, R>,
+) -> Result<Option<(InRootPath, String)>, ExtractError> {
+    let entry_type = entry.header().entry_type();
+    if entry_type.is_pax_global_extensions()
+        || entry_type.is_pax_local_extensions()
+        || entry_type.is_gnu_longname()
+        || entry_type.is_gnu_longlink()
+    {
+        return Ok(None);
+    }
+    let raw_path = entry.path_bytes();
+    let shown = String::from_utf8_lossy(&raw_path).into_owned();
+    let path =
+        InRootPath::parse(OsStr::from_bytes(&raw_path)).map_err(|source| ExtractError::Entry {
+            entry: shown.clone(),
+            source,
+        })?;
+    Ok(Some((path, shown)))
+}
+
+/// Lists a (decompressed) tar stream as [`DebPackage::data_entries`] does.
+fn list_tar(reader: &mut dyn Read, hash: bool) -> Result<Vec<(String, DataEntry)>, ExtractError> {
+    let mut archive = tar::Archive::new(reader);
+    let mut listed = Vec::new();
+    for entry in archive.entries().map_err(ExtractError::Tar)? {
+        let mut entry = entry.map_err(ExtractError::Tar)?;
+        let Some((path, shown)) = entry_path(&entry)? else {
+            continue;
+        };
+        let entry_type = entry.header().entry_type();
+        let kind = if entry_type.is_dir() {
+            DataEntry::Directory
+        } else if entry_type.is_file() || entry_type.is_contiguous() {
+            let md5 = if hash {
+                let mut hasher = Md5::new();
+                let mut hashing = HashingReader {
+                    inner: &mut entry,
+                    hasher: &mut hasher,
+                };
+                io::copy(&mut hashing, &mut io::sink()).map_err(ExtractError::Tar)?;
+                Some(hex(&hasher.finalize()))
+            } else {
+                None
+            };
+            DataEntry::File { md5 }
+        } else if entry_type.is_symlink() || entry_type.is_hard_link() {
+            let target = entry
+                .link_name_bytes()
+                .ok_or_else(|| missing_link(&shown))?
+                .into_owned();
+            if entry_type.is_symlink() {
+                DataEntry::Symlink { target }
+            } else {
+                let target = InRootPath::parse(OsStr::from_bytes(&target))
+                    .map_err(|source| ExtractError::Entry {
+                        entry: shown.clone(),
+                        source,
+                    })?
+                    .to_list_entry();
+                DataEntry::HardLink { target }
+            }
+        } else {
+            DataEntry::Node
+        };
+        listed.push((path.to_list_entry(), kind));
+    }
+    Ok(listed)
+}
+
 /// Extracts a (decompressed) tar stream into `root`, entry by entry, with the
-/// rules of [`RootFs`]. Regular files are hashed while written.
+/// rules of [`RootFs`]. Regular files are hashed while written. Entries whose
+/// list entry is in `skip` are neither written nor listed.
 ///
 /// Directory times are set at the end: creating entries inside a directory
 /// changes its mtime.
-pub fn extract_tar<R: Read>(root: &RootFs, reader: R) -> Result<Unpacked, ExtractError> {
+pub fn extract_tar<R: Read>(
+    root: &RootFs,
+    reader: R,
+    skip: &BTreeSet<Vec<u8>>,
+) -> Result<Unpacked, ExtractError> {
     let mut archive = tar::Archive::new(reader);
     let mut unpacked = Unpacked::default();
     let mut dir_times: Vec<(InRootPath, i64)> = Vec::new();
@@ -429,22 +553,19 @@ pub fn extract_tar<R: Read>(root: &RootFs, reader: R) -> Result<Unpacked, Extrac
     let entries = archive.entries().map_err(ExtractError::Tar)?;
     for entry in entries {
         let mut entry = entry.map_err(ExtractError::Tar)?;
-        let raw_path = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+        let Some((path, shown)) = entry_path(&entry)? else {
+            continue;
+        };
+        let list_entry = path.to_list_entry();
+        if skip.contains(list_entry.as_bytes()) {
+            continue;
+        }
         let at = |source: RootError| ExtractError::Entry {
             entry: shown.clone(),
             source,
         };
         let header = entry.header();
         let entry_type = header.entry_type();
-        if entry_type.is_pax_global_extensions()
-            || entry_type.is_pax_local_extensions()
-            || entry_type.is_gnu_longname()
-            || entry_type.is_gnu_longlink()
-        {
-            continue;
-        }
-        let path = InRootPath::parse(OsStr::from_bytes(&raw_path)).map_err(at)?;
         let meta = header_meta(header).map_err(|e| ExtractError::Entry {
             entry: shown.clone(),
             source: RootError::Io {
@@ -453,7 +574,6 @@ pub fn extract_tar<R: Read>(root: &RootFs, reader: R) -> Result<Unpacked, Extrac
                 source: e,
             },
         })?;
-        let list_entry = path.to_list_entry();
 
         if entry_type.is_dir() {
             if root.create_dir(&path, &meta).map_err(at)?

@@ -339,6 +339,78 @@ pub fn statuses(root: &RootFs) -> Result<BTreeMap<String, String>, DbError> {
         .collect())
 }
 
+/// A package the root's dpkg database holds with files: what the
+/// file-conflict check needs to know of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstalledPackage {
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub multi_arch_same: bool,
+    /// The raw `Replaces:` value.
+    pub replaces: String,
+    /// Its name in `info/` ([`info_name`]).
+    pub instance: String,
+    /// Its `.list`, in order.
+    pub paths: Vec<String>,
+    /// Its `.md5sums`, by absolute path.
+    pub md5: BTreeMap<String, String>,
+}
+
+/// The packages of the status file that own files (every state but
+/// `not-installed` and `config-files`, as dpkg counts them).
+pub fn installed(root: &RootFs) -> Result<Vec<InstalledPackage>, DbError> {
+    let mut packages = Vec::new();
+    for p in read_status(root)? {
+        let state = p.get("Status").unwrap_or_default();
+        if state.ends_with(" not-installed") || state.ends_with(" config-files") {
+            continue;
+        }
+        let field = |name: &str| p.get(name).unwrap_or_default().trim().to_owned();
+        let multi_arch_same = field("Multi-Arch") == "same";
+        let instance = info_name(&field("Package"), &field("Architecture"), multi_arch_same);
+        let text = |suffix: &str| -> Result<String, DbError> {
+            let bytes = root.read(&admin(&format!("info/{instance}.{suffix}"))?)?;
+            Ok(String::from_utf8_lossy(&bytes.unwrap_or_default()).into_owned())
+        };
+        let paths = text("list")?.lines().map(str::to_owned).collect();
+        let md5 = text("md5sums")?
+            .lines()
+            .filter_map(|line| line.split_once("  "))
+            .map(|(sum, path)| (format!("/{}", path.trim_start_matches('/')), sum.to_owned()))
+            .collect();
+        packages.push(InstalledPackage {
+            name: field("Package"),
+            version: field("Version"),
+            architecture: field("Architecture"),
+            multi_arch_same,
+            replaces: field("Replaces"),
+            instance,
+            paths,
+            md5,
+        });
+    }
+    Ok(packages)
+}
+
+/// Removes `paths` from the `.list` of the installed `instance`: another
+/// package took them over with `Replaces`, as dpkg records it.
+pub fn drop_from_list(
+    root: &RootFs,
+    instance: &str,
+    paths: &BTreeSet<&str>,
+) -> Result<(), DbError> {
+    let list = admin(&format!("info/{instance}.list"))?;
+    let text = String::from_utf8_lossy(&root.read(&list)?.unwrap_or_default()).into_owned();
+    let mut kept = String::new();
+    for line in text.lines().filter(|line| !paths.contains(line)) {
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    root.write_bytes(&list, kept.as_bytes(), 0o644)?;
+    Ok(())
+}
+
 /// The name dpkg gives a package instance on its command line and in the
 /// trigger files: `name:arch` for `Multi-Arch: same`, else `name`.
 pub fn instance_name(package: &DebPackage) -> String {

@@ -168,6 +168,9 @@ pub struct PackagesOptions {
     pub ignore_missing: bool,
     pub multilib: bool,
     pub default: bool,
+    /// `--allow-file-conflicts` (a livecompose extension): a file two
+    /// packages may not share is a warning, and the later package's wins.
+    pub allow_file_conflicts: bool,
 }
 
 impl PackagesOptions {
@@ -181,6 +184,7 @@ impl PackagesOptions {
         "--ignoremissing",
         "--multilib",
         "--default",
+        "--allow-file-conflicts",
     ];
 
     pub fn parse(args: &mut Args) -> Result<Self, ArgError> {
@@ -195,6 +199,7 @@ impl PackagesOptions {
                     "--ignoremissing" => options.ignore_missing = true,
                     "--multilib" => options.multilib = true,
                     "--default" => options.default = true,
+                    "--allow-file-conflicts" => options.allow_file_conflicts = true,
                     _ => return Err(args.unknown(o)),
                 },
                 Arg::Positional(p) => return Err(args.unexpected(p, "")),
@@ -215,6 +220,7 @@ impl PackagesOptions {
             .flag("--ignoremissing", self.ignore_missing)
             .flag("--multilib", self.multilib)
             .flag("--default", self.default)
+            .flag("--allow-file-conflicts", self.allow_file_conflicts)
             .finish()
     }
 }

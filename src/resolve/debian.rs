@@ -69,7 +69,7 @@ impl resolvo::utils::VersionSet for DebSet {
     type V = Record;
 }
 
-fn satisfies(version: &Version, op: VersionOp, wanted: &str) -> bool {
+pub(crate) fn satisfies(version: &Version, op: VersionOp, wanted: &str) -> bool {
     // An unparsable version in a relation can match nothing: saying yes
     // would install something the archive never promised.
     let Ok(wanted) = Version::from_str(wanted) else {

@@ -39,7 +39,7 @@ macro_rules! pool_lookups {
 }
 use pool_lookups;
 
-mod debian;
+pub(crate) mod debian;
 mod rpm;
 
 use std::collections::{BTreeSet, HashSet};

@@ -114,13 +114,23 @@ fn in_root(file: &FileEntry) -> Result<InRootPath, RootError> {
     InRootPath::parse(OsStr::from_bytes(&file.path))
 }
 
-const S_IFMT: u32 = 0o170000;
+pub(super) const S_IFMT: u32 = 0o170000;
 const S_IFDIR: u32 = 0o040000;
-const S_IFREG: u32 = 0o100000;
-const S_IFLNK: u32 = 0o120000;
-const S_IFCHR: u32 = 0o020000;
-const S_IFBLK: u32 = 0o060000;
+pub(super) const S_IFREG: u32 = 0o100000;
+pub(super) const S_IFLNK: u32 = 0o120000;
+pub(super) const S_IFCHR: u32 = 0o020000;
+pub(super) const S_IFBLK: u32 = 0o060000;
 const S_IFIFO: u32 = 0o010000;
+
+/// Whether `policy` leaves `file` out of the image (`%_excludedocs`,
+/// `%_install_langs`): rpm neither writes it nor checks it for conflicts.
+pub(super) fn left_out(policy: &RpmInstallOptions, file: &FileEntry) -> bool {
+    (policy.exclude_docs && file.flags & file_flag::DOC != 0)
+        || match &policy.install_langs {
+            Some(langs) => !file.lang.is_empty() && !langs.contains(&file.lang),
+            None => false,
+        }
+}
 
 /// Installs `package`'s payload into `root`.
 pub fn extract(
@@ -130,16 +140,7 @@ pub fn extract(
     policy: &RpmInstallOptions,
 ) -> Result<Extracted, ExtractError> {
     let files = &package.files;
-    let skipped: Vec<bool> = files
-        .iter()
-        .map(|f| {
-            (policy.exclude_docs && f.flags & file_flag::DOC != 0)
-                || match &policy.install_langs {
-                    Some(langs) => !f.lang.is_empty() && !langs.contains(&f.lang),
-                    None => false,
-                }
-        })
-        .collect();
+    let skipped: Vec<bool> = files.iter().map(|f| left_out(policy, f)).collect();
     // Hard links: regular files sharing (device, inode).
     let mut by_inode: HashMap<(u64, u64), Vec<usize>> = HashMap::new();
     for (i, f) in files.iter().enumerate() {

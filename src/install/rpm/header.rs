@@ -61,6 +61,7 @@ pub mod tag {
     pub const FILEMODES: u32 = 1030;
     pub const FILERDEVS: u32 = 1033;
     pub const FILEMTIMES: u32 = 1034;
+    pub const FILEDIGESTS: u32 = 1035;
     pub const FILELINKTOS: u32 = 1036;
     pub const FILEFLAGS: u32 = 1037;
     pub const FILEUSERNAME: u32 = 1039;
@@ -92,6 +93,7 @@ pub mod tag {
     pub const PAYLOADFORMAT: u32 = 1124;
     pub const PAYLOADCOMPRESSOR: u32 = 1125;
     pub const INSTALLCOLOR: u32 = 1127;
+    pub const FILECOLORS: u32 = 1140;
     pub const INSTALLTID: u32 = 1128;
     pub const PRETRANS: u32 = 1151;
     pub const POSTTRANS: u32 = 1152;
@@ -100,6 +102,7 @@ pub mod tag {
     pub const LONGFILESIZES: u32 = 5008;
     pub const LONGSIGSIZE: u32 = 5009;
     pub const FILECAPS: u32 = 5010;
+    pub const FILEDIGESTALGO: u32 = 5011;
     pub const PAYLOADDIGEST: u32 = 5092;
     pub const PAYLOADDIGESTALGO: u32 = 5093;
     pub const SUGGESTNAME: u32 = 5049;
@@ -235,8 +238,8 @@ struct Entry {
 }
 
 /// A parsed header: the raw bytes of index and store, and the checked
-/// entries.
-#[derive(Debug, Clone)]
+/// entries. The default is a header without entries.
+#[derive(Debug, Clone, Default)]
 pub struct Header {
     entries: Vec<Entry>,
     /// The index entries as they were on disk (16 bytes each).
@@ -687,7 +690,7 @@ fn signature_padding(len: usize) -> usize {
 }
 
 /// The two headers of a package file, read up to the start of the payload.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PackageHeaders {
     pub signature: Header,
     pub main: Header,

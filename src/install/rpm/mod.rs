@@ -34,6 +34,7 @@
 //! first, as `gpg-pubkey` headers, as dnf imports them before installing.
 
 mod caps;
+mod conflicts;
 mod cpio;
 mod extract;
 pub mod header;
@@ -59,7 +60,8 @@ pub use self::package::{PackageError, RpmFile};
 pub use self::pubkey::PubkeyError;
 pub use self::rpmdb::DbError;
 use crate::chroot::{Chroot, ChrootError};
-use crate::install::rootfs::{InRootPath, Meta, RootError, RootFs};
+use crate::install::conflicts::{FileConflict, FileConflicts};
+use crate::install::rootfs::{Existing, InRootPath, Meta, RootError, RootFs};
 use crate::interrupt::{self, Interrupted};
 
 /// What the caller may leave out of the image (rpm's `%_excludedocs` and
@@ -80,6 +82,10 @@ pub struct RpmInstallOptions {
     /// The keys the packages were checked against, recorded in the
     /// database as `gpg-pubkey` so the image's rpm and dnf trust them too.
     pub trusted_keys: Vec<SignedPublicKey>,
+    /// Whether two packages that ship one path differently stop the
+    /// installation (rpm's default) or the later one's file wins
+    /// (`rpm --replacefiles`).
+    pub file_conflicts: FileConflicts,
 }
 
 /// One installed package, in installation order.
@@ -122,6 +128,8 @@ pub enum RpmInstallError {
     },
     #[error("cannot write a file trigger's input: {source}")]
     Input { source: std::io::Error },
+    #[error(transparent)]
+    Conflict(#[from] FileConflict),
     #[error(transparent)]
     Root(#[from] RootError),
     #[error(transparent)]
@@ -169,6 +177,11 @@ pub fn install(
         .clone()
         .unwrap_or_else(|| image_dbpath(&packages));
     let dbpath = InRootPath::parse(&dbpath_text)?;
+    // Every file list, also those of the packages the root already holds,
+    // is checked before the first file is written, so a refused conflict
+    // leaves the root as it was.
+    let installed = installed_packages(root, &dbpath, &dbpath_text)?;
+    let sharing = conflicts::check(&installed, &packages, &order, options)?;
     root.create_dir_all(&dbpath, 0o755)?;
     // Mount points for the chroot's API filesystems, with the modes the
     // `filesystem` package gives them (it may come later in the order).
@@ -206,6 +219,15 @@ pub fn install(
     let file_triggers = all_file_triggers(&packages, FileTriggerKind::File)?;
     let trans_file_triggers = all_file_triggers(&packages, FileTriggerKind::TransFile)?;
     let mut warnings: Vec<Vec<String>> = vec![Vec::new(); packages.len()];
+    for (position, warning) in sharing.warnings {
+        // A conflict's warning goes to the later package, always a new one.
+        if let Some(&i) = position
+            .checked_sub(installed.len())
+            .and_then(|at| order.get(at))
+        {
+            warnings[i].push(warning);
+        }
+    }
     for &i in &order {
         warnings[i].extend(scripts.run_fatal(&packages[i], ScriptKind::PreTrans)?);
     }
@@ -270,6 +292,29 @@ pub fn install(
         )?);
     }
     Ok(installed)
+}
+
+/// The packages the database at `dbpath` in `root` already holds, if there
+/// is one; nothing is created.
+fn installed_packages(
+    root: &RootFs,
+    dbpath: &InRootPath,
+    dbpath_text: &str,
+) -> Result<Vec<RpmFile>, RpmInstallError> {
+    if root.existing(dbpath)? != Existing::Directory {
+        return Ok(Vec::new());
+    }
+    let dir = root.open_dir(dbpath)?;
+    let label = PathBuf::from(format!("the rpm database in {dbpath_text}"));
+    rpmdb::installed_headers(&dir, dbpath_text)?
+        .into_iter()
+        .map(|header| {
+            RpmFile::installed(&label, header).map_err(|source| RpmInstallError::Package {
+                path: label.clone(),
+                source,
+            })
+        })
+        .collect()
 }
 
 fn all_file_triggers(

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use super::header::{HeaderError, PackageHeaders, tag};
+use super::extract::STATE_NORMAL;
+use super::header::{Header, HeaderError, PackageHeaders, tag};
 use crate::compression::Compression;
 use crate::repo::rpm::version::Evr;
 
@@ -84,6 +85,12 @@ pub struct FileEntry {
     pub lang: String,
     /// A `cap_to_text` string, empty for none.
     pub caps: String,
+    /// The content's digest (hex) for a regular file, in the package's
+    /// [`RpmFile::digest_algo`]; empty for other kinds.
+    pub digest: String,
+    /// rpm's file color: 1 for a 32-bit ELF file, 2 for a 64-bit one, 0
+    /// for anything else.
+    pub color: u64,
 }
 
 /// One requirement, with its `RPMSENSE_*` flags.
@@ -240,6 +247,9 @@ pub struct RpmFile {
     pub provides: Vec<String>,
     pub requires: Vec<Requirement>,
     pub files: Vec<FileEntry>,
+    /// rpm's number for the algorithm of the file digests (`PGPHASHALGO_*`:
+    /// 1 MD5, the default when the tag is absent, 8 SHA-256).
+    pub digest_algo: u64,
 }
 
 /// An array tag with one entry per file; absent is allowed for the
@@ -260,7 +270,30 @@ fn per_file<T: Clone>(
 impl RpmFile {
     /// Parses the headers of `reader` (positioned at the lead).
     pub fn read(path: &Path, reader: &mut dyn Read) -> Result<RpmFile, PackageError> {
-        let headers = PackageHeaders::read(reader)?;
+        RpmFile::from_headers(path, PackageHeaders::read(reader)?)
+    }
+
+    /// A package a root's rpm database holds, from its recorded header;
+    /// `label` names it in messages. Files its `FILESTATES` records as not
+    /// installed (left out, replaced, of the wrong color) are left out, as
+    /// rpm does not count them.
+    pub fn installed(label: &Path, main: Header) -> Result<RpmFile, PackageError> {
+        let headers = PackageHeaders {
+            signature: Header::default(),
+            main,
+        };
+        let mut package = RpmFile::from_headers(label, headers)?;
+        let states = package.headers.main.integers(tag::FILESTATES)?;
+        if states.len() == package.files.len() {
+            let mut state = states.into_iter();
+            package
+                .files
+                .retain(|_| state.next() == Some(u64::from(STATE_NORMAL)));
+        }
+        Ok(package)
+    }
+
+    fn from_headers(path: &Path, headers: PackageHeaders) -> Result<RpmFile, PackageError> {
         let h = &headers.main;
         let name = h.required_string(tag::NAME)?;
         let version = h.required_string(tag::VERSION)?;
@@ -279,6 +312,7 @@ impl RpmFile {
             })
             .collect();
         let files = Self::file_list(&headers)?;
+        let digest_algo = h.integer(tag::FILEDIGESTALGO)?.unwrap_or(1);
         Ok(RpmFile {
             path: path.to_path_buf(),
             headers,
@@ -290,6 +324,7 @@ impl RpmFile {
             provides,
             requires,
             files,
+            digest_algo,
         })
     }
 
@@ -335,6 +370,13 @@ impl RpmFile {
         )?;
         let langs = per_file(h.strings(tag::FILELANGS)?, tag::FILELANGS, n, String::new())?;
         let caps = per_file(h.strings(tag::FILECAPS)?, tag::FILECAPS, n, String::new())?;
+        let digests = per_file(
+            h.strings(tag::FILEDIGESTS)?,
+            tag::FILEDIGESTS,
+            n,
+            String::new(),
+        )?;
+        let colors = per_file(h.integers(tag::FILECOLORS)?, tag::FILECOLORS, n, 0)?;
         let mut files = Vec::with_capacity(n);
         for (i, base) in basenames.into_iter().enumerate() {
             let dir = usize::try_from(dir_indexes[i])
@@ -362,6 +404,8 @@ impl RpmFile {
                 inode: inodes[i],
                 lang: langs[i].clone(),
                 caps: caps[i].clone(),
+                digest: digests[i].clone(),
+                color: colors[i],
             });
         }
         Ok(files)

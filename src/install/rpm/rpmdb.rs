@@ -12,7 +12,7 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OpenFlags, params};
 use thiserror::Error;
 
 use super::header::{Header, HeaderError, tag};
@@ -199,6 +199,42 @@ impl RpmDb {
         })?;
         tx.commit().map_err(sql_err)
     }
+}
+
+/// The headers of the packages a database in `dir` (the dbpath, opened
+/// through the root) already holds, read without changing anything; none
+/// when there is no database yet.
+pub fn installed_headers(dir: &OwnedFd, dbpath: &str) -> Result<Vec<Header>, DbError> {
+    let path = Path::new(dbpath).join(DB_NAME);
+    let via_fd = format!("/proc/self/fd/{}/{DB_NAME}", dir.as_raw_fd());
+    if !Path::new(&via_fd).exists() {
+        return Ok(Vec::new());
+    }
+    let sql_err = |source| DbError::Sqlite {
+        path: path.clone(),
+        source,
+    };
+    let db =
+        Connection::open_with_flags(via_fd, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
+    let mut query = db
+        .prepare("SELECT hnum, blob FROM 'Packages' ORDER BY hnum")
+        .map_err(sql_err)?;
+    let rows = query
+        .query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(sql_err)?;
+    let mut headers = Vec::new();
+    for row in rows {
+        let (hnum, blob) = row.map_err(sql_err)?;
+        let header =
+            Header::from_blob(&blob, "installed header").map_err(|source| DbError::Header {
+                package: format!("record {hnum}"),
+                source,
+            })?;
+        headers.push(header);
+    }
+    Ok(headers)
 }
 
 enum InsertError {
