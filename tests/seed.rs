@@ -64,7 +64,9 @@ fn tool(dir: &Path, name: &str, package: &str, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {name} ({e}): apt-get install {package} (tests/install-deps does)"))
+        .unwrap_or_else(|e| {
+            panic!("cannot run {name} ({e}): apt-get install {package} (tests/install-deps does)")
+        })
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -96,7 +98,12 @@ fn iso_files(dir: &Path, image: &str) -> BTreeMap<String, Vec<u8>> {
         .lines()
         .map(|path| {
             let bytes = ok(
-                tool(dir, "isoinfo", "genisoimage", &["-R", "-i", image, "-x", path]),
+                tool(
+                    dir,
+                    "isoinfo",
+                    "genisoimage",
+                    &["-R", "-i", image, "-x", path],
+                ),
                 "isoinfo -x",
             )
             .stdout;
@@ -157,24 +164,55 @@ fn an_iso9660_seed_reads_back_with_isoinfo_and_blkid() {
     let d = dir.path();
     write(d, "ud", RICH);
     let out = ok(
-        livecompose(&["seed", "--user-data", "ud", "--hostname", "web1", "--output", "seed.iso"], d),
+        livecompose(
+            &[
+                "seed",
+                "--user-data",
+                "ud",
+                "--hostname",
+                "web1",
+                "--output",
+                "seed.iso",
+            ],
+            d,
+        ),
         "livecompose seed",
     );
-    assert!(text(&out.stderr).contains("valid cloud-config"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("valid cloud-config"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(
         iso_files(d, "seed.iso"),
         expected(&[("user-data", RICH), ("meta-data", META_WEB1)])
     );
-    assert_eq!(blkid(d, "seed.iso"), ("cidata".to_owned(), "iso9660".to_owned()));
+    assert_eq!(
+        blkid(d, "seed.iso"),
+        ("cidata".to_owned(), "iso9660".to_owned())
+    );
     // The Joliet tree (what Windows-style readers use) has the same names.
-    let joliet = ok(tool(d, "isoinfo", "genisoimage", &["-J", "-f", "-i", "seed.iso"]), "isoinfo -J");
+    let joliet = ok(
+        tool(d, "isoinfo", "genisoimage", &["-J", "-f", "-i", "seed.iso"]),
+        "isoinfo -J",
+    );
     let mut names: Vec<String> = text(&joliet.stdout).lines().map(str::to_owned).collect();
     names.sort();
     assert_eq!(names, ["/meta-data", "/user-data"]);
-    let pvd = ok(tool(d, "isoinfo", "genisoimage", &["-d", "-i", "seed.iso"]), "isoinfo -d");
-    assert!(text(&pvd.stdout).contains("Volume id: cidata"), "{}", text(&pvd.stdout));
+    let pvd = ok(
+        tool(d, "isoinfo", "genisoimage", &["-d", "-i", "seed.iso"]),
+        "isoinfo -d",
+    );
+    assert!(
+        text(&pvd.stdout).contains("Volume id: cidata"),
+        "{}",
+        text(&pvd.stdout)
+    );
     let mode = fs::metadata(d.join("seed.iso")).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o644);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o644
+    );
 }
 
 #[test]
@@ -187,8 +225,17 @@ fn a_vfat_seed_reads_back_with_mtools_fsck_and_blkid() {
     ok(
         livecompose(
             &[
-                "seed", "--user-data", "ud", "--network-config", "net", "--vendor-data", "vendor",
-                "--output", "seed.img", "--fs", "vfat",
+                "seed",
+                "--user-data",
+                "ud",
+                "--network-config",
+                "net",
+                "--vendor-data",
+                "vendor",
+                "--output",
+                "seed.img",
+                "--fs",
+                "vfat",
             ],
             d,
         ),
@@ -206,8 +253,14 @@ fn a_vfat_seed_reads_back_with_mtools_fsck_and_blkid() {
     let fsck = tool(d, "fsck.fat", "dosfstools", &["-n", "-v", "seed.img"]);
     let report = text(&fsck.stdout) + &text(&fsck.stderr);
     assert!(fsck.status.success(), "fsck.fat -n:\n{report}");
-    assert!(!report.contains("Dirty") && !report.contains("Expected"), "{report}");
-    assert_eq!(blkid(d, "seed.img"), ("cidata".to_owned(), "vfat".to_owned()));
+    assert!(
+        !report.contains("Dirty") && !report.contains("Expected"),
+        "{report}"
+    );
+    assert_eq!(
+        blkid(d, "seed.img"),
+        ("cidata".to_owned(), "vfat".to_owned())
+    );
 }
 
 #[test]
@@ -222,7 +275,14 @@ fn our_seeds_carry_what_cloud_localds_writes_from_the_same_inputs() {
     let cases: [(&[&str], &[&str]); 3] = [
         (&["--hostname", "web1"], &["-H", "web1"]),
         (
-            &["--meta-data", "meta", "--network-config", "net", "--vendor-data", "vendor"],
+            &[
+                "--meta-data",
+                "meta",
+                "--network-config",
+                "net",
+                "--vendor-data",
+                "vendor",
+            ],
             &["-N", "net", "-V", "vendor"],
         ),
         (&["--network-config", "net"], &["-N", "net"]),
@@ -231,7 +291,15 @@ fn our_seeds_carry_what_cloud_localds_writes_from_the_same_inputs() {
         for fs_name in ["iso9660", "vfat"] {
             let mine = format!("ours-{index}-{fs_name}");
             let reference = format!("theirs-{index}-{fs_name}");
-            let mut args = vec!["seed", "--user-data", "ud", "--output", &mine, "--fs", fs_name];
+            let mut args = vec![
+                "seed",
+                "--user-data",
+                "ud",
+                "--output",
+                &mine,
+                "--fs",
+                fs_name,
+            ];
             args.extend_from_slice(ours);
             ok(livecompose(&args, d), "livecompose seed");
             let mut args = vec!["-f", fs_name];
@@ -240,15 +308,25 @@ fn our_seeds_carry_what_cloud_localds_writes_from_the_same_inputs() {
             if ours.contains(&"--meta-data") {
                 args.push("meta");
             }
-            ok(tool(d, "cloud-localds", "cloud-image-utils", &args), "cloud-localds");
+            ok(
+                tool(d, "cloud-localds", "cloud-image-utils", &args),
+                "cloud-localds",
+            );
             let read = |image: &str| match fs_name {
                 "vfat" => fat_files(d, image),
                 _ => iso_files(d, image),
             };
             let (a, b) = (read(&mine), read(&reference));
-            assert!(a.contains_key("user-data") && a.contains_key("meta-data"), "{a:?}");
+            assert!(
+                a.contains_key("user-data") && a.contains_key("meta-data"),
+                "{a:?}"
+            );
             assert_eq!(a, b, "case {index} {fs_name}: ours vs cloud-localds");
-            assert_eq!(blkid(d, &mine), blkid(d, &reference), "case {index} {fs_name}");
+            assert_eq!(
+                blkid(d, &mine),
+                blkid(d, &reference),
+                "case {index} {fs_name}"
+            );
         }
     }
 }
@@ -265,7 +343,10 @@ fn refused(user_data: &str, args: &[&str]) -> String {
     let out = livecompose(&all, d);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert_eq!(fs::read_to_string(d.join("seed.iso")).unwrap(), "the old seed");
+    assert_eq!(
+        fs::read_to_string(d.join("seed.iso")).unwrap(),
+        "the old seed"
+    );
     let mut left: Vec<String> = fs::read_dir(d)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
@@ -303,14 +384,29 @@ fn bad_user_data_fails_at_its_line_naming_the_key_and_writes_nothing() {
             "ud:3: write_files.0: \"path\" is a required property",
         ),
         ("#cloud-config\npackages: [htop\n", "ud:3: not valid YAML"),
-        ("#cloud-config\nhostname: a\nhostname: b\n", "ud:3: not valid YAML"),
-        ("#cloud-config\n- htop\n", "ud:2: a cloud-config is a mapping"),
-        ("#cloud-config\nhostname: a\n---\nhostname: b\n", "ud:4: a second YAML document"),
-        ("hostname: web1\n", "ud:1: user-data must start with `#cloud-config`"),
+        (
+            "#cloud-config\nhostname: a\nhostname: b\n",
+            "ud:3: not valid YAML",
+        ),
+        (
+            "#cloud-config\n- htop\n",
+            "ud:2: a cloud-config is a mapping",
+        ),
+        (
+            "#cloud-config\nhostname: a\n---\nhostname: b\n",
+            "ud:4: a second YAML document",
+        ),
+        (
+            "hostname: web1\n",
+            "ud:1: user-data must start with `#cloud-config`",
+        ),
     ];
     for (user_data, message) in cases {
         let stderr = refused(user_data, &[]);
-        assert!(stderr.contains(message), "expected {message:?} for\n{user_data}\ngot: {stderr}");
+        assert!(
+            stderr.contains(message),
+            "expected {message:?} for\n{user_data}\ngot: {stderr}"
+        );
     }
 }
 
@@ -320,7 +416,10 @@ fn every_problem_is_reported_each_at_its_own_line() {
         "#cloud-config\nhostnme: web1\npackages: [htop]\nssh_pwauth: [1]\n",
         &[],
     );
-    assert!(stderr.contains("ud:2: hostnme: not a cloud-config key (did you mean hostname?)"), "{stderr}");
+    assert!(
+        stderr.contains("ud:2: hostnme: not a cloud-config key (did you mean hostname?)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("ud:4: ssh_pwauth:"), "{stderr}");
     assert!(!stderr.contains("ud:3"), "{stderr}");
 }
@@ -333,14 +432,31 @@ fn bad_options_are_refused_before_anything_is_written() {
     write(dir.path(), "ud", RICH);
     write(dir.path(), "meta", "instance-id: x\n");
     let out = livecompose(
-        &["seed", "--user-data", "ud", "--meta-data", "meta", "--hostname", "h", "--output", "s.iso"],
+        &[
+            "seed",
+            "--user-data",
+            "ud",
+            "--meta-data",
+            "meta",
+            "--hostname",
+            "h",
+            "--output",
+            "s.iso",
+        ],
         dir.path(),
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(!dir.path().join("s.iso").exists());
-    let out = livecompose(&["seed", "--user-data", "missing", "--output", "s.iso"], dir.path());
+    let out = livecompose(
+        &["seed", "--user-data", "missing", "--output", "s.iso"],
+        dir.path(),
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("cannot read missing"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot read missing"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(!dir.path().join("s.iso").exists());
 }
 
@@ -356,17 +472,26 @@ Content-Type: text/x-shellscript\n\n#!/bin/sh\necho hi\n--XX--\n";
         // Only the header: an empty configuration.
         ("#cloud-config\n", "is a valid cloud-config"),
         // YAML 1.1 as cloud-init reads it: `on` a boolean, `0644` octal text kept by quotes.
-        ("#cloud-config\nssh_pwauth: on\nusers: [default]\n", "is a valid cloud-config"),
+        (
+            "#cloud-config\nssh_pwauth: on\nusers: [default]\n",
+            "is a valid cloud-config",
+        ),
     ];
     for (user_data, kind) in cases {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "ud", user_data);
         let out = ok(
-            livecompose(&["seed", "--user-data", "ud", "--output", "seed.iso"], dir.path()),
+            livecompose(
+                &["seed", "--user-data", "ud", "--output", "seed.iso"],
+                dir.path(),
+            ),
             user_data,
         );
         assert!(text(&out.stderr).contains(kind), "{}", text(&out.stderr));
-        assert_eq!(iso_files(dir.path(), "seed.iso")["user-data"], user_data.as_bytes());
+        assert_eq!(
+            iso_files(dir.path(), "seed.iso")["user-data"],
+            user_data.as_bytes()
+        );
     }
 }
 
@@ -378,10 +503,25 @@ fn the_same_inputs_give_the_same_bytes() {
     for fs_name in ["iso9660", "vfat"] {
         for name in ["a", "b"] {
             ok(
-                livecompose(&["seed", "--user-data", "ud", "--output", name, "--fs", fs_name], d),
+                livecompose(
+                    &[
+                        "seed",
+                        "--user-data",
+                        "ud",
+                        "--output",
+                        name,
+                        "--fs",
+                        fs_name,
+                    ],
+                    d,
+                ),
                 "livecompose seed",
             );
         }
-        assert_eq!(fs::read(d.join("a")).unwrap(), fs::read(d.join("b")).unwrap(), "{fs_name}");
+        assert_eq!(
+            fs::read(d.join("a")).unwrap(),
+            fs::read(d.join("b")).unwrap(),
+            "{fs_name}"
+        );
     }
 }

@@ -110,7 +110,9 @@ pub enum ImageError {
     EspTooLarge,
     #[error("a FAT16 file system needs at least 2 MiB; the partition has {bytes} bytes")]
     EspTooSmall { bytes: u64 },
-    #[error("{label:?} cannot be a FAT volume label (at most 11 printable ASCII characters, no .,:;*?\"<>|+=[]/\\)")]
+    #[error(
+        "{label:?} cannot be a FAT volume label (at most 11 printable ASCII characters, no .,:;*?\"<>|+=[]/\\)"
+    )]
     FatLabel { label: String },
     #[error("{name:?} cannot be a path on the EFI System Partition")]
     EspName { name: String },

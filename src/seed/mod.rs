@@ -89,10 +89,7 @@ pub fn write_seed(spec: &SeedSpec, output: &Path) -> Result<SeedReport, SeedErro
         Some(path) => read(path)?,
         None => default_meta_data(spec.hostname.as_deref())?,
     };
-    let mut files = vec![
-        ("user-data", user_data),
-        ("meta-data", meta_data),
-    ];
+    let mut files = vec![("user-data", user_data), ("meta-data", meta_data)];
     if let Some(path) = &spec.network_config {
         files.push(("network-config", read(path)?));
     }
@@ -145,7 +142,9 @@ fn is_hostname(name: &str) -> bool {
             (1..=63).contains(&label.len())
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
 }
 

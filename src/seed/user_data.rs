@@ -479,7 +479,8 @@ fn write_flow(value: &Value, out: &mut String) {
 /// and `yes` are quoted in messages, `admin` is not).
 fn reads_back_as_string(s: &str) -> bool {
     !s.is_empty()
-        && s.chars().all(|c| c.is_alphanumeric() || "_-./@ ".contains(c))
+        && s.chars()
+            .all(|c| c.is_alphanumeric() || "_-./@ ".contains(c))
         && yaml11_plain(s).is_none()
         && matches!(Scalar::parse_from_cow(Cow::Borrowed(s)), Scalar::String(_))
 }
