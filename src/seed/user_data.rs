@@ -18,6 +18,8 @@ use jsonschema::{JsonType, ValidationError, Validator};
 use saphyr::{MarkedYaml, Scalar, ScalarStyle, YamlData, YamlLoader};
 use serde_json::{Map, Value};
 
+use crate::kickstart::closest;
+
 /// cloud-init's cloud-config schema (canonical/cloud-init, after 26.2,
 /// cloudinit/config/schemas/schema-cloud-config-v1.json), unmodified.
 const SCHEMA: &str = include_str!("schema-cloud-config-v1.json");
@@ -342,7 +344,8 @@ fn explain(error: &ValidationError, lines: &Lines, top_keys: &[String], out: &mu
                 let child = format!("{pointer}/{}", escape(key));
                 let mut message = "not a cloud-config key".to_owned();
                 if pointer.is_empty() {
-                    if let Some(near) = nearest(key, top_keys) {
+                    let known: Vec<&str> = top_keys.iter().map(String::as_str).collect();
+                    if let Some(near) = closest(key, &known) {
                         message.push_str(&format!(" (did you mean {near}?)"));
                     }
                 }
@@ -485,34 +488,6 @@ fn reads_back_as_string(s: &str) -> bool {
         && matches!(Scalar::parse_from_cow(Cow::Borrowed(s)), Scalar::String(_))
 }
 
-/// The key among `known` within two edits of `key`, the closest first.
-fn nearest<'a>(key: &str, known: &'a [String]) -> Option<&'a str> {
-    known
-        .iter()
-        .map(|candidate| (edit_distance(key, candidate), candidate))
-        .filter(|(distance, _)| *distance <= 2)
-        .min()
-        .map(|(_, candidate)| candidate.as_str())
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,12 +508,5 @@ mod tests {
         assert_eq!(dotted("/users/0/sudo"), "users.0.sudo");
         assert_eq!(dotted("/a~1b/c~0d"), "a/b.c~d");
         assert_eq!(dotted(""), "(top level)");
-    }
-
-    #[test]
-    fn near_keys_are_suggested() {
-        let known = vec!["packages".to_owned(), "package_update".to_owned()];
-        assert_eq!(nearest("pakages", &known), Some("packages"));
-        assert_eq!(nearest("zzz", &known), None);
     }
 }
