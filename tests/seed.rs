@@ -495,6 +495,86 @@ Content-Type: text/x-shellscript\n\n#!/bin/sh\necho hi\n--XX--\n";
     }
 }
 
+/// cloud-init's own way to check a cloud-config, without cloud-init: PyYAML
+/// loads it and python3-jsonschema's Draft 4 validator checks it against the
+/// same schema file. Prints `valid` or the errors.
+const ORACLE: &str = "
+import json, sys, yaml, jsonschema
+schema = json.load(open(sys.argv[1]))
+config = yaml.safe_load(open(sys.argv[2])) or {}
+errors = [e.message for e in jsonschema.Draft4Validator(schema).iter_errors(config)]
+print('; '.join(errors) if errors else 'valid')
+";
+
+fn oracle(dir: &Path, user_data: &str) -> String {
+    write(dir, "oracle-input", user_data);
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/seed/schema-cloud-config-v1.json");
+    let out = ok(
+        tool(
+            dir,
+            "python3",
+            "python3-yaml and python3-jsonschema",
+            &[
+                "-W",
+                "ignore",
+                "-c",
+                ORACLE,
+                schema.to_str().unwrap(),
+                "oracle-input",
+            ],
+        ),
+        "the PyYAML + jsonschema oracle",
+    );
+    text(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn our_verdicts_agree_with_pyyaml_and_python_jsonschema() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cases = [
+        (RICH, true),
+        ("#cloud-config\nssh_pwauth: on\nusers: [default]\n", true),
+        (
+            "#cloud-config\nwrite_files:\n  - path: /x\n    permissions: '0644'\n",
+            true,
+        ),
+        ("#cloud-config\nhostname: web1\npakages: [htop]\n", false),
+        (
+            "#cloud-config\nusers:\n  - name: admin\n    lock_passwd: maybe\n",
+            false,
+        ),
+        (
+            "#cloud-config\nusers:\n  - name: admin\n    sudo: 5\n",
+            false,
+        ),
+        ("#cloud-config\nruncmd: echo hi\n", false),
+        ("#cloud-config\nwrite_files:\n  - content: hi\n", false),
+        // YAML 1.1: `off` is a boolean, which package_update takes.
+        ("#cloud-config\npackage_update: off\n", true),
+        ("#cloud-config\npackage_update: maybe\n", false),
+    ];
+    for (user_data, valid) in cases {
+        let theirs = oracle(d, user_data);
+        assert_eq!(
+            theirs == "valid",
+            valid,
+            "the oracle on\n{user_data}\nsays {theirs}"
+        );
+        write(d, "ud", user_data);
+        let ours = livecompose(&["seed", "--user-data", "ud", "--output", "seed.iso"], d);
+        assert_eq!(
+            ours.status.success(),
+            valid,
+            "ours on\n{user_data}\n{}",
+            text(&ours.stderr)
+        );
+    }
+    // The one rule stricter than cloud-init's schema (docs/cloud.md).
+    let mapping = "#cloud-config\nusers: {name: x}\n";
+    assert_eq!(oracle(d, mapping), "valid");
+}
+
 #[test]
 fn the_same_inputs_give_the_same_bytes() {
     let dir = tempfile::tempdir().unwrap();
