@@ -368,6 +368,10 @@ fn bad_user_data_fails_at_its_line_naming_the_key_and_writes_nothing() {
             "ud:3: users: {name: x} is not valid: expected an array (a YAML list) or a string",
         ),
         (
+            "#cloud-config\nusers:\n  - name: admin\n    sudoo: ALL\n",
+            "ud:4: users.0.sudoo: not a key users.0 takes",
+        ),
+        (
             "#cloud-config\nusers:\n  - name: admin\n    sudo: 5\n",
             "ud:4: users.0.sudo: 5 is not valid",
         ),
@@ -542,6 +546,10 @@ fn our_verdicts_agree_with_pyyaml_and_python_jsonschema() {
         ("#cloud-config\nhostname: web1\npakages: [htop]\n", false),
         (
             "#cloud-config\nusers:\n  - name: admin\n    lock_passwd: maybe\n",
+            false,
+        ),
+        (
+            "#cloud-config\nusers:\n  - name: admin\n    sudoo: ALL\n",
             false,
         ),
         (

@@ -342,13 +342,15 @@ fn explain(error: &ValidationError, lines: &Lines, top_keys: &[String], out: &mu
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             for key in unexpected {
                 let child = format!("{pointer}/{}", escape(key));
-                let mut message = "not a cloud-config key".to_owned();
-                if pointer.is_empty() {
+                let message = if pointer.is_empty() {
                     let known: Vec<&str> = top_keys.iter().map(String::as_str).collect();
-                    if let Some(near) = closest(key, &known) {
-                        message.push_str(&format!(" (did you mean {near}?)"));
+                    match closest(key, &known) {
+                        Some(near) => format!("not a cloud-config key (did you mean {near}?)"),
+                        None => "not a cloud-config key".to_owned(),
                     }
-                }
+                } else {
+                    format!("not a key {} takes", dotted(pointer))
+                };
                 out.push(Problem {
                     line: lines.of(&child),
                     path: dotted(&child),
