@@ -9,6 +9,9 @@
 //!   `EFI/BOOT/BOOTX64.EFI` (systemd-boot), `loader/` and its own copy of
 //!   the kernel and initrd, because systemd-boot only loads from its own
 //!   partition and UEFI firmware cannot read ISO 9660.
+//!
+//! The same writers make data volumes ([`write_volume`]): a few files in
+//! the root of a labelled ISO 9660 or FAT volume, such as a NoCloud seed.
 
 mod bootconfig;
 mod esp;
@@ -330,6 +333,7 @@ pub fn write_volume(spec: &VolumeSpec, output: &Path) -> Result<u64, ImageError>
     let image = temp_beside(output, ".img")?;
     let size = match spec.fs {
         VolumeFs::Iso9660 => {
+            validate_label(&spec.label)?;
             let layout = iso::IsoLayout {
                 volume_id: &spec.label,
                 files: spec
