@@ -245,10 +245,11 @@ fn convert(node: &MarkedYaml, pointer: &str, lines: &mut Lines) -> Value {
 fn scalar(node: &MarkedYaml) -> Option<Value> {
     let resolved = match &node.data {
         YamlData::Representation(text, style, tag) => {
-            if *style == ScalarStyle::Plain && tag.is_none() {
-                if let Some(value) = yaml11_plain(text) {
-                    return Some(value);
-                }
+            if *style == ScalarStyle::Plain
+                && tag.is_none()
+                && let Some(value) = yaml11_plain(text)
+            {
+                return Some(value);
             }
             Scalar::parse_from_cow_and_metadata(text.clone(), *style, tag.as_ref())
                 .unwrap_or_else(|| Scalar::String(text.clone()))
