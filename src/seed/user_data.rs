@@ -21,7 +21,8 @@ use serde_json::{Map, Value};
 use crate::kickstart::closest;
 
 /// cloud-init's cloud-config schema (canonical/cloud-init, after 26.2,
-/// cloudinit/config/schemas/schema-cloud-config-v1.json), unmodified.
+/// cloudinit/config/schemas/schema-cloud-config-v1.json); only annotation
+/// text differs (see its `.LICENSE`), no validation keyword.
 const SCHEMA: &str = include_str!("schema-cloud-config-v1.json");
 
 /// What kind of user-data cloud-init will see.
