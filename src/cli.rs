@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use regex::Regex;
 
 use crate::boottest::{self, AccelChoice, BootOptions, Firmware, Media, SshLogin};
+use crate::image::VolumeFs;
+use crate::seed::SeedSpec;
 use crate::squashfs::{self, Compression, SquashfsOptions, XzBcj};
 
 #[derive(Parser, Debug)]
@@ -29,6 +31,7 @@ livecompose validate --config ks.cfg\n  \
 livecompose flatten --config ks.cfg > flat.ks\n  \
 livecompose test Debian-mini.iso --firmware uefi --media usb\n  \
 livecompose squashfs /srv/root root.squashfs\n  \
+livecompose seed --user-data user-data --hostname web1 --output seed.iso\n  \
 livecompose man /usr/local/share/man/man1\n\n\
 Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, \
 an option, the command line); 3 `livecompose test` booted the image and it did not \
@@ -100,6 +103,38 @@ livecompose squashfs /srv/root root.squashfs --compression zstd --level 19 --blo
 livecompose squashfs /srv/root root.squashfs --exclude 'proc/*' --exclude '**/*.pyc'\n  \
 SOURCE_DATE_EPOCH=1700000000 livecompose squashfs /srv/root root.squashfs --all-root")]
     Squashfs(SquashfsArgs),
+    /// Write a NoCloud seed: the volume cloud-init reads its configuration from.
+    ///
+    /// What `cloud-localds` writes: a volume labelled `cidata` (ISO 9660, or FAT
+    /// with --fs vfat) holding `user-data`, `meta-data` and, when given,
+    /// `network-config` and `vendor-data`, under exactly these names. Without
+    /// --meta-data, a meta-data with `instance-id: iid-local01` (and
+    /// `local-hostname` from --hostname) is made. Attach the seed to the
+    /// instance as a second disk (virtio) or CD; cloud-init finds it by its label.
+    ///
+    /// The user-data is checked before anything is written: it must start with
+    /// `#cloud-config`, a `#!` script line or a MIME `Content-Type: multipart/`
+    /// header. A cloud-config must be YAML as cloud-init reads it and valid
+    /// against cloud-init's published cloud-config schema, shipped with
+    /// livecompose; a misspelt key or `users:` written as a mapping is an error
+    /// naming FILE:LINE and the key, and exits 2 without writing a seed. Scripts
+    /// and multipart archives are passed through unchecked. The seed is written
+    /// beside OUTPUT and renamed into place when complete; its dates are
+    /// SOURCE_DATE_EPOCH or the user-data's modification time.
+    #[command(after_help = "Examples:\n  \
+livecompose seed --user-data user-data --output seed.iso\n  \
+livecompose seed --user-data user-data --hostname web1 --output seed.img --fs vfat\n  \
+livecompose seed --user-data user-data --meta-data meta-data --network-config net.yaml --output seed.iso\n\n\
+A user-data that creates a user who logs in with a key:\n  \
+#cloud-config\n  \
+users:\n    \
+- name: admin\n      \
+sudo: ALL=(ALL) NOPASSWD:ALL\n      \
+shell: /bin/bash\n      \
+ssh_authorized_keys:\n        \
+- ssh-ed25519 AAAA... admin@example\n  \
+packages: [htop]")]
+    Seed(SeedArgs),
     /// Write the manual pages: livecompose(1) and one page per subcommand.
     ///
     /// The pages are made from this help text, so they never disagree with
@@ -113,6 +148,52 @@ livecompose man out && man -l out/livecompose-test.1")]
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// The user-data: a `#cloud-config`, a `#!` script or a MIME multipart archive.
+    #[arg(long, value_name = "FILE")]
+    pub user_data: PathBuf,
+
+    /// The meta-data, copied as it is [default: instance-id iid-local01, and
+    /// local-hostname from --hostname].
+    #[arg(long, value_name = "FILE")]
+    pub meta_data: Option<PathBuf>,
+
+    /// A network configuration (version 1 or 2), copied as `network-config`.
+    #[arg(long, value_name = "FILE")]
+    pub network_config: Option<PathBuf>,
+
+    /// Vendor data, copied as `vendor-data`.
+    #[arg(long, value_name = "FILE")]
+    pub vendor_data: Option<PathBuf>,
+
+    /// The instance's host name (`local-hostname` in the generated meta-data;
+    /// with --meta-data, set it there instead).
+    #[arg(long, value_name = "NAME", conflicts_with = "meta_data")]
+    pub hostname: Option<String>,
+
+    /// The seed file to write (replaced if it exists).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// The seed's file system.
+    #[arg(long, value_enum, default_value_t = VolumeFs::Iso9660)]
+    pub fs: VolumeFs,
+}
+
+impl SeedArgs {
+    pub fn spec(&self) -> SeedSpec {
+        SeedSpec {
+            user_data: self.user_data.clone(),
+            meta_data: self.meta_data.clone(),
+            network_config: self.network_config.clone(),
+            vendor_data: self.vendor_data.clone(),
+            hostname: self.hostname.clone(),
+            fs: self.fs,
+        }
+    }
 }
 
 /// Where packages come from and where they are kept.

@@ -25,4 +25,5 @@ pub mod progress;
 pub mod repo;
 pub mod resolve;
 pub mod sandbox;
+pub mod seed;
 pub mod squashfs;

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Parser as _;
 
-use livecompose::cli::{BuildArgs, Cli, Command, OutputFormat, RepositoryArgs, SquashfsArgs};
+use livecompose::cli::{
+    BuildArgs, Cli, Command, OutputFormat, RepositoryArgs, SeedArgs, SquashfsArgs,
+};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
 use livecompose::progress::{Ui, human_bytes};
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
             .map(|report| println!("{}: {report}", args.image.display()))
             .map_err(Into::into),
         Some(Command::Squashfs(args)) => pack_squashfs(&args),
+        Some(Command::Seed(args)) => write_seed(&args),
         Some(Command::Man { dir }) => write_man_pages(&dir),
         None => build(cli.build),
     };
@@ -328,6 +331,34 @@ fn pack_squashfs(args: &SquashfsArgs) -> anyhow::Result<()> {
         stats.inodes,
         stats.bytes_used,
         stats.duplicate_files
+    );
+    Ok(())
+}
+
+fn write_seed(args: &SeedArgs) -> anyhow::Result<()> {
+    let report = match livecompose::seed::write_seed(&args.spec(), &args.output) {
+        Ok(report) => report,
+        Err(error) if error.is_bad_input() => return Err(bad_input(error)),
+        Err(error) => {
+            return Err(anyhow::Error::new(error)
+                .context(format!("cannot write {}", args.output.display())));
+        }
+    };
+    use livecompose::seed::UserDataKind;
+    eprintln!(
+        "{}: NoCloud seed ({}), {} bytes: {}; user-data {}",
+        args.output.display(),
+        match args.fs {
+            livecompose::image::VolumeFs::Iso9660 => "iso9660",
+            livecompose::image::VolumeFs::Vfat => "vfat",
+        },
+        report.size,
+        report.files.join(", "),
+        match report.kind {
+            UserDataKind::CloudConfig => "is a valid cloud-config",
+            UserDataKind::Script => "is a script (not checked)",
+            UserDataKind::Multipart => "is a MIME multipart archive (parts not checked)",
+        }
     );
     Ok(())
 }

@@ -310,6 +310,7 @@ fn man_pages_are_written_for_every_subcommand_and_render() {
         "livecompose-resolve",
         "livecompose-test",
         "livecompose-squashfs",
+        "livecompose-seed",
         "livecompose-man",
     ] {
         let page = pages.join(format!("{name}.1"));

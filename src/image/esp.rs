@@ -32,11 +32,16 @@ const MIN_CLUSTERS: u64 = 4085;
 const MAX_CLUSTERS: u64 = 65524;
 const MAX_SECTORS_PER_CLUSTER: u64 = 64;
 const END_OF_CHAIN: u16 = 0xFFFF;
+const ATTR_VOLUME_ID: u8 = 0x08;
 const ATTR_DIRECTORY: u8 = 0x10;
 const ATTR_ARCHIVE: u8 = 0x20;
 const ATTR_LONG_NAME: u8 = 0x0F;
 /// UCS-2 units in one long-name entry.
 const LFN_CHARS: usize = 13;
+/// The root entries there is room for: one is kept for a volume label.
+const ROOT_FILE_ENTRIES: u64 = ROOT_ENTRIES - 1;
+/// "NO NAME": the boot sector's label when the volume has none.
+const NO_LABEL: [u8; 11] = *b"NO NAME    ";
 
 /// Where a file's bytes come from.
 #[derive(Debug, Clone)]
@@ -365,7 +370,24 @@ fn table(dir: &Dir, parent: Option<u16>, stamp: (u16, u16)) -> Vec<u8> {
     out
 }
 
-fn boot_sector(layout: &Layout, volume_id: u32) -> [u8; SECTOR as usize] {
+/// A volume label as FAT stores it, space-padded; `None` when `label` is
+/// not one (empty, longer than 11 bytes, or holding characters a short
+/// name cannot).
+fn volume_label(label: &str) -> Option<[u8; 11]> {
+    let fits = !label.is_empty()
+        && label.len() <= 11
+        && !label.starts_with(' ')
+        && label
+            .bytes()
+            .all(|b| (0x20..0x7F).contains(&b) && !b"\"*+,./:;<=>?[\\]|".contains(&b));
+    fits.then(|| {
+        let mut field = [b' '; 11];
+        field[..label.len()].copy_from_slice(label.as_bytes());
+        field
+    })
+}
+
+fn boot_sector(layout: &Layout, volume_id: u32, label: &[u8; 11]) -> [u8; SECTOR as usize] {
     let mut s = [0u8; SECTOR as usize];
     s[..3].copy_from_slice(&[0xEB, 0x3C, 0x90]);
     s[3..11].copy_from_slice(b"LIVECOMP");
@@ -387,8 +409,9 @@ fn boot_sector(layout: &Layout, volume_id: u32) -> [u8; SECTOR as usize] {
     s[36] = 0x80;
     s[38] = 0x29;
     s[39..43].copy_from_slice(&volume_id.to_le_bytes());
-    // "NO NAME": a label here would need a matching root entry.
-    s[43..54].copy_from_slice(b"NO NAME    ");
+    // Blkid and the kernel read the label from the root entry; the boot
+    // sector's copy matches it, as mkfs.fat writes them.
+    s[43..54].copy_from_slice(label);
     s[54..62].copy_from_slice(b"FAT16   ");
     s[510..].copy_from_slice(&[0x55, 0xAA]);
     s
@@ -397,20 +420,40 @@ fn boot_sector(layout: &Layout, volume_id: u32) -> [u8; SECTOR as usize] {
 /// Writes a FAT16 image holding `files` to `output`, as small as they
 /// allow, every entry dated `time`, and returns its size in bytes.
 pub fn write_esp(files: &[EspFile], time: DateTime, output: &Path) -> Result<u64, ImageError> {
+    write_image(files, time, None, output)
+}
+
+/// Writes a FAT16 image as [`write_esp`] does, with the volume label
+/// `label` (what `blkid` shows as LABEL).
+pub(super) fn write_labelled(
+    files: &[EspFile],
+    time: DateTime,
+    label: &str,
+    output: &Path,
+) -> Result<u64, ImageError> {
+    let label = volume_label(label).ok_or_else(|| ImageError::FatLabel {
+        label: label.to_owned(),
+    })?;
+    write_image(files, time, Some(label), output)
+}
+
+fn write_image(
+    files: &[EspFile],
+    time: DateTime,
+    label: Option<[u8; 11]>,
+    output: &Path,
+) -> Result<u64, ImageError> {
     let root = tree(files)?;
     let layout = plan(&root)?;
     let write_error = ImageError::write(output);
     let file = File::create(output).map_err(write_error)?;
     let mut out = BufWriter::new(file);
     // The serial number only tells volumes apart; the time is as good as any.
-    let size = write_fat(
-        root,
-        &layout,
-        time,
-        time.unix_seconds() as u32,
-        &mut out,
-        output,
-    )?;
+    let volume = Volume {
+        serial: time.unix_seconds() as u32,
+        label,
+    };
+    let size = write_fat(root, &layout, time, volume, &mut out, output)?;
     out.into_inner()
         .map_err(|err| write_error(err.into_error()))?
         .sync_all()
@@ -432,7 +475,11 @@ pub fn write_fat_partition(
 ) -> Result<u64, ImageError> {
     let root = tree(files)?;
     let layout = plan_filling(&root, bytes / SECTOR)?;
-    let size = write_fat(root, &layout, time, volume_id, out, output)?;
+    let volume = Volume {
+        serial: volume_id,
+        label: None,
+    };
+    let size = write_fat(root, &layout, time, volume, out, output)?;
     out.flush().map_err(ImageError::write(output))?;
     Ok(size)
 }
@@ -445,13 +492,19 @@ fn tree(files: &[EspFile]) -> Result<Dir, ImageError> {
     Ok(root)
 }
 
+/// What tells a volume apart: its serial number and its label, if any.
+struct Volume {
+    serial: u32,
+    label: Option<[u8; 11]>,
+}
+
 /// Writes the file system to `out`, front to back; `output` names it in
 /// errors.
 fn write_fat(
     mut root: Dir,
     layout: &Layout,
     time: DateTime,
-    volume_id: u32,
+    volume: Volume,
     out: &mut impl Write,
     output: &Path,
 ) -> Result<u64, ImageError> {
@@ -465,13 +518,21 @@ fn write_fat(
     blobs(&root, stamp, &mut data);
 
     let write_error = ImageError::write(output);
-    out.write_all(&boot_sector(layout, volume_id))
-        .map_err(write_error)?;
+    out.write_all(&boot_sector(
+        layout,
+        volume.serial,
+        volume.label.as_ref().unwrap_or(&NO_LABEL),
+    ))
+    .map_err(write_error)?;
     let fat_bytes: Vec<u8> = fat.iter().flat_map(|entry| entry.to_le_bytes()).collect();
     for _ in 0..FATS {
         write_padded(out, &fat_bytes, layout.fat_sectors * SECTOR).map_err(write_error)?;
     }
-    let root_table = table(&root, None, stamp);
+    let mut root_table = Vec::new();
+    if let Some(label) = &volume.label {
+        root_table.extend(short_entry(label, ATTR_VOLUME_ID, 0, 0, stamp));
+    }
+    root_table.extend(table(&root, None, stamp));
     write_padded(out, &root_table, ROOT_ENTRIES * ENTRY as u64).map_err(write_error)?;
     let cluster_bytes = layout.cluster_bytes();
     for blob in data.values() {
@@ -564,7 +625,7 @@ fn clusters_needed(dir: &Dir, cluster_bytes: u64) -> u64 {
 /// The smallest cluster size at which `total_sectors` hold at most
 /// FAT16's cluster count, all of them used by the file system.
 fn plan_filling(root: &Dir, total_sectors: u64) -> Result<Layout, ImageError> {
-    if root.entry_count(true) > ROOT_ENTRIES {
+    if root.entry_count(true) > ROOT_FILE_ENTRIES {
         return Err(ImageError::EspTooLarge);
     }
     let fixed = RESERVED_SECTORS + ROOT_ENTRIES * ENTRY as u64 / SECTOR;
@@ -600,7 +661,7 @@ fn plan_filling(root: &Dir, total_sectors: u64) -> Result<Layout, ImageError> {
 
 /// The smallest cluster size that keeps the cluster count within FAT16's.
 fn plan(root: &Dir) -> Result<Layout, ImageError> {
-    if root.entry_count(true) > ROOT_ENTRIES {
+    if root.entry_count(true) > ROOT_FILE_ENTRIES {
         return Err(ImageError::EspTooLarge);
     }
     let mut sectors_per_cluster = 1;

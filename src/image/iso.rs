@@ -19,11 +19,19 @@ pub enum IsoFile {
     Bytes { path: String, bytes: Vec<u8> },
 }
 
-/// Everything the hybrid image holds.
+/// Everything an image holds.
 pub struct IsoLayout<'a> {
     pub volume_id: &'a str,
     pub files: Vec<IsoFile>,
-    /// The ISOLINUX image among `files`, booted without emulation.
+    /// How it boots; `None` for a data volume (a NoCloud seed).
+    pub boot: Option<IsoBoot<'a>>,
+    /// Every date in the image.
+    pub time: DateTime,
+}
+
+/// What makes the image a hybrid that boots from CD and USB.
+pub struct IsoBoot<'a> {
+    /// The ISOLINUX image among the layout's files, booted without emulation.
     pub bios_boot: &'a str,
     pub boot_catalog: &'a str,
     /// The FAT image appended as the EFI System Partition and booted by
@@ -31,8 +39,6 @@ pub struct IsoLayout<'a> {
     pub esp: &'a Path,
     /// The isohybrid MBR code (syslinux `isohdpfx.bin`).
     pub mbr: &'a [u8],
-    /// Every date in the image.
-    pub time: DateTime,
 }
 
 /// ISOLINUX's boot image is four 512-byte sectors loaded by the BIOS; it
@@ -53,30 +59,34 @@ pub fn write_iso(layout: &IsoLayout, output: &Path) -> Result<(u64, Vec<String>)
         };
         tree.insert(path, Node::file(content)).map_err(iso_error)?;
     }
-    let esp = hadris_fs::host::file(layout.esp).map_err(iso_error)?;
-    let options = IsoOptions::new()
+    let mut options = IsoOptions::new()
         .with_id(IsoId::Volume, layout.volume_id)
         .with_id(IsoId::Application, "livecompose")
         // Level 3: a squashfs of 4 GiB or more takes several extents.
         .with_level(IsoLevel::L3)
+        // Rock Ridge and Joliet keep names such as `user-data` as they are.
         .with_rock_ridge()
         .with_joliet()
-        .with_time(layout.time)
-        .with_el_torito(
-            ElTorito::new()
-                .with_entry(
-                    BootEntry::bios(layout.bios_boot)
-                        .with_load_size(BIOS_LOAD_SECTORS)
-                        .with_boot_info(BootInfo::Table),
-                )
-                .with_entry(BootEntry::uefi_appended(0))
-                .with_catalog_path(layout.boot_catalog),
-        )
-        .with_hybrid(
-            Hybrid::gpt_hybrid_mbr()
-                .with_bootstrap(layout.mbr)
-                .with_appended(AppendedPartition::esp(esp)),
-        );
+        .with_time(layout.time);
+    if let Some(boot) = &layout.boot {
+        let esp = hadris_fs::host::file(boot.esp).map_err(iso_error)?;
+        options = options
+            .with_el_torito(
+                ElTorito::new()
+                    .with_entry(
+                        BootEntry::bios(boot.bios_boot)
+                            .with_load_size(BIOS_LOAD_SECTORS)
+                            .with_boot_info(BootInfo::Table),
+                    )
+                    .with_entry(BootEntry::uefi_appended(0))
+                    .with_catalog_path(boot.boot_catalog),
+            )
+            .with_hybrid(
+                Hybrid::gpt_hybrid_mbr()
+                    .with_bootstrap(boot.mbr)
+                    .with_appended(AppendedPartition::esp(esp)),
+            );
+    }
     let write_error = ImageError::write(output);
     let file = File::options()
         .read(true)

@@ -9,6 +9,9 @@
 //!   `EFI/BOOT/BOOTX64.EFI` (systemd-boot), `loader/` and its own copy of
 //!   the kernel and initrd, because systemd-boot only loads from its own
 //!   partition and UEFI firmware cannot read ISO 9660.
+//!
+//! The same writers make data volumes ([`write_volume`]): a few files in
+//! the root of a labelled ISO 9660 or FAT volume, such as a NoCloud seed.
 
 mod bootconfig;
 mod esp;
@@ -110,6 +113,10 @@ pub enum ImageError {
     EspTooLarge,
     #[error("a FAT16 file system needs at least 2 MiB; the partition has {bytes} bytes")]
     EspTooSmall { bytes: u64 },
+    #[error(
+        "{label:?} cannot be a FAT volume label (at most 11 printable ASCII characters, no .,:;*?\"<>|+=[]/\\)"
+    )]
+    FatLabel { label: String },
     #[error("{name:?} cannot be a path on the EFI System Partition")]
     EspName { name: String },
     #[error("SOURCE_DATE_EPOCH: {source}")]
@@ -215,17 +222,7 @@ pub fn write_live_iso(spec: &LiveIsoSpec, output: &Path) -> Result<IsoReport, Im
     let cmdline = kernel_cmdline(&spec.label, &spec.kernel_args)?;
     let time = image_time(&spec.kernel)?;
     let boot = &spec.bootloaders;
-    let dir = match output.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let temp = |suffix: &str| {
-        tempfile::Builder::new()
-            .prefix(".livecompose-")
-            .suffix(suffix)
-            .tempfile_in(dir)
-            .map_err(ImageError::write(dir))
-    };
+    let temp = |suffix: &str| temp_beside(output, suffix);
 
     let mut esp_files = vec![
         EspFile::host(UEFI_LOADER, &boot.systemd_boot_efi),
@@ -261,21 +258,17 @@ pub fn write_live_iso(spec: &LiveIsoSpec, output: &Path) -> Result<IsoReport, Im
                 bytes: isolinux_cfg(&spec.label, &cmdline, spec.timeout_secs).into_bytes(),
             },
         ],
-        bios_boot: &bios_boot,
-        boot_catalog: &boot_catalog,
-        esp: esp_image.path(),
-        mbr: &read(&boot.isohdpfx_bin)?,
+        boot: Some(iso::IsoBoot {
+            bios_boot: &bios_boot,
+            boot_catalog: &boot_catalog,
+            esp: esp_image.path(),
+            mbr: &read(&boot.isohdpfx_bin)?,
+        }),
         time,
     };
     let image = temp(".iso")?;
     let (size, warnings) = iso::write_iso(&layout, image.path())?;
-    let write_error = ImageError::write(output);
-    image.as_file().sync_all().map_err(write_error)?;
-    // The temporary file is private (0600); the image is for everyone.
-    fs::set_permissions(image.path(), fs::Permissions::from_mode(0o644)).map_err(write_error)?;
-    image
-        .persist(output)
-        .map_err(|err| write_error(err.error))?;
+    persist(image, output)?;
     Ok(IsoReport {
         path: output.to_owned(),
         size,
@@ -283,6 +276,90 @@ pub fn write_live_iso(spec: &LiveIsoSpec, output: &Path) -> Result<IsoReport, Im
         time: time.unix_seconds(),
         warnings,
     })
+}
+
+/// A temporary file beside `output`, to be renamed onto it by [`persist`]
+/// (and removed if it never is).
+fn temp_beside(output: &Path, suffix: &str) -> Result<tempfile::NamedTempFile, ImageError> {
+    let dir = match output.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".livecompose-")
+        .suffix(suffix)
+        .tempfile_in(dir)
+        .map_err(ImageError::write(dir))
+}
+
+/// Renames a complete image onto `output`, after syncing it, so that
+/// `output` is either the old file or the whole new one.
+fn persist(image: tempfile::NamedTempFile, output: &Path) -> Result<(), ImageError> {
+    let write_error = ImageError::write(output);
+    image.as_file().sync_all().map_err(write_error)?;
+    // The temporary file is private (0600); the image is for everyone.
+    fs::set_permissions(image.path(), fs::Permissions::from_mode(0o644)).map_err(write_error)?;
+    image
+        .persist(output)
+        .map_err(|err| write_error(err.error))?;
+    Ok(())
+}
+
+/// The file system of a data volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VolumeFs {
+    /// ISO 9660 with Rock Ridge and Joliet names (what cloud-localds writes by default).
+    Iso9660,
+    /// FAT16 (2 MiB, the smallest FAT16 there is).
+    Vfat,
+}
+
+/// A volume of a few files in its root directory, such as a NoCloud seed.
+#[derive(Debug, Clone)]
+pub struct VolumeSpec {
+    /// The ISO 9660 volume id or the FAT volume label.
+    pub label: String,
+    pub fs: VolumeFs,
+    /// Names and contents; names are kept as they are (Rock Ridge and
+    /// Joliet names on ISO 9660, long names on FAT).
+    pub files: Vec<(String, Vec<u8>)>,
+    /// Every date in the volume.
+    pub time: DateTime,
+}
+
+/// Writes a data volume to `output` through a temporary file beside it, so
+/// `output` is never half written; returns its size.
+pub fn write_volume(spec: &VolumeSpec, output: &Path) -> Result<u64, ImageError> {
+    let image = temp_beside(output, ".img")?;
+    let size = match spec.fs {
+        VolumeFs::Iso9660 => {
+            validate_label(&spec.label)?;
+            let layout = iso::IsoLayout {
+                volume_id: &spec.label,
+                files: spec
+                    .files
+                    .iter()
+                    .map(|(path, bytes)| iso::IsoFile::Bytes {
+                        path: path.clone(),
+                        bytes: bytes.clone(),
+                    })
+                    .collect(),
+                boot: None,
+                time: spec.time,
+            };
+            iso::write_iso(&layout, image.path())?.0
+        }
+        VolumeFs::Vfat => {
+            let files: Vec<EspFile> = spec
+                .files
+                .iter()
+                .map(|(path, bytes)| EspFile::bytes(path, bytes.clone()))
+                .collect();
+            esp::write_labelled(&files, spec.time, &spec.label, image.path())?
+        }
+    };
+    persist(image, output)?;
+    Ok(size)
 }
 
 #[cfg(test)]

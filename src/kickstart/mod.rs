@@ -17,5 +17,6 @@ mod words;
 
 pub use diagnostic::{Diagnostic, Origin, ParseFailure, Severity};
 pub use model::{IgnoredCommand, InstallSource, Kickstart, Located, UiMode};
+pub(crate) use parser::closest;
 pub use parser::{Parsed, parse_file, parse_text};
 pub use vars::{ExpandError, Substitutions};

@@ -714,8 +714,9 @@ fn push_line(body: &mut String, text: &str) {
     body.push('\n');
 }
 
-/// The known word nearest to a misspelling, if it is near enough to be meant.
-fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+/// The known word nearest to a misspelling, if it is near enough to be
+/// meant (also the seed's user-data check's hint for a misspelt key).
+pub(crate) fn closest<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
         .map(|k| (edit_distance(word, k), *k))
