@@ -4,7 +4,7 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use regex::Regex;
 
 use crate::boottest::{self, AccelChoice, BootOptions, Firmware, Media, SshLogin};
@@ -79,8 +79,9 @@ pub enum Command {
     /// The image's serial port (ttyS0 / COM1) is captured: the kernel and
     /// getty must use it (console=ttyS0). Prints the time to the expected
     /// line and keeps the console log; when the line never comes, exits 3
-    /// showing the last console lines. With --ssh-key it then logs in over
-    /// SSH and runs each --run command, printing its output and exit status.
+    /// showing the last console lines. With --ssh (or --ssh-key) it then logs
+    /// in over SSH and runs each --run command, printing its output and exit
+    /// status.
     /// KVM is used only when a probe boot shows that it works,
     /// else software emulation (TCG). Needs the Debian packages
     /// qemu-system-x86 and, for UEFI, ovmf.
@@ -88,7 +89,9 @@ pub enum Command {
 livecompose test Debian-mini.iso\n  \
 livecompose test Debian-mini.iso --firmware uefi --media usb --timeout 600\n  \
 livecompose test disk.raw --media disk --expect 'Reached target .*Multi-User'\n  \
-livecompose test Debian-mini.iso --ssh-key ~/.ssh/id_ed25519 --ssh-user live --run 'systemctl is-active ssh'")]
+livecompose test Debian-mini.iso --ssh-key ~/.ssh/id_ed25519 --ssh-user live --run 'systemctl is-active ssh'\n  \
+livecompose test debian-12-cloud.qcow2 --media disk --ssh --run 'cloud-init status --wait'\n  \
+livecompose test debian-12-cloud.qcow2 --media disk --seed seed.iso --ssh-key key --ssh-user ops")]
     Test(TestArgs),
     /// Pack a directory into a squashfs image (what mksquashfs does, on every core).
     ///
@@ -230,6 +233,7 @@ pub struct RepositoryArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(ArgGroup::new("login").multiple(true).args(["ssh", "ssh_key"])))]
 pub struct TestArgs {
     /// The image to boot (ISO, raw or qcow2 disk image); it is never modified.
     #[arg(value_name = "IMAGE")]
@@ -248,7 +252,7 @@ pub struct TestArgs {
     #[arg(long, value_name = "REGEX", default_value = boottest::DEFAULT_EXPECT, value_parser = Regex::new)]
     pub expect: Regex,
 
-    /// Seconds to wait for the expected line (and, with --ssh-key, for the
+    /// Seconds to wait for the expected line (and, with --ssh, for the
     /// SSH login and the commands too), counted from qemu's start.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub timeout: u64,
@@ -269,22 +273,30 @@ pub struct TestArgs {
     #[arg(long, value_name = "DIR", default_value = boottest::DEFAULT_OVMF_DIR)]
     pub ovmf_dir: PathBuf,
 
-    /// After the expected line, log in over SSH with this private key (the
-    /// image's authorized_keys must accept it, e.g. from a kickstart sshkey
-    /// line). The guest gets qemu's user-mode network, restricted so that it
-    /// reaches nothing; only its port 22 is forwarded, from a free port on
-    /// 127.0.0.1. Uses the host's ssh client (openssh-client).
+    /// After the expected line, log in over SSH. The guest gets qemu's
+    /// user-mode network, restricted so that it reaches nothing; only its
+    /// port 22 is forwarded, from a free port on 127.0.0.1. Uses the host's
+    /// ssh client (openssh-client). Without --ssh-key, a key is made for this
+    /// boot and a NoCloud seed is attached whose user-data creates --ssh-user
+    /// with that key and sudo, as a cloud would: the image needs cloud-init.
+    #[arg(long)]
+    pub ssh: bool,
+
+    /// Log in with this private key (implies --ssh). The image's
+    /// authorized_keys must accept it: from a kickstart sshkey line, or from
+    /// the user-data of --seed.
     #[arg(long, value_name = "KEY")]
     pub ssh_key: Option<PathBuf>,
 
-    /// The account to log in to.
-    #[arg(long, value_name = "NAME", default_value = boottest::DEFAULT_SSH_USER, requires = "ssh_key")]
-    pub ssh_user: String,
+    /// The account to log in to [default: root with --ssh-key, livecompose
+    /// with a generated key].
+    #[arg(long, value_name = "NAME", requires = "login")]
+    pub ssh_user: Option<String>,
 
     /// A command to run in the guest over SSH, through the user's shell;
     /// repeat for more, run in order. Each one's output and exit status is
     /// printed; the first that fails ends the test with exit status 3.
-    #[arg(long = "run", value_name = "COMMAND", requires = "ssh_key")]
+    #[arg(long = "run", value_name = "COMMAND", requires = "login")]
     pub commands: Vec<String>,
 
     /// A cloud-init NoCloud seed (`livecompose seed` writes one) attached as a
@@ -309,7 +321,10 @@ impl TestArgs {
             progress: true,
             ssh: self.ssh_key.as_ref().map(|key| SshLogin {
                 key: key.clone(),
-                user: self.ssh_user.clone(),
+                user: self
+                    .ssh_user
+                    .clone()
+                    .unwrap_or_else(|| boottest::DEFAULT_SSH_USER.to_owned()),
                 commands: self.commands.clone(),
                 client: boottest::DEFAULT_SSH_CLIENT.into(),
             }),

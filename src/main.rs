@@ -37,9 +37,7 @@ fn main() -> ExitCode {
             config,
             repositories,
         }) => resolve(&config.config, repositories),
-        Some(Command::Test(args)) => boottest::boot(&args.image, &args.options())
-            .map(|report| println!("{}: {report}", args.image.display()))
-            .map_err(Into::into),
+        Some(Command::Test(args)) => test_image(&args),
         Some(Command::Squashfs(args)) => pack_squashfs(&args),
         Some(Command::Seed(args)) => write_seed(&args),
         Some(Command::Man { dir }) => write_man_pages(&dir),
@@ -52,6 +50,48 @@ fn main() -> ExitCode {
             exit_code(&error)
         }
     }
+}
+
+/// `livecompose test`: boots the image; with `--ssh` and no key, first makes
+/// a key and a seed that lets it in.
+fn test_image(args: &livecompose::cli::TestArgs) -> anyhow::Result<()> {
+    let mut options = args.options();
+    // Holds the generated key and seed until the boot is over.
+    let mut _generated = None;
+    if args.ssh && args.ssh_key.is_none() {
+        if let Some(seed) = &args.seed {
+            return Err(bad_input(anyhow::anyhow!(
+                "--seed {}: a seed of your own authorizes a key of your own; give it with --ssh-key",
+                seed.display()
+            )));
+        }
+        let scratch = tempfile::Builder::new()
+            .prefix("livecompose-login")
+            .tempdir()
+            .context("cannot make a directory for the generated login")?;
+        let user = args
+            .ssh_user
+            .clone()
+            .unwrap_or_else(|| boottest::cloud::DEFAULT_GENERATED_USER.to_owned());
+        let login =
+            boottest::cloud::generate_login(&user, scratch.path()).map_err(
+                |error| match error {
+                    boottest::cloud::CloudLoginError::BadUser(_) => bad_input(error),
+                    other => other.into(),
+                },
+            )?;
+        options.seed = Some(login.seed);
+        options.ssh = Some(boottest::SshLogin {
+            key: login.key,
+            user,
+            commands: args.commands.clone(),
+            client: boottest::DEFAULT_SSH_CLIENT.into(),
+        });
+        _generated = Some(scratch);
+    }
+    let report = boottest::boot(&args.image, &options)?;
+    println!("{}: {report}", args.image.display());
+    Ok(())
 }
 
 /// The input was wrong (a kickstart, an option), not the build: exit code 2,

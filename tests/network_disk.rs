@@ -12,9 +12,9 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
-use common::{boot_to, build_image, run};
+use common::{boot_to, build_image, output_of, run};
 
 struct Built {
     dir: tempfile::TempDir,
@@ -204,16 +204,130 @@ fn boot(image: &Path, firmware: &str, expect: &str) {
     boot_to(image, firmware, "disk", expect, &log);
 }
 
-#[test]
-#[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
-fn net_disk_raw_boots_bios() {
-    boot(&raw().image, "bios", "debian-cloud login:");
+/// `livecompose test` on the cloud disk with `args`; its report, after
+/// checking that it passed. One boot at a time: two emulated machines on
+/// two cores would each take twice as long.
+fn test_cloud_disk(name: &str, args: &[&str]) -> String {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let image = &raw().image;
+    let out = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .arg("test")
+        .arg(image)
+        .args(["--media", "disk", "--timeout", "900", "--log"])
+        .arg(image.with_extension(format!("{name}.console.log")))
+        .args(args)
+        .output()
+        .expect("run livecompose test");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{name}:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "{name}: the boot test failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    stdout
 }
 
 #[test]
 #[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
-fn net_disk_raw_boots_uefi() {
-    boot(&raw().image, "uefi", "debian-cloud login:");
+fn net_disk_cloud_image_lets_a_generated_login_in_bios() {
+    // No key, no seed: livecompose makes both, as a cloud would.
+    let report = test_cloud_disk(
+        "generated",
+        &[
+            "--firmware",
+            "bios",
+            "--ssh",
+            "--run",
+            "cloud-init status --wait",
+            "--run",
+            "id -un",
+            "--run",
+            "sudo -n id -u",
+        ],
+    );
+    assert!(report.contains("reached"), "{report}");
+    assert!(
+        output_of(&report, "cloud-init status --wait").contains(&"status: done"),
+        "{report}"
+    );
+    assert_eq!(output_of(&report, "id -un"), ["livecompose"], "{report}");
+    assert_eq!(output_of(&report, "sudo -n id -u"), ["0"], "{report}");
+}
+
+#[test]
+#[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
+fn net_disk_cloud_image_takes_its_user_and_hostname_from_a_seed_uefi() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let key = dir.path().join("key");
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key));
+    let public_key = fs::read_to_string(key.with_extension("pub")).expect("public key");
+    let user_data = dir.path().join("user-data");
+    fs::write(
+        &user_data,
+        format!(
+            "#cloud-config\n\
+             users:\n\
+             \x20 - name: ops\n\
+             \x20   groups: [sudo]\n\
+             \x20   sudo: \"ALL=(ALL) NOPASSWD:ALL\"\n\
+             \x20   shell: /bin/bash\n\
+             \x20   ssh_authorized_keys: [\"{}\"]\n",
+            public_key.trim()
+        ),
+    )
+    .expect("user-data");
+    let seed = dir.path().join("seed.iso");
+    run(Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .args(["seed", "--hostname", "lc-instance", "--user-data"])
+        .arg(&user_data)
+        .arg("--output")
+        .arg(&seed));
+    let report = test_cloud_disk(
+        "seeded",
+        &[
+            "--firmware",
+            "uefi",
+            "--seed",
+            seed.to_str().expect("UTF-8 path"),
+            "--ssh-key",
+            key.to_str().expect("UTF-8 path"),
+            "--ssh-user",
+            "ops",
+            "--expect",
+            "lc-instance login:",
+            "--run",
+            "cloud-init status --wait --long",
+            "--run",
+            "hostname",
+            "--run",
+            "sudo -n id -u",
+            "--run",
+            "sudo -n sshd -T | grep -i ^passwordauthentication",
+            "--run",
+            "sudo -n passwd -S ops | cut -d' ' -f2",
+        ],
+    );
+    // A cloud-init that met an error exits non-zero, which fails the run.
+    let status = output_of(&report, "cloud-init status --wait --long");
+    assert!(status.contains(&"status: done"), "{report}");
+    assert_eq!(output_of(&report, "hostname"), ["lc-instance"], "{report}");
+    assert_eq!(output_of(&report, "sudo -n id -u"), ["0"], "{report}");
+    // Password logins are refused, and the account has no password.
+    assert_eq!(
+        output_of(&report, "sudo -n sshd -T | grep -i ^passwordauthentication"),
+        ["passwordauthentication no"],
+        "{report}"
+    );
+    assert_eq!(
+        output_of(&report, "sudo -n passwd -S ops | cut -d' ' -f2"),
+        ["L"],
+        "{report}"
+    );
 }
 
 /// The unit of `tests/fixtures/disk/split.ks` prints where /, /boot, /var

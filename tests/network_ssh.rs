@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
-use common::{build_image, extract_squashfs, run};
+use common::{build_image, extract_squashfs, output_of, run};
 use regex::Regex;
 
 const LABEL: &str = "LC-SSH-Test";
@@ -126,19 +126,6 @@ fn boot_and_log_in(name: &str) -> (String, String) {
         out.status
     );
     (stdout, stderr)
-}
-
-/// The printed output of `command` in a `livecompose test` report: the
-/// indented lines after `$ command`, up to its exit status.
-fn output_of<'a>(report: &'a str, command: &str) -> Vec<&'a str> {
-    let mut lines = report
-        .lines()
-        .skip_while(|line| *line != format!("$ {command}"));
-    assert!(lines.next().is_some(), "{command:?} is not in:\n{report}");
-    lines
-        .take_while(|line| !line.starts_with("exit status "))
-        .map(str::trim)
-        .collect()
 }
 
 fn ed25519_fingerprint(report: &str) -> String {

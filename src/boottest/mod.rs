@@ -5,6 +5,7 @@
 //! probe boot shows it works, else TCG), finds OVMF for UEFI, starts qemu
 //! under a guard that always kills it, and watches the console.
 
+pub mod cloud;
 mod console;
 mod firmware;
 mod qemu;

@@ -297,3 +297,16 @@ pub fn chroot(root: &Path, log: &Path) -> livecompose::chroot::Chroot {
     livecompose::sandbox::use_helper(Path::new(env!("CARGO_BIN_EXE_livecompose")));
     livecompose::chroot::Chroot::new(root, log).expect("chroot")
 }
+
+/// The printed output of `command` in a `livecompose test` report: the
+/// indented lines after `$ command`, up to its exit status.
+pub fn output_of<'a>(report: &'a str, command: &str) -> Vec<&'a str> {
+    let mut lines = report
+        .lines()
+        .skip_while(|line| *line != format!("$ {command}"));
+    assert!(lines.next().is_some(), "{command:?} is not in:\n{report}");
+    lines
+        .take_while(|line| !line.starts_with("exit status "))
+        .map(str::trim)
+        .collect()
+}
