@@ -29,8 +29,10 @@ livecompose validate --config ks.cfg\n  \
 livecompose flatten --config ks.cfg > flat.ks\n  \
 livecompose test Debian-mini.iso --firmware uefi --media usb\n  \
 livecompose squashfs /srv/root root.squashfs\n  \
+livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
+livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n  \
 livecompose man /usr/local/share/man/man1\n\n\
-Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, \
+Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, an input image, \
 an option, the command line); 3 `livecompose test` booted the image and it did not \
 reach the expected line, refused the SSH login, or a --run command failed.",
     args_conflicts_with_subcommands = true,
@@ -100,6 +102,48 @@ livecompose squashfs /srv/root root.squashfs --compression zstd --level 19 --blo
 livecompose squashfs /srv/root root.squashfs --exclude 'proc/*' --exclude '**/*.pyc'\n  \
 SOURCE_DATE_EPOCH=1700000000 livecompose squashfs /srv/root root.squashfs --all-root")]
     Squashfs(SquashfsArgs),
+    /// Write a copy-on-write child of a qcow2 master image.
+    ///
+    /// The child stores nothing at first: every read goes to MASTER, and
+    /// whatever the guest writes stays in the child, so the master is never
+    /// written and many children can share it. The child records MASTER's
+    /// path relative to its own directory and the format qcow2, so
+    /// `qemu-img info --backing-chain CHILD` shows the chain and the two can
+    /// be moved together. MASTER (and any image behind it) is checked and
+    /// opened read-only; CHILD must not exist yet. `livecompose commit` turns
+    /// a tuned child into the next master.
+    #[command(after_help = "Examples:\n  \
+livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
+livecompose test lab1.qcow2 --media disk\n  \
+livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2")]
+    Derive {
+        /// The master image (qcow2); it is only read.
+        #[arg(value_name = "MASTER")]
+        master: PathBuf,
+        /// The child image to write (qcow2, not existing yet).
+        #[arg(value_name = "CHILD")]
+        child: PathBuf,
+    },
+    /// Merge a child image and its backing chain into a new standalone master.
+    ///
+    /// Writes NEW_MASTER, a qcow2 image without a backing file holding the
+    /// disk the guest of CHILD sees: the child's changes over its master
+    /// (and over any images behind that). Clusters of zeros stay unallocated.
+    /// Nothing is written to CHILD or its backing files; a backing file that
+    /// is missing, not in its recorded format or of another size is an error
+    /// naming it. NEW_MASTER must not exist yet.
+    #[command(after_help = "Examples:\n  \
+livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
+livecompose test lab1.qcow2 --media disk\n  \
+livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2")]
+    Commit {
+        /// The child image (qcow2) whose chain is merged; it is only read.
+        #[arg(value_name = "CHILD")]
+        child: PathBuf,
+        /// The standalone image to write (qcow2, not existing yet).
+        #[arg(value_name = "NEW_MASTER")]
+        new_master: PathBuf,
+    },
     /// Write the manual pages: livecompose(1) and one page per subcommand.
     ///
     /// The pages are made from this help text, so they never disagree with

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 
 use livecompose::cli::{BuildArgs, Cli, Command, OutputFormat, RepositoryArgs, SquashfsArgs};
+use livecompose::derive::{self, DeriveError};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
 use livecompose::progress::{Ui, human_bytes};
@@ -39,6 +40,8 @@ fn main() -> ExitCode {
             .map(|report| println!("{}: {report}", args.image.display()))
             .map_err(Into::into),
         Some(Command::Squashfs(args)) => pack_squashfs(&args),
+        Some(Command::Derive { master, child }) => derive_child(&master, &child),
+        Some(Command::Commit { child, new_master }) => commit_child(&child, &new_master),
         Some(Command::Man { dir }) => write_man_pages(&dir),
         None => build(cli.build),
     };
@@ -326,6 +329,38 @@ fn pack_squashfs(args: &SquashfsArgs) -> anyhow::Result<()> {
         stats.inodes,
         stats.bytes_used,
         stats.duplicate_files
+    );
+    Ok(())
+}
+
+fn derive_error(error: DeriveError) -> anyhow::Error {
+    if error.is_bad_input() {
+        bad_input(error)
+    } else {
+        error.into()
+    }
+}
+
+fn derive_child(master: &std::path::Path, child: &std::path::Path) -> anyhow::Result<()> {
+    let backing = derive::derive(master, child).map_err(derive_error)?;
+    eprintln!(
+        "{}: a child of {} (backing file {}, format qcow2)",
+        child.display(),
+        master.display(),
+        backing.display()
+    );
+    Ok(())
+}
+
+fn commit_child(child: &std::path::Path, new_master: &std::path::Path) -> anyhow::Result<()> {
+    let stats = derive::commit(child, new_master).map_err(derive_error)?;
+    eprintln!(
+        "{}: {} with the changes of {} merged ({} data clusters, {})",
+        new_master.display(),
+        human_bytes(stats.virtual_size),
+        child.display(),
+        stats.data_clusters,
+        human_bytes(stats.file_size)
     );
     Ok(())
 }
