@@ -219,8 +219,11 @@ fn derive_and_commit_a_master_of_ours() {
 fn derive_and_commit_a_compressed_master_from_qemu() {
     let dir = tempfile::tempdir().expect("tempdir");
     let image = master(dir.path(), "master.qcow2", Some(&["-c"]));
-    let map = qemu_img(&["map", "--output=json", "master.qcow2"], dir.path());
-    assert!(map.contains("\"compressed\": true"), "{map}");
+    let check = qemu_img(&["check", "master.qcow2"], dir.path());
+    assert!(
+        check.contains("compressed clusters") && !check.contains(" 0.00% compressed"),
+        "{check}"
+    );
     round_trip(dir.path(), &image);
 }
 
@@ -280,7 +283,10 @@ fn the_pair_moves_together() {
     let moved = dir.path().join("moved");
     fs::rename(&old, &moved).expect("move");
     let info = chain_info("lab/child.qcow2", &moved);
-    assert!(info.contains("moved/lab/../master.qcow2"), "{info}");
+    assert!(
+        info.contains("\"filename\": \"lab/../master.qcow2\""),
+        "{info}"
+    );
     check_clean("lab/child.qcow2", &moved);
     // From another working directory too: names resolve against the child's directory.
     succeeds(

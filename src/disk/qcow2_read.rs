@@ -54,6 +54,8 @@ pub enum ReadError {
         #[source]
         source: io::Error,
     },
+    #[error("{0}: no such file")]
+    NotFound(PathBuf),
     #[error("{0}: not a regular file")]
     NotAFile(PathBuf),
     #[error("{path}: {source}")]
@@ -581,7 +583,11 @@ fn open_file(path: &Path) -> Result<(File, u64), ReadError> {
         source,
     };
     // Checked before opening: opening a FIFO would wait for a writer.
-    if !fs::metadata(path).map_err(io_error)?.is_file() {
+    let metadata = fs::metadata(path).map_err(|source| match source.kind() {
+        io::ErrorKind::NotFound => ReadError::NotFound(path.to_owned()),
+        _ => io_error(source),
+    })?;
+    if !metadata.is_file() {
         return Err(ReadError::NotAFile(path.to_owned()));
     }
     let file = File::open(path).map_err(io_error)?;
