@@ -118,10 +118,8 @@ livecompose test lab1.qcow2 --media disk\n  \
 livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2")]
     Derive {
         /// The master image (qcow2); it is only read.
-        #[arg(value_name = "MASTER")]
         master: PathBuf,
         /// The child image to write (qcow2, not existing yet).
-        #[arg(value_name = "CHILD")]
         child: PathBuf,
     },
     /// Merge a child image and its backing chain into a new standalone master.
@@ -132,16 +130,13 @@ livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2")]
     /// Nothing is written to CHILD or its backing files; a backing file that
     /// is missing, not in its recorded format or of another size is an error
     /// naming it. NEW_MASTER must not exist yet.
-    #[command(after_help = "Examples:\n  \
-livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
-livecompose test lab1.qcow2 --media disk\n  \
-livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2")]
+    #[command(after_help = "Examples (a tuned child becomes the next master):\n  \
+livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n  \
+livecompose derive debian-12-cloud-v2.qcow2 lab2.qcow2")]
     Commit {
         /// The child image (qcow2) whose chain is merged; it is only read.
-        #[arg(value_name = "CHILD")]
         child: PathBuf,
         /// The standalone image to write (qcow2, not existing yet).
-        #[arg(value_name = "NEW_MASTER")]
         new_master: PathBuf,
     },
     /// Write the manual pages: livecompose(1) and one page per subcommand.
