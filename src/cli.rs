@@ -112,12 +112,14 @@ SOURCE_DATE_EPOCH=1700000000 livecompose squashfs /srv/root root.squashfs --all-
     /// be moved together. MASTER (and any image behind it) is checked and
     /// opened read-only; CHILD must not exist yet. `livecompose commit` turns
     /// a tuned child into the next master.
-    #[command(after_help = "Examples (derive, boot and tune the child, commit it):\n  \
+    #[command(
+        after_help = "Examples (derive, boot and tune the child, commit it):\n  \
 livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
 qemu-system-x86_64 -m 2G -nographic -drive file=lab1.qcow2,if=virtio\n  \
 livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n\n\
 `livecompose test lab1.qcow2 --media disk` boots a child too, but keeps none \
-of the guest's writes (qemu's snapshot=on).")]
+of the guest's writes (qemu's snapshot=on)."
+    )]
     Derive {
         /// The master image (qcow2); it is only read.
         master: PathBuf,
