@@ -36,7 +36,8 @@ impl DeriveError {
     pub fn is_bad_input(&self) -> bool {
         match self {
             DeriveError::SameFile(_) => true,
-            DeriveError::Io { .. } => false,
+            // A directory named on the command line that is not there.
+            DeriveError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
             DeriveError::Read(error) | DeriveError::Write(Qcow2Error::Read(error)) => {
                 error.is_bad_input()
             }

@@ -198,6 +198,7 @@ fn round_trip(dir: &Path, master: &Path) {
         .expect("map");
     assert!(first.contains("\"data\": false"), "{map}");
     assert_eq!(sha256(master), before, "the master was written");
+    check_clean(master_name, dir);
 }
 
 #[test]
