@@ -86,6 +86,13 @@ fn refused(args: &[&str], dir: &Path, expected: &str) {
     );
 }
 
+/// `commit child.qcow2 new.qcow2` is refused with a message containing `expected`,
+/// and writes nothing.
+fn commit_refused(dir: &Path, expected: &str) {
+    refused(&["commit", "child.qcow2", "new.qcow2"], dir, expected);
+    assert!(!dir.join("new.qcow2").exists());
+}
+
 fn sha256(path: &Path) -> String {
     hex::encode(Sha256::digest(fs::read(path).expect("read")))
 }
@@ -299,8 +306,7 @@ fn a_missing_or_changed_master_is_an_error_naming_it() {
     master(path, "master.qcow2", None);
     succeeds(&["derive", "master.qcow2", "child.qcow2"], path);
     fs::rename(path.join("master.qcow2"), path.join("elsewhere.qcow2")).expect("rename");
-    refused(
-        &["commit", "child.qcow2", "new.qcow2"],
+    commit_refused(
         path,
         "child.qcow2: its backing file master.qcow2 cannot be opened",
     );
@@ -308,22 +314,14 @@ fn a_missing_or_changed_master_is_an_error_naming_it() {
 
     // Another disk of another size in the master's place.
     qemu_img("create -f qcow2 master.qcow2 8M", path);
-    refused(
-        &["commit", "child.qcow2", "new.qcow2"],
-        path,
-        "virtual size of 8388608 bytes, not 16777216",
-    );
+    commit_refused(path, "virtual size of 8388608 bytes, not 16777216");
 
     // A raw file where qcow2 is recorded.
     fs::remove_file(path.join("master.qcow2")).expect("remove");
     fs::File::create(path.join("master.qcow2"))
         .and_then(|file| file.set_len(16 * MIB))
         .expect("raw");
-    refused(
-        &["commit", "child.qcow2", "new.qcow2"],
-        path,
-        "not a qcow2 image as recorded",
-    );
+    commit_refused(path, "not a qcow2 image as recorded");
 }
 
 #[test]

@@ -809,12 +809,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = image(dir.path(), true);
         let good = fs::read(&path).expect("read");
-        let mut state = 0x2545_f491_4f6c_dd1du64;
+        // Knuth's MMIX linear congruential generator, high bits.
+        let mut state = 17u64;
         let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            state >> 24
         };
         // The header cluster and everything written after the data: tables and
         // refcounts, where damage matters most.
