@@ -147,7 +147,7 @@ struct Qcow2Image {
 
 impl Qcow2Image {
     /// Opens `path` read-only and checks its header and L1 table.
-    pub fn open(path: &Path) -> Result<Qcow2Image, ReadError> {
+    fn open(path: &Path) -> Result<Qcow2Image, ReadError> {
         let (file, file_size) = open_file(path)?;
         let mut first = vec![0; file_size.min(MAX_HEADER_READ) as usize];
         read_exact_at(&file, path, &mut first, 0)?;
@@ -184,7 +184,7 @@ impl Qcow2Image {
             || (l1_bytes > 0 && (offset == 0 || offset.saturating_add(l1_bytes) > file_size))
         {
             return Err(corrupt(format!(
-                "the L1 table at {offset} ({l1_bytes} bytes) is not a cluster within the file \
+                "the L1 table at {offset} ({l1_bytes} bytes) is not cluster-aligned within the file \
                  ({file_size} bytes)"
             )));
         }
@@ -271,7 +271,7 @@ impl Qcow2Image {
         if self.l2.as_ref().is_none_or(|(index, _)| *index != l1_index) {
             if !offset.is_multiple_of(cluster) || offset.saturating_add(cluster) > self.file_size {
                 return Err(self.corrupt(format!(
-                    "the L2 table at {offset} is not a cluster within the file"
+                    "the L2 table at {offset} is not cluster-aligned within the file"
                 )));
             }
             // One cluster, at most 2 MiB.
@@ -316,7 +316,7 @@ impl Qcow2Image {
         } else if !offset.is_multiple_of(cluster) || offset.saturating_add(cluster) > self.file_size
         {
             Err(self.corrupt(format!(
-                "data cluster at {offset} is not a cluster within the file"
+                "data cluster at {offset} is not cluster-aligned within the file"
             )))
         } else {
             Ok(Mapping::Standard(offset))
