@@ -32,8 +32,10 @@ livecompose flatten --config ks.cfg > flat.ks\n  \
 livecompose test Debian-mini.iso --firmware uefi --media usb\n  \
 livecompose squashfs /srv/root root.squashfs\n  \
 livecompose seed --user-data user-data --hostname web1 --output seed.iso\n  \
+livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
+livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n  \
 livecompose man /usr/local/share/man/man1\n\n\
-Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, \
+Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, an input image, \
 an option, the command line); 3 `livecompose test` booted the image and it did not \
 reach the expected line, refused the SSH login, or a --run command failed.",
     args_conflicts_with_subcommands = true,
@@ -138,6 +140,47 @@ ssh_authorized_keys:\n        \
 - ssh-ed25519 AAAA... admin@example\n  \
 packages: [htop]")]
     Seed(SeedArgs),
+    /// Write a copy-on-write child of a qcow2 master image.
+    ///
+    /// The child stores nothing at first: every read goes to MASTER, and
+    /// whatever the guest writes stays in the child, so the master is never
+    /// written and many children can share it. The child records MASTER's
+    /// path relative to its own directory and the format qcow2, so
+    /// `qemu-img info --backing-chain CHILD` shows the chain and the two can
+    /// be moved together. MASTER (and any image behind it) is checked and
+    /// opened read-only; CHILD must not exist yet. `livecompose commit` turns
+    /// a tuned child into the next master.
+    #[command(
+        after_help = "Examples (derive, boot and tune the child, commit it):\n  \
+livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
+qemu-system-x86_64 -m 2G -nographic -drive file=lab1.qcow2,if=virtio\n  \
+livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n\n\
+`livecompose test lab1.qcow2 --media disk` boots a child too, but keeps none \
+of the guest's writes (qemu's snapshot=on)."
+    )]
+    Derive {
+        /// The master image (qcow2); it is only read.
+        master: PathBuf,
+        /// The child image to write (qcow2, not existing yet).
+        child: PathBuf,
+    },
+    /// Merge a child image and its backing chain into a new standalone master.
+    ///
+    /// Writes NEW_MASTER, a qcow2 image without a backing file holding the
+    /// disk the guest of CHILD sees: the child's changes over its master
+    /// (and over any images behind that). Clusters of zeros stay unallocated.
+    /// Nothing is written to CHILD or its backing files; a backing file that
+    /// is missing, not in its recorded format or of another size is an error
+    /// naming it. NEW_MASTER must not exist yet.
+    #[command(after_help = "Examples (a tuned child becomes the next master):\n  \
+livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n  \
+livecompose derive debian-12-cloud-v2.qcow2 lab2.qcow2")]
+    Commit {
+        /// The child image (qcow2) whose chain is merged; it is only read.
+        child: PathBuf,
+        /// The standalone image to write (qcow2, not existing yet).
+        new_master: PathBuf,
+    },
     /// Write the manual pages: livecompose(1) and one page per subcommand.
     ///
     /// The pages are made from this help text, so they never disagree with

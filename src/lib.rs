@@ -9,6 +9,7 @@ pub mod chroot;
 pub mod cli;
 pub mod compression;
 pub mod configure;
+pub mod derive;
 pub mod disk;
 pub mod distro;
 pub mod fetch;

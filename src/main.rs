@@ -9,6 +9,7 @@ use clap::Parser as _;
 use livecompose::cli::{
     BuildArgs, Cli, Command, OutputFormat, RepositoryArgs, SeedArgs, SquashfsArgs,
 };
+use livecompose::derive::{self, DeriveError};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
 use livecompose::progress::{Ui, human_bytes};
@@ -40,6 +41,8 @@ fn main() -> ExitCode {
         Some(Command::Test(args)) => test_image(&args),
         Some(Command::Squashfs(args)) => pack_squashfs(&args),
         Some(Command::Seed(args)) => write_seed(&args),
+        Some(Command::Derive { master, child }) => derive_child(&master, &child),
+        Some(Command::Commit { child, new_master }) => commit_child(&child, &new_master),
         Some(Command::Man { dir }) => write_man_pages(&dir),
         None => build(cli.build),
     };
@@ -399,6 +402,38 @@ fn write_seed(args: &SeedArgs) -> anyhow::Result<()> {
             UserDataKind::Script => "is a script (not checked)",
             UserDataKind::Multipart => "is a MIME multipart archive (parts not checked)",
         }
+    );
+    Ok(())
+}
+
+fn derive_error(error: DeriveError) -> anyhow::Error {
+    if error.is_bad_input() {
+        bad_input(error)
+    } else {
+        error.into()
+    }
+}
+
+fn derive_child(master: &std::path::Path, child: &std::path::Path) -> anyhow::Result<()> {
+    let backing = derive::derive(master, child).map_err(derive_error)?;
+    eprintln!(
+        "{}: a child of {} (backing file {}, format qcow2)",
+        child.display(),
+        master.display(),
+        backing.display()
+    );
+    Ok(())
+}
+
+fn commit_child(child: &std::path::Path, new_master: &std::path::Path) -> anyhow::Result<()> {
+    let stats = derive::commit(child, new_master).map_err(derive_error)?;
+    eprintln!(
+        "{}: {} with the changes of {} merged ({} data clusters, {})",
+        new_master.display(),
+        human_bytes(stats.virtual_size),
+        child.display(),
+        stats.data_clusters,
+        human_bytes(stats.file_size)
     );
     Ok(())
 }

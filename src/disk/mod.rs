@@ -7,6 +7,7 @@ pub mod gpt;
 pub mod grub;
 pub mod layout;
 pub mod qcow2;
+pub mod qcow2_read;
 pub mod swap;
 
 pub use gpt::{Gpt, GptError, GptPartition, Guid};

@@ -39,21 +39,23 @@ const MIN_CLUSTER_BITS: u32 = 9;
 /// qemu opens no image with clusters larger than 2 MiB.
 const MAX_CLUSTER_BITS: u32 = 21;
 /// qemu's implementation limits on the table sizes; larger images would not open.
-const MAX_L1_BYTES: u64 = 32 << 20;
+pub(super) const MAX_L1_BYTES: u64 = 32 << 20;
 const MAX_REFCOUNT_TABLE_BYTES: u64 = 8 << 20;
 /// L1 and standard L2 entries: the cluster has refcount 1, so a write needs no copy.
 const COPIED: u64 = 1 << 63;
 /// L2 entries: the cluster is stored deflated.
-const COMPRESSED: u64 = 1 << 62;
+pub(super) const COMPRESSED: u64 = 1 << 62;
 /// Standard entries hold host offsets in bits 9-55.
 const HOST_OFFSET_LIMIT: u64 = 1 << 56;
+/// The header extension that names the backing file's format.
+pub(crate) const BACKING_FORMAT_EXTENSION: u32 = 0xE279_2ACA;
 /// A backing file name must not be longer.
 const MAX_BACKING_NAME: usize = 1023;
 /// Compressed clusters are addressed in 512-byte sectors whatever the cluster size.
-const SECTOR: u64 = 512;
+pub(super) const SECTOR: u64 = 512;
 /// qemu inflates with a 4 KiB window (`inflateInit2(-12)`): a larger window could
 /// reach back further than it can.
-const DEFLATE_WINDOW_BITS: u8 = 12;
+pub(super) const DEFLATE_WINDOW_BITS: u8 = 12;
 /// Raw data is read in pieces of this size (or one cluster, if larger).
 const READ_CHUNK: u64 = 1 << 20;
 /// Writes are gathered into pieces of about this size.
@@ -88,6 +90,10 @@ pub enum Qcow2Error {
     Truncated { needed: usize, available: usize },
     #[error("malformed qcow2 header: {0}")]
     MalformedHeader(String),
+    #[error("{0} already exists; remove it or choose another name")]
+    Exists(PathBuf),
+    #[error(transparent)]
+    Read(#[from] crate::disk::qcow2_read::ReadError),
 }
 
 /// How an image is written. `Default` is what `qemu-img convert -O qcow2` does:
@@ -142,23 +148,116 @@ pub struct Qcow2Stats {
 /// Converts the raw disk image `raw` (usually sparse) into a qcow2 version 3 image at
 /// `output`. The virtual size is `raw`'s length rounded up to whole 512-byte sectors,
 /// as qemu rounds it. The image is written beside `output` under a temporary name and
-/// renamed into place when complete; on error nothing is left behind.
+/// renamed into place when complete, replacing `output`; on error nothing is left behind.
 pub fn write_qcow2(
     raw: &Path,
     output: &Path,
     options: &Qcow2Options,
 ) -> Result<Qcow2Stats, Qcow2Error> {
     options.validate()?;
-    let bits = options.cluster_bits;
     // Checked before opening: opening a FIFO would wait for a writer.
     if !fs::metadata(raw).map_err(|e| io_error(raw, e))?.is_file() {
         return Err(Qcow2Error::NotAFile(raw.to_owned()));
     }
-    let source = File::open(raw).map_err(|e| io_error(raw, e))?;
-    let size = source.metadata().map_err(|e| io_error(raw, e))?.len();
-    // The disk as qemu sees a raw file: whole sectors, the last one zero-padded. qemu
-    // also reads a qcow2 size down to whole sectors, which would hide a partial one.
-    let virtual_size = size.next_multiple_of(SECTOR);
+    let file = File::open(raw).map_err(|e| io_error(raw, e))?;
+    let size = file.metadata().map_err(|e| io_error(raw, e))?.len();
+    let mut source = RawDisk {
+        file,
+        path: raw,
+        size,
+    };
+    write_image(&mut source, output, options, None, Persist::Replace)
+}
+
+/// Called with a guest cluster's index and its data.
+pub type VisitCluster<'a> = dyn FnMut(u64, &[u8]) -> Result<(), Qcow2Error> + 'a;
+
+/// The guest's disk as a writer reads it: its size and the clusters that hold data.
+pub trait GuestDisk {
+    /// The disk size the guest sees, in bytes.
+    fn virtual_size(&self) -> u64;
+
+    /// Calls `visit` with each guest cluster (of `1 << cluster_bits` bytes) that holds
+    /// a non-zero byte, in guest order, the last one zero-padded to a whole cluster.
+    /// Clusters of zeros may be passed or left out.
+    fn for_each_data_cluster(
+        &mut self,
+        cluster_bits: u32,
+        visit: &mut VisitCluster<'_>,
+    ) -> Result<(), Qcow2Error>;
+}
+
+/// A raw disk image file: holes are skipped unread.
+struct RawDisk<'a> {
+    file: File,
+    path: &'a Path,
+    size: u64,
+}
+
+impl GuestDisk for RawDisk<'_> {
+    fn virtual_size(&self) -> u64 {
+        // The disk as qemu sees a raw file: whole sectors, the last one zero-padded.
+        // qemu also reads a qcow2 size down to whole sectors, which would hide a
+        // partial one.
+        self.size.next_multiple_of(SECTOR)
+    }
+
+    fn for_each_data_cluster(
+        &mut self,
+        cluster_bits: u32,
+        visit: &mut VisitCluster<'_>,
+    ) -> Result<(), Qcow2Error> {
+        for_each_data_cluster(&self.file, self.path, self.size, cluster_bits, visit)
+    }
+}
+
+/// The file an image names as its backing file, recorded in a new image's header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backing {
+    /// As stored: a relative name is resolved against the image's directory.
+    pub name: Vec<u8>,
+    /// Its format, `qcow2` or `raw`, recorded in the header extension qemu reads.
+    pub format: BackingFormat,
+}
+
+/// The formats a backing file can have here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackingFormat {
+    Qcow2,
+    Raw,
+}
+
+impl BackingFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            BackingFormat::Qcow2 => "qcow2",
+            BackingFormat::Raw => "raw",
+        }
+    }
+}
+
+/// What happens to a file already at the output path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persist {
+    Replace,
+    /// Leave it, and fail with [`Qcow2Error::Exists`].
+    Keep,
+}
+
+/// Writes `source` as a qcow2 version 3 image at `output`, backed by `backing` if
+/// given (clusters the image leaves unallocated read from it). The image is written
+/// beside `output` under a temporary name and renamed into place when complete; on
+/// error nothing is left behind.
+pub fn write_image(
+    source: &mut dyn GuestDisk,
+    output: &Path,
+    options: &Qcow2Options,
+    backing: Option<&Backing>,
+    persist: Persist,
+) -> Result<Qcow2Stats, Qcow2Error> {
+    options.validate()?;
+    let bits = options.cluster_bits;
+    let virtual_size = source.virtual_size();
     let l1_size = l1_size(virtual_size, bits)?;
 
     let directory = output
@@ -182,15 +281,22 @@ pub fn write_qcow2(
             .threads
             .or_else(|| thread::available_parallelism().ok())
             .map_or(1, NonZeroUsize::get);
-        store_compressed(&mut builder, &source, raw, size, threads)?;
+        store_compressed(&mut builder, source, threads)?;
     } else {
-        for_each_data_cluster(&source, raw, size, bits, |guest_cluster, data| {
+        source.for_each_data_cluster(bits, &mut |guest_cluster, data| {
             builder.store_whole(guest_cluster, data)
         })?;
     }
     let (tables, file_size) = builder.finish_tables(l1_size)?;
-    let header = Qcow2Header::new(bits, virtual_size, &tables).encode()?;
-    builder.out.write_at(0, &header)?;
+    let mut header = Qcow2Header::new(bits, virtual_size, &tables);
+    if let Some(backing) = backing {
+        header.backing_file = Some(backing.name.clone());
+        header.extensions.push(HeaderExtension {
+            kind: BACKING_FORMAT_EXTENSION,
+            data: backing.format.name().as_bytes().to_vec(),
+        });
+    }
+    builder.out.write_at(0, &header.encode()?)?;
     builder.out.flush()?;
     let Builder { stats, .. } = builder;
 
@@ -200,7 +306,14 @@ pub fn write_qcow2(
     temp.as_file().sync_all().map_err(write_error)?;
     // The temporary file is private (0600); the image is for everyone.
     fs::set_permissions(temp.path(), fs::Permissions::from_mode(0o644)).map_err(write_error)?;
-    temp.persist(output).map_err(|e| write_error(e.error))?;
+    match persist {
+        Persist::Replace => temp.persist(output).map(drop),
+        Persist::Keep => temp.persist_noclobber(output).map(drop),
+    }
+    .map_err(|e| match e.error.kind() {
+        io::ErrorKind::AlreadyExists => Qcow2Error::Exists(output.to_owned()),
+        _ => write_error(e.error),
+    })?;
     Ok(Qcow2Stats { file_size, ..stats })
 }
 
@@ -833,7 +946,7 @@ fn be_bytes(entries: &[u64]) -> Vec<u8> {
 }
 
 /// The L1 table's length for a disk of `size` bytes, within qemu's limit.
-fn l1_size(size: u64, cluster_bits: u32) -> Result<u32, Qcow2Error> {
+pub(super) fn l1_size(size: u64, cluster_bits: u32) -> Result<u32, Qcow2Error> {
     let l2_covers_bits = 2 * cluster_bits - 3;
     let entries = size.div_ceil(1 << l2_covers_bits);
     if entries * 8 > MAX_L1_BYTES {
@@ -854,7 +967,7 @@ fn for_each_data_cluster(
     path: &Path,
     size: u64,
     cluster_bits: u32,
-    mut visit: impl FnMut(u64, &[u8]) -> Result<(), Qcow2Error>,
+    visit: &mut VisitCluster<'_>,
 ) -> Result<(), Qcow2Error> {
     let cluster = 1usize << cluster_bits;
     let chunk_clusters = (READ_CHUNK >> cluster_bits).max(1);
@@ -922,7 +1035,7 @@ fn data_extent(
     Ok(Some((start, end)))
 }
 
-fn is_zero(data: &[u8]) -> bool {
+pub(super) fn is_zero(data: &[u8]) -> bool {
     // OR-ing fixed-size pieces vectorises; an early exit per byte would not.
     data.chunks(64)
         .all(|piece| piece.iter().fold(0, |acc, &byte| acc | byte) == 0)
@@ -1003,9 +1116,7 @@ fn deflate_worker(jobs: &Mutex<Receiver<Job>>, done: SyncSender<Done>) {
 /// count. A bounded window of clusters is in flight.
 fn store_compressed(
     builder: &mut Builder<'_>,
-    source: &File,
-    raw: &Path,
-    size: u64,
+    source: &mut dyn GuestDisk,
     threads: usize,
 ) -> Result<(), Qcow2Error> {
     let bits = builder.allocator.cluster_bits;
@@ -1030,7 +1141,7 @@ fn store_compressed(
             sent: 0,
             stored: 0,
         };
-        for_each_data_cluster(source, raw, size, bits, |guest_cluster, data| {
+        source.for_each_data_cluster(bits, &mut |guest_cluster, data| {
             while order.sent - order.stored >= window {
                 order.collect(&done_rx, builder)?;
             }
@@ -1287,7 +1398,7 @@ mod tests {
         overlay.backing_file = Some(b"../base.qcow2".to_vec());
         overlay.extensions = vec![
             HeaderExtension {
-                kind: 0xE279_2ACA,
+                kind: BACKING_FORMAT_EXTENSION,
                 data: b"qcow2".to_vec(),
             },
             HeaderExtension {
