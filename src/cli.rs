@@ -153,10 +153,9 @@ packages: [htop]")]
     #[command(
         after_help = "Examples (derive, boot and tune the child, commit it):\n  \
 livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
-qemu-system-x86_64 -m 2G -nographic -drive file=lab1.qcow2,if=virtio\n  \
+livecompose test lab1.qcow2 --media disk --keep-writes --ssh --run 'sudo apt-get -y install htop'\n  \
 livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n\n\
-`livecompose test lab1.qcow2 --media disk` boots a child too, but keeps none \
-of the guest's writes (qemu's snapshot=on)."
+Any qemu can boot a child too: qemu-system-x86_64 -m 2G -drive file=lab1.qcow2,if=virtio"
     )]
     Derive {
         /// The master image (qcow2); it is only read.
@@ -348,6 +347,20 @@ pub struct TestArgs {
     /// do not look for a seed on an emulated CD.
     #[arg(long, value_name = "FILE")]
     pub seed: Option<PathBuf>,
+
+    /// Boot a disk of SIZE (e.g. 8G), larger than the image, as a cloud gives
+    /// an instance a larger disk than its template: a throwaway qcow2 overlay
+    /// backed by the image, which is not written. cloud-init's growpart then
+    /// grows the root. `--media disk` only.
+    #[arg(long, value_name = "SIZE", value_parser = parse_disk_size)]
+    pub disk_size: Option<u64>,
+
+    /// Keep what the guest writes, in IMAGE, which must be a child made by
+    /// `livecompose derive` (so no master is ever written): tune a child
+    /// over SSH, then `livecompose commit` it into the next master.
+    /// `--media disk` only.
+    #[arg(long)]
+    pub keep_writes: bool,
 }
 
 impl TestArgs {
@@ -372,6 +385,8 @@ impl TestArgs {
                 client: boottest::DEFAULT_SSH_CLIENT.into(),
             }),
             seed: self.seed.clone(),
+            disk_size: self.disk_size,
+            keep_writes: self.keep_writes,
             ..BootOptions::default()
         }
     }

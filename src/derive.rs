@@ -24,6 +24,15 @@ pub enum DeriveError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "{} is {image_size} bytes, larger than the {size} asked for: a disk can only grow",
+        image.display()
+    )]
+    Shrink {
+        image: PathBuf,
+        image_size: u64,
+        size: u64,
+    },
     #[error(transparent)]
     Read(#[from] ReadError),
     #[error(transparent)]
@@ -35,7 +44,7 @@ impl DeriveError {
     /// machine.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            DeriveError::SameFile(_) => true,
+            DeriveError::SameFile(_) | DeriveError::Shrink { .. } => true,
             // A directory named on the command line that is not there.
             DeriveError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
             DeriveError::Read(error) | DeriveError::Write(Qcow2Error::Read(error)) => {
@@ -88,6 +97,49 @@ pub fn derive(master: &Path, child: &Path) -> Result<PathBuf, DeriveError> {
     let mut empty = Unallocated(chain.virtual_size());
     write_image(&mut empty, child, &options, Some(&backing), Persist::Keep)?;
     Ok(name)
+}
+
+/// Writes `overlay`, a qcow2 image of `size` bytes backed by `image` (recorded by its
+/// absolute path, in `format`) with nothing of its own. qemu reads the image through
+/// it and zeros past its end, so a guest sees a larger disk, as a cloud gives an
+/// instance a larger disk than its template, while the image is neither copied nor
+/// written: `livecompose test --disk-size`. Only qemu reads such an overlay; this
+/// project's reader wants a backing file of the overlay's own size.
+pub fn grown_overlay(
+    image: &Path,
+    format: BackingFormat,
+    size: u64,
+    overlay: &Path,
+) -> Result<(), DeriveError> {
+    let image_size = match format {
+        BackingFormat::Qcow2 => Chain::open(image)?.virtual_size(),
+        BackingFormat::Raw => std::fs::metadata(image)
+            .map_err(|source| DeriveError::Io {
+                path: image.to_owned(),
+                source,
+            })?
+            .len(),
+    };
+    if size < image_size {
+        return Err(DeriveError::Shrink {
+            image: image.to_owned(),
+            image_size,
+            size,
+        });
+    }
+    let backing = Backing {
+        name: absolute(image)?.as_os_str().as_bytes().to_vec(),
+        format,
+    };
+    let mut empty = Unallocated(size);
+    write_image(
+        &mut empty,
+        overlay,
+        &Qcow2Options::default(),
+        Some(&backing),
+        Persist::Keep,
+    )?;
+    Ok(())
 }
 
 /// Writes `output`, a standalone qcow2 image (no backing file) holding the disk that

@@ -92,7 +92,13 @@ fn test_image(args: &livecompose::cli::TestArgs) -> anyhow::Result<()> {
         });
         _generated = Some(scratch);
     }
-    let report = boottest::boot(&args.image, &options)?;
+    let report = boottest::boot(&args.image, &options).map_err(|error| {
+        if error.is_bad_input() {
+            bad_input(error)
+        } else {
+            error.into()
+        }
+    })?;
     println!("{}: {report}", args.image.display());
     Ok(())
 }

@@ -11,7 +11,8 @@ use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use livecompose::disk::qcow2::{Qcow2Options, write_qcow2};
+use livecompose::derive::grown_overlay;
+use livecompose::disk::qcow2::{BackingFormat, Qcow2Options, write_qcow2};
 use sha2::{Digest as _, Sha256};
 
 const MIB: u64 = 1 << 20;
@@ -388,4 +389,70 @@ fn outputs_are_never_overwritten() {
         .collect();
     names.sort();
     assert_eq!(names, ["child.qcow2", "master.qcow2", "taken.qcow2"]);
+}
+
+#[test]
+fn a_grown_overlay_reads_as_its_image_then_zeros_and_leaves_the_image_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let qcow2 = master(dir.path(), "m.qcow2", None);
+    let raw = dir.path().join("m.raw");
+    raw_disk(&raw);
+    for (image, format) in [(&qcow2, BackingFormat::Qcow2), (&raw, BackingFormat::Raw)] {
+        let before = sha256(image);
+        let overlay = dir.path().join("grown.qcow2");
+        grown_overlay(image, format, 64 * MIB, &overlay).expect("overlay");
+        let info = chain_info("grown.qcow2", dir.path());
+        assert!(
+            info.contains(&format!("\"virtual-size\": {}", 64 * MIB)),
+            "{info}"
+        );
+        assert!(
+            info.contains(&format!(
+                "\"backing-filename-format\": \"{}\"",
+                format.name()
+            )),
+            "{info}"
+        );
+        check_clean("grown.qcow2", dir.path());
+        // compare reads the larger image's extra part as zeros, as a guest does.
+        let name = image.file_name().and_then(|n| n.to_str()).expect("name");
+        assert!(same_disk(name, "grown.qcow2", dir.path()), "{info}");
+        // A guest writing to the overlay writes nothing into the image.
+        qemu_io("grown.qcow2", "write -P 0x5a 0 64k", dir.path());
+        assert_eq!(sha256(image), before);
+        fs::remove_file(&overlay).expect("remove overlay");
+    }
+    // A disk only grows.
+    let overlay = dir.path().join("smaller.qcow2");
+    let error = grown_overlay(&raw, BackingFormat::Raw, MIB, &overlay).unwrap_err();
+    assert!(
+        error.to_string().contains("a disk can only grow"),
+        "{error}"
+    );
+    assert!(error.is_bad_input());
+    assert!(!overlay.exists());
+}
+
+#[test]
+fn keep_writes_takes_only_a_derived_child() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    master(dir.path(), "m.qcow2", None);
+    // Refused before qemu starts: the master would be written.
+    let out = livecompose(
+        &["test", "m.qcow2", "--media", "disk", "--keep-writes"],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("is not a child made by `livecompose derive`"),
+        "{stderr}"
+    );
+    let out = livecompose(
+        &["test", "m.qcow2", "--keep-writes", "--disk-size", "1G"],
+        dir.path(),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("apply to --media disk only"), "{stderr}");
 }

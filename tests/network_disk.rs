@@ -12,9 +12,9 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::OnceLock;
 
-use common::{boot_to, build_image, output_of, run};
+use common::{boot_to, boot_with, build_image, output_of, run};
 
 struct Built {
     dir: tempfile::TempDir,
@@ -204,30 +204,12 @@ fn boot(image: &Path, firmware: &str, expect: &str) {
     boot_to(image, firmware, "disk", expect, &log);
 }
 
-/// `livecompose test` on the cloud disk with `args`; its report, after
-/// checking that it passed. One boot at a time: two emulated machines on
-/// two cores would each take twice as long.
-fn test_cloud_disk(name: &str, args: &[&str]) -> String {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+/// `livecompose test` on the cloud disk with `firmware` and `args`, to its
+/// login prompt (`expect`) and through the SSH steps `args` ask for.
+fn test_cloud_disk(name: &str, firmware: &str, expect: &str, args: &[&str]) -> String {
     let image = &raw().image;
-    let out = Command::new(env!("CARGO_BIN_EXE_livecompose"))
-        .arg("test")
-        .arg(image)
-        .args(["--media", "disk", "--timeout", "900", "--log"])
-        .arg(image.with_extension(format!("{name}.console.log")))
-        .args(args)
-        .output()
-        .expect("run livecompose test");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{name}:\n{stdout}");
-    assert!(
-        out.status.success(),
-        "{name}: the boot test failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    stdout
+    let log = image.with_extension(format!("{name}.console.log"));
+    boot_with(image, firmware, "disk", expect, &log, args)
 }
 
 #[test]
@@ -236,9 +218,9 @@ fn net_disk_cloud_image_lets_a_generated_login_in_bios() {
     // No key, no seed: livecompose makes both, as a cloud would.
     let report = test_cloud_disk(
         "generated",
+        "bios",
+        "debian-cloud login:",
         &[
-            "--firmware",
-            "bios",
             "--ssh",
             "--run",
             "cloud-init status --wait",
@@ -289,17 +271,17 @@ fn net_disk_cloud_image_takes_its_user_and_hostname_from_a_seed_uefi() {
         .arg(&seed));
     let report = test_cloud_disk(
         "seeded",
+        "uefi",
+        "lc-instance login:",
         &[
-            "--firmware",
-            "uefi",
+            "--disk-size",
+            "6G",
             "--seed",
             seed.to_str().expect("UTF-8 path"),
             "--ssh-key",
             key.to_str().expect("UTF-8 path"),
             "--ssh-user",
             "ops",
-            "--expect",
-            "lc-instance login:",
             "--run",
             "cloud-init status --wait --long",
             "--run",
@@ -310,6 +292,8 @@ fn net_disk_cloud_image_takes_its_user_and_hostname_from_a_seed_uefi() {
             "sudo -n sshd -T | grep -i ^passwordauthentication",
             "--run",
             "sudo -n passwd -S ops | cut -d' ' -f2",
+            "--run",
+            "df -B1 --output=size / | tail -1",
         ],
     );
     // A cloud-init that met an error exits non-zero, which fails the run.
@@ -328,17 +312,20 @@ fn net_disk_cloud_image_takes_its_user_and_hostname_from_a_seed_uefi() {
         ["L"],
         "{report}"
     );
+    // The root grew from the image's 1.5 GiB to fill the 6 GiB disk.
+    let root_size: u64 = output_of(&report, "df -B1 --output=size / | tail -1")
+        .first()
+        .and_then(|size| size.parse().ok())
+        .unwrap_or_else(|| panic!("no root size in:\n{report}"));
+    assert!(
+        root_size > 5 << 30,
+        "the root did not grow: {root_size} bytes\n{report}"
+    );
 }
 
 /// The unit of `tests/fixtures/disk/split.ks` prints where /, /boot, /var
 /// and /boot/efi are mounted, once the local file systems are.
 const MOUNTS: &str = "LC-MOUNTS / /boot /var /boot/efi";
-
-#[test]
-#[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
-fn net_disk_split_qcow2_boots_bios_with_every_mount() {
-    boot(&split_qcow2().image, "bios", MOUNTS);
-}
 
 #[test]
 #[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
@@ -353,13 +340,13 @@ fn sha256(path: &Path) -> String {
 }
 
 /// Issue 17's master and differential images on a real disk: a child of the split
-/// qcow2 boots (BIOS) to every mount, commits to a new master that `qemu-img compare`
-/// finds equal and that boots too, and the master's bytes never change. `qemu-img
-/// check` is clean on all three. (`livecompose test` boots through a snapshot, so no
-/// guest write reaches the child here.)
+/// qcow2 boots (BIOS) to every mount and is tuned over SSH, keeping the write; it
+/// commits to a new master that `qemu-img compare` finds equal and that boots with
+/// the change, and the master's bytes never change. `qemu-img check` is clean on all
+/// three.
 #[test]
 #[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
-fn net_disk_derived_child_boots_and_commits() {
+fn net_disk_derived_child_is_tuned_and_commits_to_a_master_that_keeps_it() {
     let built = split_qcow2();
     let before = sha256(&built.image);
     let child = built.dir.path().join("split-child.qcow2");
@@ -368,7 +355,15 @@ fn net_disk_derived_child_boots_and_commits() {
         run(Command::new(env!("CARGO_BIN_EXE_livecompose")).args(args));
     };
     livecompose(&[Path::new("derive"), &built.image, &child]);
-    boot(&child, "bios", MOUNTS);
+    let tune = "echo tuned-in-the-child | sudo -n tee /etc/lc-tuned";
+    boot_with(
+        &child,
+        "bios",
+        "disk",
+        MOUNTS,
+        &child.with_extension("bios.console.log"),
+        &["--keep-writes", "--ssh", "--run", tune, "--run", "sync"],
+    );
     livecompose(&[Path::new("commit"), &child, &new_master]);
     for image in [&built.image, &child, &new_master] {
         run(Command::new("qemu-img").arg("check").arg(image));
@@ -379,6 +374,18 @@ fn net_disk_derived_child_boots_and_commits() {
         .arg(&new_master));
     let info = run(Command::new("qemu-img").arg("info").arg(&new_master));
     assert!(!info.contains("backing file"), "{info}");
-    boot(&new_master, "bios", MOUNTS);
+    let report = boot_with(
+        &new_master,
+        "bios",
+        "disk",
+        MOUNTS,
+        &new_master.with_extension("bios.console.log"),
+        &["--ssh", "--run", "cat /etc/lc-tuned"],
+    );
+    assert_eq!(
+        output_of(&report, "cat /etc/lc-tuned"),
+        ["tuned-in-the-child"],
+        "{report}"
+    );
     assert_eq!(sha256(&built.image), before, "the master was written");
 }

@@ -30,7 +30,7 @@ pub enum CloudLoginError {
     Keygen { source: std::io::Error },
     #[error("ssh-keygen failed: {0}")]
     KeygenFailed(String),
-    #[error("cannot write the login's user-data {}: {source}", path.display())]
+    #[error("cannot write the login's seed file {}: {source}", path.display())]
     UserData {
         path: PathBuf,
         source: std::io::Error,
@@ -85,11 +85,26 @@ pub fn generate_login(user: &str, dir: &Path) -> Result<GeneratedLogin, CloudLog
             source,
         }
     })?;
+    // A new instance id for each boot: cloud-init then treats an image
+    // booted before (a committed child) as a new instance, creates the
+    // account and takes the new key, as a cloud does for each instance.
+    let meta_data = dir.join("meta-data");
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    let instance_id = format!(
+        "instance-id: livecompose-test-{}-{nanos}\n",
+        std::process::id()
+    );
+    std::fs::write(&meta_data, instance_id).map_err(|source| CloudLoginError::UserData {
+        path: meta_data.clone(),
+        source,
+    })?;
     let seed = dir.join("seed.iso");
     write_seed(
         &SeedSpec {
             user_data,
-            meta_data: None,
+            meta_data: Some(meta_data),
             network_config: None,
             vendor_data: None,
             hostname: None,

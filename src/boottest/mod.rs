@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use regex::Regex;
 
+use crate::disk::qcow2::BackingFormat;
+
 pub use console::{DEFAULT_EXPECT, TAIL_LINES, Tail};
 pub use firmware::{AccelChoice, AccelDecision, DEFAULT_OVMF_DIR, PROBE_BUDGET};
 pub use qemu::{Accel, Firmware, Media};
@@ -58,6 +60,12 @@ pub struct BootOptions {
     pub ssh: Option<SshLogin>,
     /// A NoCloud seed volume, attached read-only as a second virtio disk.
     pub seed: Option<PathBuf>,
+    /// Boot a disk of this many bytes: the image, then zeros (a throwaway
+    /// overlay, so the image is never written). `--media disk` only.
+    pub disk_size: Option<u64>,
+    /// Keep the guest's writes in the image, which must be a child made by
+    /// `livecompose derive`, so no master is ever written. `--media disk` only.
+    pub keep_writes: bool,
 }
 
 impl Default for BootOptions {
@@ -75,6 +83,8 @@ impl Default for BootOptions {
             progress: false,
             ssh: None,
             seed: None,
+            disk_size: None,
+            keep_writes: false,
         }
     }
 }
@@ -149,6 +159,17 @@ pub enum BootError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--disk-size and --keep-writes apply to --media disk only")]
+    NeedsDiskMedia,
+    #[error("--disk-size makes a throwaway disk, so it cannot be combined with --keep-writes")]
+    GrowAndKeep,
+    #[error(
+        "--keep-writes writes into {}, which is not a child made by `livecompose derive` (a qcow2 image with a backing file); derive a child and boot that, so that no master is ever written",
+        path.display()
+    )]
+    KeepWritesNeedsChild { path: PathBuf },
+    #[error("cannot make the larger disk of --disk-size: {0}")]
+    Grow(#[source] crate::derive::DeriveError),
     #[error(
         "qemu not found ({}): install the Debian package qemu-system-x86",
         qemu.display()
@@ -207,6 +228,20 @@ pub enum BootError {
 impl BootError {
     /// Whether the image was booted and failed the test (as opposed to a
     /// problem of the host, the options or the tool).
+    /// Whether the command line or the image named on it is at fault (exit
+    /// code 2), not the machine or the boot.
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            BootError::Image { .. }
+            | BootError::Seed { .. }
+            | BootError::NeedsDiskMedia
+            | BootError::GrowAndKeep
+            | BootError::KeepWritesNeedsChild { .. } => true,
+            BootError::Grow(error) => error.is_bad_input(),
+            _ => false,
+        }
+    }
+
     pub fn is_test_failure(&self) -> bool {
         match self {
             BootError::Timeout { .. } | BootError::QemuExited { .. } => true,
@@ -257,6 +292,7 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
         .prefix("livecompose-boot")
         .tempdir()
         .map_err(BootError::Scratch)?;
+    let (booted, booted_format) = disk_to_boot(image, format, options, scratch.path())?;
     let pflash = match options.firmware {
         Firmware::Bios => None,
         Firmware::Uefi => Some(uefi_flash(&options.ovmf_dir, scratch.path())?),
@@ -273,14 +309,15 @@ pub fn boot(image: &Path, options: &BootOptions) -> Result<BootReport, BootError
         None => None,
     };
     let machine = Machine {
-        image,
-        format,
+        image: &booted,
+        format: booted_format,
         media: options.media,
         uefi: pflash.as_ref(),
         memory_mib: options.memory_mib,
         accel: accel.accel,
         ssh_port,
         seed: options.seed.as_deref(),
+        keep_writes: options.keep_writes,
     };
     let log = File::create(&log_path).map_err(|source| BootError::Log {
         path: log_path.clone(),
@@ -331,6 +368,54 @@ fn sniff_image(image: &Path) -> Result<ImageFormat, BootError> {
             source,
         })?;
     Ok(ImageFormat::sniff(&head))
+}
+
+/// The disk qemu boots: the image itself, or with `--disk-size` a larger
+/// overlay in `scratch` backed by it. With `--keep-writes`, the image must
+/// be a derived child.
+fn disk_to_boot(
+    image: &Path,
+    format: ImageFormat,
+    options: &BootOptions,
+    scratch: &Path,
+) -> Result<(PathBuf, ImageFormat), BootError> {
+    if (options.disk_size.is_some() || options.keep_writes) && options.media != Media::Disk {
+        return Err(BootError::NeedsDiskMedia);
+    }
+    if options.keep_writes {
+        if options.disk_size.is_some() {
+            return Err(BootError::GrowAndKeep);
+        }
+        let child = match format {
+            ImageFormat::Qcow2 => {
+                let mut head = Vec::new();
+                File::open(image)
+                    .and_then(|file| file.take(64 * 1024).read_to_end(&mut head))
+                    .map_err(|source| BootError::Image {
+                        path: image.to_owned(),
+                        source,
+                    })?;
+                crate::disk::qcow2::read_header(&head)
+                    .is_ok_and(|header| header.backing_file.is_some())
+            }
+            ImageFormat::Raw => false,
+        };
+        if !child {
+            return Err(BootError::KeepWritesNeedsChild {
+                path: image.to_owned(),
+            });
+        }
+    }
+    let Some(size) = options.disk_size else {
+        return Ok((image.to_owned(), format));
+    };
+    let overlay = scratch.join("grown.qcow2");
+    let backing_format = match format {
+        ImageFormat::Raw => BackingFormat::Raw,
+        ImageFormat::Qcow2 => BackingFormat::Qcow2,
+    };
+    crate::derive::grown_overlay(image, backing_format, size, &overlay).map_err(BootError::Grow)?;
+    Ok((overlay, ImageFormat::Qcow2))
 }
 
 /// Runs `qemu -version`, so that a missing qemu is named as such and not

@@ -94,6 +94,9 @@ pub struct Machine<'a> {
     pub ssh_port: Option<u16>,
     /// A NoCloud seed, attached as a read-only virtio disk.
     pub seed: Option<&'a Path>,
+    /// A disk keeps the guest's writes (a derived child); else qemu's
+    /// snapshot overlay takes them and is thrown away.
+    pub keep_writes: bool,
 }
 
 /// What every machine we start shares: q35, no default devices (no network,
@@ -158,11 +161,13 @@ pub fn arguments(machine: &Machine) -> Vec<OsString> {
         ));
     }
     // The image file is never written: a CD is read-only, and USB sticks and
-    // disks get a snapshot overlay that qemu throws away on exit.
+    // disks get a snapshot overlay that qemu throws away on exit; only a
+    // derived child asked to keep them takes the guest's writes.
     let format = machine.format.name();
     let (protection, device) = match machine.media {
         Media::Cdrom => (",media=cdrom,readonly=on", "ide-cd,drive=boot,bus=ide.0"),
         Media::Usb => (",snapshot=on", "usb-storage,drive=boot,bus=xhci.0"),
+        Media::Disk if machine.keep_writes => ("", "virtio-blk-pci,drive=boot"),
         Media::Disk => (",snapshot=on", "virtio-blk-pci,drive=boot"),
     };
     if machine.media == Media::Usb {
@@ -283,6 +288,7 @@ mod tests {
             accel: Accel::Tcg,
             ssh_port: None,
             seed: None,
+            keep_writes: false,
         };
         strings(arguments(&machine)).join(" ")
     }
@@ -342,6 +348,7 @@ mod tests {
             accel: Accel::Kvm,
             ssh_port: None,
             seed: None,
+            keep_writes: false,
         };
         let args = strings(arguments(&machine));
         assert!(args.windows(2).any(|w| w == ["-accel", "kvm"]));
@@ -366,6 +373,7 @@ mod tests {
                 accel: Accel::Tcg,
                 ssh_port: Some(40022),
                 seed: None,
+                keep_writes: false,
             };
             let line = strings(arguments(&machine)).join(" ");
             assert!(line.contains(" -nodefaults "), "{line}");
@@ -394,6 +402,7 @@ mod tests {
             accel: Accel::Tcg,
             ssh_port: None,
             seed: Some(Path::new("/seeds/a,b.iso")),
+            keep_writes: false,
         };
         let line = strings(arguments(&machine)).join(" ");
         assert!(

@@ -140,22 +140,36 @@ pub fn run(cmd: &mut Command) -> String {
 /// qemu at a time: two software-emulated boots on two cores would each take
 /// twice as long. Returns what `livecompose test` printed (the boot time).
 pub fn boot_to(image: &Path, firmware: &str, media: &str, expect: &str, log: &Path) -> String {
+    boot_with(image, firmware, media, expect, log, &[])
+}
+
+/// [`boot_to`] with more `livecompose test` arguments (`--ssh`, `--run`,
+/// `--seed`, ...); the report is returned and printed.
+pub fn boot_with(
+    image: &Path,
+    firmware: &str,
+    media: &str,
+    expect: &str,
+    log: &Path,
+    extra: &[&str],
+) -> String {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(env!("CARGO_BIN_EXE_livecompose"))
         .arg("test")
         .arg(image)
         .args(["--firmware", firmware, "--media", media])
-        .args(["--expect", expect, "--timeout", "600"])
+        .args(["--expect", expect, "--timeout", "900"])
         .arg("--log")
         .arg(log)
+        .args(extra)
         .output()
         .expect("run livecompose test");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "{} did not boot ({firmware}, {media}) to {expect:?}:\n{stdout}\n{stderr}",
+        "{} did not boot ({firmware}, {media}) to {expect:?}, or a step after failed:\n{stdout}\n{stderr}",
         image.display()
     );
     eprintln!("{firmware} {media}: {}", stdout.trim());
