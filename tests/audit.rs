@@ -1,0 +1,431 @@
+//! `livecompose audit` as a user runs it: each problem planted alone in a
+//! clean root is found with its kind and path, and nothing else; the same
+//! tree packed by mksquashfs, by our own writer and into a live ISO gives
+//! the same findings; `--json` lists what the lines say; an image we
+//! cannot read exits 2.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::{PermissionsExt as _, symlink};
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Exit codes: the image failed the audit; it could not be read.
+const FINDINGS: i32 = 3;
+const BAD_INPUT: i32 = 2;
+
+fn livecompose(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .args(args)
+        .output()
+        .expect("livecompose runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn require(program: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        found,
+        "{program} is missing: install the Debian package {package} (tests/run does)"
+    );
+}
+
+fn write(root: &Path, path: &str, body: &str, mode: u32) {
+    let file = root.join(path);
+    fs::create_dir_all(file.parent().expect("parent")).expect("dirs");
+    fs::write(&file, body).expect("write");
+    fs::set_permissions(&file, fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+/// A root as a clean template has it, with the things that look like
+/// problems and are not: a locked root, an empty machine id and D-Bus's
+/// link to it, a setuid program dpkg lists as /bin/su on a merged-/usr root,
+/// a sticky /tmp with a world-writable file in it, dpkg's log, apt's lock,
+/// a user's .ssh without authorized_keys.
+fn clean_root(root: &Path) {
+    write(
+        root,
+        "etc/shadow",
+        "root:*:19000:0:99999:7:::\nadmin:!:19000::::::\n",
+        0o640,
+    );
+    write(root, "etc/machine-id", "", 0o444);
+    fs::create_dir_all(root.join("var/lib/dbus")).expect("dbus");
+    symlink("/etc/machine-id", root.join("var/lib/dbus/machine-id")).expect("link");
+    write(
+        root,
+        "etc/ssh/sshd_config",
+        "PasswordAuthentication no\n",
+        0o644,
+    );
+    write(root, "usr/bin/su", "su", 0o4755);
+    symlink("usr/bin", root.join("bin")).expect("bin link");
+    write(
+        root,
+        "var/lib/dpkg/info/util-linux.list",
+        "/.\n/bin\n/bin/su\n",
+        0o644,
+    );
+    write(root, "tmp/scratch", "", 0o666);
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("tmp");
+    write(root, "var/log/dpkg.log", "2026-01-01 install su\n", 0o644);
+    write(root, "var/lib/apt/lists/lock", "", 0o640);
+    write(root, "home/admin/.ssh/known_hosts", "", 0o600);
+}
+
+/// One problem each: what to plant, then the kind and path it is found as.
+fn problems() -> Vec<(&'static str, fn(&Path), &'static str, &'static str)> {
+    vec![
+        (
+            "host key",
+            |r| write(r, "etc/ssh/ssh_host_ed25519_key", "KEY", 0o600),
+            "ssh-host-key",
+            "/etc/ssh/ssh_host_ed25519_key",
+        ),
+        (
+            "machine id",
+            |r| {
+                write(
+                    r,
+                    "etc/machine-id",
+                    "0123456789abcdef0123456789abcdef\n",
+                    0o444,
+                )
+            },
+            "machine-id",
+            "/etc/machine-id",
+        ),
+        (
+            "root hash",
+            |r| {
+                write(
+                    r,
+                    "etc/shadow",
+                    "root:$6$salt$hash:19000:0:99999:7:::\n",
+                    0o640,
+                )
+            },
+            "root-password",
+            "/etc/shadow",
+        ),
+        (
+            "empty root password",
+            |r| write(r, "etc/shadow", "root::19000:0:99999:7:::\n", 0o640),
+            "root-password",
+            "/etc/shadow",
+        ),
+        (
+            "cloud-init state",
+            |r| {
+                write(
+                    r,
+                    "var/lib/cloud/instances/iid-build/boot-finished",
+                    "1",
+                    0o644,
+                )
+            },
+            "cloud-init-state",
+            "/var/lib/cloud/instances",
+        ),
+        (
+            "root's authorized_keys",
+            |r| write(r, "root/.ssh/authorized_keys", "ssh-ed25519 AAAA x", 0o600),
+            "authorized-keys",
+            "/root/.ssh/authorized_keys",
+        ),
+        (
+            "a user's authorized_keys",
+            |r| {
+                write(
+                    r,
+                    "home/admin/.ssh/authorized_keys",
+                    "ssh-ed25519 AAAA x",
+                    0o600,
+                )
+            },
+            "authorized-keys",
+            "/home/admin/.ssh/authorized_keys",
+        ),
+        (
+            "apt cache",
+            |r| {
+                write(
+                    r,
+                    "var/cache/apt/archives/su_1.0_amd64.deb",
+                    "!<arch>\n",
+                    0o644,
+                )
+            },
+            "package-cache",
+            "/var/cache/apt/archives",
+        ),
+        (
+            "apt lists",
+            |r| {
+                write(
+                    r,
+                    "var/lib/apt/lists/deb_dists_bookworm_InRelease",
+                    "x",
+                    0o644,
+                )
+            },
+            "package-cache",
+            "/var/lib/apt/lists",
+        ),
+        (
+            "installer kickstart",
+            |r| write(r, "root/anaconda-ks.cfg", "rootpw x", 0o600),
+            "build-log",
+            "/root/anaconda-ks.cfg",
+        ),
+        (
+            "world-writable file",
+            |r| write(r, "etc/motd", "hi", 0o666),
+            "world-writable",
+            "/etc/motd",
+        ),
+        (
+            "world-writable directory",
+            |r| {
+                let dir = r.join("srv/drop");
+                fs::create_dir_all(&dir).expect("dir");
+                fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).expect("chmod");
+            },
+            "world-writable",
+            "/srv/drop",
+        ),
+        (
+            "unowned setuid",
+            |r| write(r, "usr/local/bin/rootshell", "sh", 0o4755),
+            "unowned-setuid",
+            "/usr/local/bin/rootshell",
+        ),
+        (
+            "unowned setgid",
+            |r| write(r, "usr/bin/grp", "sh", 0o2755),
+            "unowned-setuid",
+            "/usr/bin/grp",
+        ),
+    ]
+}
+
+/// The findings of `--json`, as (kind, path), checking the run's status.
+fn audit_json(image: &Path, extra: &[&str], code: i32) -> BTreeSet<(String, String)> {
+    let mut args = vec!["audit", image.to_str().expect("utf-8"), "--json"];
+    args.extend(extra);
+    let out = livecompose(&args);
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json is JSON");
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["kind"].as_str().expect("kind").to_owned(),
+                f["path"].as_str().expect("path").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn set(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, p)| ((*k).to_owned(), (*p).to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_clean_root_passes() {
+    let work = tempfile::tempdir().expect("tempdir");
+    clean_root(work.path());
+    let out = livecompose(&["audit", work.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert!(audit_json(work.path(), &[], 0).is_empty());
+}
+
+#[test]
+fn each_problem_is_found_alone_with_its_kind_and_path() {
+    for (what, plant, kind, path) in problems() {
+        let work = tempfile::tempdir().expect("tempdir");
+        clean_root(work.path());
+        plant(work.path());
+        assert_eq!(
+            audit_json(work.path(), &[], FINDINGS),
+            set(&[(kind, path)]),
+            "{what}"
+        );
+        // The line a person reads names the same.
+        let out = livecompose(&["audit", work.path().to_str().expect("utf-8")]);
+        assert_eq!(out.status.code(), Some(FINDINGS), "{what}");
+        assert!(
+            text(&out.stdout).starts_with(&format!("{kind}: {path}: ")),
+            "{what}: {}",
+            text(&out.stdout)
+        );
+    }
+}
+
+#[test]
+fn what_the_kickstart_asked_for_can_be_allowed() {
+    let work = tempfile::tempdir().expect("tempdir");
+    clean_root(work.path());
+    write(
+        work.path(),
+        "etc/shadow",
+        "root:$6$s$h:19000::::::\n",
+        0o640,
+    );
+    write(
+        work.path(),
+        "root/.ssh/authorized_keys",
+        "ssh-ed25519 AAAA x",
+        0o600,
+    );
+    let both = ["--allow-root-password", "--allow-authorized-keys"];
+    assert!(audit_json(work.path(), &both, 0).is_empty());
+    assert_eq!(
+        audit_json(work.path(), &both[..1], FINDINGS),
+        set(&[("authorized-keys", "/root/.ssh/authorized_keys")])
+    );
+}
+
+/// Every problem at once, in a root that also holds what is not one.
+fn dirty_root(root: &Path) -> BTreeSet<(String, String)> {
+    clean_root(root);
+    let mut expected = BTreeSet::new();
+    for (_, plant, kind, path) in problems() {
+        plant(root);
+        expected.insert((kind.to_owned(), path.to_owned()));
+    }
+    // Both shadow variants were planted; the last one wins.
+    expected
+}
+
+#[test]
+fn squashfs_and_live_iso_images_give_the_same_findings_as_the_directory() {
+    require("mksquashfs", "squashfs-tools");
+    require("xorriso", "xorriso");
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path().join("root");
+    let expected = dirty_root(&root);
+    assert_eq!(audit_json(&root, &[], FINDINGS), expected, "directory");
+
+    let theirs = work.path().join("theirs.squashfs");
+    let status = Command::new("mksquashfs")
+        .args([&root, &theirs])
+        .args(["-noappend", "-quiet", "-no-progress"])
+        .status()
+        .expect("mksquashfs runs");
+    assert!(status.success());
+    assert_eq!(audit_json(&theirs, &[], FINDINGS), expected, "mksquashfs");
+
+    let ours = work.path().join("ours.squashfs");
+    let out = livecompose(&[
+        "squashfs",
+        root.to_str().expect("utf-8"),
+        ours.to_str().expect("utf-8"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(audit_json(&ours, &[], FINDINGS), expected, "our squashfs");
+
+    // A live ISO as livecompose lays it out, with other files around it.
+    let iso_tree = work.path().join("iso");
+    fs::create_dir_all(iso_tree.join("live")).expect("live");
+    fs::create_dir_all(iso_tree.join("boot/grub")).expect("boot");
+    fs::write(iso_tree.join("live/vmlinuz"), "kernel").expect("kernel");
+    fs::write(iso_tree.join("boot/grub/grub.cfg"), "menuentry").expect("grub");
+    fs::copy(&ours, iso_tree.join("live/filesystem.squashfs")).expect("copy");
+    for (name, extra) in [("rr.iso", &["-R"][..]), ("joliet.iso", &["-R", "-J"][..])] {
+        let iso = work.path().join(name);
+        let status = Command::new("xorriso")
+            .args(["-as", "mkisofs", "-quiet", "-V", "LIVE"])
+            .args(extra)
+            .arg("-o")
+            .args([&iso, &iso_tree])
+            .output()
+            .expect("xorriso runs");
+        assert!(status.status.success(), "{}", text(&status.stderr));
+        assert_eq!(audit_json(&iso, &[], FINDINGS), expected, "{name}");
+    }
+
+    // An ISO without a live root is no live ISO.
+    fs::remove_file(iso_tree.join("live/filesystem.squashfs")).expect("rm");
+    let empty = work.path().join("empty.iso");
+    let status = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-R", "-o"])
+        .args([&empty, &iso_tree])
+        .output()
+        .expect("xorriso runs");
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let out = livecompose(&["audit", empty.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(BAD_INPUT), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("live/filesystem.squashfs"));
+}
+
+#[test]
+fn json_and_lines_list_the_same_findings() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let expected = dirty_root(work.path());
+    let out = livecompose(&["audit", work.path().to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(FINDINGS));
+    let lines: BTreeSet<(String, String)> = text(&out.stdout)
+        .lines()
+        .map(|line| {
+            let mut parts = line.splitn(3, ": ");
+            let kind = parts.next().expect("kind").to_owned();
+            let path = parts.next().expect("path").to_owned();
+            (kind, path)
+        })
+        .collect();
+    assert_eq!(lines, expected);
+    assert!(text(&out.stderr).contains(&format!("{} findings", expected.len())));
+}
+
+#[test]
+fn what_is_not_an_image_exits_2() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let missing = work.path().join("missing.iso");
+    let out = livecompose(&["audit", missing.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(BAD_INPUT), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("missing.iso"));
+
+    let qcow2 = work.path().join("disk.qcow2");
+    let mut header = b"QFI\xfb\0\0\0\x03".to_vec();
+    header.resize(4096, 0);
+    fs::write(&qcow2, &header).expect("qcow2");
+    let out = livecompose(&["audit", qcow2.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(BAD_INPUT), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("not audited yet"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let junk = work.path().join("notes.txt");
+    fs::write(&junk, "hello").expect("junk");
+    let out = livecompose(&["audit", junk.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(BAD_INPUT), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not a directory, squashfs or ISO 9660 image"));
+}
+
+/// A symlink in the image to the host's files is never read as the image's.
+#[test]
+fn symlinks_are_not_followed_out_of_the_image() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path().join("root");
+    clean_root(&root);
+    let host = work.path().join("host-machine-id");
+    fs::write(&host, "0123456789abcdef0123456789abcdef\n").expect("host id");
+    fs::remove_file(root.join("etc/machine-id")).expect("rm");
+    symlink(&host, root.join("etc/machine-id")).expect("link");
+    assert!(audit_json(&root, &[], 0).is_empty());
+}
