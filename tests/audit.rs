@@ -79,8 +79,12 @@ fn clean_root(root: &Path) {
     write(root, "home/admin/.ssh/known_hosts", "", 0o600);
 }
 
-/// One problem each: what to plant, then the kind and path it is found as.
-fn problems() -> Vec<(&'static str, fn(&Path), &'static str, &'static str)> {
+/// What a problem is called, how it is planted, and the kind and path it is
+/// found as.
+type Problem = (&'static str, fn(&Path), &'static str, &'static str);
+
+/// One problem each.
+fn problems() -> Vec<Problem> {
     vec![
         (
             "host key",
