@@ -4,11 +4,15 @@
 //! the same findings; `--json` lists what the lines say; an image we
 //! cannot read exits 2.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt as _, symlink};
 use std::path::Path;
 use std::process::{Command, Output};
+
+use common::require;
 
 /// Exit codes: the image failed the audit; it could not be read.
 const FINDINGS: i32 = 3;
@@ -23,17 +27,6 @@ fn livecompose(args: &[&str]) -> Output {
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn require(program: &str, package: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    assert!(
-        found,
-        "{program} is missing: install the Debian package {package} (tests/run does)"
-    );
 }
 
 fn write(root: &Path, path: &str, body: &str, mode: u32) {
@@ -79,144 +72,52 @@ fn clean_root(root: &Path) {
     write(root, "home/admin/.ssh/known_hosts", "", 0o600);
 }
 
-/// What a problem is called, how it is planted, and the kind and path it is
-/// found as.
-type Problem = (&'static str, fn(&Path), &'static str, &'static str);
+/// One problem a line: the kind it is found as, the file planted (a
+/// directory when the path ends in `/`), its mode and body (`-`: none),
+/// and the path it is found at when that is not the planted one.
+const PROBLEMS: &str = "
+ssh-host-key     etc/ssh/ssh_host_ed25519_key                    0600  KEY
+machine-id       etc/machine-id                                  0444  0123456789abcdef
+root-password    etc/shadow                                      0640  root:$6$salt$hash:19000::::::
+root-password    etc/shadow                                      0640  root::19000::::::
+cloud-init-state var/lib/cloud/instances/iid-build/boot-finished 0644  1    /var/lib/cloud/instances
+authorized-keys  root/.ssh/authorized_keys                       0600  ssh-ed25519-AAAA
+authorized-keys  home/admin/.ssh/authorized_keys                 0600  ssh-ed25519-AAAA
+package-cache    var/cache/apt/archives/su_1_amd64.deb           0644  !<arch>  /var/cache/apt/archives
+package-cache    var/lib/apt/lists/deb_dists_bookworm_InRelease  0644  x    /var/lib/apt/lists
+build-log        root/anaconda-ks.cfg                            0600  rootpw
+world-writable   etc/motd                                        0666  hi
+world-writable   srv/drop/                                       0777  -
+unowned-setuid   usr/local/bin/rootshell                         4755  sh
+unowned-setuid   usr/bin/grp                                     2755  sh
+";
 
-/// One problem each.
-fn problems() -> Vec<Problem> {
-    vec![
-        (
-            "host key",
-            |r| write(r, "etc/ssh/ssh_host_ed25519_key", "KEY", 0o600),
-            "ssh-host-key",
-            "/etc/ssh/ssh_host_ed25519_key",
-        ),
-        (
-            "machine id",
-            |r| {
-                write(
-                    r,
-                    "etc/machine-id",
-                    "0123456789abcdef0123456789abcdef\n",
-                    0o444,
-                )
-            },
-            "machine-id",
-            "/etc/machine-id",
-        ),
-        (
-            "root hash",
-            |r| {
-                write(
-                    r,
-                    "etc/shadow",
-                    "root:$6$salt$hash:19000:0:99999:7:::\n",
-                    0o640,
-                )
-            },
-            "root-password",
-            "/etc/shadow",
-        ),
-        (
-            "empty root password",
-            |r| write(r, "etc/shadow", "root::19000:0:99999:7:::\n", 0o640),
-            "root-password",
-            "/etc/shadow",
-        ),
-        (
-            "cloud-init state",
-            |r| {
-                write(
-                    r,
-                    "var/lib/cloud/instances/iid-build/boot-finished",
-                    "1",
-                    0o644,
-                )
-            },
-            "cloud-init-state",
-            "/var/lib/cloud/instances",
-        ),
-        (
-            "root's authorized_keys",
-            |r| write(r, "root/.ssh/authorized_keys", "ssh-ed25519 AAAA x", 0o600),
-            "authorized-keys",
-            "/root/.ssh/authorized_keys",
-        ),
-        (
-            "a user's authorized_keys",
-            |r| {
-                write(
-                    r,
-                    "home/admin/.ssh/authorized_keys",
-                    "ssh-ed25519 AAAA x",
-                    0o600,
-                )
-            },
-            "authorized-keys",
-            "/home/admin/.ssh/authorized_keys",
-        ),
-        (
-            "apt cache",
-            |r| {
-                write(
-                    r,
-                    "var/cache/apt/archives/su_1.0_amd64.deb",
-                    "!<arch>\n",
-                    0o644,
-                )
-            },
-            "package-cache",
-            "/var/cache/apt/archives",
-        ),
-        (
-            "apt lists",
-            |r| {
-                write(
-                    r,
-                    "var/lib/apt/lists/deb_dists_bookworm_InRelease",
-                    "x",
-                    0o644,
-                )
-            },
-            "package-cache",
-            "/var/lib/apt/lists",
-        ),
-        (
-            "installer kickstart",
-            |r| write(r, "root/anaconda-ks.cfg", "rootpw x", 0o600),
-            "build-log",
-            "/root/anaconda-ks.cfg",
-        ),
-        (
-            "world-writable file",
-            |r| write(r, "etc/motd", "hi", 0o666),
-            "world-writable",
-            "/etc/motd",
-        ),
-        (
-            "world-writable directory",
-            |r| {
-                let dir = r.join("srv/drop");
-                fs::create_dir_all(&dir).expect("dir");
-                fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).expect("chmod");
-            },
-            "world-writable",
-            "/srv/drop",
-        ),
-        (
-            "unowned setuid",
-            |r| write(r, "usr/local/bin/rootshell", "sh", 0o4755),
-            "unowned-setuid",
-            "/usr/local/bin/rootshell",
-        ),
-        (
-            "unowned setgid",
-            |r| write(r, "usr/bin/grp", "sh", 0o2755),
-            "unowned-setuid",
-            "/usr/bin/grp",
-        ),
-    ]
+/// Plants each of [`PROBLEMS`] in turn, with `before` run first each time;
+/// `check` gets the planted line and the (kind, path) it must be found as.
+fn each_problem(
+    mut before: impl FnMut(),
+    root: &Path,
+    mut check: impl FnMut(&str, (String, String)),
+) {
+    for line in PROBLEMS.lines().filter(|line| !line.trim().is_empty()) {
+        before();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let [kind, path, mode, body, found @ ..] = fields.as_slice() else {
+            panic!("a broken line in PROBLEMS: {line}");
+        };
+        let mode = u32::from_str_radix(mode, 8).expect("octal mode");
+        if let Some(dir) = path.strip_suffix('/') {
+            fs::create_dir_all(root.join(dir)).expect("dir");
+            fs::set_permissions(root.join(dir), fs::Permissions::from_mode(mode)).expect("chmod");
+        } else {
+            write(root, path, body, mode);
+        }
+        let found = found.first().map_or_else(
+            || format!("/{}", path.trim_end_matches('/')),
+            |p| (*p).to_owned(),
+        );
+        check(line, ((*kind).to_owned(), found));
+    }
 }
 
 /// The findings of `--json`, as (kind, path), checking the run's status.
@@ -258,24 +159,29 @@ fn a_clean_root_passes() {
 
 #[test]
 fn each_problem_is_found_alone_with_its_kind_and_path() {
-    for (what, plant, kind, path) in problems() {
-        let work = tempfile::tempdir().expect("tempdir");
-        clean_root(work.path());
-        plant(work.path());
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path().join("root");
+    let fresh = || {
+        if root.exists() {
+            fs::remove_dir_all(&root).expect("rm");
+        }
+        clean_root(&root);
+    };
+    each_problem(fresh, &root, |what, (kind, path)| {
         assert_eq!(
-            audit_json(work.path(), &[], FINDINGS),
-            set(&[(kind, path)]),
+            audit_json(&root, &[], FINDINGS),
+            set(&[(kind.as_str(), path.as_str())]),
             "{what}"
         );
         // The line a person reads names the same.
-        let out = livecompose(&["audit", work.path().to_str().expect("utf-8")]);
+        let out = livecompose(&["audit", root.to_str().expect("utf-8")]);
         assert_eq!(out.status.code(), Some(FINDINGS), "{what}");
         assert!(
             text(&out.stdout).starts_with(&format!("{kind}: {path}: ")),
             "{what}: {}",
             text(&out.stdout)
         );
-    }
+    });
 }
 
 #[test]
@@ -306,11 +212,15 @@ fn what_the_kickstart_asked_for_can_be_allowed() {
 fn dirty_root(root: &Path) -> BTreeSet<(String, String)> {
     clean_root(root);
     let mut expected = BTreeSet::new();
-    for (_, plant, kind, path) in problems() {
-        plant(root);
-        expected.insert((kind.to_owned(), path.to_owned()));
-    }
-    // Both shadow variants were planted; the last one wins.
+    each_problem(
+        || (),
+        root,
+        |_, found| {
+            expected.insert(found);
+        },
+    );
+    // Both shadow variants were planted, as one finding: the last one wins.
+    assert_eq!(expected.len(), 13, "every line of PROBLEMS planted");
     expected
 }
 
@@ -348,31 +258,23 @@ fn squashfs_and_live_iso_images_give_the_same_findings_as_the_directory() {
     fs::write(iso_tree.join("live/vmlinuz"), "kernel").expect("kernel");
     fs::write(iso_tree.join("boot/grub/grub.cfg"), "menuentry").expect("grub");
     fs::copy(&ours, iso_tree.join("live/filesystem.squashfs")).expect("copy");
-    for (name, extra) in [("rr.iso", &["-R"][..]), ("joliet.iso", &["-R", "-J"][..])] {
+    // Rock Ridge names (ours and xorriso's), with Joliet beside them, and
+    // plain ISO 9660 level 3 names (`FILESYSTEM.SQUASHFS;1`).
+    for (name, extra) in [
+        ("rr.iso", &["-R"][..]),
+        ("joliet.iso", &["-R", "-J"][..]),
+        ("plain.iso", &["-iso-level", "3"][..]),
+    ] {
         let iso = work.path().join(name);
-        let status = Command::new("xorriso")
-            .args(["-as", "mkisofs", "-quiet", "-V", "LIVE"])
-            .args(extra)
-            .arg("-o")
-            .args([&iso, &iso_tree])
-            .output()
-            .expect("xorriso runs");
-        assert!(status.status.success(), "{}", text(&status.stderr));
+        xorriso(&iso_tree, &iso, extra);
         assert_eq!(audit_json(&iso, &[], FINDINGS), expected, "{name}");
     }
 
     // An ISO without a live root is no live ISO.
     fs::remove_file(iso_tree.join("live/filesystem.squashfs")).expect("rm");
     let empty = work.path().join("empty.iso");
-    let status = Command::new("xorriso")
-        .args(["-as", "mkisofs", "-quiet", "-R", "-o"])
-        .args([&empty, &iso_tree])
-        .output()
-        .expect("xorriso runs");
-    assert!(status.status.success(), "{}", text(&status.stderr));
-    let out = livecompose(&["audit", empty.to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(BAD_INPUT), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("live/filesystem.squashfs"));
+    xorriso(&iso_tree, &empty, &["-R"]);
+    refused(&empty, "no /live/filesystem.squashfs");
 }
 
 #[test]
@@ -394,31 +296,40 @@ fn json_and_lines_list_the_same_findings() {
     assert!(text(&out.stderr).contains(&format!("{} findings", expected.len())));
 }
 
+/// `image` is refused as unreadable (exit 2) with `fragment` on stderr.
+fn refused(image: &Path, fragment: &str) {
+    let out = livecompose(&["audit", image.to_str().expect("utf-8")]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(BAD_INPUT), "{stderr}");
+    assert!(stderr.contains(fragment), "{fragment:?} not in: {stderr}");
+}
+
+/// A live-ISO-shaped ISO of `tree`, as xorriso writes it with `extra`.
+fn xorriso(tree: &Path, iso: &Path, extra: &[&str]) {
+    let out = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-V", "LIVE"])
+        .args(extra)
+        .arg("-o")
+        .args([iso, tree])
+        .output()
+        .expect("xorriso runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
 #[test]
 fn what_is_not_an_image_exits_2() {
     let work = tempfile::tempdir().expect("tempdir");
-    let missing = work.path().join("missing.iso");
-    let out = livecompose(&["audit", missing.to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(BAD_INPUT), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("missing.iso"));
+    refused(&work.path().join("missing.iso"), "missing.iso");
 
     let qcow2 = work.path().join("disk.qcow2");
     let mut header = b"QFI\xfb\0\0\0\x03".to_vec();
     header.resize(4096, 0);
     fs::write(&qcow2, &header).expect("qcow2");
-    let out = livecompose(&["audit", qcow2.to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(BAD_INPUT), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("not audited yet"),
-        "{}",
-        text(&out.stderr)
-    );
+    refused(&qcow2, "qcow2 images are not audited yet");
 
     let junk = work.path().join("notes.txt");
     fs::write(&junk, "hello").expect("junk");
-    let out = livecompose(&["audit", junk.to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(BAD_INPUT), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("not a directory, squashfs or ISO 9660 image"));
+    refused(&junk, "not a directory, squashfs or ISO 9660 image");
 }
 
 /// A symlink in the image to the host's files is never read as the image's.
