@@ -344,3 +344,23 @@ fn symlinks_are_not_followed_out_of_the_image() {
     symlink(&host, root.join("etc/machine-id")).expect("link");
     assert!(audit_json(&root, &[], 0).is_empty());
 }
+
+/// Without dpkg's lists, an RPM root's setuid files are not judged (the RPM
+/// database is not read yet): a note says so, and it is no finding.
+#[test]
+fn an_rpm_root_gets_a_note_not_a_setuid_finding() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path();
+    write(root, "etc/shadow", "root:!locked::::::::\n", 0o640);
+    write(root, "usr/bin/passwd", "passwd", 0o4755);
+    write(root, "usr/lib/sysimage/rpm/rpmdb.sqlite", "", 0o644);
+    let out = livecompose(&["audit", root.to_str().expect("utf-8"), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["findings"], serde_json::json!([]));
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("1 setuid/setgid file(s)") && notes.contains("RPM"),
+        "{notes}"
+    );
+}
