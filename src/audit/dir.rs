@@ -1,12 +1,15 @@
 //! A root directory (what `--format dir` writes), read with std::fs: no
-//! symlink is followed, neither while walking nor when a file is read (the
-//! files read are regular files found by the walk, opened with O_NOFOLLOW),
-//! so a link to /etc/shadow in the image never reads the host's.
+//! symlink is followed, neither while walking (lstat) nor when a file is
+//! read: files are opened with openat2 beneath the root with no symlink
+//! resolved in any component, so a link to /etc/shadow in the image, or a
+//! directory swapped for a link after the walk, never reads the host's.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Read as _;
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 
 use super::{AuditError, Entry, EntryKind, Tree};
 
@@ -79,11 +82,21 @@ impl Tree for DirTree {
 
     fn read(&self, entry: &Entry, limit: u64) -> Result<Vec<u8>, AuditError> {
         let host = self.root.join(&entry.path);
-        let file: File = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&host)
-            .map_err(Self::io(&host))?;
+        let root = rustix::fs::open(
+            &self.root,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|errno| Self::io(&self.root)(errno.into()))?;
+        let file = rustix::fs::openat2(
+            &root,
+            entry.path.as_str(),
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map(File::from)
+        .map_err(|errno| Self::io(&host)(errno.into()))?;
         let mut bytes = Vec::new();
         file.take(limit + 1)
             .read_to_end(&mut bytes)
@@ -95,5 +108,42 @@ impl Tree for DirTree {
             });
         }
         Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Even a path the walk never listed (a directory swapped for a link
+    /// after it) is not read through a symlink.
+    #[test]
+    fn reads_never_pass_through_a_symlink() {
+        let work = tempfile::tempdir().expect("tempdir");
+        let host = work.path().join("host");
+        fs::create_dir(&host).expect("host");
+        fs::write(host.join("shadow"), "root:$6$host:::::::\n").expect("shadow");
+        let root = work.path().join("root");
+        fs::create_dir(&root).expect("root");
+        std::os::unix::fs::symlink(&host, root.join("etc")).expect("link");
+        fs::write(root.join("plain"), "in the image").expect("plain");
+        let tree = DirTree::new(&root);
+        let entry = |path: &str| Entry {
+            path: path.to_owned(),
+            kind: EntryKind::File,
+            mode: 0o644,
+            uid: 0,
+            size: 0,
+            link: None,
+        };
+        assert_eq!(
+            tree.read(&entry("plain"), 100).expect("plain"),
+            b"in the image"
+        );
+        assert!(tree.read(&entry("etc/shadow"), 100).is_err());
+        assert!(matches!(
+            tree.read(&entry("plain"), 5),
+            Err(AuditError::TooBig { .. })
+        ));
     }
 }
