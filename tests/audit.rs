@@ -277,6 +277,79 @@ fn squashfs_and_live_iso_images_give_the_same_findings_as_the_directory() {
     refused(&empty, "no /live/filesystem.squashfs");
 }
 
+/// The ext4 root of disks as livecompose writes them (mke2fs -d, then our
+/// reader): a bare file system, a GPT disk with an ESP before the root, and
+/// that disk as qcow2. A directory big enough for an htree index hides one
+/// problem at its end; a symlink too long for its inode leads dpkg's path
+/// to a setuid file it owns.
+#[test]
+fn raw_and_qcow2_disks_give_the_same_findings_as_the_directory() {
+    require("mke2fs", "e2fsprogs");
+    require("sfdisk", "fdisk");
+    require("qemu-img", "qemu-utils");
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path().join("root");
+    let mut expected = dirty_root(&root);
+    for i in 0..3000 {
+        write(&root, &format!("usr/share/many/file-{i:04}"), "", 0o644);
+    }
+    write(&root, "usr/share/many/zz-last", "open", 0o666);
+    expected.insert(("world-writable".into(), "/usr/share/many/zz-last".into()));
+    let long = "usr/lib/a-directory-name-long-enough/to-need/a-block-of-its-own/bin";
+    write(&root, &format!("{long}/helper"), "x", 0o4755);
+    symlink(format!("/{long}"), root.join("opt-tools")).expect("long link");
+    write(
+        &root,
+        "var/lib/dpkg/info/helper.list",
+        "/opt-tools/helper\n",
+        0o644,
+    );
+    assert_eq!(audit_json(&root, &[], FINDINGS), expected, "directory");
+
+    let mke2fs = |image: &Path, extra: &[&str], size: &str| {
+        let out = Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext4", "-d"])
+            .arg(&root)
+            .args(extra)
+            .arg(image)
+            .arg(size)
+            .output()
+            .expect("mke2fs runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    };
+    let bare = work.path().join("root.ext4");
+    mke2fs(&bare, &[], "64M");
+    assert_eq!(audit_json(&bare, &[], FINDINGS), expected, "bare ext4");
+
+    let disk = work.path().join("disk.raw");
+    fs::File::create(&disk)
+        .and_then(|file| file.set_len(96 << 20))
+        .expect("disk");
+    let mut sfdisk = Command::new("sfdisk")
+        .args(["-q", disk.to_str().expect("utf-8")])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("sfdisk runs");
+    std::io::Write::write_all(
+        sfdisk.stdin.as_mut().expect("stdin"),
+        b"label: gpt\nstart=2048, size=20480, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n\
+          start=22528, size=153600, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709\n",
+    )
+    .expect("table");
+    assert!(sfdisk.wait().expect("sfdisk").success());
+    mke2fs(&disk, &["-E", &format!("offset={}", 22528 * 512)], "75M");
+    assert_eq!(audit_json(&disk, &[], FINDINGS), expected, "GPT disk");
+
+    let qcow2 = work.path().join("disk.qcow2");
+    let out = Command::new("qemu-img")
+        .args(["convert", "-O", "qcow2"])
+        .args([&disk, &qcow2])
+        .output()
+        .expect("qemu-img runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(audit_json(&qcow2, &[], FINDINGS), expected, "qcow2 disk");
+}
+
 #[test]
 fn json_and_lines_list_the_same_findings() {
     let work = tempfile::tempdir().expect("tempdir");
@@ -325,11 +398,18 @@ fn what_is_not_an_image_exits_2() {
     let mut header = b"QFI\xfb\0\0\0\x03".to_vec();
     header.resize(4096, 0);
     fs::write(&qcow2, &header).expect("qcow2");
-    refused(&qcow2, "qcow2 images are not audited yet");
+    refused(&qcow2, "not a disk we can read");
+
+    let blank = work.path().join("blank.raw");
+    let mut mbr = vec![0u8; 1 << 20];
+    mbr[510] = 0x55;
+    mbr[511] = 0xaa;
+    fs::write(&blank, &mbr).expect("blank disk");
+    refused(&blank, "no ext4 file system with /etc on the disk");
 
     let junk = work.path().join("notes.txt");
     fs::write(&junk, "hello").expect("junk");
-    refused(&junk, "not a directory, squashfs or ISO 9660 image");
+    refused(&junk, "not a directory, squashfs, ISO 9660 or disk image");
 }
 
 /// A symlink in the image to the host's files is never read as the image's.

@@ -5,11 +5,11 @@
 //! The checks see an image as a read-only [`Tree`]: a list of entries (path,
 //! type, mode, owner, size, symlink target) and bounded reads of regular
 //! files. Each source kind is one file here: a directory ([`dir`]), a
-//! squashfs ([`squashfs`]) and a live ISO holding one ([`iso`]). Raw and
-//! qcow2 disks need an ext4 reader, which we do not have yet: they are
-//! refused with a clear error (see [`open`]).
+//! squashfs ([`squashfs`]), a live ISO holding one ([`iso`]), and the ext4
+//! root of a raw or qcow2 disk ([`ext4`]).
 
 pub mod dir;
+pub mod ext4;
 pub mod iso;
 pub mod squashfs;
 
@@ -65,13 +65,10 @@ pub enum AuditError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: not a directory, squashfs or ISO 9660 image", .0.display())]
+    #[error("{}: not a directory, squashfs, ISO 9660 or disk image", .0.display())]
     UnknownImage(PathBuf),
-    #[error(
-        "{}: {kind} images are not audited yet (there is no ext4 reader); audit the build's root with --format dir, or its live ISO",
-        path.display()
-    )]
-    DiskNotYet { path: PathBuf, kind: &'static str },
+    #[error("{}: not a disk we can read: {detail}", path.display())]
+    BadDisk { path: PathBuf, detail: String },
     #[error("{}: not a squashfs we can read: {detail}", path.display())]
     BadSquashfs { path: PathBuf, detail: String },
     #[error("{}: {detail}", path.display())]
@@ -180,7 +177,7 @@ impl Report {
 
 /// Opens an image by what it holds, not by its name: a directory, a squashfs
 /// (magic `hsqs`), an ISO 9660 image (`CD001` at 32 KiB + 1; a hybrid ISO's
-/// MBR does not make it a disk). qcow2 and other disks are refused for now.
+/// MBR does not make it a disk), a qcow2 disk (`QFI\xfb`), a raw disk.
 pub fn open(path: &Path) -> Result<Box<dyn Tree>, AuditError> {
     use std::io::{Read as _, Seek as _, SeekFrom};
     let io = |source| AuditError::Io {
@@ -199,10 +196,7 @@ pub fn open(path: &Path) -> Result<Box<dyn Tree>, AuditError> {
         return Ok(Box::new(squashfs::SquashfsTree::open(path, 0)?));
     }
     if head == *b"QFI\xfb" {
-        return Err(AuditError::DiskNotYet {
-            path: path.to_owned(),
-            kind: "qcow2",
-        });
+        return ext4::open(path, true);
     }
     let mut magic = [0u8; 5];
     let is_iso = file.seek(SeekFrom::Start(0x8001)).is_ok()
@@ -211,15 +205,14 @@ pub fn open(path: &Path) -> Result<Box<dyn Tree>, AuditError> {
     if is_iso {
         return iso::open(path);
     }
-    let mut boot = [0u8; 512];
+    // A partitioned disk (an MBR signature, protective for GPT) or a bare
+    // ext2/3/4 file system (its magic at byte 1080).
+    let mut head = [0u8; 1082];
     let is_disk = file.seek(SeekFrom::Start(0)).is_ok()
-        && file.read_exact(&mut boot).is_ok()
-        && boot[510..] == [0x55, 0xaa];
+        && file.read_exact(&mut head).is_ok()
+        && (head[510..512] == [0x55, 0xaa] || head[1080..] == [0x53, 0xef]);
     if is_disk {
-        return Err(AuditError::DiskNotYet {
-            path: path.to_owned(),
-            kind: "raw disk",
-        });
+        return ext4::open(path, false);
     }
     Err(AuditError::UnknownImage(path.to_owned()))
 }
