@@ -186,8 +186,9 @@ livecompose derive debian-12-cloud-v2.qcow2 lab2.qcow2")]
     ///
     /// Reads IMAGE with livecompose's own readers (nothing is mounted or run,
     /// no symlink is followed out of it): a root directory (--format dir), a
-    /// squashfs, or a live ISO (its /live/filesystem.squashfs). Raw and qcow2
-    /// disks are not read yet (exit 2). It reports, one line each:
+    /// squashfs, a live ISO (its /live/filesystem.squashfs), or a raw or
+    /// qcow2 disk (its ext4 root, found by GPT or MBR). It reports, one line
+    /// each:
     /// ssh-host-key (etc/ssh/ssh_host_*_key), machine-id (a non-empty
     /// etc/machine-id or var/lib/dbus/machine-id), root-password (root's
     /// shadow field empty or a hash; locked with ! or * is right),
@@ -208,7 +209,8 @@ livecompose derive debian-12-cloud-v2.qcow2 lab2.qcow2")]
 livecompose audit Debian-mini.iso\n  \
 livecompose audit /srv/roots/debian-root\n  \
 livecompose audit root.squashfs --json > audit.json\n  \
-livecompose audit debian-12-cloud --allow-authorized-keys   # the kickstart's sshkey put them there\n\n\
+livecompose audit debian-12-cloud.qcow2\n  \
+livecompose audit debian-12-cloud.raw --allow-authorized-keys   # keys from the kickstart's sshkey\n\n\
 In CI, --json prints {\"image\", \"findings\": [{\"kind\", \"path\", \"detail\"}], \"notes\"} whatever the result:\n  \
 livecompose audit out/Debian-mini.iso --json | jq -r '.findings[].path'")]
     Audit(AuditArgs),
@@ -229,7 +231,7 @@ livecompose man out && man -l out/livecompose-test.1")]
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {
-    /// The image: a root directory, a squashfs or a live ISO.
+    /// The image: a root directory, a squashfs, a live ISO, a raw or qcow2 disk.
     #[arg(value_name = "IMAGE")]
     pub image: PathBuf,
     /// Print the report as JSON on standard output (for CI), not as lines.
