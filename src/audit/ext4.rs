@@ -234,7 +234,9 @@ impl Ext4Tree {
             return Err(self.bad("a broken ext4 superblock".into()));
         }
         let first_data_block = u32_at(&sb, 20);
-        self.groups = (blocks - first_data_block).div_ceil(blocks_per_group);
+        self.groups = blocks
+            .saturating_sub(first_data_block)
+            .div_ceil(blocks_per_group);
         self.descriptors = (first_data_block + 1) * self.block;
         self.walk().map(|()| true)
     }
