@@ -34,10 +34,12 @@ livecompose squashfs /srv/root root.squashfs\n  \
 livecompose seed --user-data user-data --hostname web1 --output seed.iso\n  \
 livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
 livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n  \
+livecompose audit Debian-mini.iso\n  \
 livecompose man /usr/local/share/man/man1\n\n\
 Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, an input image, \
 an option, the command line); 3 `livecompose test` booted the image and it did not \
-reach the expected line, refused the SSH login, or a --run command failed.",
+reach the expected line, refused the SSH login, or a --run command failed; or `livecompose audit` \
+found a problem in the image.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -180,6 +182,38 @@ livecompose derive debian-12-cloud-v2.qcow2 lab2.qcow2")]
         /// The standalone image to write (qcow2, not existing yet).
         new_master: PathBuf,
     },
+    /// Check an image as a provider does before publishing it as a template.
+    ///
+    /// Reads IMAGE with livecompose's own readers (nothing is mounted or run,
+    /// no symlink is followed out of it): a root directory (--format dir), a
+    /// squashfs, a live ISO (its /live/filesystem.squashfs), or a raw or
+    /// qcow2 disk (its ext4 root, found by GPT or MBR). It reports, one line
+    /// each:
+    /// ssh-host-key (etc/ssh/ssh_host_*_key), machine-id (a non-empty
+    /// etc/machine-id or var/lib/dbus/machine-id), root-password (root's
+    /// shadow field empty or a hash; locked with ! or * is right),
+    /// cloud-init-state (anything in var/lib/cloud), authorized-keys (in
+    /// root's or a home's .ssh), package-cache (apt's .deb and .bin files and
+    /// lists, dnf's and yum's caches), build-log (an installer's kickstart and
+    /// logs, livecompose's work files; Debian's dpkg.log is not one),
+    /// world-writable (files, and directories without the sticky bit, outside
+    /// tmp, var/tmp, dev, proc, sys and run) and unowned-setuid (setuid or
+    /// setgid files in no dpkg file list; an RPM database is not read yet,
+    /// which a note says).
+    ///
+    /// Exits 0 when nothing is found, 3 when something is (the image was
+    /// read and failed the check), 2 when IMAGE cannot be read as an image.
+    /// The build will run this as its last step later; for now run it
+    /// yourself.
+    #[command(after_help = "Examples:\n  \
+livecompose audit Debian-mini.iso\n  \
+livecompose audit /srv/roots/debian-root\n  \
+livecompose audit root.squashfs --json > audit.json\n  \
+livecompose audit debian-12-cloud.qcow2\n  \
+livecompose audit debian-12-cloud.raw --allow-authorized-keys   # keys from the kickstart's sshkey\n\n\
+In CI, --json prints {\"image\", \"findings\": [{\"kind\", \"path\", \"detail\"}], \"notes\"} whatever the result:\n  \
+livecompose audit out/Debian-mini.iso --json | jq -r '.findings[].path'")]
+    Audit(AuditArgs),
     /// Write the manual pages: livecompose(1) and one page per subcommand.
     ///
     /// The pages are made from this help text, so they never disagree with
@@ -193,6 +227,31 @@ livecompose man out && man -l out/livecompose-test.1")]
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// The image: a root directory, a squashfs, a live ISO, a raw or qcow2 disk.
+    #[arg(value_name = "IMAGE")]
+    pub image: PathBuf,
+    /// Print the report as JSON on standard output (for CI), not as lines.
+    #[arg(long)]
+    pub json: bool,
+    /// The kickstart set a root password (rootpw without --lock): not a finding.
+    #[arg(long)]
+    pub allow_root_password: bool,
+    /// The kickstart's sshkey put keys in authorized_keys: not a finding.
+    #[arg(long)]
+    pub allow_authorized_keys: bool,
+}
+
+impl AuditArgs {
+    pub fn policy(&self) -> crate::audit::Policy {
+        crate::audit::Policy {
+            allow_root_password: self.allow_root_password,
+            allow_authorized_keys: self.allow_authorized_keys,
+        }
+    }
 }
 
 #[derive(Args, Debug)]

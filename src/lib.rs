@@ -3,6 +3,7 @@
 //! The crate is laid out as the pipeline runs; each stage is a module with a
 //! small typed interface, and data flows one way through them.
 
+pub mod audit;
 pub mod boottest;
 pub mod checksum;
 pub mod chroot;

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 
 use livecompose::cli::{
-    BuildArgs, Cli, Command, OutputFormat, RepositoryArgs, SeedArgs, SquashfsArgs,
+    AuditArgs, BuildArgs, Cli, Command, OutputFormat, RepositoryArgs, SeedArgs, SquashfsArgs,
 };
 use livecompose::derive::{self, DeriveError};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
@@ -43,6 +43,7 @@ fn main() -> ExitCode {
         Some(Command::Seed(args)) => write_seed(&args),
         Some(Command::Derive { master, child }) => derive_child(&master, &child),
         Some(Command::Commit { child, new_master }) => commit_child(&child, &new_master),
+        Some(Command::Audit(args)) => audit_image(&args),
         Some(Command::Man { dir }) => write_man_pages(&dir),
         None => build(cli.build),
     };
@@ -103,6 +104,54 @@ fn test_image(args: &livecompose::cli::TestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `livecompose audit`: the report on standard output, as lines or JSON;
+/// findings end in [`AuditFailed`] (exit 3).
+fn audit_image(args: &AuditArgs) -> anyhow::Result<()> {
+    use livecompose::audit::{self, AuditError};
+    let checked = |error: AuditError| {
+        if error.is_bad_input() {
+            bad_input(error)
+        } else {
+            error.into()
+        }
+    };
+    let tree = audit::open(&args.image).map_err(checked)?;
+    let report = audit::audit(tree.as_ref(), &args.policy()).map_err(checked)?;
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        writeln!(stdout, "{:#}", report.to_json(&args.image))
+    } else {
+        report
+            .findings
+            .iter()
+            .try_for_each(|finding| writeln!(stdout, "{finding}"))
+            .and_then(|()| {
+                report
+                    .notes
+                    .iter()
+                    .try_for_each(|note| writeln!(stdout, "note: {note}"))
+            })
+    }
+    .context("cannot write to standard output")?;
+    match report.findings.len() {
+        0 => Ok(()),
+        count => Err(AuditFailed {
+            image: args.image.clone(),
+            count,
+        }
+        .into()),
+    }
+}
+
+/// The audit read the image and found problems: exit 3, as a boot test
+/// that ran and failed, so CI tells it from a tool that could not run.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {count} finding{}", image.display(), if *count == 1 { "" } else { "s" })]
+struct AuditFailed {
+    image: std::path::PathBuf,
+    count: usize,
+}
+
 /// The input was wrong (a kickstart, an option), not the build: exit code 2,
 /// as for a usage error.
 #[derive(Debug, thiserror::Error)]
@@ -116,7 +165,8 @@ fn bad_input(error: impl Into<anyhow::Error>) -> anyhow::Error {
 /// What scripts read from the exit status: 1 the build or the tool failed,
 /// 2 the input is wrong (clap's code for usage errors too), 3 the boot test
 /// ran and the image did not reach the expected line, did not let us in
-/// over SSH, or a command failed there; 128 + N a signal N stopped it.
+/// over SSH, or a command failed there, or the audit found problems in the
+/// image; 128 + N a signal N stopped it.
 fn exit_code(error: &anyhow::Error) -> ExitCode {
     if let Some(status) = interrupt::exit_status() {
         return ExitCode::from(status);
@@ -126,7 +176,7 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
             .downcast_ref::<boottest::BootError>()
             .is_some_and(boottest::BootError::is_test_failure)
     });
-    if booted_and_failed {
+    if booted_and_failed || error.chain().any(|cause| cause.is::<AuditFailed>()) {
         ExitCode::from(3)
     } else if error.chain().any(|cause| cause.is::<BadInput>()) {
         ExitCode::from(2)

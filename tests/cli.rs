@@ -311,6 +311,9 @@ fn man_pages_are_written_for_every_subcommand_and_render() {
         "livecompose-test",
         "livecompose-squashfs",
         "livecompose-seed",
+        "livecompose-derive",
+        "livecompose-commit",
+        "livecompose-audit",
         "livecompose-man",
     ] {
         let page = pages.join(format!("{name}.1"));

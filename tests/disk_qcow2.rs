@@ -4,27 +4,20 @@
 //! and `qemu-img compare` sees the same disk as the raw file. A missing qemu-img is a
 //! failure that names the package to install.
 
+mod common;
+
 use std::fs::{self, File};
 use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::require;
+
 use livecompose::disk::qcow2::{Qcow2Error, Qcow2Options, Qcow2Stats, read_header, write_qcow2};
 
 const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
-
-fn require(program: &str, package: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    assert!(
-        found,
-        "{program} is missing: install the Debian package {package} (tests/run does)"
-    );
-}
 
 /// qemu-img's exit code and standard output.
 fn qemu_img(args: &[&str]) -> (i32, String) {

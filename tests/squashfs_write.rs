@@ -2,6 +2,8 @@
 //! extraction), the Linux kernel (loop mount, as root), and the backhand crate.
 //! Peers that are missing make the tests fail with what to install.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::fs::{self, File};
@@ -12,6 +14,8 @@ use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _}
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::require;
+
 use livecompose::squashfs::{Compression, ImageStats, SquashfsOptions, write_image};
 
 /// Files above this are compared by size and sampled ends, not hashed whole.
@@ -19,17 +23,6 @@ const HASH_LIMIT: u64 = 16 << 20;
 const CAP_NET_RAW: [u8; 20] = [
     1, 0, 0, 2, 0, 0x20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ];
-
-fn require(program: &str, package: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|output| output.status.success());
-    assert!(
-        found,
-        "{program} is missing: install the Debian package {package} (tests/run does)"
-    );
-}
 
 fn require_root() {
     assert!(

@@ -513,6 +513,12 @@ impl Chain {
         self.cluster_bits
     }
 
+    /// Fills `buf` with the guest's bytes from `offset`, as the guest reads
+    /// them; the range must lie within the virtual size (callers check).
+    pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), ReadError> {
+        self.read_layer(0, offset, buf).map(drop)
+    }
+
     /// Fills `buf` with the guest's bytes from `offset` (the range within the virtual
     /// size) as layer `index` and those below it give them. Returns whether any byte
     /// came from stored data (rather than holes, zero clusters or unallocated ones).

@@ -20,6 +20,18 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Fails the test, naming the Debian package, when a peer program is missing.
+pub fn require(program: &str, package: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    assert!(
+        found,
+        "{program} is missing: install the Debian package {package} (tests/run does)"
+    );
+}
+
 /// One filesystem object as the comparison sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
