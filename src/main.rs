@@ -134,7 +134,13 @@ fn audit_image(args: &AuditArgs) -> anyhow::Result<()> {
     }
     .context("cannot write to standard output")?;
     match report.findings.len() {
-        0 => Ok(()),
+        0 => {
+            // Said on stderr, so that stdout stays the findings alone.
+            if !args.json {
+                eprintln!("{}: nothing to report", args.image.display());
+            }
+            Ok(())
+        }
         count => Err(AuditFailed {
             image: args.image.clone(),
             count,

@@ -154,6 +154,11 @@ fn a_clean_root_passes() {
     let out = livecompose(&["audit", work.path().to_str().expect("utf-8")]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "");
+    assert!(
+        text(&out.stderr).ends_with(": nothing to report\n"),
+        "{}",
+        text(&out.stderr)
+    );
     assert!(audit_json(work.path(), &[], 0).is_empty());
 }
 
