@@ -122,7 +122,7 @@ fn mirrors(file: &Element) -> Vec<String> {
             Some((preference, base.to_owned()))
         })
         .collect();
-    urls.sort_by(|a, b| b.0.cmp(&a.0));
+    urls.sort_by_key(|(preference, _)| std::cmp::Reverse(*preference));
     urls.into_iter().map(|(_, base)| base).collect()
 }
 
