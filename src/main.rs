@@ -77,13 +77,7 @@ fn test_image(args: &livecompose::cli::TestArgs) -> anyhow::Result<()> {
             .ssh_user
             .clone()
             .unwrap_or_else(|| boottest::cloud::DEFAULT_GENERATED_USER.to_owned());
-        let login =
-            boottest::cloud::generate_login(&user, scratch.path()).map_err(
-                |error| match error {
-                    boottest::cloud::CloudLoginError::BadUser(_) => bad_input(error),
-                    other => other.into(),
-                },
-            )?;
+        let login = boottest::cloud::generate_login(&user, scratch.path()).map_err(classified)?;
         options.seed = Some(login.seed);
         options.ssh = Some(boottest::SshLogin {
             key: login.key,
@@ -93,13 +87,7 @@ fn test_image(args: &livecompose::cli::TestArgs) -> anyhow::Result<()> {
         });
         _generated = Some(scratch);
     }
-    let report = boottest::boot(&args.image, &options).map_err(|error| {
-        if error.is_bad_input() {
-            bad_input(error)
-        } else {
-            error.into()
-        }
-    })?;
+    let report = boottest::boot(&args.image, &options).map_err(classified)?;
     println!("{}: {report}", args.image.display());
     Ok(())
 }
@@ -107,16 +95,9 @@ fn test_image(args: &livecompose::cli::TestArgs) -> anyhow::Result<()> {
 /// `livecompose audit`: the report on standard output, as lines or JSON;
 /// findings end in [`AuditFailed`] (exit 3).
 fn audit_image(args: &AuditArgs) -> anyhow::Result<()> {
-    use livecompose::audit::{self, AuditError};
-    let checked = |error: AuditError| {
-        if error.is_bad_input() {
-            bad_input(error)
-        } else {
-            error.into()
-        }
-    };
-    let tree = audit::open(&args.image).map_err(checked)?;
-    let report = audit::audit(tree.as_ref(), &args.policy()).map_err(checked)?;
+    use livecompose::audit;
+    let tree = audit::open(&args.image).map_err(classified)?;
+    let report = audit::audit(tree.as_ref(), &args.policy()).map_err(classified)?;
     let mut stdout = std::io::stdout().lock();
     if args.json {
         writeln!(stdout, "{:#}", report.to_json(&args.image))
@@ -166,6 +147,38 @@ struct BadInput(anyhow::Error);
 
 fn bad_input(error: impl Into<anyhow::Error>) -> anyhow::Error {
     BadInput(error.into()).into()
+}
+
+/// An error that knows whether the command line or an input named on it is at
+/// fault, rather than the machine or the build.
+trait Blame: Into<anyhow::Error> {
+    fn is_bad_input(&self) -> bool;
+}
+
+macro_rules! blame_by_method {
+    ($($error:ty),*) => {$(
+        impl Blame for $error {
+            fn is_bad_input(&self) -> bool {
+                <$error>::is_bad_input(self)
+            }
+        }
+    )*};
+}
+
+blame_by_method!(
+    boottest::BootError,
+    boottest::cloud::CloudLoginError,
+    livecompose::audit::AuditError,
+    DeriveError
+);
+
+/// The error, as exit code 2 when the input is at fault.
+fn classified(error: impl Blame) -> anyhow::Error {
+    if error.is_bad_input() {
+        bad_input(error)
+    } else {
+        error.into()
+    }
 }
 
 /// What scripts read from the exit status: 1 the build or the tool failed,
@@ -468,16 +481,8 @@ fn write_seed(args: &SeedArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn derive_error(error: DeriveError) -> anyhow::Error {
-    if error.is_bad_input() {
-        bad_input(error)
-    } else {
-        error.into()
-    }
-}
-
 fn derive_child(master: &std::path::Path, child: &std::path::Path) -> anyhow::Result<()> {
-    let backing = derive::derive(master, child).map_err(derive_error)?;
+    let backing = derive::derive(master, child).map_err(classified)?;
     eprintln!(
         "{}: a child of {} (backing file {}, format qcow2)",
         child.display(),
@@ -488,7 +493,7 @@ fn derive_child(master: &std::path::Path, child: &std::path::Path) -> anyhow::Re
 }
 
 fn commit_child(child: &std::path::Path, new_master: &std::path::Path) -> anyhow::Result<()> {
-    let stats = derive::commit(child, new_master).map_err(derive_error)?;
+    let stats = derive::commit(child, new_master).map_err(classified)?;
     eprintln!(
         "{}: {} with the changes of {} merged ({} data clusters, {})",
         new_master.display(),

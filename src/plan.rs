@@ -585,7 +585,9 @@ fn unverified_tls(repositories: &[RepositorySpec]) -> impl Iterator<Item = Diagn
         .iter()
         .filter(|spec| spec.transport.certificates == CertificateCheck::Skip)
         .map(|spec| {
-            let vouched = if spec.nogpgcheck || (spec.gpgkey.is_none() && spec.format == PackageFormat::Rpm) {
+            // `trust` let no repository through without a key unless it says
+            // --nogpgcheck (Debian's default keyring is a key).
+            let vouched = if spec.nogpgcheck {
                 "and it has no key either: anyone on the network path can change this image"
             } else {
                 "its signatures still vouch for what it serves"

@@ -41,6 +41,13 @@ pub enum CloudLoginError {
     BadUser(String),
 }
 
+impl CloudLoginError {
+    /// Whether `--ssh-user` is at fault, not the machine.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, CloudLoginError::BadUser(_))
+    }
+}
+
 /// Makes, in `dir`, an Ed25519 key pair and a seed whose user-data creates
 /// `user` with that key and password-less sudo.
 pub fn generate_login(user: &str, dir: &Path) -> Result<GeneratedLogin, CloudLoginError> {
