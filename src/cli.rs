@@ -507,6 +507,13 @@ pub struct BuildArgs {
     /// Read the kickstart and print the build plan, then stop without writing anything.
     #[arg(short = 'n', long)]
     pub dry_run: bool,
+
+    /// Skip the audit the build ends with (see `livecompose audit`). Without
+    /// it, an image with findings is kept for inspection but the build
+    /// exits with status 3; use this only for an image whose findings you
+    /// put there on purpose (a world-writable directory of your own, say).
+    #[arg(long)]
+    pub no_audit: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -93,7 +93,7 @@ fn test_image(args: &livecompose::cli::TestArgs) -> anyhow::Result<()> {
 }
 
 /// `livecompose audit`: the report on standard output, as lines or JSON;
-/// findings end in [`AuditFailed`] (exit 3).
+/// findings end in [`livecompose::audit::Failed`] (exit 3).
 fn audit_image(args: &AuditArgs) -> anyhow::Result<()> {
     use livecompose::audit;
     let tree = audit::open(&args.image).map_err(classified)?;
@@ -122,21 +122,12 @@ fn audit_image(args: &AuditArgs) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        count => Err(AuditFailed {
+        count => Err(audit::Failed {
             image: args.image.clone(),
             count,
         }
         .into()),
     }
-}
-
-/// The audit read the image and found problems: exit 3, as a boot test
-/// that ran and failed, so CI tells it from a tool that could not run.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {count} finding{}", image.display(), if *count == 1 { "" } else { "s" })]
-struct AuditFailed {
-    image: std::path::PathBuf,
-    count: usize,
 }
 
 /// The input was wrong (a kickstart, an option), not the build: exit code 2,
@@ -195,7 +186,11 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
             .downcast_ref::<boottest::BootError>()
             .is_some_and(boottest::BootError::is_test_failure)
     });
-    if booted_and_failed || error.chain().any(|cause| cause.is::<AuditFailed>()) {
+    if booted_and_failed
+        || error
+            .chain()
+            .any(|cause| cause.is::<livecompose::audit::Failed>())
+    {
         ExitCode::from(3)
     } else if error.chain().any(|cause| cause.is::<BadInput>()) {
         ExitCode::from(2)
@@ -413,6 +408,9 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
     }
     let ui = Ui::new(args.repositories.quiet);
     let built = pipeline::build(&plan, &ui)?;
+    if !args.no_audit {
+        pipeline::audit(&plan, &built, &ui)?;
+    }
     let size = if built.size > 0 {
         format!(", {}", human_bytes(built.size))
     } else {

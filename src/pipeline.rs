@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
+use crate::audit;
 use crate::chroot::Chroot;
 use crate::configure;
 use crate::distro::{
@@ -34,6 +35,8 @@ pub struct Built {
     /// Bytes written: the image file, or the files of a directory output
     /// (a root directory counts as 0: its size depends on the filesystem).
     pub size: u64,
+    /// What holds the image's root in the output: what [`audit`] reads.
+    pub root_image: PathBuf,
 }
 
 /// The download cache of the plan, shared by every stage that downloads.
@@ -133,11 +136,47 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         &output,
     )?;
     Ok(Built {
+        root_image: output::audited_image(&plan.output, &written),
         output,
         log,
         packages: resolution.packages.len(),
         size: written.size(),
     })
+}
+
+/// The build's last step: `livecompose audit` on what was written, read
+/// back from the output by the audit's own readers (so a writer's mistake
+/// shows too), with what the kickstart asked for allowed. Findings are
+/// listed and end the build with [`audit::Failed`]; the image stays for
+/// inspection.
+pub fn audit(plan: &BuildPlan, built: &Built, ui: &Ui) -> anyhow::Result<()> {
+    let image = &built.root_image;
+    ui.step(format!("Auditing {}", image.display()));
+    let report = audit::open(image)
+        .and_then(|tree| {
+            audit::audit(
+                tree.as_ref(),
+                &audit::Policy::from_kickstart(&plan.kickstart),
+            )
+        })
+        .with_context(|| format!("cannot audit {}", image.display()))?;
+    for note in &report.notes {
+        ui.step(format!("audit: {note}"));
+    }
+    if report.findings.is_empty() {
+        return Ok(());
+    }
+    for finding in &report.findings {
+        ui.warn(format!("audit: {finding}"));
+    }
+    Err(anyhow::Error::new(audit::Failed {
+        image: image.clone(),
+        count: report.findings.len(),
+    })
+    .context(
+        "the image is written, but its audit found the problems above; it is kept for \
+         inspection; fix the kickstart, or build with --no-audit if you meant them",
+    ))
 }
 
 /// Downloads the resolution's packages and the boot asset packages in one

@@ -142,6 +142,17 @@ impl Repo {
     /// The same with the repository at `source` (`--baseurl=…`,
     /// `--mirrorlist=…`) and more command-line `args`.
     fn build_from(&self, source: &str, packages: &str, args: &[&str]) -> (Output, PathBuf) {
+        self.build_with_post(source, packages, "echo post-ran > /etc/post-ran", args)
+    }
+
+    /// The same with `post` as the kickstart's `%post`.
+    fn build_with_post(
+        &self,
+        source: &str,
+        packages: &str,
+        post: &str,
+        args: &[&str],
+    ) -> (Output, PathBuf) {
         let ks = self.dir.path().join("ks.cfg");
         fs::write(
             &ks,
@@ -149,7 +160,7 @@ impl Repo {
                 "repo --name=fixtures {source} --gpgkey={}\n\
                  network --hostname=rpmhost\n\
                  %packages\n{packages}\n%end\n\
-                 %post\necho post-ran > /etc/post-ran\n%end\n",
+                 %post\n{post}\n%end\n",
                 self.key.display()
             ),
         )
@@ -542,6 +553,53 @@ fn a_kickstart_build_takes_every_resolver_path_and_installs_every_file_kind() {
         "{}",
         text(&run.stderr)
     );
+}
+
+#[test]
+fn the_build_ends_with_an_audit_whose_findings_fail_it_and_keep_the_image() {
+    let repo = Repo::new(&["shell"]);
+    let source = format!("--baseurl=file://{}", repo.root.display());
+    // What a careless %post leaves: a world-writable file and cloud-init
+    // state from the build.
+    let careless = "echo x > /etc/planted && chmod 666 /etc/planted\n\
+                    mkdir -p /var/lib/cloud/instance && touch /var/lib/cloud/instance/boot-finished";
+    let (run, root) = repo.build_with_post(&source, "lc-shell", careless, &[]);
+    let stderr = text(&run.stderr);
+    assert_eq!(run.status.code(), Some(3), "{stderr}");
+    for fragment in [
+        "Auditing ",
+        "audit: world-writable: /etc/planted",
+        "audit: cloud-init-state: /var/lib/cloud/instance",
+        "2 findings",
+        "--no-audit",
+    ] {
+        assert!(stderr.contains(fragment), "{fragment:?} not in: {stderr}");
+    }
+    assert!(!stderr.contains("Done:"), "{stderr}");
+    // Kept for inspection, and `livecompose audit` says the same of it.
+    assert!(root.join("etc/planted").is_file(), "{stderr}");
+    let audit = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .arg("audit")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert_eq!(audit.status.code(), Some(3));
+    let findings = text(&audit.stdout);
+    assert!(findings.contains("world-writable: /etc/planted"), "{findings}");
+    assert!(findings.contains("cloud-init-state: /var/lib/cloud/instance"), "{findings}");
+
+    // Meant on purpose: --no-audit builds it and says nothing of it.
+    let (run, root) = repo.build_with_post(&source, "lc-shell", careless, &["--no-audit"]);
+    let stderr = text(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(!stderr.contains("Auditing"), "{stderr}");
+    assert!(root.join("etc/planted").is_file());
+
+    // A clean build says it audited, and passes.
+    let (run, _) = repo.build("lc-shell");
+    let stderr = text(&run.stderr);
+    assert!(run.status.success(), "{stderr}");
+    assert!(stderr.contains("Auditing "), "{stderr}");
 }
 
 /// Sends `signal` to the build once its `%post` has started (it writes

@@ -100,6 +100,30 @@ pub struct Policy {
     pub allow_authorized_keys: bool,
 }
 
+impl Policy {
+    /// What `kickstart` asked for: a root password (`rootpw` with one and
+    /// without `--lock`), and keys for `authorized_keys` (`sshkey`).
+    pub fn from_kickstart(kickstart: &crate::kickstart::Kickstart) -> Self {
+        Policy {
+            allow_root_password: kickstart
+                .rootpw
+                .as_ref()
+                .is_some_and(|rootpw| rootpw.password.is_some() && !rootpw.lock),
+            allow_authorized_keys: !kickstart.sshkeys.is_empty(),
+        }
+    }
+}
+
+/// The audit read the image and found problems. Callers exit with status
+/// 3 for it, as for a boot test that ran and failed, so CI tells it from a
+/// tool that could not run.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {count} finding{}", image.display(), if *count == 1 { "" } else { "s" })]
+pub struct Failed {
+    pub image: PathBuf,
+    pub count: usize,
+}
+
 /// What kind of problem a finding is; `as_str` names it in `--json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum FindingKind {

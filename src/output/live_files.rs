@@ -14,6 +14,9 @@ use super::{
 use crate::image;
 use crate::plan::LiveSettings;
 
+/// The root file system's name in the directory.
+pub(super) const SQUASHFS: &str = "filesystem.squashfs";
+
 pub(super) fn write(
     inputs: &OutputInputs<'_>,
     settings: &LiveSettings,
@@ -38,7 +41,7 @@ pub(super) fn write(
     for name in [
         "vmlinuz",
         "initrd.img",
-        "filesystem.squashfs",
+        SQUASHFS,
         "cmdline",
         MANIFEST_SUFFIX,
     ] {

@@ -117,6 +117,15 @@ pub fn write(inputs: &OutputInputs<'_>, output: &Path) -> anyhow::Result<Written
     }
 }
 
+/// The file (or directory) of a written output that holds the image's
+/// root, as `livecompose audit` reads it.
+pub fn audited_image(output: &OutputSpec, written: &Written) -> PathBuf {
+    match output {
+        OutputSpec::Dir | OutputSpec::LiveIso(_) | OutputSpec::Disk(_) => written.path.clone(),
+        OutputSpec::LiveFiles(_) => written.path.join(live_files::SQUASHFS),
+    }
+}
+
 /// The name of the package list written beside an output: one
 /// `name version architecture` line per installed package.
 pub const MANIFEST_SUFFIX: &str = "packages";
