@@ -2,6 +2,8 @@
 //! against the real Debian archive, judged by the image's own dpkg.
 //! Run with `cargo test --test network_build -- --ignored`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -24,7 +26,7 @@ fn repo_dir() -> PathBuf {
 fn built() -> &'static Built {
     static BUILT: OnceLock<Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = common::static_tempdir();
         let output_dir = dir.path().join("out");
         let cache = std::env::temp_dir().join("livecompose-net-build-cache");
         let out = Command::new(env!("CARGO_BIN_EXE_livecompose"))

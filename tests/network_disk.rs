@@ -22,7 +22,7 @@ struct Built {
 }
 
 fn build(kickstart: &str, label: &str, extra: &[&str], extension: &str) -> Built {
-    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = common::static_tempdir();
     let stderr = build_image(Path::new(kickstart), label, dir.path(), extra);
     assert!(
         !stderr.to_lowercase().contains("warning"),

@@ -80,6 +80,7 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        common::remove_at_exit(dir.path());
         let debs = dir.path().join("debs");
         let root = dir.path().join("root");
         fs::create_dir_all(&debs).unwrap();

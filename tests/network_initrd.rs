@@ -12,6 +12,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use livecompose::initrd::{self, InitrdMode, InitrdOptions, LABEL_ARG, SQUASHFS_PATH};
 
 const LABEL: &str = "LC-INITRD-TEST";
@@ -38,7 +40,7 @@ fn run(cmd: &mut Command) {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = common::static_tempdir();
         let root = dir.path().join("root");
         run(Command::new("mmdebstrap")
             .args(["--quiet", "--variant=minbase"])

@@ -33,7 +33,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = common::static_tempdir();
         let stderr = build_image(Path::new(KICKSTART), LABEL, dir.path(), &[]);
         let iso = dir.path().join(format!("{LABEL}.iso"));
         let squashfs = dir.path().join("filesystem.squashfs");

@@ -166,7 +166,7 @@ fn repository() -> &'static BootRepository {
 }
 
 fn make_repository() -> BootRepository {
-    let work = tempfile::tempdir().unwrap();
+    let work = common::static_tempdir();
     let debs = work.path().join("debs");
     fs::create_dir(&debs).unwrap();
     let kernel = debian_package(&debs, &kernel_package());
@@ -220,6 +220,7 @@ fn make_repository() -> BootRepository {
         gpg.detach_sign("live@fixture.invalid", &repomd, true),
     )
     .unwrap();
+    common::remove_at_exit(repo_dir.path());
     BootRepository {
         work,
         _packages: repo_dir,

@@ -585,8 +585,14 @@ fn the_build_ends_with_an_audit_whose_findings_fail_it_and_keep_the_image() {
         .unwrap();
     assert_eq!(audit.status.code(), Some(3));
     let findings = text(&audit.stdout);
-    assert!(findings.contains("world-writable: /etc/planted"), "{findings}");
-    assert!(findings.contains("cloud-init-state: /var/lib/cloud/instance"), "{findings}");
+    assert!(
+        findings.contains("world-writable: /etc/planted"),
+        "{findings}"
+    );
+    assert!(
+        findings.contains("cloud-init-state: /var/lib/cloud/instance"),
+        "{findings}"
+    );
 
     // Meant on purpose: --no-audit builds it and says nothing of it.
     let (run, root) = repo.build_with_post(&source, "lc-shell", careless, &["--no-audit"]);

@@ -336,3 +336,40 @@ pub fn output_of<'a>(report: &'a str, command: &str) -> Vec<&'a str> {
         .map(str::trim)
         .collect()
 }
+
+/// A temporary directory for a fixture kept in a `static` for the whole
+/// test run. Statics are never dropped, so a `TempDir` there would outlive
+/// the run (gigabytes of images per run); this one is removed when the test
+/// process exits, however the tests ended.
+pub fn static_tempdir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    remove_at_exit(dir.path());
+    dir
+}
+
+/// Removes `path` when the test process exits (see [`static_tempdir`]).
+pub fn remove_at_exit(path: &Path) {
+    static DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    extern "C" fn remove_all() {
+        let dirs = match DIRS.lock() {
+            Ok(mut dirs) => std::mem::take(&mut *dirs),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for dir in dirs {
+            let _ = fs::remove_dir_all(dir);
+        }
+    }
+    // libtest ends the process with exit() (a failed run) or by returning
+    // from main; both run atexit handlers.
+    REGISTERED.call_once(|| {
+        // SAFETY: remove_all is an extern "C" fn with no arguments that
+        // never unwinds.
+        let registered = unsafe { libc::atexit(remove_all) };
+        assert_eq!(registered, 0, "atexit failed");
+    });
+    match DIRS.lock() {
+        Ok(mut dirs) => dirs.push(path.to_owned()),
+        Err(poisoned) => poisoned.into_inner().push(path.to_owned()),
+    }
+}

@@ -171,7 +171,7 @@ pub fn static_busybox() -> &'static Path {
         if is_static {
             return host.to_path_buf();
         }
-        let dir = tempfile::tempdir().expect("tempdir").keep();
+        let dir = super::static_tempdir().keep();
         run(
             "sh",
             "busybox-static",
