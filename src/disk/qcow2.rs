@@ -1036,9 +1036,12 @@ fn data_extent(
 }
 
 pub(super) fn is_zero(data: &[u8]) -> bool {
-    // OR-ing fixed-size pieces vectorises; an early exit per byte would not.
-    data.chunks(64)
-        .all(|piece| piece.iter().fold(0, |acc, &byte| acc | byte) == 0)
+    // Slice equality is one memcmp per piece: as fast in the unoptimised
+    // build the tests run as in a release, where a loop over the bytes took
+    // a minute for the zeroed inode tables of a 1.5 GiB disk.
+    const ZEROS: [u8; 4096] = [0; 4096];
+    data.chunks(ZEROS.len())
+        .all(|piece| piece == &ZEROS[..piece.len()])
 }
 
 /// A raw deflate stream (no zlib header) as qemu reads it.
