@@ -252,3 +252,42 @@ fn policy_from_cli_options() {
     let err = SignaturePolicy::from_options(&[&missing], false).unwrap_err();
     assert!(err.to_string().contains("missing.gpg"), "{err}");
 }
+
+#[test]
+fn an_index_read_before_comes_from_the_parsed_cache_until_the_release_changes() {
+    let fx = Fixture::new();
+    let release = write_repo(fx.root.path(), FIXTURE, &Layout::default());
+    fx.publish_inrelease(&release);
+    let first = load_repository(&spec(fx.root.path()), &fx.fetcher(), &fx.verify()).unwrap();
+
+    // The index gone from the mirror and from the download cache: the same
+    // signed Release still names the index parsed before, so nothing is
+    // downloaded or parsed.
+    let index_dir = fx.dists().join("main/binary-amd64");
+    std::fs::remove_dir_all(&index_dir).unwrap();
+    std::fs::remove_dir_all(fx.cache.path().join("sha256")).unwrap();
+    let again = load_repository(&spec(fx.root.path()), &fx.fetcher(), &fx.verify()).unwrap();
+    assert_eq!(again.packages, first.packages);
+
+    // A damaged entry is parsed again, never trusted: with the index gone,
+    // that is an error naming it.
+    let parsed = fx.cache.path().join("parsed");
+    for entry in std::fs::read_dir(&parsed).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let err = load_repository(&spec(fx.root.path()), &fx.fetcher(), &fx.verify()).unwrap_err();
+    assert!(err.to_string().contains("Packages"), "{err}");
+
+    // A new Release with another index: the new one is read, not the old.
+    let changed = FIXTURE.replacen("Package: bash", "Package: bash-renamed", 1);
+    assert_ne!(changed, FIXTURE);
+    let release = write_repo(fx.root.path(), &changed, &Layout::default());
+    fx.publish_inrelease(&release);
+    let renamed = load_repository(&spec(fx.root.path()), &fx.fetcher(), &fx.verify()).unwrap();
+    assert!(renamed.find("bash-renamed").next().is_some());
+    assert!(renamed.find("bash").next().is_none());
+}

@@ -1,7 +1,8 @@
 //! Offline tier: a signed repository served over loopback HTTP by a server
 //! that can misbehave. Each failure must give its clear error and leave
 //! nothing unverified in the cache: nothing in `sha256/` that does not hash
-//! to its name, and in `partial/` only true prefixes kept for resuming.
+//! to its name, in `partial/` only true prefixes kept for resuming, and in
+//! `parsed/` only indexes named by a hash the signed Release gives.
 
 mod common;
 
@@ -88,8 +89,19 @@ impl Served {
         for entry in std::fs::read_dir(cache).unwrap() {
             let name = entry.unwrap().file_name();
             assert!(
-                name == "sha256" || name == "partial",
+                name == "sha256" || name == "partial" || name == "parsed",
                 "stray {name:?} in the cache"
+            );
+        }
+        let release = std::fs::read_to_string(self.fx.dists().join("InRelease")).unwrap();
+        for entry in std::fs::read_dir(cache.join("parsed"))
+            .into_iter()
+            .flatten()
+        {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(
+                name.len() == 64 && release.contains(&name),
+                "parsed/{name} is no index of the Release"
             );
         }
         for entry in std::fs::read_dir(cache.join("sha256")).unwrap() {

@@ -10,6 +10,7 @@ use crate::fetch::{Expected, FetchError, Fetcher};
 
 use super::date;
 use super::packages::{BinaryPackage, PackagesError, parse_packages};
+use super::parsed_cache::ParsedCache;
 use super::release::{Release, ReleaseError, ReleaseFile};
 use super::signature::{self, Keyring, SignatureError, Signer};
 
@@ -331,6 +332,11 @@ fn load_packages(
             component: component.to_owned(),
             architecture: arch.to_owned(),
         })?;
+    // Parsed before: the signed Release names the same index.
+    let parsed = ParsedCache::new(fetcher.cache_dir());
+    if let Some(packages) = parsed.load(&entry.sha256) {
+        return Ok(packages);
+    }
     let expected = Expected::new(entry.size, &entry.sha256)?;
     let path_url = format!("{dists}{}", entry.path);
     // By-hash URLs never change content, so a mirror that updates between
@@ -353,7 +359,10 @@ fn load_packages(
     };
     let plain = release.file(&plain_path);
     let text = decompress(&file, compression, plain, &url)?;
-    parse_packages(&text).map_err(|source| RepoError::Packages { url, source })
+    let packages = parse_packages(&text).map_err(|source| RepoError::Packages { url, source })?;
+    // Not kept, the next build parses again: nothing is lost.
+    let _ = parsed.store(&entry.sha256, &packages);
+    Ok(packages)
 }
 
 /// Decompresses a verified index. When the Release also lists the

@@ -9,6 +9,7 @@ pub mod date;
 pub mod deb822;
 pub mod debian;
 pub mod packages;
+pub mod parsed_cache;
 pub mod relation;
 pub mod release;
 pub mod rpm;

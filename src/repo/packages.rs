@@ -23,7 +23,9 @@ pub enum PackagesError {
 }
 
 /// Policy §5.6.8 `Multi-Arch`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub enum MultiArch {
     #[default]
     No,
@@ -34,14 +36,14 @@ pub enum MultiArch {
 
 /// The source package a binary was built from, when it differs in name or
 /// version from the binary (`Source: name (version)`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceRef {
     pub name: String,
     pub version: Option<String>,
 }
 
 /// One entry of a `Packages` index.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct BinaryPackage {
     pub name: String,
     /// Kept exactly as the archive wrote it; compare with a Debian version

@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// A version comparison operator (Policy §7.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum VersionOp {
     /// `<<`
     Earlier,
@@ -40,7 +40,7 @@ impl fmt::Display for VersionOp {
 }
 
 /// One package reference: `name[:arch] [(op version)]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Relation {
     pub name: String,
     /// Multi-Arch qualifier such as `any` or `native`, without the colon.
