@@ -227,7 +227,29 @@ livecompose man out && man -l out/livecompose-test.1")]
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+
+    /// Show what the download cache holds, or empty it (--prune).
+    ///
+    /// Builds keep verified packages and indexes, unfinished downloads and
+    /// parsed indexes there, so that the next build downloads and parses only
+    /// what changed. Nothing in it is ever trusted without its checksum, so
+    /// emptying it only costs time.
+    #[command(after_help = "Examples:\n  \
+livecompose cache                          # what /var/cache/livecompose holds\n  \
+livecompose cache --prune                  # empty it (refused while a build uses it)\n  \
+livecompose cache --cache /srv/lc-cache --prune")]
+    Cache {
+        /// The cache directory, as given to builds.
+        #[arg(long = "cache", visible_alias = "cache-dir", value_name = "DIR", default_value = DEFAULT_CACHE_DIR)]
+        cache_dir: PathBuf,
+        /// Empty the cache. Refused while a build holds it.
+        #[arg(long)]
+        prune: bool,
+    },
 }
+
+/// Where builds keep downloads between runs unless told `--cache`.
+pub const DEFAULT_CACHE_DIR: &str = "/var/cache/livecompose";
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {
@@ -318,7 +340,7 @@ pub struct RepositoryArgs {
         long = "cache",
         visible_alias = "cache-dir",
         value_name = "DIR",
-        default_value = "/var/cache/livecompose"
+        default_value = DEFAULT_CACHE_DIR
     )]
     pub cache_dir: PathBuf,
 

@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Commit { child, new_master }) => commit_child(&child, &new_master),
         Some(Command::Audit(args)) => audit_image(&args),
         Some(Command::Man { dir }) => write_man_pages(&dir),
+        Some(Command::Cache { cache_dir, prune }) => show_or_prune_cache(&cache_dir, prune),
         None => build(cli.build),
     };
     match result {
@@ -476,6 +477,38 @@ fn write_seed(args: &SeedArgs) -> anyhow::Result<()> {
             UserDataKind::Multipart => "is a MIME multipart archive (parts not checked)",
         }
     );
+    Ok(())
+}
+
+/// `livecompose cache`: one line per part of the cache and a total; with
+/// `--prune`, what was removed.
+fn show_or_prune_cache(cache_dir: &std::path::Path, prune: bool) -> anyhow::Result<()> {
+    use livecompose::fetch::maintenance;
+    let parts = if prune {
+        maintenance::prune(cache_dir)?
+    } else {
+        maintenance::usage(cache_dir)
+            .with_context(|| format!("cannot read the cache {}", cache_dir.display()))?
+    };
+    let mut out = String::new();
+    for part in &parts {
+        out.push_str(&format!(
+            "{:<10} {:>7} files {:>10}  {}\n",
+            part.name,
+            part.files,
+            human_bytes(part.bytes),
+            part.describe()
+        ));
+    }
+    let files: u64 = parts.iter().map(|part| part.files).sum();
+    let bytes: u64 = parts.iter().map(|part| part.bytes).sum();
+    out.push_str(&format!(
+        "{}: {files} files, {} {}\n",
+        cache_dir.display(),
+        human_bytes(bytes),
+        if prune { "removed" } else { "in all" }
+    ));
+    print!("{out}");
     Ok(())
 }
 

@@ -348,3 +348,74 @@ fn man_pages_are_written_for_every_subcommand_and_render() {
     let main_page = text(&main_page.stdout);
     assert!(main_page.contains("--config"), "{main_page}");
 }
+
+#[test]
+fn cache_shows_its_parts_and_prune_empties_it_but_not_under_a_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir_all(cache.join("sha256")).unwrap();
+    std::fs::create_dir_all(cache.join("parsed")).unwrap();
+    std::fs::write(cache.join("sha256").join("a".repeat(64)), vec![0u8; 2048]).unwrap();
+    std::fs::write(cache.join("parsed").join("b".repeat(64)), b"x").unwrap();
+    let cache_arg = cache.to_str().unwrap();
+
+    let shown = livecompose(&["cache", "--cache", cache_arg], dir.path());
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    let listing = text(&shown.stdout);
+    let line = |part: &str| -> Vec<String> {
+        let line = listing.lines().find(|line| line.starts_with(part));
+        line.unwrap_or_default()
+            .split_whitespace()
+            .take(5)
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(
+        line("sha256"),
+        ["sha256", "1", "files", "2.0", "KiB"],
+        "{listing}"
+    );
+    assert_eq!(
+        line("parsed"),
+        ["parsed", "1", "files", "1", "B"],
+        "{listing}"
+    );
+    assert!(listing.contains("2 files, 2.0 KiB in all"), "{listing}");
+
+    // A build holds the cache shared (util-linux flock stands in for one):
+    // pruning is refused and removes nothing.
+    let held = dir.path().join("held");
+    let mut build = Command::new("flock")
+        .args(["--shared", "--no-fork"])
+        .arg(cache.join(".lock"))
+        // One process from flock to sleep, so that killing it lets go.
+        .args([
+            "sh",
+            "-c",
+            &format!("touch {} && exec sleep 30", held.display()),
+        ])
+        .spawn()
+        .expect("flock (util-linux)");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !held.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "flock never held the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let refused = livecompose(&["cache", "--cache", cache_arg, "--prune"], dir.path());
+    assert_fails_with(&refused, FAILED, "a build is using the cache");
+    assert!(cache.join("sha256").join("a".repeat(64)).exists());
+    build.kill().unwrap();
+    build.wait().unwrap();
+
+    let pruned = livecompose(&["cache", "--cache", cache_arg, "--prune"], dir.path());
+    assert!(pruned.status.success(), "{}", text(&pruned.stderr));
+    assert!(text(&pruned.stdout).contains("2 files, 2.0 KiB removed"));
+    let left: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(left, [".lock"]);
+}

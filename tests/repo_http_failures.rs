@@ -89,7 +89,7 @@ impl Served {
         for entry in std::fs::read_dir(cache).unwrap() {
             let name = entry.unwrap().file_name();
             assert!(
-                name == "sha256" || name == "partial" || name == "parsed",
+                name == "sha256" || name == "partial" || name == "parsed" || name == ".lock",
                 "stray {name:?} in the cache"
             );
         }

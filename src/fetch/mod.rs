@@ -11,6 +11,7 @@
 //! A file in `sha256/` is hashed again before each reuse, so a corrupted
 //! entry is noticed and fetched anew.
 
+pub mod maintenance;
 mod partial;
 mod pool;
 mod transport;
@@ -151,6 +152,9 @@ pub struct Fetcher {
     attempts: u32,
     backoff: Duration,
     progress: Option<ProgressFn>,
+    /// Keeps `livecompose cache --prune` away while this fetcher, or a
+    /// clone, lives.
+    _hold: Arc<maintenance::CacheHold>,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -166,6 +170,7 @@ impl Fetcher {
     /// A fetcher that caches under `cache_dir` (created if missing).
     pub fn new(cache_dir: impl Into<PathBuf>) -> Result<Self, FetchError> {
         let cache_dir = cache_dir.into();
+        let hold = maintenance::CacheHold::shared(&cache_dir)?;
         for dir in [ChecksumKind::Sha256.name(), "partial"] {
             let dir = cache_dir.join(dir);
             std::fs::create_dir_all(&dir)
@@ -178,6 +183,7 @@ impl Fetcher {
             attempts: 3,
             backoff: Duration::from_millis(500),
             progress: None,
+            _hold: Arc::new(hold),
         })
     }
 
