@@ -12,7 +12,9 @@ use std::os::unix::fs::{PermissionsExt as _, symlink};
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::require;
+use common::{require, rpmrepo};
+use livecompose::install::RootFs;
+use livecompose::install::rpm::{self, RpmInstallOptions};
 
 /// Exit codes: the image failed the audit; it could not be read.
 const FINDINGS: i32 = 3;
@@ -430,24 +432,113 @@ fn symlinks_are_not_followed_out_of_the_image() {
     assert!(audit_json(&root, &[], 0).is_empty());
 }
 
-/// Without dpkg's lists, an RPM root's setuid files are not judged (the RPM
-/// database is not read yet): a note says so, and it is no finding.
+/// An RPM root as `install::rpm` writes it (packages built by `rpmbuild`
+/// from the install fixtures; the database in `/usr/lib/sysimage/rpm`
+/// behind Fedora's `/var/lib/rpm` link): `lc-files`' setuid program is
+/// owned, one planted beside it is not, and the real `rpm -qf` agrees on
+/// every setuid file of the root.
 #[test]
-fn an_rpm_root_gets_a_note_not_a_setuid_finding() {
+fn an_rpm_roots_setuid_files_are_judged_by_its_rpm_database() {
+    let busybox = rpmrepo::static_busybox().display().to_string();
+    let (_built, rpms) = rpmrepo::build_with(
+        &["install/shell", "install/files", "install/sysimage"],
+        &[("busybox", busybox.as_str())],
+    );
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path().join("root");
+    fs::create_dir(&root).expect("root");
+    let rootfs = RootFs::open(&root).expect("open root");
+    let chroot = common::chroot(&root, &work.path().join("build.log"));
+    let options = RpmInstallOptions {
+        dbpath: Some("/usr/lib/sysimage/rpm".into()),
+        ..RpmInstallOptions::default()
+    };
+    rpm::install(&rootfs, &chroot, &rpms, &options, &|_| {}).expect("install");
+    assert_eq!(
+        fs::metadata(root.join("usr/bin/lc-suid"))
+            .expect("lc-suid")
+            .permissions()
+            .mode()
+            & 0o7777,
+        0o4755
+    );
+    assert!(audit_json(&root, &[], 0).is_empty());
+
+    write(&root, "usr/local/bin/rootshell", "sh", 0o4755);
+    write(&root, "usr/bin/lc-suid.orig", "sh", 0o2755);
+    let found = audit_json(&root, &[], FINDINGS);
+    assert_eq!(
+        found,
+        set(&[
+            ("unowned-setuid", "/usr/bin/lc-suid.orig"),
+            ("unowned-setuid", "/usr/local/bin/rootshell"),
+        ])
+    );
+    let privileged = setuid_files(&root, &root);
+    assert_eq!(privileged.len(), 3, "{privileged:?}");
+    for path in privileged {
+        let owned = Command::new("rpm")
+            .arg("--root")
+            .arg(&root)
+            // Through the image's link, as its own rpm finds the database
+            // (Debian's rpm has another default).
+            .args(["--dbpath", "/var/lib/rpm", "-qf", &path])
+            .output()
+            .expect("rpm runs: install the Debian package rpm")
+            .status
+            .success();
+        let unowned = found.contains(&("unowned-setuid".to_owned(), path.clone()));
+        assert_eq!(owned, !unowned, "rpm -qf {path} and the audit disagree");
+    }
+}
+
+/// The setuid and setgid regular files under `dir`, as absolute paths in
+/// the root `root`.
+fn setuid_files(root: &Path, dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let kind = entry.file_type().expect("type");
+        if kind.is_dir() {
+            found.extend(setuid_files(root, &entry.path()));
+        } else if kind.is_file()
+            && entry.metadata().expect("metadata").permissions().mode() & 0o6000 != 0
+        {
+            let path = entry.path();
+            let inside = path.strip_prefix(root).expect("in the root");
+            found.push(format!("/{}", inside.display()));
+        }
+    }
+    found
+}
+
+/// rpm's older databases are not read: a note says why, and it is no
+/// finding. A damaged `rpmdb.sqlite` is an error naming it, never a pass.
+#[test]
+fn an_rpm_database_not_read_gives_a_note_and_a_damaged_one_exits_2() {
     let work = tempfile::tempdir().expect("tempdir");
     let root = work.path();
     write(root, "etc/shadow", "root:!locked::::::::\n", 0o640);
     write(root, "usr/bin/passwd", "passwd", 0o4755);
-    write(root, "usr/lib/sysimage/rpm/rpmdb.sqlite", "", 0o644);
+    write(root, "var/lib/rpm/Packages", "Berkeley DB", 0o644);
     let out = livecompose(&["audit", root.to_str().expect("utf-8"), "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["findings"], serde_json::json!([]));
     let notes = report["notes"].to_string();
     assert!(
-        notes.contains("1 setuid/setgid file(s)") && notes.contains("RPM"),
+        notes.contains("1 setuid/setgid file(s)") && notes.contains("no rpmdb.sqlite"),
         "{notes}"
     );
+
+    write(root, "var/lib/rpm/rpmdb.sqlite", "not SQLite at all", 0o644);
+    refused(root, "rpm database /var/lib/rpm/rpmdb.sqlite");
+    // SQLite's own file, without rpm's table.
+    fs::remove_file(root.join("var/lib/rpm/rpmdb.sqlite")).expect("rm");
+    rusqlite::Connection::open(root.join("var/lib/rpm/rpmdb.sqlite"))
+        .and_then(|db| db.execute_batch("CREATE TABLE other (x);"))
+        .expect("sqlite");
+    refused(root, "no such table: Packages");
 }
 
 /// A disk is untrusted input: an ext4 root with bytes of its metadata

@@ -14,6 +14,7 @@ pub mod iso;
 pub mod squashfs;
 
 mod checks;
+mod rpm;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -73,6 +74,8 @@ pub enum AuditError {
     BadSquashfs { path: PathBuf, detail: String },
     #[error("{}: {detail}", path.display())]
     BadIso { path: PathBuf, detail: String },
+    #[error("the image's rpm database {path}: {detail}")]
+    BadRpmDb { path: String, detail: String },
     #[error("{path} in the image is bigger than {limit} bytes, more than a check reads")]
     TooBig { path: String, limit: u64 },
 }

@@ -210,12 +210,19 @@ pub fn installed_headers(dir: &OwnedFd, dbpath: &str) -> Result<Vec<Header>, DbE
     if !Path::new(&via_fd).exists() {
         return Ok(Vec::new());
     }
+    headers_in(Path::new(&via_fd), &path)
+}
+
+/// The headers the database file `file` holds (`label` names it in
+/// messages), read without changing anything. The file may be anyone's
+/// (`livecompose audit` reads an image's copy): a damaged one is an error.
+pub fn headers_in(file: &Path, label: &Path) -> Result<Vec<Header>, DbError> {
     let sql_err = |source| DbError::Sqlite {
-        path: path.clone(),
+        path: label.to_owned(),
         source,
     };
     let db =
-        Connection::open_with_flags(via_fd, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
+        Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
     let mut query = db
         .prepare("SELECT hnum, blob FROM 'Packages' ORDER BY hnum")
         .map_err(sql_err)?;
