@@ -187,8 +187,9 @@ livecompose derive debian-12-cloud-v2.qcow2 lab2.qcow2")]
     /// Reads IMAGE with livecompose's own readers (nothing is mounted or run,
     /// no symlink is followed out of it): a root directory (--format dir), a
     /// squashfs, a live ISO (its /live/filesystem.squashfs), or a raw or
-    /// qcow2 disk (its ext4 root, found by GPT or MBR). It reports, one line
-    /// each:
+    /// qcow2 disk (its ext4 root, found by GPT or MBR, with the ext4 file
+    /// systems its /etc/fstab mounts, such as a separate /var, at their
+    /// mount points). It reports, one line each:
     /// ssh-host-key (etc/ssh/ssh_host_*_key), machine-id (a non-empty
     /// etc/machine-id or var/lib/dbus/machine-id), root-password (root's
     /// shadow field empty or a hash; locked with ! or * is right),

@@ -313,24 +313,53 @@ fn raw_and_qcow2_disks_give_the_same_findings_as_the_directory() {
     );
     assert_eq!(audit_json(&root, &[], FINDINGS), expected, "directory");
 
-    let mke2fs = |image: &Path, extra: &[&str], size: &str| {
-        let out = Command::new("mke2fs")
-            .args(["-q", "-F", "-t", "ext4", "-d"])
-            .arg(&root)
-            .args(extra)
-            .arg(image)
-            .arg(size)
-            .output()
-            .expect("mke2fs runs");
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    };
     let bare = work.path().join("root.ext4");
-    mke2fs(&bare, &[], "64M");
+    mke2fs(&root, &bare, &[], "64M");
     assert_eq!(audit_json(&bare, &[], FINDINGS), expected, "bare ext4");
 
     let disk = work.path().join("disk.raw");
-    fs::File::create(&disk)
-        .and_then(|file| file.set_len(96 << 20))
+    gpt_disk(
+        &disk,
+        96 << 20,
+        &format!("start=2048, size=20480, type={ESP}\nstart=22528, size=153600, type={ROOT}\n"),
+    );
+    mke2fs(
+        &root,
+        &disk,
+        &["-E", &format!("offset={}", 22528 * 512)],
+        "75M",
+    );
+    assert_eq!(audit_json(&disk, &[], FINDINGS), expected, "GPT disk");
+
+    let qcow2 = work.path().join("disk.qcow2");
+    qemu_img_convert(&disk, &qcow2);
+    assert_eq!(audit_json(&qcow2, &[], FINDINGS), expected, "qcow2 disk");
+}
+
+/// GPT partition types: the ESP, a Linux root (x86-64) and a Linux `/var`.
+const ESP: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+const ROOT: &str = "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709";
+const VAR: &str = "4D21B016-B534-45C2-A9FB-5C16E091FD2D";
+
+/// An ext4 file system of `tree` made by mke2fs in `image` (`extra`: where
+/// on a disk, its UUID...).
+fn mke2fs(tree: &Path, image: &Path, extra: &[&str], size: &str) {
+    let out = Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-d"])
+        .arg(tree)
+        .args(extra)
+        .arg(image)
+        .arg(size)
+        .output()
+        .expect("mke2fs runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// A sparse disk of `size` bytes partitioned by sfdisk with `partitions`
+/// (its script lines) under a GPT label.
+fn gpt_disk(disk: &Path, size: u64, partitions: &str) {
+    fs::File::create(disk)
+        .and_then(|file| file.set_len(size))
         .expect("disk");
     let mut sfdisk = Command::new("sfdisk")
         .args(["-q", disk.to_str().expect("utf-8")])
@@ -339,22 +368,131 @@ fn raw_and_qcow2_disks_give_the_same_findings_as_the_directory() {
         .expect("sfdisk runs");
     std::io::Write::write_all(
         sfdisk.stdin.as_mut().expect("stdin"),
-        b"label: gpt\nstart=2048, size=20480, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B\n\
-          start=22528, size=153600, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709\n",
+        format!("label: gpt\n{partitions}").as_bytes(),
     )
     .expect("table");
     assert!(sfdisk.wait().expect("sfdisk").success());
-    mke2fs(&disk, &["-E", &format!("offset={}", 22528 * 512)], "75M");
-    assert_eq!(audit_json(&disk, &[], FINDINGS), expected, "GPT disk");
+}
 
-    let qcow2 = work.path().join("disk.qcow2");
+fn qemu_img_convert(raw: &Path, qcow2: &Path) {
     let out = Command::new("qemu-img")
         .args(["convert", "-O", "qcow2"])
-        .args([&disk, &qcow2])
+        .args([raw, qcow2])
         .output()
         .expect("qemu-img runs");
     assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// The notes of `--json` (the run must exit `code`).
+fn audit_notes(image: &Path, code: i32) -> Vec<String> {
+    let out = livecompose(&["audit", image.to_str().expect("utf-8"), "--json"]);
+    assert_eq!(out.status.code(), Some(code), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    report["notes"]
+        .as_array()
+        .expect("notes")
+        .iter()
+        .map(|note| note.as_str().expect("a string").to_owned())
+        .collect()
+}
+
+/// A disk laid out with `/var` apart, as `part /var` makes it: the root's
+/// fstab names `/var` by UUID (what livecompose writes), beside an ESP,
+/// swap and tmpfs lines that are not on the disk's ext4. Cloud-init state,
+/// a world-writable file and an unowned setuid file in `/var` are found
+/// with their full paths, and dpkg's lists, which live in `/var`, still
+/// own the root's setuid `su`: the findings are the directory's. The same
+/// through qcow2. A fstab naming an ext4 file system the disk lacks gives
+/// a note, not silence.
+#[test]
+fn a_separate_var_partition_is_audited_at_its_mount_point() {
+    require("mke2fs", "e2fsprogs");
+    require("sfdisk", "fdisk");
+    require("qemu-img", "qemu-utils");
+    const VAR_UUID: &str = "5c1e2a8e-0d1b-4c43-9a3e-7a1f0e9d2b41";
+    let work = tempfile::tempdir().expect("tempdir");
+    let root = work.path().join("root");
+    clean_root(&root);
+    write(
+        &root,
+        "var/lib/cloud/instances/iid-build/boot-finished",
+        "1",
+        0o644,
+    );
+    write(&root, "var/lib/drop/open", "x", 0o666);
+    write(&root, "var/opt/tools/rootshell", "sh", 0o4755);
+    let expected = audit_json(&root, &[], FINDINGS);
+    for planted in [
+        ("cloud-init-state", "/var/lib/cloud/instances"),
+        ("world-writable", "/var/lib/drop/open"),
+        ("unowned-setuid", "/var/opt/tools/rootshell"),
+    ] {
+        assert!(
+            expected.contains(&(planted.0.to_owned(), planted.1.to_owned())),
+            "{planted:?} not in {expected:?}"
+        );
+    }
+    assert_eq!(expected.len(), 3, "{expected:?}");
+
+    let fstab = |var_uuid: &str| {
+        format!(
+            "# livecompose\nUUID=0123-4567 /boot/efi vfat umask=0077 0 2\n\
+             UUID=11111111-2222-3333-4444-555555555555 / ext4 defaults 0 1\n\
+             UUID={var_uuid} /var ext4 defaults 0 2\n\
+             UUID=66666666-7777-8888-9999-000000000000 none swap sw 0 0\n\
+             tmpfs /tmp tmpfs defaults 0 0\n"
+        )
+    };
+    let var = work.path().join("var");
+    fs::rename(root.join("var"), &var).expect("move /var aside");
+    fs::create_dir(root.join("var")).expect("mount point");
+    write(&root, "etc/fstab", &fstab(VAR_UUID), 0o644);
+
+    let disk = work.path().join("disk.raw");
+    gpt_disk(
+        &disk,
+        128 << 20,
+        &format!(
+            "start=2048, size=20480, type={ESP}\nstart=22528, size=131072, type={ROOT}\n\
+             start=153600, size=96256, type={VAR}\n"
+        ),
+    );
+    mke2fs(
+        &root,
+        &disk,
+        &["-E", &format!("offset={}", 22528 * 512)],
+        "64M",
+    );
+    let var_fs = ["-U", VAR_UUID, "-L", "var", "-E"];
+    let var_offset = format!("offset={}", 153600 * 512);
+    mke2fs(&var, &disk, &[&var_fs[..], &[&var_offset]].concat(), "47M");
+    assert_eq!(audit_json(&disk, &[], FINDINGS), expected, "raw disk");
+    assert_eq!(audit_notes(&disk, FINDINGS), Vec::<String>::new());
+
+    let qcow2 = work.path().join("disk.qcow2");
+    qemu_img_convert(&disk, &qcow2);
     assert_eq!(audit_json(&qcow2, &[], FINDINGS), expected, "qcow2 disk");
+
+    // The same root, its fstab naming a /var that is not on the disk: the
+    // root alone is audited (dpkg's lists are gone with /var, so su is
+    // unowned), with a note naming what was missed.
+    let missing = "0badc0de-0000-4000-8000-000000000000";
+    write(&root, "etc/fstab", &fstab(missing), 0o644);
+    mke2fs(
+        &root,
+        &disk,
+        &["-E", &format!("offset={}", 22528 * 512)],
+        "64M",
+    );
+    assert_eq!(
+        audit_json(&disk, &[], FINDINGS),
+        set(&[("unowned-setuid", "/usr/bin/su")])
+    );
+    let notes = audit_notes(&disk, FINDINGS);
+    assert!(
+        notes.len() == 1 && notes[0].contains(&format!("UUID={missing} (ext4) on /var")),
+        "{notes:?}"
+    );
 }
 
 #[test]

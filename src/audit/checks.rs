@@ -35,7 +35,10 @@ enum CacheFiles {
 pub fn audit(tree: &dyn Tree, policy: &Policy) -> Result<Report, AuditError> {
     let entries = tree.entries()?;
     let by_path: HashMap<&str, &Entry> = entries.iter().map(|e| (e.path.as_str(), e)).collect();
-    let mut report = Report::default();
+    let mut report = Report {
+        notes: tree.notes(),
+        ..Report::default()
+    };
     let findings = &mut report.findings;
     for entry in &entries {
         host_key(entry, findings);

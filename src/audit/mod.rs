@@ -10,6 +10,7 @@
 
 pub mod dir;
 pub mod ext4;
+pub mod fstab;
 pub mod iso;
 pub mod squashfs;
 
@@ -57,6 +58,11 @@ pub trait Tree {
     /// The bytes of a regular file (an entry of [`Tree::entries`]), at most
     /// `limit` of them: a longer file is [`AuditError::TooBig`].
     fn read(&self, entry: &Entry, limit: u64) -> Result<Vec<u8>, AuditError>;
+    /// What the reader could not show (a file system fstab mounts that is
+    /// not on the disk): notes of the report.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
