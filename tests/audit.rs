@@ -402,8 +402,8 @@ fn audit_notes(image: &Path, code: i32) -> Vec<String> {
 /// a world-writable file and an unowned setuid file in `/var` are found
 /// with their full paths, and dpkg's lists, which live in `/var`, still
 /// own the root's setuid `su`: the findings are the directory's. The same
-/// through qcow2. A fstab naming an ext4 file system the disk lacks gives
-/// a note, not silence.
+/// through qcow2. A `/var` the reader refuses is an error; a fstab naming
+/// an ext4 file system the disk lacks gives a note, not silence.
 #[test]
 fn a_separate_var_partition_is_audited_at_its_mount_point() {
     require("mke2fs", "e2fsprogs");
@@ -472,6 +472,12 @@ fn a_separate_var_partition_is_audited_at_its_mount_point() {
     let qcow2 = work.path().join("disk.qcow2");
     qemu_img_convert(&disk, &qcow2);
     assert_eq!(audit_json(&qcow2, &[], FINDINGS), expected, "qcow2 disk");
+
+    // A /var this reader refuses (inline data) is an error, not a root
+    // audited without it.
+    let inline = [&var_fs[..], &[&var_offset], &["-O", "inline_data"]].concat();
+    mke2fs(&var, &disk, &inline, "47M");
+    refused(&disk, "ext4 features this reader does not know");
 
     // The same root, its fstab naming a /var that is not on the disk: the
     // root alone is audited (dpkg's lists are gone with /var, so su is
@@ -670,13 +676,31 @@ fn an_rpm_database_not_read_gives_a_note_and_a_damaged_one_exits_2() {
     );
 
     write(root, "var/lib/rpm/rpmdb.sqlite", "not SQLite at all", 0o644);
-    refused(root, "rpm database /var/lib/rpm/rpmdb.sqlite");
-    // SQLite's own file, without rpm's table.
-    fs::remove_file(root.join("var/lib/rpm/rpmdb.sqlite")).expect("rm");
-    rusqlite::Connection::open(root.join("var/lib/rpm/rpmdb.sqlite"))
-        .and_then(|db| db.execute_batch("CREATE TABLE other (x);"))
-        .expect("sqlite");
-    refused(root, "no such table: Packages");
+    refused(
+        root,
+        "rpm database /var/lib/rpm/rpmdb.sqlite: file is not a database",
+    );
+    // SQLite's own files: without rpm's table; with a view in its place
+    // (it could compute without bound); with rows that are no rpm header.
+    for schema in [
+        "CREATE TABLE other (x);",
+        "CREATE VIEW Packages AS SELECT 1 AS hnum, zeroblob(1000) AS blob;",
+        "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL);\
+         INSERT INTO Packages (blob) VALUES (x'8eade801deadbeef');",
+    ] {
+        let db = root.join("var/lib/rpm/rpmdb.sqlite");
+        fs::remove_file(&db).expect("rm");
+        rusqlite::Connection::open(&db)
+            .and_then(|db| db.execute_batch(schema))
+            .expect("sqlite");
+        let out = livecompose(&["audit", root.to_str().expect("utf-8")]);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(BAD_INPUT), "{schema}: {stderr}");
+        assert!(
+            stderr.contains("rpm database") && stderr.contains("/var/lib/rpm/rpmdb.sqlite"),
+            "{schema}: {stderr}"
+        );
+    }
 }
 
 /// A disk is untrusted input: an ext4 root with bytes of its metadata

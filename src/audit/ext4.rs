@@ -94,6 +94,9 @@ const INLINE_DATA_FL: u32 = 0x1000_0000;
 const ROOT_INODE: u32 = 2;
 /// More entries than any root file system holds: a loop in a hostile image.
 const MAX_ENTRIES: usize = 10_000_000;
+/// More file systems mounted than any fstab lists: each costs a pass over
+/// the entries when they are composed.
+const MAX_MOUNTS: usize = 256;
 
 /// One ext2/3/4 file system of the disk, its tree listed once walked.
 struct Ext4Fs {
@@ -112,6 +115,9 @@ struct Ext4Fs {
     label: String,
     partuuid: Option<String>,
     partlabel: Option<String>,
+    /// Why this reader does not read it (unknown features, a broken
+    /// superblock); walking it is then this error.
+    refused: Option<String>,
     /// None until [`Ext4Fs::walk`].
     tree: Option<Listing>,
 }
@@ -153,16 +159,12 @@ struct Inode {
 pub fn open(path: &Path, qcow2: bool) -> Result<Box<dyn Tree>, AuditError> {
     let disk = Arc::new(Disk::open(path, qcow2)?);
     let mut filesystems = Vec::new();
+    for partition in disk.partitions()? {
+        filesystems.extend(Ext4Fs::probe(&disk, partition));
+    }
     // A broken file system is worth naming, more than the partitions
     // without one.
     let mut broken = None;
-    for partition in disk.partitions()? {
-        match Ext4Fs::probe(&disk, partition) {
-            Ok(Some(fs)) => filesystems.push(fs),
-            Ok(None) => {}
-            Err(error) => broken = Some(error),
-        }
-    }
     let mut root = None;
     for (index, fs) in filesystems.iter_mut().enumerate() {
         match fs.walk() {
@@ -326,70 +328,83 @@ impl Ext4Fs {
     }
 
     /// The file system whose superblock is at `partition`, not walked
-    /// yet; None when there is no ext2/3/4 file system there.
-    fn probe(disk: &Arc<Disk>, partition: Partition) -> Result<Option<Ext4Fs>, AuditError> {
-        let base = partition.start;
-        let Ok(sb) = disk.read(base.saturating_add(1024), 1024) else {
-            return Ok(None);
-        };
+    /// yet; None when there is no ext2/3/4 file system there. One this
+    /// reader refuses is kept with why, so that fstab still finds it by
+    /// its name and walking it is the error.
+    fn probe(disk: &Arc<Disk>, partition: Partition) -> Option<Ext4Fs> {
+        let sb = disk.read(partition.start.saturating_add(1024), 1024).ok()?;
         if u16_at(&sb, 56) != 0xEF53 {
-            return Ok(None);
+            return None;
         }
-        let incompat = u32_at(&sb, 96) as u32;
-        if incompat & !KNOWN_INCOMPAT != 0 {
-            return Err(disk.bad(format!(
-                "ext4 features this reader does not know (incompat {:#x})",
-                incompat & !KNOWN_INCOMPAT
-            )));
-        }
-        let log_block = u32_at(&sb, 24);
-        if log_block > 6 {
-            return Err(disk.bad(format!("a block size of 2^{} KiB", log_block)));
-        }
-        let block = 1024 << log_block;
-        let inodes_per_group = u32_at(&sb, 40);
-        let blocks_per_group = u32_at(&sb, 32);
-        let blocks = u32_at(&sb, 4)
-            | if incompat & 0x80 != 0 {
-                u32_at(&sb, 0x150) << 32
-            } else {
-                0
-            };
-        let inode_size = if u32_at(&sb, 76) == 0 {
-            128
-        } else {
-            u16_at(&sb, 88)
-        };
-        let desc_size = if incompat & 0x80 != 0 {
-            u16_at(&sb, 0xFE)
-        } else {
-            32
-        };
-        if inodes_per_group == 0 || blocks_per_group == 0 || inode_size < 128 || desc_size < 32 {
-            return Err(disk.bad("a broken ext4 superblock".into()));
-        }
-        let first_data_block = u32_at(&sb, 20);
         let mut uuid = [0; 16];
         uuid.copy_from_slice(&sb[0x68..0x78]);
         let label = &sb[0x78..0x88];
         let label = &label[..label.iter().position(|&b| b == 0).unwrap_or(label.len())];
-        Ok(Some(Ext4Fs {
+        let mut fs = Ext4Fs {
             disk: Arc::clone(disk),
-            base,
-            block,
-            inodes_per_group,
-            inode_size,
-            desc_size,
-            groups: blocks
-                .saturating_sub(first_data_block)
-                .div_ceil(blocks_per_group),
-            descriptors: (first_data_block + 1) * block,
+            base: partition.start,
+            block: 0,
+            inodes_per_group: 0,
+            inode_size: 0,
+            desc_size: 0,
+            groups: 0,
+            descriptors: 0,
             uuid: Guid::from_bytes(uuid).to_string(),
             label: String::from_utf8_lossy(label).into_owned(),
             partuuid: partition.partuuid,
             partlabel: partition.partlabel,
+            refused: None,
             tree: None,
-        }))
+        };
+        fs.refused = fs.geometry(&sb).err();
+        Some(fs)
+    }
+
+    /// Takes the superblock's sizes, or says why this reader refuses them.
+    fn geometry(&mut self, sb: &[u8]) -> Result<(), String> {
+        let incompat = u32_at(sb, 96) as u32;
+        if incompat & !KNOWN_INCOMPAT != 0 {
+            return Err(format!(
+                "ext4 features this reader does not know (incompat {:#x})",
+                incompat & !KNOWN_INCOMPAT
+            ));
+        }
+        let log_block = u32_at(sb, 24);
+        if log_block > 6 {
+            return Err(format!("a block size of 2^{} KiB", log_block));
+        }
+        let block = 1024 << log_block;
+        let inodes_per_group = u32_at(sb, 40);
+        let blocks_per_group = u32_at(sb, 32);
+        let blocks = u32_at(sb, 4)
+            | if incompat & 0x80 != 0 {
+                u32_at(sb, 0x150) << 32
+            } else {
+                0
+            };
+        let inode_size = if u32_at(sb, 76) == 0 {
+            128
+        } else {
+            u16_at(sb, 88)
+        };
+        let desc_size = if incompat & 0x80 != 0 {
+            u16_at(sb, 0xFE)
+        } else {
+            32
+        };
+        if inodes_per_group == 0 || blocks_per_group == 0 || inode_size < 128 || desc_size < 32 {
+            return Err("a broken ext4 superblock".into());
+        }
+        let first_data_block = u32_at(sb, 20);
+        self.block = block;
+        self.inodes_per_group = inodes_per_group;
+        self.inode_size = inode_size;
+        self.desc_size = desc_size;
+        self.groups = blocks
+            .saturating_sub(first_data_block)
+            .div_ceil(blocks_per_group);
+        self.descriptors = (first_data_block + 1) * block;
+        Ok(())
     }
 
     /// Whether fstab's `source` names this file system.
@@ -498,6 +513,9 @@ impl Ext4Fs {
     }
 
     fn list(&self) -> Result<Listing, AuditError> {
+        if let Some(why) = &self.refused {
+            return Err(self.bad(why.clone()));
+        }
         let mut entries = Vec::new();
         let mut inodes = HashMap::new();
         let mut seen = HashSet::from([ROOT_INODE]);
@@ -620,6 +638,11 @@ impl DiskTree {
                 ));
                 continue;
             };
+            if self.mounts.len() >= MAX_MOUNTS {
+                return Err(self.filesystems[root].bad(format!(
+                    "/etc/fstab mounts more than {MAX_MOUNTS} file systems of the disk"
+                )));
+            }
             self.filesystems[fs].walk()?;
             // A later entry for the same place hides the earlier, as a
             // later mount does.

@@ -80,8 +80,13 @@ pub enum AuditError {
     BadSquashfs { path: PathBuf, detail: String },
     #[error("{}: {detail}", path.display())]
     BadIso { path: PathBuf, detail: String },
-    #[error("the image's rpm database {path}: {detail}")]
-    BadRpmDb { path: String, detail: String },
+    #[error("the image's {0}")]
+    RpmDb(crate::install::rpm::DbError),
+    #[error("the image's rpm database {path}: a package's file list: {source}")]
+    RpmPackage {
+        path: String,
+        source: crate::install::rpm::PackageError,
+    },
     #[error("{path} in the image is bigger than {limit} bytes, more than a check reads")]
     TooBig { path: String, limit: u64 },
 }

@@ -68,10 +68,6 @@ fn listed_in(
     database: &str,
 ) -> Result<Vec<String>, AuditError> {
     let label = format!("/{database}");
-    let bad = |detail: String| AuditError::BadRpmDb {
-        path: label.clone(),
-        detail,
-    };
     let copy = tempfile::tempdir().map_err(|source| AuditError::Io {
         path: std::env::temp_dir(),
         source,
@@ -90,12 +86,16 @@ fn listed_in(
         let to = copy.path().join(format!("{DB_FILE}{suffix}"));
         std::fs::write(&to, bytes).map_err(|source| AuditError::Io { path: to, source })?;
     }
-    let headers = headers_in(&copy.path().join(DB_FILE), Path::new(&label))
-        .map_err(|error| bad(error.to_string()))?;
+    let headers =
+        headers_in(&copy.path().join(DB_FILE), Path::new(&label)).map_err(AuditError::RpmDb)?;
     let mut files = Vec::new();
     for header in headers {
-        let package = RpmFile::installed(Path::new(&label), header)
-            .map_err(|error| bad(format!("a package's file list: {error}")))?;
+        let package = RpmFile::installed(Path::new(&label), header).map_err(|source| {
+            AuditError::RpmPackage {
+                path: label.clone(),
+                source,
+            }
+        })?;
         files.extend(
             package
                 .files

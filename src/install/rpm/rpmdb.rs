@@ -28,6 +28,8 @@ pub enum DbError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("rpm database {}: no Packages table of stored columns", path.display())]
+    NoPackagesTable { path: PathBuf },
     #[error("rpm database: header of {package}: {source}")]
     Header {
         package: String,
@@ -223,6 +225,22 @@ pub fn headers_in(file: &Path, label: &Path) -> Result<Vec<Header>, DbError> {
     };
     let db =
         Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
+    // Reading a table's stored columns costs what the file holds; a view
+    // or a generated column in someone's database could compute without
+    // bound.
+    let plain: bool = db
+        .query_row(
+            "SELECT coalesce((SELECT type FROM sqlite_master WHERE name = 'Packages') = 'table', 0) \
+             AND NOT EXISTS (SELECT 1 FROM pragma_table_xinfo('Packages') WHERE hidden != 0)",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sql_err)?;
+    if !plain {
+        return Err(DbError::NoPackagesTable {
+            path: label.to_owned(),
+        });
+    }
     let mut query = db
         .prepare("SELECT hnum, blob FROM 'Packages' ORDER BY hnum")
         .map_err(sql_err)?;
@@ -236,7 +254,7 @@ pub fn headers_in(file: &Path, label: &Path) -> Result<Vec<Header>, DbError> {
         let (hnum, blob) = row.map_err(sql_err)?;
         let header =
             Header::from_blob(&blob, "installed header").map_err(|source| DbError::Header {
-                package: format!("record {hnum}"),
+                package: format!("record {hnum} in {}", label.display()),
                 source,
             })?;
         headers.push(header);
