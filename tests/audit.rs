@@ -397,10 +397,11 @@ fn audit_notes(image: &Path, code: i32) -> Vec<String> {
 }
 
 /// A disk laid out with `/var` apart, as `part /var` makes it: the root's
-/// fstab names `/var` by UUID (what livecompose writes), beside an ESP,
-/// swap and tmpfs lines that are not on the disk's ext4. Cloud-init state,
-/// a world-writable file and an unowned setuid file in `/var` are found
-/// with their full paths, and dpkg's lists, which live in `/var`, still
+/// fstab names `/var` by UUID (what livecompose writes) and `/var/log`,
+/// mounted in it, by label, beside an ESP, swap and tmpfs lines that are
+/// not on the disk's ext4. Cloud-init state, a world-writable file and an
+/// unowned setuid file in `/var`, and a world-writable log in `/var/log`,
+/// are found with their full paths, and dpkg's lists, which live in `/var`, still
 /// own the root's setuid `su`: the findings are the directory's. The same
 /// through qcow2. A `/var` the reader refuses is an error; a fstab naming
 /// an ext4 file system the disk lacks gives a note, not silence.
@@ -421,24 +422,27 @@ fn a_separate_var_partition_is_audited_at_its_mount_point() {
     );
     write(&root, "var/lib/drop/open", "x", 0o666);
     write(&root, "var/opt/tools/rootshell", "sh", 0o4755);
+    write(&root, "var/log/app/open.log", "", 0o666);
     let expected = audit_json(&root, &[], FINDINGS);
     for planted in [
         ("cloud-init-state", "/var/lib/cloud/instances"),
         ("world-writable", "/var/lib/drop/open"),
         ("unowned-setuid", "/var/opt/tools/rootshell"),
+        ("world-writable", "/var/log/app/open.log"),
     ] {
         assert!(
             expected.contains(&(planted.0.to_owned(), planted.1.to_owned())),
             "{planted:?} not in {expected:?}"
         );
     }
-    assert_eq!(expected.len(), 3, "{expected:?}");
+    assert_eq!(expected.len(), 4, "{expected:?}");
 
     let fstab = |var_uuid: &str| {
         format!(
             "# livecompose\nUUID=0123-4567 /boot/efi vfat umask=0077 0 2\n\
              UUID=11111111-2222-3333-4444-555555555555 / ext4 defaults 0 1\n\
              UUID={var_uuid} /var ext4 defaults 0 2\n\
+             LABEL=logs /var/log ext4 defaults 0 2\n\
              UUID=66666666-7777-8888-9999-000000000000 none swap sw 0 0\n\
              tmpfs /tmp tmpfs defaults 0 0\n"
         )
@@ -446,15 +450,18 @@ fn a_separate_var_partition_is_audited_at_its_mount_point() {
     let var = work.path().join("var");
     fs::rename(root.join("var"), &var).expect("move /var aside");
     fs::create_dir(root.join("var")).expect("mount point");
+    let logs = work.path().join("logs");
+    fs::rename(var.join("log"), &logs).expect("move /var/log aside");
+    fs::create_dir(var.join("log")).expect("mount point");
     write(&root, "etc/fstab", &fstab(VAR_UUID), 0o644);
 
     let disk = work.path().join("disk.raw");
     gpt_disk(
         &disk,
-        128 << 20,
+        160 << 20,
         &format!(
             "start=2048, size=20480, type={ESP}\nstart=22528, size=131072, type={ROOT}\n\
-             start=153600, size=96256, type={VAR}\n"
+             start=153600, size=96256, type={VAR}\nstart=249856, size=32768\n"
         ),
     );
     mke2fs(
@@ -466,6 +473,8 @@ fn a_separate_var_partition_is_audited_at_its_mount_point() {
     let var_fs = ["-U", VAR_UUID, "-L", "var", "-E"];
     let var_offset = format!("offset={}", 153600 * 512);
     mke2fs(&var, &disk, &[&var_fs[..], &[&var_offset]].concat(), "47M");
+    let logs_offset = format!("offset={}", 249856 * 512);
+    mke2fs(&logs, &disk, &["-L", "logs", "-E", &logs_offset], "16M");
     assert_eq!(audit_json(&disk, &[], FINDINGS), expected, "raw disk");
     assert_eq!(audit_notes(&disk, FINDINGS), Vec::<String>::new());
 
@@ -480,8 +489,9 @@ fn a_separate_var_partition_is_audited_at_its_mount_point() {
     refused(&disk, "ext4 features this reader does not know");
 
     // The same root, its fstab naming a /var that is not on the disk: the
-    // root alone is audited (dpkg's lists are gone with /var, so su is
-    // unowned), with a note naming what was missed.
+    // root is audited with /var/log mounted on its own /var (dpkg's lists
+    // are gone with /var, so su is unowned), and a note names what was
+    // missed.
     let missing = "0badc0de-0000-4000-8000-000000000000";
     write(&root, "etc/fstab", &fstab(missing), 0o644);
     mke2fs(
@@ -492,7 +502,10 @@ fn a_separate_var_partition_is_audited_at_its_mount_point() {
     );
     assert_eq!(
         audit_json(&disk, &[], FINDINGS),
-        set(&[("unowned-setuid", "/usr/bin/su")])
+        set(&[
+            ("unowned-setuid", "/usr/bin/su"),
+            ("world-writable", "/var/log/app/open.log")
+        ])
     );
     let notes = audit_notes(&disk, FINDINGS);
     assert!(

@@ -654,18 +654,18 @@ impl DiskTree {
         }
         // Parents before what is mounted on them.
         self.mounts
-            .sort_by_key(|m| m.at.split('/').count() + usize::from(!m.at.is_empty()));
+            .sort_by_key(|m| m.at.split('/').filter(|name| !name.is_empty()).count());
         Ok(())
     }
 
-    /// The mount a path belongs to: the deepest one it is beneath (a mount
-    /// point itself belongs to its parent's, where its directory is).
-    fn owner(&self, path: &str) -> &Mount {
+    /// The index of the mount a path belongs to: the deepest one it is
+    /// beneath (a mount point itself belongs to its parent's, where its
+    /// directory is); the root's, 0, holds everything else.
+    fn owner(&self, path: &str) -> usize {
         self.mounts
             .iter()
-            .rev()
-            .find(|m| beneath(path, &m.at))
-            .unwrap_or(&self.mounts[0])
+            .rposition(|m| beneath(path, &m.at))
+            .unwrap_or(0)
     }
 
     /// One list of every mount's entries: each entry from the mount it
@@ -685,7 +685,7 @@ impl DiskTree {
                 } else {
                     format!("{}/{}", mount.at, entry.path)
                 };
-                if std::ptr::eq(self.owner(&path), &self.mounts[index]) {
+                if self.owner(&path) == index {
                     entries.push(Entry {
                         path,
                         ..entry.clone()
@@ -723,7 +723,7 @@ impl Tree for DiskTree {
     }
 
     fn read(&self, entry: &Entry, limit: u64) -> Result<Vec<u8>, AuditError> {
-        let mount = self.owner(&entry.path);
+        let mount = &self.mounts[self.owner(&entry.path)];
         let path = if mount.at.is_empty() {
             entry.path.as_str()
         } else {
