@@ -718,16 +718,23 @@ fn an_rpm_database_not_read_gives_a_note_and_a_damaged_one_exits_2() {
 
 /// A disk is untrusted input: an ext4 root with bytes of its metadata
 /// flipped (superblock, group descriptors, inode table, directory blocks)
-/// gives findings or an error, never a panic or a hang.
+/// gives findings or an error, never a panic or a hang. Its fstab mounts
+/// it again by its label, so the flips reach the composed tree too.
 #[test]
 fn a_corrupted_ext4_disk_never_panics() {
     require("mke2fs", "e2fsprogs");
     let work = tempfile::tempdir().expect("tempdir");
     let root = work.path().join("root");
     dirty_root(&root);
+    write(
+        &root,
+        "etc/fstab",
+        "LABEL=self /mnt/again ext4 defaults 0 2\n",
+        0o644,
+    );
     let image = work.path().join("root.ext4");
     let out = Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4", "-b", "1024", "-d"])
+        .args(["-q", "-F", "-t", "ext4", "-b", "1024", "-L", "self", "-d"])
         .arg(&root)
         .arg(&image)
         .arg("4M")
@@ -735,6 +742,10 @@ fn a_corrupted_ext4_disk_never_panics() {
         .expect("mke2fs runs");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let pristine = fs::read(&image).expect("image");
+    let composed = livecompose::audit::open(&image)
+        .and_then(|tree| tree.entries())
+        .expect("the pristine image reads");
+    assert!(composed.iter().any(|e| e.path == "mnt/again/etc/shadow"));
     // Where mke2fs put the metadata and the directories: the first blocks,
     // the inode table (256 KiB), then the tree's directory blocks and data.
     let metadata = 640 * 1024;
