@@ -670,7 +670,8 @@ fn setuid_files(root: &Path, dir: &Path) -> Vec<String> {
 }
 
 /// rpm's older databases are not read: a note says why, and it is no
-/// finding. A damaged `rpmdb.sqlite` is an error naming it, never a pass.
+/// finding. A damaged `rpmdb.sqlite` is an error naming it, never a pass;
+/// what its `-wal` file holds is read with it.
 #[test]
 fn an_rpm_database_not_read_gives_a_note_and_a_damaged_one_exits_2() {
     let work = tempfile::tempdir().expect("tempdir");
@@ -714,6 +715,33 @@ fn an_rpm_database_not_read_gives_a_note_and_a_damaged_one_exits_2() {
             "{schema}: {stderr}"
         );
     }
+
+    // rpm keeps SQLite in WAL mode: a record still in the `-wal` file is
+    // read (a broken one here, so the error shows it was seen; without
+    // the `-wal` file there is not even a table).
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let source = scratch.path().join("rpmdb.sqlite");
+    let db = rusqlite::Connection::open(&source).expect("sqlite");
+    db.pragma_update(None, "journal_mode", "WAL")
+        .and_then(|()| db.pragma_update(None, "wal_autocheckpoint", 0))
+        .and_then(|()| {
+            db.execute_batch(
+                "CREATE TABLE Packages (hnum INTEGER PRIMARY KEY, blob BLOB NOT NULL);\
+                 INSERT INTO Packages (blob) VALUES (x'8eade801deadbeef');",
+            )
+        })
+        .expect("WAL database");
+    let image_db = root.join("var/lib/rpm/rpmdb.sqlite");
+    fs::copy(&source, &image_db).expect("copy");
+    fs::copy(
+        scratch.path().join("rpmdb.sqlite-wal"),
+        root.join("var/lib/rpm/rpmdb.sqlite-wal"),
+    )
+    .expect("copy the WAL");
+    drop(db);
+    refused(root, "header of record 1 in /var/lib/rpm/rpmdb.sqlite");
+    fs::remove_file(root.join("var/lib/rpm/rpmdb.sqlite-wal")).expect("rm");
+    refused(root, "no Packages table");
 }
 
 /// A disk is untrusted input: an ext4 root with bytes of its metadata
