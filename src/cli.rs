@@ -187,8 +187,9 @@ livecompose derive debian-12-cloud-v2.qcow2 lab2.qcow2")]
     /// Reads IMAGE with livecompose's own readers (nothing is mounted or run,
     /// no symlink is followed out of it): a root directory (--format dir), a
     /// squashfs, a live ISO (its /live/filesystem.squashfs), or a raw or
-    /// qcow2 disk (its ext4 root, found by GPT or MBR). It reports, one line
-    /// each:
+    /// qcow2 disk (its ext4 root, found by GPT or MBR, with the ext4 file
+    /// systems its /etc/fstab mounts, such as a separate /var, at their
+    /// mount points). It reports, one line each:
     /// ssh-host-key (etc/ssh/ssh_host_*_key), machine-id (a non-empty
     /// etc/machine-id or var/lib/dbus/machine-id), root-password (root's
     /// shadow field empty or a hash; locked with ! or * is right),
@@ -198,13 +199,14 @@ livecompose derive debian-12-cloud-v2.qcow2 lab2.qcow2")]
     /// logs, livecompose's work files; Debian's dpkg.log is not one),
     /// world-writable (files, and directories without the sticky bit, outside
     /// tmp, var/tmp, dev, proc, sys and run) and unowned-setuid (setuid or
-    /// setgid files in no dpkg file list; an RPM database is not read yet,
-    /// which a note says).
+    /// setgid files that no package lists, in dpkg's file lists or rpm's
+    /// rpmdb.sqlite; rpm's older database formats are not read, which a
+    /// note says).
     ///
     /// Exits 0 when nothing is found, 3 when something is (the image was
     /// read and failed the check), 2 when IMAGE cannot be read as an image.
-    /// The build will run this as its last step later; for now run it
-    /// yourself.
+    /// Every build ends with this audit of what it wrote (--no-audit skips
+    /// it).
     #[command(after_help = "Examples:\n  \
 livecompose audit Debian-mini.iso\n  \
 livecompose audit /srv/roots/debian-root\n  \

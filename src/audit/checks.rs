@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Component, Path};
 
+use super::rpm::{self, RpmFiles};
 use super::{AuditError, Entry, EntryKind, Finding, FindingKind, Policy, READ_LIMIT, Report, Tree};
 
 /// Where anyone may write by design: the temporary directories and the
@@ -34,7 +35,10 @@ enum CacheFiles {
 pub fn audit(tree: &dyn Tree, policy: &Policy) -> Result<Report, AuditError> {
     let entries = tree.entries()?;
     let by_path: HashMap<&str, &Entry> = entries.iter().map(|e| (e.path.as_str(), e)).collect();
-    let mut report = Report::default();
+    let mut report = Report {
+        notes: tree.notes(),
+        ..Report::default()
+    };
     let findings = &mut report.findings;
     for entry in &entries {
         host_key(entry, findings);
@@ -260,8 +264,9 @@ fn package_caches(entries: &[Entry], findings: &mut Vec<Finding>) {
 
 /// setuid or setgid regular files no package ships: the one a package
 /// ships is the distribution's; another one is someone's backdoor or a
-/// forgotten test. Packages are read from dpkg's file lists; an RPM
-/// database is not read yet (a note says so, and nothing is reported).
+/// forgotten test. Packages are read from dpkg's file lists and from the
+/// rpm database; an rpm database in a format not read gives a note, and
+/// nothing is reported.
 fn unowned_setuid(
     tree: &dyn Tree,
     entries: &[Entry],
@@ -283,28 +288,31 @@ fn unowned_setuid(
                 && e.path.ends_with(".list")
         })
         .collect();
-    if lists.is_empty()
-        && ["var/lib/rpm", "usr/lib/sysimage/rpm"]
-            .iter()
-            .any(|p| by_path.contains_key(p))
-    {
-        report.notes.push(format!(
-            "{} setuid/setgid file(s) not checked against the RPM database: it is not read yet",
-            privileged.len()
-        ));
-        return Ok(());
-    }
-    let mut owned = HashSet::new();
-    for list in lists {
+    let mut packaged = Vec::new();
+    for list in &lists {
         let bytes = tree.read(list, READ_LIMIT)?;
-        for line in String::from_utf8_lossy(&bytes).lines() {
-            // dpkg lists paths as packaged (/bin/mount); on a merged-/usr
-            // system the file is reached through the bin -> usr/bin symlink.
-            if let Some(path) = resolve(line, by_path) {
-                owned.insert(path);
-            }
-        }
+        packaged.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_owned));
     }
+    match rpm::packaged_files(tree, by_path)? {
+        RpmFiles::Absent => {}
+        // A Debian root may hold rpm's empty directory; its dpkg lists
+        // still judge it.
+        RpmFiles::Unread(why) if lists.is_empty() => {
+            report.notes.push(format!(
+                "{} setuid/setgid file(s) not checked against the RPM database: {why}",
+                privileged.len()
+            ));
+            return Ok(());
+        }
+        RpmFiles::Unread(_) => {}
+        RpmFiles::Listed(files) => packaged.extend(files),
+    }
+    // Packages list paths as packaged (/bin/mount); on a merged-/usr
+    // system the file is reached through the bin -> usr/bin symlink.
+    let owned: HashSet<String> = packaged
+        .iter()
+        .filter_map(|path| resolve(path, by_path))
+        .collect();
     for entry in privileged {
         if !owned.contains(&entry.path) {
             report.findings.push(finding(
@@ -329,7 +337,7 @@ fn unowned_setuid(
 /// The image path `path` (absolute, in the image) reaches, following the
 /// image's own directory symlinks (never the host's): at most 40 of them,
 /// as the kernel. None when it leaves the image's entries.
-fn resolve(path: &str, by_path: &HashMap<&str, &Entry>) -> Option<String> {
+pub(super) fn resolve(path: &str, by_path: &HashMap<&str, &Entry>) -> Option<String> {
     let mut pending: Vec<String> = Path::new(path)
         .components()
         .rev()

@@ -10,10 +10,12 @@
 
 pub mod dir;
 pub mod ext4;
+pub mod fstab;
 pub mod iso;
 pub mod squashfs;
 
 mod checks;
+mod rpm;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -56,6 +58,11 @@ pub trait Tree {
     /// The bytes of a regular file (an entry of [`Tree::entries`]), at most
     /// `limit` of them: a longer file is [`AuditError::TooBig`].
     fn read(&self, entry: &Entry, limit: u64) -> Result<Vec<u8>, AuditError>;
+    /// What the reader could not show (a file system fstab mounts that is
+    /// not on the disk): notes of the report.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +80,13 @@ pub enum AuditError {
     BadSquashfs { path: PathBuf, detail: String },
     #[error("{}: {detail}", path.display())]
     BadIso { path: PathBuf, detail: String },
+    #[error("the image's {0}")]
+    RpmDb(crate::install::rpm::DbError),
+    #[error("the image's rpm database {path}: a package's file list: {source}")]
+    RpmPackage {
+        path: String,
+        source: crate::install::rpm::PackageError,
+    },
     #[error("{path} in the image is bigger than {limit} bytes, more than a check reads")]
     TooBig { path: String, limit: u64 },
 }

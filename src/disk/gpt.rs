@@ -91,7 +91,7 @@ impl Guid {
         bytes
     }
 
-    fn from_gpt_bytes(mut bytes: [u8; 16]) -> Self {
+    pub(crate) fn from_gpt_bytes(mut bytes: [u8; 16]) -> Self {
         // The swap is its own inverse.
         bytes[0..4].reverse();
         bytes[4..6].reverse();

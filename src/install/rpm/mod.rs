@@ -58,7 +58,7 @@ use self::header::{Value, tag};
 use self::package::{FileTrigger, FileTriggerKind, Script, ScriptKind, Trigger};
 pub use self::package::{PackageError, RpmFile};
 pub use self::pubkey::PubkeyError;
-pub use self::rpmdb::DbError;
+pub use self::rpmdb::{DbError, headers_in};
 use crate::chroot::{Chroot, ChrootError};
 use crate::install::conflicts::{FileConflict, FileConflicts};
 use crate::install::rootfs::{Existing, InRootPath, Meta, RootError, RootFs};

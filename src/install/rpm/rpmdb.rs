@@ -28,6 +28,8 @@ pub enum DbError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("rpm database {}: no Packages table of stored columns", path.display())]
+    NoPackagesTable { path: PathBuf },
     #[error("rpm database: header of {package}: {source}")]
     Header {
         package: String,
@@ -210,12 +212,35 @@ pub fn installed_headers(dir: &OwnedFd, dbpath: &str) -> Result<Vec<Header>, DbE
     if !Path::new(&via_fd).exists() {
         return Ok(Vec::new());
     }
+    headers_in(Path::new(&via_fd), &path)
+}
+
+/// The headers the database file `file` holds (`label` names it in
+/// messages), read without changing anything. The file may be anyone's
+/// (`livecompose audit` reads an image's copy): a damaged one is an error.
+pub fn headers_in(file: &Path, label: &Path) -> Result<Vec<Header>, DbError> {
     let sql_err = |source| DbError::Sqlite {
-        path: path.clone(),
+        path: label.to_owned(),
         source,
     };
     let db =
-        Connection::open_with_flags(via_fd, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
+        Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
+    // Reading a table's stored columns costs what the file holds; a view
+    // or a generated column in someone's database could compute without
+    // bound.
+    let plain: bool = db
+        .query_row(
+            "SELECT coalesce((SELECT type FROM sqlite_master WHERE name = 'Packages') = 'table', 0) \
+             AND NOT EXISTS (SELECT 1 FROM pragma_table_xinfo('Packages') WHERE hidden != 0)",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(sql_err)?;
+    if !plain {
+        return Err(DbError::NoPackagesTable {
+            path: label.to_owned(),
+        });
+    }
     let mut query = db
         .prepare("SELECT hnum, blob FROM 'Packages' ORDER BY hnum")
         .map_err(sql_err)?;
@@ -229,7 +254,7 @@ pub fn installed_headers(dir: &OwnedFd, dbpath: &str) -> Result<Vec<Header>, DbE
         let (hnum, blob) = row.map_err(sql_err)?;
         let header =
             Header::from_blob(&blob, "installed header").map_err(|source| DbError::Header {
-                package: format!("record {hnum}"),
+                package: format!("record {hnum} in {}", label.display()),
                 source,
             })?;
         headers.push(header);
