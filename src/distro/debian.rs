@@ -309,6 +309,14 @@ impl Distro for Debian<'_> {
         Ok(bootstrap::install(root, &chroot, &to_install, policy, bar)?)
     }
 
+    /// Each `Release` file's `Date:`.
+    fn index_dates(&self) -> Vec<i64> {
+        self.repositories
+            .iter()
+            .filter_map(|loaded| loaded.repository.release.date)
+            .collect()
+    }
+
     fn finish_root(&self, root: &RootFs) -> anyhow::Result<()> {
         Ok(bootstrap::allow_service_starts(root)?)
     }

@@ -169,6 +169,11 @@ pub trait Distro {
         warn: &mut dyn FnMut(String),
     ) -> Result<(), anyhow::Error>;
 
+    /// The dates the repositories' verified indexes carry, in seconds since
+    /// 1970 (read by [`Distro::load_repositories`]): the newest is the
+    /// build's time when `SOURCE_DATE_EPOCH` is not set.
+    fn index_dates(&self) -> Vec<i64>;
+
     /// Chooses the packages for the kickstart's `%packages`, and `extra`
     /// (packages the output needs in the image, named as the distribution
     /// names them, with `purpose` saying why).

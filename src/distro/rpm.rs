@@ -294,6 +294,15 @@ impl Distro for Rpm<'_> {
         Ok(installed.into_iter().flat_map(|p| p.warnings).collect())
     }
 
+    /// Each `repomd.xml`'s revision (createrepo_c writes the time there)
+    /// and its index files' timestamps.
+    fn index_dates(&self) -> Vec<i64> {
+        self.repositories
+            .iter()
+            .flat_map(|loaded| loaded.repodata.repomd.dates())
+            .collect()
+    }
+
     fn finish_root(&self, _root: &RootFs) -> anyhow::Result<()> {
         Ok(())
     }

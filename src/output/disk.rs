@@ -42,8 +42,7 @@ pub(super) fn write(
     let root = inputs.root;
     let grub_layout = inputs.distro.grub();
     let kernel = initrd::find_kernel(root).context("a disk image boots the image's kernel")?;
-    // Read now: the kernel's file moves with /boot when that is split off.
-    let time = image::image_time(&kernel.image)?;
+    let time = inputs.source_date.date_time();
     let kernel_path = kernel_in_boot(root, &kernel)?;
     let initramfs_path = initramfs_in_boot(inputs, &kernel)?;
 
@@ -166,6 +165,7 @@ pub(super) fn write(
                         uuid: &fs_uuid(partition)?,
                         label: mount.format.label.as_deref(),
                         extra_options: &words(mount.format.mkfsoptions.as_deref()),
+                        time: inputs.source_date.seconds,
                     },
                 )?,
                 FsType::Vfat => {
