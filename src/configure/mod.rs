@@ -144,6 +144,10 @@ pub struct Conventions {
     pub keyboard: KeyboardStyle,
     /// Package-manager indexes and downloads the image must not carry.
     pub caches: &'static [CacheFiles],
+    /// Files that record when the build ran (the package manager's logs,
+    /// ldconfig's cache of file times): removed, as mmdebstrap and
+    /// live-build do for reproducible images; their tools make them anew.
+    pub build_records: &'static [&'static str],
     pub ssh: SshServer,
 }
 

@@ -166,6 +166,13 @@ pub const CONVENTIONS: Conventions = Conventions {
         },
     ],
     // openssh-server makes host keys only in its maintainer script.
+    build_records: &[
+        "/var/log/dpkg.log",
+        "/var/log/alternatives.log",
+        "/var/log/apt/history.log",
+        "/var/log/apt/term.log",
+        "/var/cache/ldconfig/aux-cache",
+    ],
     ssh: SshServer {
         service: "ssh.service",
         keygen_units: &[],

@@ -323,6 +323,7 @@ impl Distro for Rpm<'_> {
                 },
             ],
             // Fedora's openssh-server makes each missing key type at boot.
+            build_records: &["/var/cache/ldconfig/aux-cache"],
             ssh: SshServer {
                 service: "sshd.service",
                 keygen_units: &[
