@@ -129,7 +129,7 @@ pub fn build(
     let chroot = Chroot::new(&root_path, &log)?
         .with_env(SOURCE_DATE_EPOCH, &source_date.seconds.to_string());
 
-    install(&*distro, &root, &chroot, &packages, &log, ui)?;
+    install(&*distro, &root, &chroot, &packages, &source_date, &log, ui)?;
     configure(&*distro, plan, &root, &chroot, &source_date, &log, ui)?;
 
     let written = output::write(
@@ -214,13 +214,14 @@ fn install(
     root: &RootFs,
     chroot: &Chroot,
     packages: &[FetchedPackage],
+    source_date: &SourceDate,
     log: &Path,
     ui: &Ui,
 ) -> anyhow::Result<()> {
     ui.step(format!("Installing {} packages", packages.len()));
     distro.prepare_root(root)?;
     let bar = ui.counter(packages.len() as u64);
-    let installed = distro.install(root, chroot, packages, &bar);
+    let installed = distro.install(root, chroot, packages, source_date, &bar);
     bar.finish_and_clear();
     let warnings = installed.with_context(|| {
         format!(

@@ -37,6 +37,7 @@ use crate::kickstart::sections::{PackageSpec, Packages};
 use crate::plan::{BuildPlan, PackageFormat};
 use crate::repo::{BinaryPackage, RepoSpec, Repository, SignaturePolicy, load_repository};
 use crate::resolve::{self, BaseSet, Candidate, Request, Requested};
+use crate::source_date::SourceDate;
 
 pub struct Debian<'p> {
     plan: &'p BuildPlan,
@@ -291,6 +292,8 @@ impl Distro for Debian<'_> {
         root: &RootFs,
         chroot: &Chroot,
         packages: &[FetchedPackage],
+        // dpkg's database records no install time.
+        _source_date: &SourceDate,
         bar: &ProgressBar,
     ) -> anyhow::Result<Vec<String>> {
         // The index entries carry the relationships the install order

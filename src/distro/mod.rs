@@ -22,6 +22,7 @@ use crate::install::{FileConflicts, InRootPath, RootFs};
 use crate::kickstart::sections::{PackageSpec, PackagesOptions};
 use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
 use crate::resolve::Requested;
+use crate::source_date::SourceDate;
 
 /// One package the build will install.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,12 +185,14 @@ pub trait Distro {
 
     /// Installs the fetched packages of the resolution, with their scripts
     /// run through `chroot`; returns what the user should hear that did not
-    /// stop the install.
+    /// stop the install. Where the package database records install
+    /// times, it records `source_date`.
     fn install(
         &self,
         root: &RootFs,
         chroot: &Chroot,
         packages: &[FetchedPackage],
+        source_date: &SourceDate,
         bar: &ProgressBar,
     ) -> Result<Vec<String>, anyhow::Error>;
 

@@ -41,6 +41,7 @@ use crate::repo::rpm::{
 };
 use crate::repo::signature::{Keyring, verify_detached};
 use crate::resolve::{Requested, RpmCandidate, RpmRequest, resolve_rpm};
+use crate::source_date::SourceDate;
 
 pub struct Rpm<'p> {
     plan: &'p BuildPlan,
@@ -262,6 +263,7 @@ impl Distro for Rpm<'_> {
         root: &RootFs,
         chroot: &Chroot,
         packages: &[FetchedPackage],
+        source_date: &SourceDate,
         bar: &ProgressBar,
     ) -> anyhow::Result<Vec<String>> {
         // Every package is checked before the first is installed: a bad
@@ -272,6 +274,7 @@ impl Distro for Rpm<'_> {
         let install_options = RpmInstallOptions {
             // Wherever the packages point /var/lib/rpm.
             dbpath: None,
+            install_time: Some(source_date.seconds_u32()),
             trusted_keys: self.trusted_keys(packages),
             file_conflicts: super::file_conflicts(options),
             exclude_docs: options.exclude_docs,
