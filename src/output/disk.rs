@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::{OutputInputs, Written, has_initramfs_generator, single_file, write_file};
+use crate::configure;
 use crate::disk::ext4::{self, Ext4Spec};
 use crate::disk::gpt::Guid;
 use crate::disk::grub::{self, MenuEntry};
@@ -24,6 +25,7 @@ use crate::disk::swap;
 use crate::distro::{AssetFile, GrubLayout};
 use crate::image::{self, EspFile};
 use crate::initrd::{self, InitrdMode, InitrdOptions, Kernel};
+use crate::install::RootFs;
 use crate::interrupt;
 use crate::plan::{DiskFormat, DiskSettings};
 use crate::progress::human_bytes;
@@ -114,6 +116,11 @@ pub(super) fn write(
         &inside(tree_of("/")?, "/etc/fstab")?,
         fstab(&layout)?.as_bytes(),
     )?;
+    // GRUB's files, its menu, fstab and the split-off mount points were
+    // written after the root's times were clamped: clamped again.
+    for (_, tree) in &trees {
+        configure::clamp_times(&RootFs::open(tree)?, &inputs.source_date)?;
+    }
 
     let staging = inputs.work.join("disk.raw");
     ui.step(format!(
