@@ -41,8 +41,9 @@ pub enum Ext4Error {
         mountpoint: String,
         output: String,
     },
-    #[error("cannot read back the file system made for {mountpoint}: {source}")]
-    Read {
+    #[error("cannot {what} for {mountpoint}: {source}")]
+    Io {
+        what: &'static str,
         mountpoint: String,
         source: std::io::Error,
     },
@@ -121,67 +122,60 @@ pub fn make(disk: &Path, spec: &Ext4Spec<'_>) -> Result<(), Ext4Error> {
     command.arg(disk).arg((spec.bytes / 1024).to_string());
     // e2fsprogs 1.47.1 and later also clamp the copied times to it.
     command.env(SOURCE_DATE_EPOCH, spec.time.to_string());
-    run(command, MKE2FS, spec, "")?;
+    run(command, MKE2FS, spec, None)?;
     set_inode_times(disk, spec)
 }
 
-/// Runs an e2fsprogs `command` with its clock at the build's time; it
-/// failed when its status says so or it wrote to its standard error
-/// anything but lines starting with `banner` (debugfs reports a failed
-/// command of its script there, yet exits 0).
+/// Runs an e2fsprogs `command` with its clock at the build's time. With
+/// a `banner`, any line on its standard error that does not start with it
+/// is a failure too: debugfs reports a failed command of its script there,
+/// yet exits 0.
 fn run(
     mut command: Command,
     program: &'static str,
     spec: &Ext4Spec<'_>,
-    banner: &str,
+    banner: Option<&str>,
 ) -> Result<(), Ext4Error> {
     command.env(FAKE_TIME, spec.time.to_string());
     let output = command.output().map_err(Ext4Error::Missing)?;
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let complaints: Vec<&str> = stderr
-        .lines()
-        .filter(|line| banner.is_empty() || !line.starts_with(banner))
-        .collect();
-    let failed = if banner.is_empty() {
-        !output.status.success()
-    } else {
-        !output.status.success() || !complaints.is_empty()
-    };
-    if failed {
-        Err(Ext4Error::Failed {
-            program,
-            mountpoint: spec.mountpoint.to_owned(),
-            output: complaints.join("\n").trim().to_owned(),
-        })
-    } else {
-        Ok(())
+    let complained = banner.is_some_and(|banner| {
+        stderr
+            .lines()
+            .any(|line| !line.is_empty() && !line.starts_with(banner))
+    });
+    if output.status.success() && !complained {
+        return Ok(());
     }
+    Err(Ext4Error::Failed {
+        program,
+        mountpoint: spec.mountpoint.to_owned(),
+        output: stderr.trim().to_owned(),
+    })
 }
 
 /// Sets the access and change time of every inode `mke2fs -d` filled to
 /// the build's time. A fresh file system hands inodes out in order, so
 /// those are the root directory and the used ones from [`FIRST_INODE`] on.
 fn set_inode_times(disk: &Path, spec: &Ext4Spec<'_>) -> Result<(), Ext4Error> {
-    let used = used_inodes(disk, spec.offset).map_err(|source| Ext4Error::Read {
-        mountpoint: spec.mountpoint.to_owned(),
-        source,
-    })?;
-    let mut script = tempfile::NamedTempFile::new().map_err(|source| Ext4Error::Read {
-        mountpoint: spec.mountpoint.to_owned(),
-        source,
-    })?;
+    let io = |what| {
+        move |source| Ext4Error::Io {
+            what,
+            mountpoint: spec.mountpoint.to_owned(),
+            source,
+        }
+    };
+    let used = used_inodes(disk, spec.offset).map_err(io("read its superblock"))?;
     let mut text = String::new();
     for inode in std::iter::once(ROOT_INODE).chain(FIRST_INODE..=used) {
         for field in ["atime", "ctime"] {
             text.push_str(&format!("sif <{inode}> {field} @{}\n", spec.time));
         }
     }
+    let mut script = tempfile::NamedTempFile::new().map_err(io("write a debugfs script"))?;
     script
         .write_all(text.as_bytes())
-        .map_err(|source| Ext4Error::Read {
-            mountpoint: spec.mountpoint.to_owned(),
-            source,
-        })?;
+        .map_err(io("write a debugfs script"))?;
     let mut command = Command::new(DEBUGFS);
     command
         .arg("-w")
@@ -189,7 +183,7 @@ fn set_inode_times(disk: &Path, spec: &Ext4Spec<'_>) -> Result<(), Ext4Error> {
         .arg(script.path())
         // The unix I/O manager's own option: the file system starts there.
         .arg(format!("{}?offset={}", disk.display(), spec.offset));
-    run(command, DEBUGFS, spec, "debugfs ")
+    run(command, DEBUGFS, spec, Some("debugfs "))
 }
 
 /// The highest inode number in use, from the superblock (1024 bytes into
