@@ -35,7 +35,11 @@ livecompose seed --user-data user-data --hostname web1 --output seed.iso\n  \
 livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
 livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n  \
 livecompose audit Debian-mini.iso\n  \
-livecompose man /usr/local/share/man/man1\n\n\
+livecompose man /usr/local/share/man/man1\n  \
+SOURCE_DATE_EPOCH=1700000000 livecompose --config kickstarts/debian-minimal.ks --label Debian-mini\n\n\
+Reproducible: the same kickstart, repository state and options give byte-identical outputs. \
+Every date in an image is the build's time: $SOURCE_DATE_EPOCH when set (decimal seconds \
+since 1970), else the newest date of the repositories' signed indexes; the build prints it.\n\n\
 Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, an input image, \
 an option, the command line); 3 `livecompose test` booted the image and it did not \
 reach the expected line, refused the SSH login, or a --run command failed; or `livecompose audit` \

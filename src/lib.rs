@@ -28,4 +28,5 @@ pub mod repo;
 pub mod resolve;
 pub mod sandbox;
 pub mod seed;
+pub mod source_date;
 pub mod squashfs;

@@ -13,6 +13,7 @@ use livecompose::derive::{self, DeriveError};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
 use livecompose::plan::{BuildPlan, PlanInputs};
 use livecompose::progress::{Ui, human_bytes};
+use livecompose::source_date::SourceDate;
 use livecompose::squashfs::SquashfsOptions;
 use livecompose::{boottest, interrupt, mirror, pipeline, sandbox};
 
@@ -390,6 +391,8 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             "--config and --label are required to build an image (see --help)"
         )));
     };
+    // Checked before any work: a value that is not a time is the caller's.
+    let source_date_epoch = SourceDate::from_environment().map_err(bad_input)?;
     let plan = plan(
         &config,
         &args.repositories,
@@ -408,7 +411,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let ui = Ui::new(args.repositories.quiet);
-    let built = pipeline::build(&plan, &ui)?;
+    let built = pipeline::build(&plan, source_date_epoch, &ui)?;
     if !args.no_audit {
         pipeline::audit(&plan, &built, &ui)?;
     }

@@ -25,6 +25,7 @@ use crate::interrupt;
 use crate::output::{self, OutputInputs};
 use crate::plan::BuildPlan;
 use crate::progress::{Ui, human_bytes};
+use crate::source_date::{SOURCE_DATE_EPOCH, SourceDate};
 
 /// What a finished build left, for the closing message.
 #[derive(Debug)]
@@ -75,8 +76,13 @@ pub fn resolve<'p>(
     Ok((distro, resolution))
 }
 
-/// Runs every stage of `plan`.
-pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
+/// Runs every stage of `plan`; `source_date_epoch` is the caller's
+/// `SOURCE_DATE_EPOCH`, if set.
+pub fn build(
+    plan: &BuildPlan,
+    source_date_epoch: Option<SourceDate>,
+    ui: &Ui,
+) -> anyhow::Result<Built> {
     if !rustix::process::geteuid().is_root() {
         anyhow::bail!(
             "building an image needs root (package files keep their owners and device nodes, scripts run in a chroot); run it with sudo, or use --dry-run or `livecompose resolve` to check a kickstart without it"
@@ -96,6 +102,8 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
         .with_context(|| format!("cannot create {}", plan.output_dir.display()))?;
     let fetcher = open_cache(plan)?;
     let (distro, resolution) = resolve(plan, &fetcher, ui)?;
+    let source_date = SourceDate::for_build(source_date_epoch, distro.index_dates());
+    ui.step(format!("The build's time: {source_date}"));
     let wanted_assets = output::boot_assets(&plan.output, &resolution, &*distro);
     let asset_packages = distro::boot_asset_packages(&*distro, wanted_assets)?;
     let (packages, asset_packages) = fetch_all(plan, &fetcher, &resolution, asset_packages, ui)?;
@@ -115,12 +123,17 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
     let root = RootFs::open(&root_path)?;
     // Created only now: a build that stops earlier has nothing to log.
     let log = plan.output_dir.join(format!("{}.log", plan.label));
-    std::fs::write(&log, b"")
+    std::fs::write(&log, format!("The build's time: {source_date}\n"))
         .with_context(|| format!("cannot write the build log {}", log.display()))?;
-    let chroot = Chroot::new(&root_path, &log)?;
+    // Package scripts and %post see the build's time, as on Debian's and
+    // Fedora's builders: the tools that honour it (useradd's and chpasswd's
+    // password dates, initramfs-tools' cpio, Python's byte code) then
+    // write the same bytes on every build.
+    let chroot = Chroot::new(&root_path, &log)?
+        .with_env(SOURCE_DATE_EPOCH, &source_date.seconds.to_string());
 
-    install(&*distro, &root, &chroot, &packages, &log, ui)?;
-    configure(&*distro, plan, &root, &chroot, &log, ui)?;
+    install(&*distro, &root, &chroot, &packages, &source_date, &log, ui)?;
+    configure(&*distro, plan, &root, &chroot, &source_date, &log, ui)?;
 
     let written = output::write(
         &OutputInputs {
@@ -129,6 +142,7 @@ pub fn build(plan: &BuildPlan, ui: &Ui) -> anyhow::Result<Built> {
             work: work.path(),
             assets: &assets,
             resolution: &resolution,
+            source_date,
             distro: &*distro,
             chroot: &chroot,
             ui,
@@ -239,13 +253,14 @@ fn install(
     root: &RootFs,
     chroot: &Chroot,
     packages: &[FetchedPackage],
+    source_date: &SourceDate,
     log: &Path,
     ui: &Ui,
 ) -> anyhow::Result<()> {
     ui.step(format!("Installing {} packages", packages.len()));
     distro.prepare_root(root)?;
     let bar = ui.counter(packages.len() as u64);
-    let installed = distro.install(root, chroot, packages, &bar);
+    let installed = distro.install(root, chroot, packages, source_date, &bar);
     bar.finish_and_clear();
     let warnings = installed.with_context(|| {
         format!(
@@ -266,6 +281,7 @@ fn configure(
     plan: &BuildPlan,
     root: &RootFs,
     chroot: &Chroot,
+    source_date: &SourceDate,
     log: &Path,
     ui: &Ui,
 ) -> anyhow::Result<()> {
@@ -283,6 +299,7 @@ fn configure(
         &plan.kickstart,
         &overlays,
         &distro.conventions(),
+        source_date,
     )
     .with_context(|| {
         format!(
@@ -307,6 +324,8 @@ fn configure(
     })? {
         ui.warn(warning);
     }
+    // After the last script and label: nothing writes to the root now.
+    configure::clamp_times(root, source_date)?;
     ui.step("The image is configured");
     Ok(())
 }

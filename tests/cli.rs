@@ -221,6 +221,31 @@ fn bad_labels_are_refused_before_any_work() {
 }
 
 #[test]
+fn a_bad_source_date_epoch_is_refused_before_any_work() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The discard port: were the build to get that far, nothing would answer.
+    write(
+        dir.path(),
+        "d.ks",
+        "url --url=http://127.0.0.1:9/debian --suite=bookworm\n",
+    );
+    for value in ["yesterday", "-1", "1.5", ""] {
+        let out = Command::new(env!("CARGO_BIN_EXE_livecompose"))
+            .args(["-c", "d.ks", "-l", "Test-1", "--output", "out"])
+            .current_dir(dir.path())
+            .env("SOURCE_DATE_EPOCH", value)
+            .output()
+            .expect("livecompose runs");
+        assert_fails_with(
+            &out,
+            BAD_INPUT,
+            &format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds since 1970"),
+        );
+        assert!(!dir.path().join("out").exists(), "{value:?}: output made");
+    }
+}
+
+#[test]
 fn build_needs_config_and_label() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = livecompose(&["--config", "x.ks"], dir.path());

@@ -16,6 +16,7 @@ use livecompose::configure::{clean, configure, label};
 use livecompose::distro::debian;
 use livecompose::install::RootFs;
 use livecompose::kickstart::{Kickstart, parse_file};
+use livecompose::source_date::SourceDate;
 
 /// One minimal bookworm root per test run, copied for each test.
 fn base_root() -> &'static Path {
@@ -109,9 +110,16 @@ impl Build {
         let (root, chroot) = self.tools();
         let mut all: Vec<PathBuf> = kickstart.overlays.iter().map(|o| o.value.clone()).collect();
         all.extend_from_slice(overlays);
-        configure(&root, &chroot, kickstart, &all, &debian::CONVENTIONS)
-            .map(|report| report.warnings)
-            .map_err(|e| e.to_string())
+        configure(
+            &root,
+            &chroot,
+            kickstart,
+            &all,
+            &debian::CONVENTIONS,
+            &SourceDate::for_build(None, [1_700_000_000]),
+        )
+        .map(|report| report.warnings)
+        .map_err(|e| e.to_string())
     }
 
     /// The root, and a chroot into it that logs to the build's log.

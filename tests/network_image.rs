@@ -131,6 +131,7 @@ fn fixture() -> &'static Fixture {
                 .unwrap(),
             )
             .unwrap(),
+            time: hadris_fs::DateTime::from_unix_seconds(1_700_000_000).unwrap(),
         };
         let out = dir.path().join("out");
         fs::create_dir_all(&out).unwrap();

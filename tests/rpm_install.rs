@@ -498,6 +498,8 @@ fn a_second_installation_adds_to_the_database() {
     gpg.export(&[&primary], true, &key_file);
     let options = RpmInstallOptions {
         trusted_keys: Keyring::from_file(&key_file).expect("key").keys().to_vec(),
+        // The build's time, as a reproducible build gives it.
+        install_time: Some(1_700_000_000),
         ..RpmInstallOptions::default()
     };
     let root = Root::new();
@@ -512,6 +514,13 @@ fn a_second_installation_adds_to_the_database() {
     // The key is recorded by the first installation only.
     let key = format!("gpg-pubkey-{}", primary[32..].to_lowercase());
     assert_eq!(listed, [key.as_str(), "lc-xz-1.0", "lc-zstd-1.0"]);
+    // Every record, the key's too, carries the given install time.
+    let (ok, times) = root.rpm(&["-qa", "--qf", "%{INSTALLTIME} %{INSTALLTID}\n"]);
+    assert!(ok);
+    assert!(
+        times.lines().count() == 3 && times.lines().all(|t| t == "1700000000 1700000000"),
+        "{times}"
+    );
     // rpm can also take a package out again through the indexes.
     let (ok, out) = root.rpm(&["-e", "lc-xz"]);
     assert!(ok, "rpm -e: {out}");

@@ -13,6 +13,7 @@ use crate::kickstart::Kickstart;
 use crate::kickstart::commands::{Group, Password, RootPassword, SshKey, User};
 
 use super::{ConfigureError, crypt, in_root, read_text};
+use crate::source_date::SourceDate;
 
 /// Where sshd reads drop-in settings on Debian.
 const SSHD_DROP_IN: &str = "/etc/ssh/sshd_config.d/livecompose-rootpw.conf";
@@ -21,15 +22,16 @@ pub(super) fn apply(
     root: &RootFs,
     chroot: &Chroot,
     kickstart: &Kickstart,
+    source_date: &SourceDate,
 ) -> Result<(), ConfigureError> {
     for group in &kickstart.groups {
         add_group(root, chroot, group)?;
     }
     for user in &kickstart.users {
-        add_user(root, chroot, user)?;
+        add_user(root, chroot, user, source_date)?;
     }
     if let Some(rootpw) = &kickstart.rootpw {
-        set_root_password(root, chroot, rootpw)?;
+        set_root_password(root, chroot, rootpw, source_date)?;
     }
     for key in &kickstart.sshkeys {
         add_ssh_key(root, key)?;
@@ -155,7 +157,12 @@ fn group_spec(spec: &str) -> Result<(&str, Option<u32>), ConfigureError> {
     Ok((name, Some(gid)))
 }
 
-fn add_user(root: &RootFs, chroot: &Chroot, user: &User) -> Result<(), ConfigureError> {
+fn add_user(
+    root: &RootFs,
+    chroot: &Chroot,
+    user: &User,
+    source_date: &SourceDate,
+) -> Result<(), ConfigureError> {
     let exists = account(root, &user.name)?.is_some();
     let mut args: Vec<OsString> = Vec::new();
     if let Some(uid) = user.uid {
@@ -205,15 +212,28 @@ fn add_user(root: &RootFs, chroot: &Chroot, user: &User) -> Result<(), Configure
         &args,
         &format!("{program} for user {}", user.name),
     )?;
-    set_password(chroot, &user.name, user.password.as_ref(), user.lock)
+    set_password(
+        chroot,
+        &user.name,
+        user.password.as_ref(),
+        user.lock,
+        source_date,
+    )
 }
 
 fn set_root_password(
     root: &RootFs,
     chroot: &Chroot,
     rootpw: &RootPassword,
+    source_date: &SourceDate,
 ) -> Result<(), ConfigureError> {
-    set_password(chroot, "root", rootpw.password.as_ref(), rootpw.lock)?;
+    set_password(
+        chroot,
+        "root",
+        rootpw.password.as_ref(),
+        rootpw.lock,
+        source_date,
+    )?;
     if rootpw.allow_ssh {
         root.write_bytes(
             &in_root(SSHD_DROP_IN)?,
@@ -231,11 +251,12 @@ fn set_password(
     name: &str,
     password: Option<&Password>,
     lock: bool,
+    source_date: &SourceDate,
 ) -> Result<(), ConfigureError> {
     let command = if name == "root" { "rootpw" } else { "user" };
     if let Some(password) = password {
         let hash = match password {
-            Password::Plain(text) => crypt::hash_password(text)?,
+            Password::Plain(text) => crypt::hash_password(text, name, source_date.seconds)?,
             Password::Crypted(hash) => hash.clone(),
         };
         if hash.contains([':', '\n']) || hash.is_empty() {

@@ -1,8 +1,8 @@
 //! What the finished image must not carry from its build: host keys and a
 //! machine id (every machine booted from the image would share them), the
 //! package manager's indexes and downloaded packages (which the
-//! distribution names), the build host's resolver configuration, and our
-//! own temporary files.
+//! distribution names), the build host's resolver configuration, our
+//! own temporary files, and the records of when the build ran.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -16,14 +16,23 @@ use super::{CacheFiles, CacheNames, ConfigureError, Conventions, HOST_RESOLV_CON
 
 /// Cleans the root once every other stage has written to it.
 pub fn clean(root: &RootFs, conventions: &Conventions) -> Result<(), ConfigureError> {
-    clean_with_host(root, conventions.caches, Path::new(HOST_RESOLV_CONF))
+    clean_with_host(
+        root,
+        conventions.caches,
+        conventions.build_records,
+        Path::new(HOST_RESOLV_CONF),
+    )
 }
 
 fn clean_with_host(
     root: &RootFs,
     caches: &[CacheFiles],
+    build_records: &[&str],
     host_resolv_conf: &Path,
 ) -> Result<(), ConfigureError> {
+    for record in build_records {
+        root.remove_file(&in_root(record)?)?;
+    }
     remove_matching(root, "/etc/ssh", |name| name.starts_with(b"ssh_host_"))?;
     // Empty but present: systemd then makes a new id on first boot, and
     // read-only images still have a file to bind-mount over.
@@ -83,6 +92,7 @@ mod tests {
             "var/lib/apt/lists/partial",
             "var/cache/apt/archives/partial",
             "tmp/livecompose-dir",
+            "var/log",
         ] {
             fs::create_dir_all(i.join(dir)).expect(dir);
         }
@@ -100,6 +110,8 @@ mod tests {
             "var/cache/apt/archives/bash_5.2_amd64.deb",
             "tmp/livecompose-post-0",
             "tmp/user-file",
+            "var/log/dpkg.log",
+            "var/log/syslog",
         ] {
             fs::write(i.join(file), "data").expect(file);
         }
@@ -111,6 +123,7 @@ mod tests {
         clean_with_host(
             &root,
             crate::distro::debian::CONVENTIONS.caches,
+            crate::distro::debian::CONVENTIONS.build_records,
             host.path(),
         )
         .expect("cleaned");
@@ -126,6 +139,7 @@ mod tests {
             "var/cache/apt/archives/bash_5.2_amd64.deb",
             "tmp/livecompose-post-0",
             "etc/resolv.conf",
+            "var/log/dpkg.log",
         ] {
             assert!(!present(gone), "{gone} should be gone");
         }
@@ -136,6 +150,7 @@ mod tests {
             "var/cache/apt/archives/lock",
             "tmp/user-file",
             "tmp/livecompose-dir",
+            "var/log/syslog",
         ] {
             assert!(present(kept), "{kept} should be kept");
         }
@@ -160,6 +175,7 @@ mod tests {
         clean_with_host(
             &root,
             crate::distro::debian::CONVENTIONS.caches,
+            crate::distro::debian::CONVENTIONS.build_records,
             host.path(),
         )
         .expect("cleaned");

@@ -1,12 +1,11 @@
 //! SHA-512 crypt (`$6$`), the password hash Debian's `/etc/shadow` uses.
 
-use rustix::io::Errno;
-use rustix::rand::{GetRandomFlags, getrandom};
 use sha_crypt::{Sha512Params, sha512_crypt_b64};
+use sha2::{Digest as _, Sha256};
 
 use super::ConfigureError;
 
-/// The characters crypt(3) allows in a salt; 64 of them, so a random byte
+/// The characters crypt(3) allows in a salt; 64 of them, so a digest byte
 /// modulo 64 picks each with the same chance.
 const SALT_ALPHABET: &[u8; 64] =
     b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -26,26 +25,29 @@ fn sha512_crypt(password: &str, salt: &str) -> Result<String, ConfigureError> {
     Ok(format!("$6${salt}${hash}"))
 }
 
-/// A SHA-512 crypt hash of `password` with a fresh salt from the kernel's
-/// random source.
-pub(super) fn hash_password(password: &str) -> Result<String, ConfigureError> {
-    sha512_crypt(password, &random_salt()?)
+/// A SHA-512 crypt hash of `password` for account `name`, its salt
+/// derived from the account and the build's time (`source_date`), never
+/// from the password: the same build gives the same `/etc/shadow`, and the
+/// salt, which is public, tells nothing about the password. A new archive
+/// state gives a new time and so new salts.
+pub(super) fn hash_password(
+    password: &str,
+    name: &str,
+    source_date: i64,
+) -> Result<String, ConfigureError> {
+    sha512_crypt(password, &derived_salt(name, source_date))
 }
 
-fn random_salt() -> Result<String, ConfigureError> {
-    let mut bytes = [0u8; SALT_LEN];
-    let mut filled = 0;
-    while filled < SALT_LEN {
-        match getrandom(&mut bytes[filled..], GetRandomFlags::empty()) {
-            Ok(read) => filled += read,
-            Err(Errno::INTR) => {}
-            Err(error) => return Err(ConfigureError::Random(error.into())),
-        }
-    }
-    Ok(bytes
+fn derived_salt(name: &str, source_date: i64) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"livecompose password salt\0")
+        .chain_update(source_date.to_le_bytes())
+        .chain_update(name)
+        .finalize();
+    digest[..SALT_LEN]
         .iter()
         .map(|byte| char::from(SALT_ALPHABET[usize::from(byte % 64)]))
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -95,12 +97,26 @@ mod tests {
     }
 
     #[test]
-    fn random_salts_differ_and_verify_with_openssl() {
-        let first = hash_password("secret").expect("hash");
-        let second = hash_password("secret").expect("hash");
-        assert_ne!(first, second);
-        let salt = first.split('$').nth(2).expect("salt field");
-        assert_eq!(salt.len(), SALT_LEN);
-        assert_eq!(openssl("secret", salt), first);
+    fn derived_salts_repeat_per_account_and_time_and_verify_with_openssl() {
+        let first = hash_password("secret", "live", 1_700_000_000).expect("hash");
+        assert_eq!(
+            hash_password("secret", "live", 1_700_000_000).expect("hash"),
+            first,
+            "the same build, the same hash"
+        );
+        let salt = |hash: &str| hash.split('$').nth(2).expect("salt field").to_owned();
+        for other in [
+            hash_password("secret", "root", 1_700_000_000).expect("hash"),
+            hash_password("secret", "live", 1_700_000_001).expect("hash"),
+        ] {
+            assert_ne!(salt(&other), salt(&first));
+        }
+        // The password does not choose the salt.
+        assert_eq!(
+            salt(&hash_password("other", "live", 1_700_000_000).expect("hash")),
+            salt(&first)
+        );
+        assert_eq!(salt(&first).len(), SALT_LEN);
+        assert_eq!(openssl("secret", &salt(&first)), first);
     }
 }

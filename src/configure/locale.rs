@@ -372,6 +372,7 @@ mod tests {
             locale: LocaleStyle::LocaleConf,
             keyboard: KeyboardStyle::Vconsole,
             caches: &[],
+            build_records: &[],
             ssh: crate::distro::debian::CONVENTIONS.ssh,
         };
         let mut warnings = Vec::new();

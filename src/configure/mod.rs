@@ -17,6 +17,7 @@ mod network;
 mod overlay;
 mod scripts;
 mod services;
+mod times;
 
 use std::path::{Path, PathBuf};
 
@@ -27,9 +28,11 @@ use crate::install::rootfs::Existing;
 use crate::install::{InRootPath, RootError, RootFs};
 use crate::interrupt::{self, Interrupted};
 use crate::kickstart::{Kickstart, Origin};
+use crate::source_date::SourceDate;
 
 pub use clean::clean;
 pub use label::label;
+pub use times::clamp_times;
 
 #[derive(Debug, Error)]
 pub enum ConfigureError {
@@ -39,8 +42,11 @@ pub enum ConfigureError {
     Command(#[from] ChrootError),
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
-    #[error("cannot read random bytes for a password salt: {0}")]
-    Random(std::io::Error),
+    #[error("cannot clamp the times of {}: {source}", path.display())]
+    Times {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{command}: {message}")]
     Invalid {
         command: &'static str,
@@ -92,11 +98,12 @@ pub fn configure(
     kickstart: &Kickstart,
     overlays: &[PathBuf],
     conventions: &Conventions,
+    source_date: &SourceDate,
 ) -> Result<Report, ConfigureError> {
     let mut warnings = Vec::new();
     let mut notes = Vec::new();
     interrupt::check()?;
-    accounts::apply(root, chroot, kickstart)?;
+    accounts::apply(root, chroot, kickstart, source_date)?;
     interrupt::check()?;
     locale::apply(root, chroot, kickstart, conventions, &mut warnings)?;
     interrupt::check()?;
@@ -137,6 +144,10 @@ pub struct Conventions {
     pub keyboard: KeyboardStyle,
     /// Package-manager indexes and downloads the image must not carry.
     pub caches: &'static [CacheFiles],
+    /// Files that record when the build ran (the package manager's logs,
+    /// ldconfig's cache of file times): removed, as mmdebstrap and
+    /// live-build do for reproducible images; their tools make them anew.
+    pub build_records: &'static [&'static str],
     pub ssh: SshServer,
 }
 

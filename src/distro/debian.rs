@@ -37,6 +37,7 @@ use crate::kickstart::sections::{PackageSpec, Packages};
 use crate::plan::{BuildPlan, PackageFormat};
 use crate::repo::{BinaryPackage, RepoSpec, Repository, SignaturePolicy, load_repository};
 use crate::resolve::{self, BaseSet, Candidate, Request, Requested};
+use crate::source_date::SourceDate;
 
 pub struct Debian<'p> {
     plan: &'p BuildPlan,
@@ -166,6 +167,13 @@ pub const CONVENTIONS: Conventions = Conventions {
         },
     ],
     // openssh-server makes host keys only in its maintainer script.
+    build_records: &[
+        "/var/log/dpkg.log",
+        "/var/log/alternatives.log",
+        "/var/log/apt/history.log",
+        "/var/log/apt/term.log",
+        "/var/cache/ldconfig/aux-cache",
+    ],
     ssh: SshServer {
         service: "ssh.service",
         keygen_units: &[],
@@ -284,6 +292,8 @@ impl Distro for Debian<'_> {
         root: &RootFs,
         chroot: &Chroot,
         packages: &[FetchedPackage],
+        // dpkg's database records no install time.
+        _source_date: &SourceDate,
         bar: &ProgressBar,
     ) -> anyhow::Result<Vec<String>> {
         // The index entries carry the relationships the install order
@@ -307,6 +317,14 @@ impl Distro for Debian<'_> {
         };
         let policy = super::file_conflicts(&self.plan.kickstart.packages.options);
         Ok(bootstrap::install(root, &chroot, &to_install, policy, bar)?)
+    }
+
+    /// Each `Release` file's `Date:`.
+    fn index_dates(&self) -> Vec<i64> {
+        self.repositories
+            .iter()
+            .filter_map(|loaded| loaded.repository.release.date)
+            .collect()
     }
 
     fn finish_root(&self, root: &RootFs) -> anyhow::Result<()> {

@@ -22,6 +22,7 @@ use crate::install::{FileConflicts, InRootPath, RootFs};
 use crate::kickstart::sections::{PackageSpec, PackagesOptions};
 use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
 use crate::resolve::Requested;
+use crate::source_date::SourceDate;
 
 /// One package the build will install.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,6 +170,11 @@ pub trait Distro {
         warn: &mut dyn FnMut(String),
     ) -> Result<(), anyhow::Error>;
 
+    /// The dates the repositories' verified indexes carry, in seconds since
+    /// 1970 (read by [`Distro::load_repositories`]): the newest is the
+    /// build's time when `SOURCE_DATE_EPOCH` is not set.
+    fn index_dates(&self) -> Vec<i64>;
+
     /// Chooses the packages for the kickstart's `%packages`, and `extra`
     /// (packages the output needs in the image, named as the distribution
     /// names them, with `purpose` saying why).
@@ -179,12 +185,14 @@ pub trait Distro {
 
     /// Installs the fetched packages of the resolution, with their scripts
     /// run through `chroot`; returns what the user should hear that did not
-    /// stop the install.
+    /// stop the install. Where the package database records install
+    /// times, it records `source_date`.
     fn install(
         &self,
         root: &RootFs,
         chroot: &Chroot,
         packages: &[FetchedPackage],
+        source_date: &SourceDate,
         bar: &ProgressBar,
     ) -> Result<Vec<String>, anyhow::Error>;
 

@@ -41,6 +41,7 @@ use crate::repo::rpm::{
 };
 use crate::repo::signature::{Keyring, verify_detached};
 use crate::resolve::{Requested, RpmCandidate, RpmRequest, resolve_rpm};
+use crate::source_date::SourceDate;
 
 pub struct Rpm<'p> {
     plan: &'p BuildPlan,
@@ -262,6 +263,7 @@ impl Distro for Rpm<'_> {
         root: &RootFs,
         chroot: &Chroot,
         packages: &[FetchedPackage],
+        source_date: &SourceDate,
         bar: &ProgressBar,
     ) -> anyhow::Result<Vec<String>> {
         // Every package is checked before the first is installed: a bad
@@ -272,6 +274,7 @@ impl Distro for Rpm<'_> {
         let install_options = RpmInstallOptions {
             // Wherever the packages point /var/lib/rpm.
             dbpath: None,
+            install_time: Some(source_date.seconds_u32()),
             trusted_keys: self.trusted_keys(packages),
             file_conflicts: super::file_conflicts(options),
             exclude_docs: options.exclude_docs,
@@ -294,6 +297,15 @@ impl Distro for Rpm<'_> {
         Ok(installed.into_iter().flat_map(|p| p.warnings).collect())
     }
 
+    /// Each `repomd.xml`'s revision (createrepo_c writes the time there)
+    /// and its index files' timestamps.
+    fn index_dates(&self) -> Vec<i64> {
+        self.repositories
+            .iter()
+            .flat_map(|loaded| loaded.repodata.repomd.dates())
+            .collect()
+    }
+
     fn finish_root(&self, _root: &RootFs) -> anyhow::Result<()> {
         Ok(())
     }
@@ -314,6 +326,7 @@ impl Distro for Rpm<'_> {
                 },
             ],
             // Fedora's openssh-server makes each missing key type at boot.
+            build_records: &["/var/cache/ldconfig/aux-cache"],
             ssh: SshServer {
                 service: "sshd.service",
                 keygen_units: &[

@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use hadris_fs::DateTime;
 
 use crate::distro::{AssetFile, UnpackedAssets};
+use crate::source_date::{SourceDate, SourceDateError};
 
 pub use bootconfig::{isolinux_cfg, loader_conf, systemd_boot_entries};
 pub use esp::{EspFile, Source, write_esp, write_fat_partition};
@@ -82,6 +83,8 @@ pub struct LiveIsoSpec {
     /// Menu timeout (kickstart `bootloader --timeout`); 0 boots at once.
     pub timeout_secs: u32,
     pub bootloaders: BootloaderFiles,
+    /// Every date in the image: the build's time.
+    pub time: DateTime,
 }
 
 /// A written image.
@@ -119,8 +122,8 @@ pub enum ImageError {
     FatLabel { label: String },
     #[error("{name:?} cannot be a path on the EFI System Partition")]
     EspName { name: String },
-    #[error("SOURCE_DATE_EPOCH: {source}")]
-    SourceDateEpoch { source: hadris_fs::PathError },
+    #[error(transparent)]
+    SourceDateEpoch(#[from] SourceDateError),
     #[error("the ISO writer failed: {source}")]
     Iso { source: hadris_fs::PathError },
 }
@@ -189,18 +192,16 @@ pub fn kernel_cmdline(label: &str, args: &[String]) -> Result<Vec<String>, Image
     Ok(cmdline)
 }
 
-/// The time every date in the image gets: `SOURCE_DATE_EPOCH` when set,
-/// else the kernel's modification time, which comes from its package and
-/// so stays the same when the same packages are built again.
-pub fn image_time(kernel: &Path) -> Result<DateTime, ImageError> {
-    if let Some(time) = hadris_fs::host::source_date_epoch()
-        .map_err(|source| ImageError::SourceDateEpoch { source })?
-    {
-        return Ok(time);
+/// The time every date of a volume made from `input` alone gets (a
+/// seed): `SOURCE_DATE_EPOCH` when set, else `input`'s modification time,
+/// which stays the same while the input does.
+pub fn image_time(input: &Path) -> Result<DateTime, ImageError> {
+    if let Some(date) = SourceDate::from_environment()? {
+        return Ok(date.date_time());
     }
-    let modified = fs::metadata(kernel)
+    let modified = fs::metadata(input)
         .and_then(|meta| meta.modified())
-        .map_err(ImageError::read(kernel))?;
+        .map_err(ImageError::read(input))?;
     let seconds = modified
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_secs());
@@ -220,7 +221,7 @@ fn read(path: &Path) -> Result<Vec<u8>, ImageError> {
 pub fn write_live_iso(spec: &LiveIsoSpec, output: &Path) -> Result<IsoReport, ImageError> {
     validate_label(&spec.label)?;
     let cmdline = kernel_cmdline(&spec.label, &spec.kernel_args)?;
-    let time = image_time(&spec.kernel)?;
+    let time = spec.time;
     let boot = &spec.bootloaders;
     let temp = |suffix: &str| temp_beside(output, suffix);
 

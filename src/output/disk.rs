@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::{OutputInputs, Written, has_initramfs_generator, single_file, write_file};
+use crate::configure;
 use crate::disk::ext4::{self, Ext4Spec};
 use crate::disk::gpt::Guid;
 use crate::disk::grub::{self, MenuEntry};
@@ -24,6 +25,7 @@ use crate::disk::swap;
 use crate::distro::{AssetFile, GrubLayout};
 use crate::image::{self, EspFile};
 use crate::initrd::{self, InitrdMode, InitrdOptions, Kernel};
+use crate::install::RootFs;
 use crate::interrupt;
 use crate::plan::{DiskFormat, DiskSettings};
 use crate::progress::human_bytes;
@@ -42,8 +44,7 @@ pub(super) fn write(
     let root = inputs.root;
     let grub_layout = inputs.distro.grub();
     let kernel = initrd::find_kernel(root).context("a disk image boots the image's kernel")?;
-    // Read now: the kernel's file moves with /boot when that is split off.
-    let time = image::image_time(&kernel.image)?;
+    let time = inputs.source_date.date_time();
     let kernel_path = kernel_in_boot(root, &kernel)?;
     let initramfs_path = initramfs_in_boot(inputs, &kernel)?;
 
@@ -115,6 +116,11 @@ pub(super) fn write(
         &inside(tree_of("/")?, "/etc/fstab")?,
         fstab(&layout)?.as_bytes(),
     )?;
+    // GRUB's files, its menu, fstab and the split-off mount points were
+    // written after the root's times were clamped: clamped again.
+    for (_, tree) in &trees {
+        configure::clamp_times(&RootFs::open(tree)?, &inputs.source_date)?;
+    }
 
     let staging = inputs.work.join("disk.raw");
     ui.step(format!(
@@ -166,6 +172,7 @@ pub(super) fn write(
                         uuid: &fs_uuid(partition)?,
                         label: mount.format.label.as_deref(),
                         extra_options: &words(mount.format.mkfsoptions.as_deref()),
+                        time: inputs.source_date.seconds,
                     },
                 )?,
                 FsType::Vfat => {

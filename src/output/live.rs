@@ -51,7 +51,13 @@ pub(super) fn compose(
     interrupt::check()?;
 
     let squashfs = staging.join("filesystem.squashfs");
-    pack_root(inputs.root, &squashfs, &settings.squashfs, ui)?;
+    // The root's times are clamped already; this also makes the build's
+    // time the squashfs's own creation time.
+    let options = SquashfsOptions {
+        clamp_mtime: Some(inputs.source_date.seconds_u32()),
+        ..settings.squashfs.clone()
+    };
+    pack_root(inputs.root, &squashfs, &options, ui)?;
     Ok(LiveParts {
         staging,
         kernel: initrd.kernel,

@@ -28,6 +28,7 @@ pub(super) fn write(
         kernel_args: settings.boot.kernel_args.clone(),
         timeout_secs: settings.boot.menu_timeout_secs,
         bootloaders,
+        time: inputs.source_date.date_time(),
     };
     let report = image::write_live_iso(&spec, output);
     spinner.finish_and_clear();

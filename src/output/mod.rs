@@ -18,6 +18,7 @@ use crate::chroot::Chroot;
 use crate::distro::{BootAsset, Distro, Resolution, UnpackedAssets};
 use crate::plan::{BuildPlan, OutputSpec};
 use crate::progress::Ui;
+use crate::source_date::SourceDate;
 
 /// One file an output wrote, as the closing message and `SHA256SUMS` give it.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ pub struct OutputInputs<'a> {
     /// The boot assets [`boot_assets`] asked for, unpacked.
     pub assets: &'a UnpackedAssets,
     pub resolution: &'a Resolution,
+    /// The build's time: every date the output writes.
+    pub source_date: SourceDate,
     pub distro: &'a dyn Distro,
     /// Runs the image's own programs (GRUB's `grub-mkimage`).
     pub chroot: &'a Chroot,

@@ -86,6 +86,10 @@ pub struct RpmInstallOptions {
     /// installation (rpm's default) or the later one's file wins
     /// (`rpm --replacefiles`).
     pub file_conflicts: FileConflicts,
+    /// What the database records as the install time (seconds since 1970):
+    /// the build's time, so the same build writes the same database; the
+    /// clock's when not given.
+    pub install_time: Option<u32>,
 }
 
 /// One installed package, in installation order.
@@ -169,9 +173,11 @@ pub fn install(
         })
         .collect::<Result<_, _>>()?;
     let order = order::install_order(&packages);
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32);
+    let now = options.install_time.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as u32)
+    });
     let dbpath_text = options
         .dbpath
         .clone()

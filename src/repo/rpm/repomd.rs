@@ -86,6 +86,22 @@ impl Repomd {
     pub fn record(&self, kind: &str) -> Option<&RepomdRecord> {
         self.records.iter().find(|r| r.kind == kind)
     }
+
+    /// The times it states, in seconds since 1970: the revision when it is
+    /// one (createrepo_c writes the time there; other tools may write any
+    /// text, which dates nothing) and each index file's timestamp.
+    pub fn dates(&self) -> Vec<i64> {
+        let revision = self
+            .revision
+            .as_deref()
+            .and_then(|text| text.parse::<i64>().ok());
+        let timestamps = self
+            .records
+            .iter()
+            .filter_map(|record| record.timestamp)
+            .filter_map(|seconds| i64::try_from(seconds).ok());
+        revision.into_iter().chain(timestamps).collect()
+    }
 }
 
 fn parse_record(data: &Element) -> Result<RepomdRecord, RepomdError> {
@@ -186,6 +202,20 @@ mod tests {
         let filelists = repomd.record("filelists").unwrap();
         assert_eq!(filelists.checksum.kind.name(), "sha512");
         assert_eq!(filelists.size, None);
+    }
+
+    #[test]
+    fn dates_are_the_numeric_revision_and_the_timestamps() {
+        let text = repomd_text().replace(
+            "<revision>1700000000</revision>",
+            "<revision>1700000900</revision>",
+        );
+        let repomd = Repomd::parse(text.as_bytes()).unwrap();
+        assert_eq!(repomd.dates(), vec![1_700_000_900, 1_700_000_000]);
+        // A revision that is not a time dates nothing.
+        let named = repomd_text().replace("1700000000</revision>", "fedora-40</revision>");
+        let repomd = Repomd::parse(named.as_bytes()).unwrap();
+        assert_eq!(repomd.dates(), vec![1_700_000_000]);
     }
 
     #[test]
