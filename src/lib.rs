@@ -27,5 +27,8 @@ pub mod progress;
 pub mod repo;
 pub mod resolve;
 pub mod sandbox;
+pub mod sbom;
 pub mod seed;
+pub mod sign;
 pub mod squashfs;
+pub mod verify;

@@ -8,6 +8,7 @@ use clap::Parser as _;
 
 use livecompose::cli::{
     AuditArgs, BuildArgs, Cli, Command, OutputFormat, RepositoryArgs, SeedArgs, SquashfsArgs,
+    VerifyArgs,
 };
 use livecompose::derive::{self, DeriveError};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Some(Command::Derive { master, child }) => derive_child(&master, &child),
         Some(Command::Commit { child, new_master }) => commit_child(&child, &new_master),
         Some(Command::Audit(args)) => audit_image(&args),
+        Some(Command::Verify(args)) => verify_dir(&args),
         Some(Command::Man { dir }) => write_man_pages(&dir),
         None => build(cli.build),
     };
@@ -130,6 +132,39 @@ fn audit_image(args: &AuditArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `livecompose verify`: bad input exits 2, a check that ran and failed 3
+/// (as an audit's findings), so CI tells a tampered output from a typo.
+fn verify_dir(args: &VerifyArgs) -> anyhow::Result<()> {
+    use livecompose::verify;
+    let keyring = args
+        .key
+        .as_deref()
+        .map(verify::load_key)
+        .transpose()
+        .map_err(bad_input)?;
+    let ui = Ui::new(args.quiet);
+    let verified = verify::verify(&args.dir, keyring.as_ref(), &ui).map_err(bad_input)??;
+    let signed = match &verified.signer {
+        Some(signer) => format!(
+            "SHA256SUMS signed by {}{}",
+            signer.primary_fingerprint,
+            signer
+                .user_id
+                .as_deref()
+                .map(|id| format!(" ({id})"))
+                .unwrap_or_default()
+        ),
+        None => "signature not checked (--no-signature)".to_owned(),
+    };
+    println!(
+        "{}: {} file{} intact; {signed}",
+        args.dir.display(),
+        verified.files,
+        if verified.files == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
 /// The audit read the image and found problems: exit 3, as a boot test
 /// that ran and failed, so CI tells it from a tool that could not run.
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +230,10 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
             .downcast_ref::<boottest::BootError>()
             .is_some_and(boottest::BootError::is_test_failure)
     });
-    if booted_and_failed || error.chain().any(|cause| cause.is::<AuditFailed>()) {
+    let checked_and_failed = error
+        .chain()
+        .any(|cause| cause.is::<AuditFailed>() || cause.is::<livecompose::verify::VerifyFailed>());
+    if booted_and_failed || checked_and_failed {
         ExitCode::from(3)
     } else if error.chain().any(|cause| cause.is::<BadInput>()) {
         ExitCode::from(2)
@@ -394,7 +432,15 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             "--config and --label are required to build an image (see --help)"
         )));
     };
-    let plan = plan(
+    // Read before the plan, so that a bad key stops the build before any
+    // download or work.
+    let sign_key = args
+        .sign_key
+        .as_deref()
+        .map(livecompose::sign::SigningKey::from_file)
+        .transpose()
+        .map_err(bad_input)?;
+    let mut plan = plan(
         &config,
         &args.repositories,
         OutputChoice {
@@ -407,6 +453,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             compress: args.compress,
         },
     )?;
+    plan.sign_key = sign_key;
     if args.dry_run {
         print!("{}", plan.describe());
         return Ok(());
