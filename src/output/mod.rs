@@ -16,10 +16,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::chroot::Chroot;
 use crate::distro::{BootAsset, Distro, Resolution, UnpackedAssets};
-use crate::install::RootFs;
 use crate::plan::{BuildPlan, OutputSpec};
 use crate::progress::Ui;
-use crate::sbom::{Bom, Component, Inventory};
+use crate::sbom::Bom;
 use crate::sign::{SigningKey, signature_path};
 
 /// One file an output wrote, as the closing message and `SHA256SUMS` give it.
@@ -227,51 +226,7 @@ fn sbom_paths(dir: &Path, label: &str) -> [PathBuf; 2] {
 /// The SBOM of the build, read from the repositories and the configured
 /// root (where Debian keeps licenses).
 fn bill_of_materials(inputs: &OutputInputs<'_>) -> anyhow::Result<Bom> {
-    let plan = inputs.plan;
-    let root = RootFs::open(inputs.root)?;
-    let inventory = inputs.distro.inventory(inputs.resolution, &root)?;
-    // The lead switches this to inputs.source_date when the reproducible-build work merges.
-    let created = source_date(&inventory)?;
-    let components = inputs
-        .resolution
-        .packages
-        .iter()
-        .zip(inventory.packages)
-        .map(|(package, facts)| Component {
-            name: package.name.clone(),
-            version: package.version.clone(),
-            architecture: package.architecture.clone(),
-            repository: package.repository.clone(),
-            url: package.url.clone(),
-            checksum: package.expected.checksum.clone(),
-            facts,
-        })
-        .collect();
-    Ok(Bom {
-        label: plan.label.clone(),
-        format: plan.output.name().to_owned(),
-        kickstart_sha256: crate::fetch::sha256_hex(plan.kickstart.render().as_bytes()),
-        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-        created,
-        repositories: inventory.repositories,
-        components,
-    })
-}
-
-/// The SBOM's time: `SOURCE_DATE_EPOCH` when set, else the newest date of
-/// the repositories' indexes (the same inputs, the same time), else the epoch.
-fn source_date(inventory: &Inventory) -> anyhow::Result<i64> {
-    match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) => value.trim().parse().with_context(|| {
-            format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds since 1970")
-        }),
-        Err(_) => Ok(inventory
-            .repositories
-            .iter()
-            .filter_map(|repository| repository.date)
-            .max()
-            .unwrap_or(0)),
-    }
+    Bom::of_build(inputs.plan, inputs.distro, inputs.resolution, inputs.root)
 }
 
 /// Writes `bom` as `LABEL.spdx.json` and `LABEL.cdx.json` in `dir`.

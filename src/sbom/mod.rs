@@ -16,9 +16,15 @@ mod cyclonedx;
 pub mod license;
 mod spdx;
 
+use std::path::Path;
+
+use anyhow::Context as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::checksum::{Checksum, ChecksumKind};
+use crate::distro::{Distro, Resolution};
+use crate::install::RootFs;
+use crate::plan::BuildPlan;
 
 pub use license::Expression;
 
@@ -85,6 +91,44 @@ pub struct Bom {
 }
 
 impl Bom {
+    /// The SBOM of a build: `plan`'s kickstart and label, the repositories
+    /// as `distro` read them, the packages of `resolution`, and what the
+    /// configured `root` says of them (where Debian keeps licenses).
+    pub fn of_build(
+        plan: &BuildPlan,
+        distro: &dyn Distro,
+        resolution: &Resolution,
+        root: &Path,
+    ) -> anyhow::Result<Bom> {
+        let root = RootFs::open(root)?;
+        let inventory = distro.inventory(resolution, &root)?;
+        // The lead switches this to inputs.source_date when the reproducible-build work merges.
+        let created = source_date(&inventory)?;
+        let components = resolution
+            .packages
+            .iter()
+            .zip(inventory.packages)
+            .map(|(package, facts)| Component {
+                name: package.name.clone(),
+                version: package.version.clone(),
+                architecture: package.architecture.clone(),
+                repository: package.repository.clone(),
+                url: package.url.clone(),
+                checksum: package.expected.checksum.clone(),
+                facts,
+            })
+            .collect();
+        Ok(Bom {
+            label: plan.label.clone(),
+            format: plan.output.name().to_owned(),
+            kickstart_sha256: crate::fetch::sha256_hex(plan.kickstart.render().as_bytes()),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created,
+            repositories: inventory.repositories,
+            components,
+        })
+    }
+
     /// The SPDX 2.3 JSON document.
     pub fn spdx_json(&self) -> Vec<u8> {
         pretty(&spdx::document(self))
@@ -152,6 +196,22 @@ impl Bom {
         }
         refs.sort();
         refs
+    }
+}
+
+/// The SBOM's time: `SOURCE_DATE_EPOCH` when set, else the newest date of
+/// the repositories' indexes (the same inputs, the same time), else the epoch.
+fn source_date(inventory: &Inventory) -> anyhow::Result<i64> {
+    match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => value.trim().parse().with_context(|| {
+            format!("SOURCE_DATE_EPOCH={value:?} is not a number of seconds since 1970")
+        }),
+        Err(_) => Ok(inventory
+            .repositories
+            .iter()
+            .filter_map(|repository| repository.date)
+            .max()
+            .unwrap_or(0)),
     }
 }
 

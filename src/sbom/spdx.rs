@@ -14,7 +14,7 @@ pub(super) fn document(bom: &Bom) -> Value {
         "name": bom.label,
         "downloadLocation": "NOASSERTION",
         "filesAnalyzed": false,
-        "primaryPackagePurpose": "OPERATING-SYSTEM",
+        "primaryPackagePurpose": "OPERATING_SYSTEM",
         "description": format!("The {} image {}, built by livecompose", bom.format, bom.label),
         "licenseConcluded": "NOASSERTION",
         "licenseDeclared": "NOASSERTION",
