@@ -20,11 +20,14 @@ use crate::squashfs::{self, Compression, SquashfsOptions, XzBcj};
     long_about = "Build bootable system images from a kickstart file.\n\n\
 livecompose reads a kickstart (commands, %packages, %post, %include), resolves the \
 packages from the repositories it names (Debian archives with `--suite`, or RPM \
-repositories), installs and configures a root filesystem, and writes an image.",
+repositories), installs and configures a root filesystem, and writes an image, \
+with its package list, its SBOMs (LABEL.spdx.json, SPDX 2.3; LABEL.cdx.json, \
+CycloneDX 1.6) and SHA256SUMS, signed with --sign-key.",
     after_help = "Examples:\n  \
 livecompose --config kickstarts/debian-minimal.ks --label Debian-mini\n  \
 livecompose --config kickstarts/debian-minimal.ks --label Debian-root --format dir --output /srv/roots\n  \
 livecompose --config kickstarts/debian-cloud.ks --label debian-12-cloud --format qcow2\n  \
+livecompose --config kickstarts/debian-minimal.ks --label Debian-mini --sign-key publisher.sec.asc\n  \
 livecompose --config ks.cfg --label Fedora18-mini --dry-run\n  \
 livecompose resolve --config ks.cfg\n  \
 livecompose validate --config ks.cfg\n  \
@@ -35,11 +38,12 @@ livecompose seed --user-data user-data --hostname web1 --output seed.iso\n  \
 livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
 livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n  \
 livecompose audit Debian-mini.iso\n  \
+livecompose verify . --key publisher.gpg\n  \
 livecompose man /usr/local/share/man/man1\n\n\
 Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, an input image, \
 an option, the command line); 3 `livecompose test` booted the image and it did not \
 reach the expected line, refused the SSH login, or a --run command failed; or `livecompose audit` \
-found a problem in the image.",
+found a problem in the image; or `livecompose verify` found a bad signature or a missing or changed file.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
