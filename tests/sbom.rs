@@ -103,9 +103,20 @@ impl Setup {
     /// `livecompose --format dir` into `out`, with `extra` arguments and
     /// `LIVECOMPOSE_SIGN_KEY` set to `env_key` when given.
     fn build(&self, out: &Path, extra: &[&str], env_key: Option<&Path>) -> Output {
+        self.build_labelled("rpmroot", out, extra, env_key)
+    }
+
+    /// [`Setup::build`] with another label.
+    fn build_labelled(
+        &self,
+        label: &str,
+        out: &Path,
+        extra: &[&str],
+        env_key: Option<&Path>,
+    ) -> Output {
         let mut command = Command::new(env!("CARGO_BIN_EXE_livecompose"));
         command
-            .args(["--config", self.ks.to_str().unwrap(), "--label", "rpmroot"])
+            .args(["--config", self.ks.to_str().unwrap(), "--label", label])
             .args(["--format", "dir", "--output"])
             .arg(out)
             .arg("--cache")
@@ -297,6 +308,16 @@ fn an_rpm_roots_sboms_validate_and_list_what_rpm_installed() {
         .output()
         .unwrap();
     assert!(checked.status.success(), "{}", text(&checked.stderr));
+    // A build beside it without a key changes the list: the signature of
+    // the old list goes, rather than stay wrong.
+    let run = setup.build_labelled("unsigned", &again, &[], None);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert!(!again.join("SHA256SUMS.sign").exists());
+    let sums = fs::read_to_string(again.join("SHA256SUMS")).unwrap();
+    assert!(
+        sums.contains("  rpmroot.spdx.json\n") && sums.contains("  unsigned.cdx.json\n"),
+        "{sums}"
+    );
 
     verify_catches_each_problem(&setup, &out);
 }

@@ -908,4 +908,25 @@ mod tests {
         );
         assert_eq!(usable_mirrors(&listed, false), ["https://b.example/os/"]);
     }
+
+    #[test]
+    fn purls_carry_the_epoch_and_the_images_distribution() {
+        let primary = r#"<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="2">
+<package type="rpm"><name>shadow-utils</name><arch>x86_64</arch><version epoch="2" ver="4.15.1" rel="3.fc40"/>
+<checksum type="sha256" pkgid="YES">1111111111111111111111111111111111111111111111111111111111111111</checksum>
+<size package="1" installed="1" archive="1"/><location href="s.rpm"/></package>
+<package type="rpm"><name>c++lib</name><arch>noarch</arch><version epoch="0" ver="1.0" rel="1"/>
+<checksum type="sha256" pkgid="YES">2222222222222222222222222222222222222222222222222222222222222222</checksum>
+<size package="1" installed="1" archive="1"/><location href="c.rpm"/></package>
+</metadata>"#;
+        let packages = crate::repo::rpm::primary::parse_primary(primary.as_bytes()).unwrap();
+        assert_eq!(
+            purl(&packages[0], Some("fedora"), Some("fedora-40")),
+            "pkg:rpm/fedora/shadow-utils@4.15.1-3.fc40?arch=x86_64&distro=fedora-40&epoch=2"
+        );
+        assert_eq!(
+            purl(&packages[1], None, None),
+            "pkg:rpm/c%2B%2Blib@1.0-1?arch=noarch"
+        );
+    }
 }
