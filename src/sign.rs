@@ -25,7 +25,7 @@ pub enum SignKeyError {
     )]
     Invalid { path: PathBuf, reason: String },
     #[error(
-        "--sign-key {}: the key is protected by a passphrase, which livecompose does not ask for; export an unprotected copy for the build machine (`gpg --pinentry-mode loopback --passphrase '' --export-secret-keys`) or remove the passphrase with `gpg --change-passphrase`", path.display()
+        "--sign-key {}: the key is protected by a passphrase, which livecompose does not ask for; give the build machine a copy without one (in a copy of the GnuPG home: `gpg --passwd KEYID` with an empty new passphrase, then `gpg --export-secret-keys KEYID`), or sign SHA256SUMS yourself afterwards (`gpg --detach-sign --armor -o SHA256SUMS.sign SHA256SUMS`)", path.display()
     )]
     Protected { path: PathBuf },
     #[error("--sign-key {}: the key has no secret key that may sign", path.display())]
