@@ -20,11 +20,14 @@ use crate::squashfs::{self, Compression, SquashfsOptions, XzBcj};
     long_about = "Build bootable system images from a kickstart file.\n\n\
 livecompose reads a kickstart (commands, %packages, %post, %include), resolves the \
 packages from the repositories it names (Debian archives with `--suite`, or RPM \
-repositories), installs and configures a root filesystem, and writes an image.",
+repositories), installs and configures a root filesystem, and writes an image, \
+with its package list, its SBOMs (LABEL.spdx.json, SPDX 2.3; LABEL.cdx.json, \
+CycloneDX 1.6) and SHA256SUMS, signed with --sign-key.",
     after_help = "Examples:\n  \
 livecompose --config kickstarts/debian-minimal.ks --label Debian-mini\n  \
 livecompose --config kickstarts/debian-minimal.ks --label Debian-root --format dir --output /srv/roots\n  \
 livecompose --config kickstarts/debian-cloud.ks --label debian-12-cloud --format qcow2\n  \
+livecompose --config kickstarts/debian-minimal.ks --label Debian-mini --sign-key publisher.sec.asc\n  \
 livecompose --config ks.cfg --label Fedora18-mini --dry-run\n  \
 livecompose resolve --config ks.cfg\n  \
 livecompose validate --config ks.cfg\n  \
@@ -35,6 +38,7 @@ livecompose seed --user-data user-data --hostname web1 --output seed.iso\n  \
 livecompose derive debian-12-cloud.qcow2 lab1.qcow2\n  \
 livecompose commit lab1.qcow2 debian-12-cloud-v2.qcow2\n  \
 livecompose audit Debian-mini.iso\n  \
+livecompose verify . --key publisher.gpg\n  \
 livecompose man /usr/local/share/man/man1\n  \
 SOURCE_DATE_EPOCH=1700000000 livecompose --config kickstarts/debian-minimal.ks --label Debian-mini\n\n\
 Reproducible: the same kickstart, repository state and options give byte-identical outputs. \
@@ -43,7 +47,7 @@ since 1970), else the newest date of the repositories' signed indexes; the build
 Exit status: 0 done; 1 the build or the tool failed; 2 the input is wrong (a kickstart, an input image, \
 an option, the command line); 3 `livecompose test` booted the image and it did not \
 reach the expected line, refused the SSH login, or a --run command failed; or `livecompose audit` \
-found a problem in the image.",
+found a problem in the image; or `livecompose verify` found a bad signature or a missing or changed file.",
     args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
@@ -220,6 +224,24 @@ livecompose audit debian-12-cloud.raw --allow-authorized-keys   # keys from the 
 In CI, --json prints {\"image\", \"findings\": [{\"kind\", \"path\", \"detail\"}], \"notes\"} whatever the result:\n  \
 livecompose audit out/Debian-mini.iso --json | jq -r '.findings[].path'")]
     Audit(AuditArgs),
+    /// Check an output directory against its SHA256SUMS and their signature.
+    ///
+    /// Verifies SHA256SUMS.sign against --key (a public key, armored or
+    /// binary, e.g. `gpg --export KEYID > KEY.gpg`), then reads every file
+    /// SHA256SUMS lists and compares its SHA-256. Every missing or changed
+    /// file is named, and a bad or missing signature too.
+    ///
+    /// A signature is required: give --key, or --no-signature to check the
+    /// checksums alone (which proves the files are intact, not who made
+    /// them). Exits 0 when everything verifies, 3 when something does not,
+    /// 2 when DIR has no SHA256SUMS or the key cannot be read.
+    #[command(after_help = "Examples:\n  \
+livecompose verify out --key publisher.gpg\n  \
+livecompose verify out/Debian-pxe --key publisher.asc   # --format squashfs keeps its list inside\n  \
+livecompose verify out --no-signature\n\n\
+The same checks with the usual tools:\n  \
+gpgv --keyring ./publisher.gpg out/SHA256SUMS.sign out/SHA256SUMS && (cd out && sha256sum -c SHA256SUMS)")]
+    Verify(VerifyArgs),
     /// Write the manual pages: livecompose(1) and one page per subcommand.
     ///
     /// The pages are made from this help text, so they never disagree with
@@ -256,6 +278,22 @@ livecompose cache --cache /srv/lc-cache --prune")]
 
 /// Where builds keep downloads between runs unless told `--cache`.
 pub const DEFAULT_CACHE_DIR: &str = "/var/cache/livecompose";
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The directory holding SHA256SUMS (and SHA256SUMS.sign).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The public key (or keyring) that must have signed SHA256SUMS.
+    #[arg(long, value_name = "FILE", required_unless_present = "no_signature")]
+    pub key: Option<PathBuf>,
+    /// Check the checksums without a signature.
+    #[arg(long, conflicts_with = "key")]
+    pub no_signature: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {
@@ -531,6 +569,13 @@ pub struct BuildArgs {
     /// How the live root is packed (`--format iso` and `squashfs`).
     #[command(flatten)]
     pub squashfs: SquashfsCodecArgs,
+
+    /// Sign SHA256SUMS with this OpenPGP secret key (armored or binary, no
+    /// passphrase): a detached, armored SHA256SUMS.sign beside it, as
+    /// Debian signs its checksum lists. The key is read before anything is
+    /// downloaded.
+    #[arg(long, value_name = "FILE", env = "LIVECOMPOSE_SIGN_KEY")]
+    pub sign_key: Option<PathBuf>,
 
     /// Read the kickstart and print the build plan, then stop without writing anything.
     #[arg(short = 'n', long)]

@@ -8,6 +8,7 @@ use clap::Parser as _;
 
 use livecompose::cli::{
     AuditArgs, BuildArgs, Cli, Command, OutputFormat, RepositoryArgs, SeedArgs, SquashfsArgs,
+    VerifyArgs,
 };
 use livecompose::derive::{self, DeriveError};
 use livecompose::kickstart::{self, Diagnostic, Parsed, Substitutions};
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
         Some(Command::Derive { master, child }) => derive_child(&master, &child),
         Some(Command::Commit { child, new_master }) => commit_child(&child, &new_master),
         Some(Command::Audit(args)) => audit_image(&args),
+        Some(Command::Verify(args)) => verify_dir(&args),
         Some(Command::Man { dir }) => write_man_pages(&dir),
         Some(Command::Cache { cache_dir, prune }) => show_or_prune_cache(&cache_dir, prune),
         None => build(cli.build),
@@ -132,6 +134,39 @@ fn audit_image(args: &AuditArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `livecompose verify`: bad input exits 2, a check that ran and failed 3
+/// (as an audit's findings), so CI tells a tampered output from a typo.
+fn verify_dir(args: &VerifyArgs) -> anyhow::Result<()> {
+    use livecompose::verify;
+    let keyring = args
+        .key
+        .as_deref()
+        .map(verify::load_key)
+        .transpose()
+        .map_err(bad_input)?;
+    let ui = Ui::new(args.quiet);
+    let verified = verify::verify(&args.dir, keyring.as_ref(), &ui).map_err(bad_input)??;
+    let signed = match &verified.signer {
+        Some(signer) => format!(
+            "SHA256SUMS signed by {}{}",
+            signer.primary_fingerprint,
+            signer
+                .user_id
+                .as_deref()
+                .map(|id| format!(" ({id})"))
+                .unwrap_or_default()
+        ),
+        None => "signature not checked (--no-signature)".to_owned(),
+    };
+    println!(
+        "{}: {} file{} intact; {signed}",
+        args.dir.display(),
+        verified.files,
+        if verified.files == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
 /// The input was wrong (a kickstart, an option), not the build: exit code 2,
 /// as for a usage error.
 #[derive(Debug, thiserror::Error)]
@@ -188,11 +223,10 @@ fn exit_code(error: &anyhow::Error) -> ExitCode {
             .downcast_ref::<boottest::BootError>()
             .is_some_and(boottest::BootError::is_test_failure)
     });
-    if booted_and_failed
-        || error
-            .chain()
-            .any(|cause| cause.is::<livecompose::audit::Failed>())
-    {
+    let checked_and_failed = error.chain().any(|cause| {
+        cause.is::<livecompose::audit::Failed>() || cause.is::<livecompose::verify::VerifyFailed>()
+    });
+    if booted_and_failed || checked_and_failed {
         ExitCode::from(3)
     } else if error.chain().any(|cause| cause.is::<BadInput>()) {
         ExitCode::from(2)
@@ -393,7 +427,15 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
     };
     // Checked before any work: a value that is not a time is the caller's.
     let source_date_epoch = SourceDate::from_environment().map_err(bad_input)?;
-    let plan = plan(
+    // Read before the plan, so that a bad key stops the build before any
+    // download or work.
+    let sign_key = args
+        .sign_key
+        .as_deref()
+        .map(livecompose::sign::SigningKey::from_file)
+        .transpose()
+        .map_err(bad_input)?;
+    let mut plan = plan(
         &config,
         &args.repositories,
         OutputChoice {
@@ -406,6 +448,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             compress: args.compress,
         },
     )?;
+    plan.sign_key = sign_key;
     if args.dry_run {
         print!("{}", plan.describe());
         return Ok(());

@@ -65,6 +65,8 @@ pub struct BuildPlan {
     /// What the plan does differently from what the kickstart says, at the
     /// kickstart's lines.
     pub warnings: Vec<Diagnostic>,
+    /// `--sign-key`: signs `SHA256SUMS` when set.
+    pub sign_key: Option<crate::sign::SigningKey>,
 }
 
 /// The output of a build, chosen by `--format` and checked with the
@@ -318,6 +320,7 @@ impl BuildPlan {
             ca_files: inputs.ca_files,
             kickstart,
             warnings,
+            sign_key: None,
         })
     }
 
@@ -388,6 +391,9 @@ impl BuildPlan {
         line(format!("scripts:      {}", ks.scripts.len()));
         for overlay in &self.overlays {
             line(format!("overlay:      {}", overlay.display()));
+        }
+        if let Some(key) = &self.sign_key {
+            line(format!("signed by:    {}", key.fingerprint()));
         }
         line(format!(
             "users:        {}",

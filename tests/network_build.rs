@@ -73,7 +73,16 @@ fn net_output_is_the_root_and_nothing_else_is_left() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, [LABEL.to_owned(), format!("{LABEL}.log")]);
+    // The root, its log, its SBOMs and their checksums.
+    let mut expected = vec![
+        LABEL.to_owned(),
+        format!("{LABEL}.log"),
+        format!("{LABEL}.spdx.json"),
+        format!("{LABEL}.cdx.json"),
+        "SHA256SUMS".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(left, expected);
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
     let out = built.output_dir.to_string_lossy();
     assert!(

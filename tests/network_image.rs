@@ -210,7 +210,7 @@ fn net_iso_rock_ridge_tree_and_volume_id_read_back() {
     fs::remove_file(copy).unwrap();
 
     let sums = fixture.iso.with_file_name("SHA256SUMS");
-    update_sha256sums(&[WrittenFile::read(&fixture.iso).unwrap()], &sums).unwrap();
+    update_sha256sums(&[WrittenFile::read(&fixture.iso).unwrap()], &sums, None).unwrap();
     run(Command::new("sha256sum")
         .arg("-c")
         .arg(&sums)

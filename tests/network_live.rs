@@ -1,7 +1,8 @@
 //! The live ISO end to end, as a user makes it: the README's command,
 //! `livecompose --config kickstarts/debian-minimal.ks --label LABEL`, against
-//! the real Debian archive; the result read back by the peers (xorriso,
-//! unsquashfs, sha256sum) and booted four ways by `livecompose test`.
+//! the real Debian archive, signed with `--sign-key`; the result read back by
+//! the peers (xorriso, unsquashfs, sha256sum, gpgv, the SBOM schemas) and
+//! booted four ways by `livecompose test`.
 //!
 //! Run with `cargo test --test network_live -- --ignored --nocapture` to see
 //! the build's stage lines and the boot times.
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{boot_to, build_image, extract_squashfs, run, xorriso};
+use common::{Gpg, boot_to, build_image, extract_squashfs, run, sbom, xorriso};
 use regex::Regex;
 
 const LABEL: &str = "LC-Live-Test";
@@ -22,6 +23,10 @@ const KICKSTART: &str = "kickstarts/debian-minimal.ks";
 
 struct Fixture {
     dir: tempfile::TempDir,
+    /// The public key of the key that signed `SHA256SUMS`, binary.
+    public_key: PathBuf,
+    /// Holds the signing key's home until the tests end.
+    _keys: tempfile::TempDir,
     iso: PathBuf,
     /// `live/filesystem.squashfs`, copied out of the ISO by xorriso.
     squashfs: PathBuf,
@@ -34,12 +39,30 @@ fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let dir = common::static_tempdir();
-        let stderr = build_image(Path::new(KICKSTART), LABEL, dir.path(), &[]);
+        let keys = common::static_tempdir();
+        let gpg = Gpg::new();
+        gpg.gen_key("Image Publisher <publisher@test.invalid>", "never");
+        let public_key = keys.path().join("publisher.gpg");
+        gpg.export(&["publisher@test.invalid"], false, &public_key);
+        let secret_key = keys.path().join("publisher.sec");
+        fs::write(
+            &secret_key,
+            gpg.run(&["--export-secret-keys", "publisher@test.invalid"]),
+        )
+        .expect("write the secret key");
+        let stderr = build_image(
+            Path::new(KICKSTART),
+            LABEL,
+            dir.path(),
+            &["--sign-key", secret_key.to_str().expect("a UTF-8 path")],
+        );
         let iso = dir.path().join(format!("{LABEL}.iso"));
         let squashfs = dir.path().join("filesystem.squashfs");
         extract_squashfs(&iso, &squashfs);
         Fixture {
             dir,
+            public_key,
+            _keys: keys,
             iso,
             squashfs,
             stderr,
@@ -73,7 +96,7 @@ fn net_live_example_kickstart_builds_without_warnings() {
 
 #[test]
 #[ignore = "end-to-end: builds an image from the Debian mirror"]
-fn net_live_output_is_the_iso_its_manifest_and_checksums_only() {
+fn net_live_output_is_the_iso_its_manifest_sboms_and_signed_checksums_only() {
     let fixture = fixture();
     let mut names: Vec<String> = fs::read_dir(fixture.dir.path())
         .expect("read output dir")
@@ -92,19 +115,78 @@ fn net_live_output_is_the_iso_its_manifest_and_checksums_only() {
     assert_eq!(
         names,
         [
+            "LC-Live-Test.cdx.json",
             "LC-Live-Test.iso",
             "LC-Live-Test.log",
             "LC-Live-Test.packages",
-            "SHA256SUMS"
+            "LC-Live-Test.spdx.json",
+            "SHA256SUMS",
+            "SHA256SUMS.sign"
         ]
     );
     let checked = run(Command::new("sha256sum")
         .args(["-c", "SHA256SUMS"])
         .current_dir(fixture.dir.path()));
     assert!(checked.contains(&format!("{LABEL}.iso: OK")), "{checked}");
+    for name in ["packages", "spdx.json", "cdx.json"] {
+        assert!(
+            checked.contains(&format!("{LABEL}.{name}: OK")),
+            "{checked}"
+        );
+    }
+    run(Command::new("gpgv")
+        .arg("--keyring")
+        .arg(&fixture.public_key)
+        .args(["SHA256SUMS.sign", "SHA256SUMS"])
+        .current_dir(fixture.dir.path()));
+    // The ISO, the manifest and the two SBOMs.
+    let verified = run(Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .arg("verify")
+        .arg(fixture.dir.path())
+        .arg("--key")
+        .arg(&fixture.public_key));
+    assert!(verified.contains("4 files intact"), "{verified}");
+}
+
+/// The SBOMs validate against the official schemas and list exactly the
+/// packages of the manifest (which the next test holds against dpkg).
+#[test]
+#[ignore = "end-to-end: builds an image from the Debian mirror"]
+fn net_live_sboms_validate_and_list_the_manifest() {
+    let dir = fixture().dir.path();
+    let spdx = dir.join(format!("{LABEL}.spdx.json"));
+    let cyclonedx = dir.join(format!("{LABEL}.cdx.json"));
+    sbom::validate_both(&spdx, &cyclonedx);
+    let manifest = sbom::manifest_packages(&dir.join(format!("{LABEL}.packages")));
+    assert_eq!(sbom::spdx_packages(&spdx), manifest);
+    assert_eq!(sbom::cyclonedx_packages(&cyclonedx), manifest);
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&spdx).expect("read the SPDX document"))
+            .expect("JSON");
+    let packages = doc["packages"].as_array().expect("packages");
+    let purl = |name: &str| {
+        packages
+            .iter()
+            .find(|p| p["name"] == name)
+            .and_then(|p| p["externalRefs"][0]["referenceLocator"].as_str())
+            .unwrap_or_else(|| panic!("no {name}"))
+            .to_owned()
+    };
+    // bookworm's Release says `Origin: Debian`, `Version: 12.x`.
+    let base_files = purl("base-files");
     assert!(
-        checked.contains(&format!("{LABEL}.packages: OK")),
-        "{checked}"
+        base_files.starts_with("pkg:deb/debian/base-files@12")
+            && base_files.ends_with("?arch=amd64&distro=debian-12"),
+        "{base_files}"
+    );
+    // Many Debian packages declare their license in a DEP-5 file.
+    let declared = packages
+        .iter()
+        .filter(|p| p["externalRefs"].is_array() && p["licenseDeclared"] != "NOASSERTION")
+        .count();
+    assert!(
+        declared > 20,
+        "only {declared} packages with a declared license"
     );
 }
 

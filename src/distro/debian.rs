@@ -24,7 +24,7 @@ use debversion::Version;
 
 use super::{
     AssetFile, AssetLocation, BootAsset, Distro, FetchedPackage, GrubLayout, NameFilter,
-    Resolution, ResolvedPackage, describe, glob_set,
+    Resolution, ResolvedPackage, dep5, describe, glob_set,
 };
 use crate::chroot::Chroot;
 use crate::configure::{
@@ -32,11 +32,12 @@ use crate::configure::{
 };
 use crate::fetch::Fetcher;
 use crate::install::bootstrap::{self, ToInstall};
-use crate::install::{DebPackage, RootFs};
+use crate::install::{DebPackage, InRootPath, RootFs};
 use crate::kickstart::sections::{PackageSpec, Packages};
 use crate::plan::{BuildPlan, PackageFormat};
-use crate::repo::{BinaryPackage, RepoSpec, Repository, SignaturePolicy, load_repository};
+use crate::repo::{BinaryPackage, Release, RepoSpec, Repository, SignaturePolicy, load_repository};
 use crate::resolve::{self, BaseSet, Candidate, Request, Requested};
+use crate::sbom::{Inventory, PackageFacts, SourceRepository, license, purl_encode};
 use crate::source_date::SourceDate;
 
 pub struct Debian<'p> {
@@ -378,6 +379,81 @@ impl Distro for Debian<'_> {
         }
         Ok(())
     }
+
+    fn inventory(&self, resolution: &Resolution, root: &RootFs) -> anyhow::Result<Inventory> {
+        let repositories = self
+            .repositories
+            .iter()
+            .map(|loaded| SourceRepository {
+                name: loaded.name.clone(),
+                url: loaded.repository.base_url.clone(),
+                index: loaded.repository.release_file,
+                index_sha256: loaded.repository.release_sha256.clone(),
+                date: loaded.repository.release.date,
+            })
+            .collect();
+        let mut packages = Vec::with_capacity(resolution.packages.len());
+        for package in &resolution.packages {
+            let release = &self
+                .repository(&package.repository)
+                .with_context(|| format!("{} comes from no known repository", package.name))?
+                .release;
+            // Debian declares licenses only in machine-readable copyright
+            // files, which dpkg installs under the package's own name.
+            let copyright = InRootPath::parse(format!("usr/share/doc/{}/copyright", package.name))?;
+            let license = root
+                .read(&copyright)
+                .ok()
+                .flatten()
+                .and_then(|bytes| dep5::declared_license(&String::from_utf8_lossy(&bytes)))
+                .and_then(|declared| license::to_spdx(&declared, &dep5::spdx_alias));
+            packages.push(PackageFacts {
+                purl: purl(package, release),
+                license,
+            });
+        }
+        Ok(Inventory {
+            repositories,
+            packages,
+        })
+    }
+}
+
+/// The package URL of a Debian package (purl specification, type `deb`):
+/// the vendor is the Release's `Origin`, the `distro` qualifier its major
+/// version (`debian-12`), else its codename or suite.
+fn purl(package: &ResolvedPackage, release: &Release) -> String {
+    let vendor = release
+        .origin
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .filter(|origin| {
+            !origin.is_empty()
+                && origin
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        })
+        .unwrap_or_else(|| "debian".to_owned());
+    let release_name = release
+        .version
+        .as_deref()
+        .and_then(|version| version.split('.').next())
+        .filter(|major| !major.is_empty())
+        .or(release.codename.as_deref())
+        .or(release.suite.as_deref());
+    let mut purl = format!(
+        "pkg:deb/{vendor}/{}@{}?arch={}",
+        purl_encode(&package.name),
+        purl_encode(&package.version),
+        purl_encode(&package.architecture)
+    );
+    if let Some(name) = release_name {
+        purl.push_str(&format!(
+            "&distro={}",
+            purl_encode(&format!("{vendor}-{name}"))
+        ));
+    }
+    purl
 }
 
 /// The resolver request for a kickstart's `%packages`, and notes about

@@ -6,6 +6,7 @@
 //! is decided once, from the package format of the plan's repositories.
 
 pub mod debian;
+pub mod dep5;
 pub mod rpm;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ use crate::install::{FileConflicts, InRootPath, RootFs};
 use crate::kickstart::sections::{PackageSpec, PackagesOptions};
 use crate::plan::{BuildPlan, PackageFormat, RepositorySpec};
 use crate::resolve::Requested;
+use crate::sbom::Inventory;
 use crate::source_date::SourceDate;
 
 /// One package the build will install.
@@ -225,6 +227,27 @@ pub trait Distro {
     /// Unpacks fetched packages into `dir` (checked as installed ones are),
     /// without running anything: boot assets for the build, not the image.
     fn unpack(&self, packages: &[FetchedPackage], dir: &Path) -> Result<(), anyhow::Error>;
+
+    /// What the SBOM says of the repositories as they were read, and of
+    /// each package of `resolution` (its purl and the license it declares,
+    /// read from the installed `root` where the distribution keeps it
+    /// there).
+    fn inventory(&self, resolution: &Resolution, root: &RootFs)
+    -> Result<Inventory, anyhow::Error>;
+}
+
+/// `KEY` of the image's `os-release` (`/etc/os-release`, else
+/// `/usr/lib/os-release`), unquoted; `None` when the image has none.
+pub(crate) fn os_release(root: &RootFs, key: &str) -> Option<String> {
+    let text = ["etc/os-release", "usr/lib/os-release"]
+        .iter()
+        .find_map(|path| root.read(&InRootPath::parse(path).ok()?).ok().flatten())?;
+    let text = String::from_utf8(text).ok()?;
+    text.lines().find_map(|line| {
+        let value = line.strip_prefix(key)?.strip_prefix('=')?.trim();
+        let value = value.trim_matches(|c| c == '"' || c == '\'');
+        (!value.is_empty()).then(|| value.to_owned())
+    })
 }
 
 /// The resolver's requests for `extra` packages an output needs in the

@@ -41,6 +41,7 @@ use crate::repo::rpm::{
 };
 use crate::repo::signature::{Keyring, verify_detached};
 use crate::resolve::{Requested, RpmCandidate, RpmRequest, resolve_rpm};
+use crate::sbom::{Inventory, PackageFacts, SourceRepository, license, purl_encode};
 use crate::source_date::SourceDate;
 
 pub struct Rpm<'p> {
@@ -58,6 +59,16 @@ struct LoadedRepository {
     repodata: Repodata,
     /// The `--gpgkey` that must sign its packages, if any.
     keyring: Option<Keyring>,
+    /// The `repomd.xml` the build used, for the SBOM.
+    repomd: RepomdState,
+}
+
+/// Which `repomd.xml` a repository was read from.
+#[derive(Debug, Clone)]
+struct RepomdState {
+    sha256: String,
+    /// The newest index timestamp it lists, in seconds since the epoch.
+    date: Option<i64>,
 }
 
 impl<'p> Rpm<'p> {
@@ -197,6 +208,7 @@ impl Distro for Rpm<'_> {
                 ));
             }
             let base_url = loaded.base_url;
+            let repomd = loaded.repomd;
             self.repositories.push(LoadedRepository {
                 name: spec.name.clone(),
                 base_url,
@@ -204,6 +216,7 @@ impl Distro for Rpm<'_> {
                 filter: NameFilter::new(spec)?,
                 repodata,
                 keyring,
+                repomd,
             });
         }
         // A path one repository's packages need may be listed only in
@@ -228,6 +241,7 @@ impl Distro for Rpm<'_> {
                         )
                     })?;
                 repository.base_url = loaded.base_url;
+                repository.repomd = loaded.repomd;
                 repository.repodata = repodata;
             }
         }
@@ -398,6 +412,80 @@ impl Distro for Rpm<'_> {
         }
         Ok(())
     }
+
+    fn inventory(&self, resolution: &Resolution, root: &RootFs) -> anyhow::Result<Inventory> {
+        let repositories = self
+            .repositories
+            .iter()
+            .map(|loaded| SourceRepository {
+                name: loaded.name.clone(),
+                url: loaded.base_url.clone(),
+                index: "repomd.xml",
+                index_sha256: loaded.repomd.sha256.clone(),
+                date: loaded.repomd.date,
+            })
+            .collect();
+        // repomd.xml names no distribution: the image's os-release does.
+        let vendor = super::os_release(root, "ID");
+        let distro = super::os_release(root, "VERSION_ID")
+            .zip(vendor.as_ref())
+            .map(|(version, id)| format!("{id}-{version}"));
+        let mut packages = Vec::with_capacity(resolution.packages.len());
+        for resolved in &resolution.packages {
+            // The package file's checksum is its id in the repodata.
+            let package = self
+                .repositories
+                .iter()
+                .filter(|loaded| loaded.name == resolved.repository)
+                .flat_map(|loaded| &loaded.repodata.packages)
+                .find(|package| package.checksum == resolved.expected.checksum)
+                .with_context(|| {
+                    format!(
+                        "{} {} is not in repository {}",
+                        resolved.name, resolved.version, resolved.repository
+                    )
+                })?;
+            packages.push(PackageFacts {
+                purl: purl(package, vendor.as_deref(), distro.as_deref()),
+                // RPM headers declare it; primary repeats it.
+                license: package
+                    .license
+                    .as_deref()
+                    .and_then(|declared| license::to_spdx(declared, &|_| None)),
+            });
+        }
+        Ok(Inventory {
+            repositories,
+            packages,
+        })
+    }
+}
+
+/// The package URL of an RPM package (purl specification, type `rpm`):
+/// `VERSION-RELEASE`, the epoch as a qualifier when it is not 0, and the
+/// vendor and `distro` from the image's os-release when it has one.
+fn purl(package: &RpmPackage, vendor: Option<&str>, distro: Option<&str>) -> String {
+    let evr = &package.evr;
+    let version = match &evr.release {
+        Some(release) => format!("{}-{release}", evr.version),
+        None => evr.version.clone(),
+    };
+    let namespace = vendor
+        .map(|v| format!("{}/", purl_encode(v)))
+        .unwrap_or_default();
+    let mut purl = format!(
+        "pkg:rpm/{namespace}{}@{}?arch={}",
+        purl_encode(&package.name),
+        purl_encode(&version),
+        purl_encode(&package.arch)
+    );
+    if let Some(distro) = distro {
+        purl.push_str(&format!("&distro={}", purl_encode(distro)));
+    }
+    if evr.epoch != 0 {
+        purl.push_str(&format!("&epoch={}", evr.epoch));
+    }
+    purl
 }
 
 /// Where Fedora's packages keep the boot assets: its busybox is linked
@@ -536,6 +624,7 @@ enum RepomdVouch {
 struct LoadedFrom {
     base_url: String,
     vouch: RepomdVouch,
+    repomd: RepomdState,
 }
 
 /// Reads one repository from the first of its mirrors that works, with
@@ -556,11 +645,12 @@ fn load_repository(
             mirrors.metalink.as_ref(),
             file_lists,
         ) {
-            Ok((vouch, repodata)) => {
+            Ok((vouch, repomd, repodata)) => {
                 return Ok((
                     LoadedFrom {
                         base_url: base,
                         vouch,
+                        repomd,
                     },
                     repodata,
                 ));
@@ -587,9 +677,10 @@ fn load_from(
     keyring: Option<&Keyring>,
     metalink: Option<&Metalink>,
     file_lists: FileLists,
-) -> anyhow::Result<(RepomdVouch, Repodata)> {
+) -> anyhow::Result<(RepomdVouch, RepomdState, Repodata)> {
     let repomd_url = format!("{base}repodata/repomd.xml");
     let repomd_bytes = fetcher.fetch_bytes(&repomd_url)?;
+    let repomd_sha256 = crate::fetch::sha256_hex(&repomd_bytes);
     let mut vouch = RepomdVouch::PackageSignaturesOnly;
     if let Some(metalink) = metalink {
         if !metalink.vouches_for(&repomd_bytes) {
@@ -615,6 +706,15 @@ fn load_from(
     }
     let repomd_path = PathBuf::from(&repomd_url);
     let repomd = parse_repomd(repomd_bytes.as_slice(), &repomd_path)?;
+    let state = RepomdState {
+        sha256: repomd_sha256,
+        date: repomd
+            .records
+            .iter()
+            .filter_map(|record| record.timestamp)
+            .max()
+            .and_then(|seconds| i64::try_from(seconds).ok()),
+    };
     let mut fetch = |record: &crate::repo::rpm::RepomdRecord| {
         let url = format!("{base}{}", record.location);
         let fetch_error = |source: Box<dyn std::error::Error + Send + Sync>| RepodataError::Fetch {
@@ -634,7 +734,7 @@ fn load_from(
     };
     if file_lists == FileLists::Full {
         let full = read_repodata(repomd, &repomd_path, FileLists::Full, &mut fetch)?;
-        return Ok((vouch, full));
+        return Ok((vouch, state, full));
     }
     let primary_only = read_repodata(
         repomd.clone(),
@@ -647,9 +747,9 @@ fn load_from(
     let packages: Vec<&RpmPackage> = primary_only.packages.iter().collect();
     if unlisted_file_dependencies(&packages) {
         let full = read_repodata(repomd, &repomd_path, FileLists::Full, &mut fetch)?;
-        Ok((vouch, full))
+        Ok((vouch, state, full))
     } else {
-        Ok((vouch, primary_only))
+        Ok((vouch, state, primary_only))
     }
 }
 
@@ -820,5 +920,26 @@ mod tests {
             ["http://a.example/os/", "https://b.example/os/"]
         );
         assert_eq!(usable_mirrors(&listed, false), ["https://b.example/os/"]);
+    }
+
+    #[test]
+    fn purls_carry_the_epoch_and_the_images_distribution() {
+        let primary = r#"<metadata xmlns="http://linux.duke.edu/metadata/common" xmlns:rpm="http://linux.duke.edu/metadata/rpm" packages="2">
+<package type="rpm"><name>shadow-utils</name><arch>x86_64</arch><version epoch="2" ver="4.15.1" rel="3.fc40"/>
+<checksum type="sha256" pkgid="YES">1111111111111111111111111111111111111111111111111111111111111111</checksum>
+<size package="1" installed="1" archive="1"/><location href="s.rpm"/></package>
+<package type="rpm"><name>c++lib</name><arch>noarch</arch><version epoch="0" ver="1.0" rel="1"/>
+<checksum type="sha256" pkgid="YES">2222222222222222222222222222222222222222222222222222222222222222</checksum>
+<size package="1" installed="1" archive="1"/><location href="c.rpm"/></package>
+</metadata>"#;
+        let packages = crate::repo::rpm::primary::parse_primary(primary.as_bytes()).unwrap();
+        assert_eq!(
+            purl(&packages[0], Some("fedora"), Some("fedora-40")),
+            "pkg:rpm/fedora/shadow-utils@4.15.1-3.fc40?arch=x86_64&distro=fedora-40&epoch=2"
+        );
+        assert_eq!(
+            purl(&packages[1], None, None),
+            "pkg:rpm/c%2B%2Blib@1.0-1?arch=noarch"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! `--format squashfs`: the live files apart, in one directory: the
 //! squashfs root, the kernel, the live initrd, the command line they boot
 //! with (the initrd finds the squashfs on a medium labelled with the
-//! label), the package list and `SHA256SUMS`.
+//! label), the package list, the SBOMs and `SHA256SUMS` (signed with
+//! `--sign-key`).
 
 use std::path::Path;
 
@@ -37,6 +38,7 @@ pub(super) fn write(
         &staging.join(MANIFEST_SUFFIX),
         manifest(inputs.resolution).as_bytes(),
     )?;
+    let bom = super::bill_of_materials(inputs)?;
     let mut files = Vec::new();
     for name in [
         "vmlinuz",
@@ -47,7 +49,9 @@ pub(super) fn write(
     ] {
         files.push(WrittenFile::read(&staging.join(name))?);
     }
-    update_sha256sums(&files, &staging.join(SHA256SUMS))?;
+    // Inside the directory, as everything of this output.
+    files.extend(super::write_sboms(&bom, staging, &plan.label)?);
+    update_sha256sums(&files, &staging.join(SHA256SUMS), plan.sign_key.as_ref())?;
     std::fs::rename(staging, output)
         .with_context(|| format!("cannot move the live files to {}", output.display()))?;
     // The files now live under `output`.

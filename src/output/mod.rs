@@ -18,6 +18,8 @@ use crate::chroot::Chroot;
 use crate::distro::{BootAsset, Distro, Resolution, UnpackedAssets};
 use crate::plan::{BuildPlan, OutputSpec};
 use crate::progress::Ui;
+use crate::sbom::Bom;
+use crate::sign::{SigningKey, signature_path};
 use crate::source_date::SourceDate;
 
 /// One file an output wrote, as the closing message and `SHA256SUMS` give it.
@@ -113,7 +115,19 @@ pub fn image_packages(output: &OutputSpec, distro: &dyn Distro) -> &'static [&'s
 /// Writes the plan's output to `output`.
 pub fn write(inputs: &OutputInputs<'_>, output: &Path) -> anyhow::Result<Written> {
     match &inputs.plan.output {
-        OutputSpec::Dir => dir::write(inputs.root, output),
+        OutputSpec::Dir => {
+            // Read from the root before it moves into place.
+            let bom = bill_of_materials(inputs)?;
+            let written = dir::write(inputs.root, output)?;
+            let plan = inputs.plan;
+            let sboms = write_sboms(&bom, &plan.output_dir, &plan.label)?;
+            update_sha256sums(
+                &sboms,
+                &plan.output_dir.join(SHA256SUMS),
+                plan.sign_key.as_ref(),
+            )?;
+            Ok(written)
+        }
         OutputSpec::LiveIso(settings) => live_iso::write(inputs, settings, output),
         OutputSpec::LiveFiles(settings) => live_files::write(inputs, settings, output),
         OutputSpec::Disk(settings) => disk::write(inputs, settings, output),
@@ -134,16 +148,23 @@ pub fn audited_image(output: &OutputSpec, written: &Written) -> PathBuf {
 pub const MANIFEST_SUFFIX: &str = "packages";
 
 /// Finishes an output that is one file in the output directory: its
-/// package list `LABEL.packages` beside it, and both in `SHA256SUMS`.
+/// package list `LABEL.packages` and its SBOMs beside it, and all in
+/// `SHA256SUMS`.
 fn single_file(inputs: &OutputInputs<'_>, output: &Path) -> anyhow::Result<Written> {
     let plan = inputs.plan;
     let manifest_path = manifest_path(plan);
     write_file_atomically(&manifest_path, manifest(inputs.resolution).as_bytes())?;
-    let files = vec![
+    let bom = bill_of_materials(inputs)?;
+    let mut files = vec![
         WrittenFile::read(output)?,
         WrittenFile::read(&manifest_path)?,
     ];
-    update_sha256sums(&files, &plan.output_dir.join(SHA256SUMS))?;
+    files.extend(write_sboms(&bom, &plan.output_dir, &plan.label)?);
+    update_sha256sums(
+        &files,
+        &plan.output_dir.join(SHA256SUMS),
+        plan.sign_key.as_ref(),
+    )?;
     Ok(Written {
         path: output.to_owned(),
         files,
@@ -187,14 +208,54 @@ fn parent_dir(path: &Path) -> &Path {
 }
 
 /// The files an output writes beside itself that are its alone (the
-/// package list), which must not exist before the build.
+/// package list, the SBOMs), which must not exist before the build.
 pub fn side_files(plan: &BuildPlan) -> Vec<PathBuf> {
+    let sboms = || sbom_paths(&plan.output_dir, &plan.label);
     match plan.output {
-        OutputSpec::Dir => Vec::new(),
-        OutputSpec::LiveIso(_) | OutputSpec::LiveFiles(_) | OutputSpec::Disk(_) => {
-            vec![manifest_path(plan)]
+        OutputSpec::Dir => sboms().to_vec(),
+        // Its SBOMs are inside the output directory.
+        OutputSpec::LiveFiles(_) => vec![manifest_path(plan)],
+        OutputSpec::LiveIso(_) | OutputSpec::Disk(_) => {
+            let mut files = vec![manifest_path(plan)];
+            files.extend(sboms());
+            files
         }
     }
+}
+
+/// The suffixes of the SBOMs: `LABEL.spdx.json` and `LABEL.cdx.json`.
+pub const SPDX_SUFFIX: &str = "spdx.json";
+pub const CYCLONEDX_SUFFIX: &str = "cdx.json";
+
+/// Where the SBOMs of `label` go in `dir`: SPDX, then CycloneDX.
+fn sbom_paths(dir: &Path, label: &str) -> [PathBuf; 2] {
+    [
+        dir.join(format!("{label}.{SPDX_SUFFIX}")),
+        dir.join(format!("{label}.{CYCLONEDX_SUFFIX}")),
+    ]
+}
+
+/// The SBOM of the build, read from the repositories and the configured
+/// root (where Debian keeps licenses).
+fn bill_of_materials(inputs: &OutputInputs<'_>) -> anyhow::Result<Bom> {
+    Bom::of_build(
+        inputs.plan,
+        inputs.distro,
+        inputs.resolution,
+        inputs.root,
+        &inputs.source_date,
+    )
+}
+
+/// Writes `bom` as `LABEL.spdx.json` and `LABEL.cdx.json` in `dir`.
+fn write_sboms(bom: &Bom, dir: &Path, label: &str) -> anyhow::Result<Vec<WrittenFile>> {
+    let [spdx, cyclonedx] = sbom_paths(dir, label);
+    write_file_atomically(&spdx, &bom.spdx_json())?;
+    write_file_atomically(&cyclonedx, &bom.cyclonedx_json())?;
+    Ok(vec![
+        WrittenFile::read(&spdx)?,
+        WrittenFile::read(&cyclonedx)?,
+    ])
 }
 
 fn manifest_path(plan: &BuildPlan) -> PathBuf {
@@ -227,7 +288,14 @@ pub const SHA256SUMS: &str = "SHA256SUMS";
 /// are kept (several images share an output directory); the list is
 /// replaced by rename, never left half written, and read and replaced under
 /// a lock on its directory, so two builds finishing at once lose no line.
-pub fn update_sha256sums(files: &[WrittenFile], out: &Path) -> anyhow::Result<()> {
+/// With `sign`, the new list is signed under the same lock
+/// (`SHA256SUMS.sign`); without, a signature of an earlier list is removed,
+/// as it no longer matches.
+pub fn update_sha256sums(
+    files: &[WrittenFile],
+    out: &Path,
+    sign: Option<&SigningKey>,
+) -> anyhow::Result<()> {
     let dir = parent_dir(out);
     let locked =
         std::fs::File::open(dir).with_context(|| format!("cannot open {}", dir.display()))?;
@@ -255,8 +323,18 @@ pub fn update_sha256sums(files: &[WrittenFile], out: &Path) -> anyhow::Result<()
         lines.insert(name.clone(), format!("{}  {name}", file.sha256));
     }
     let text: String = lines.values().map(|line| format!("{line}\n")).collect();
-    // The lock is released when `locked` closes, after the rename.
-    write_file_atomically(out, text.as_bytes())
+    // The lock is released when `locked` closes, after the renames.
+    write_file_atomically(out, text.as_bytes())?;
+    let signature = signature_path(out);
+    match sign {
+        Some(key) => write_file_atomically(&signature, &key.sign_file(out)?),
+        None => match std::fs::remove_file(&signature) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                Err(err).with_context(|| format!("cannot remove {}", signature.display()))
+            }
+            _ => Ok(()),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -271,14 +349,14 @@ mod tests {
         std::fs::write(&a, b"abc").unwrap();
         std::fs::write(&b, b"").unwrap();
         let sums = dir.path().join(SHA256SUMS);
-        update_sha256sums(&[WrittenFile::read(&b).unwrap()], &sums).unwrap();
-        update_sha256sums(&[WrittenFile::read(&a).unwrap()], &sums).unwrap();
+        update_sha256sums(&[WrittenFile::read(&b).unwrap()], &sums, None).unwrap();
+        update_sha256sums(&[WrittenFile::read(&a).unwrap()], &sums, None).unwrap();
         let both = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n\
                     e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855  b.iso\n";
         assert_eq!(std::fs::read_to_string(&sums).unwrap(), both);
         // A rebuilt image replaces its own line only.
         std::fs::write(&b, b"abc").unwrap();
-        update_sha256sums(&[WrittenFile::read(&b).unwrap()], &sums).unwrap();
+        update_sha256sums(&[WrittenFile::read(&b).unwrap()], &sums, None).unwrap();
         assert_eq!(
             std::fs::read_to_string(&sums).unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n\
@@ -297,7 +375,7 @@ mod tests {
                 let sums = sums.clone();
                 std::thread::spawn(move || {
                     let file = WrittenFile::read(&image).unwrap();
-                    update_sha256sums(&[file], &sums).unwrap();
+                    update_sha256sums(&[file], &sums, None).unwrap();
                 })
             })
             .collect();

@@ -90,6 +90,19 @@ pub fn format_utc(secs: i64) -> String {
     )
 }
 
+/// Formats seconds since the epoch as RFC 3339 in UTC (`2024-06-01T12:00:00Z`),
+/// the form SPDX and CycloneDX documents write.
+pub fn format_rfc3339(secs: i64) -> String {
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 // Howard Hinnant's algorithms for the proleptic Gregorian calendar.
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -159,5 +172,7 @@ mod tests {
             assert_eq!(parse_rfc2822(&format_utc(secs)), Ok(secs));
         }
         assert_eq!(format_utc(1_686_388_211), "Sat, 10 Jun 2023 09:10:11 UTC");
+        assert_eq!(format_rfc3339(1_686_388_211), "2023-06-10T09:10:11Z");
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
     }
 }

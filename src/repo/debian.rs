@@ -60,6 +60,11 @@ pub struct Repository {
     pub base_url: String,
     pub spec: RepoSpec,
     pub release: Release,
+    /// The file the Release was read from: `InRelease` or `Release`.
+    pub release_file: &'static str,
+    /// Its SHA-256 as downloaded: the repository state the build used, for
+    /// the SBOM.
+    pub release_sha256: String,
     /// Who signed the Release; `None` under [`SignaturePolicy::NoGpgCheck`].
     pub signer: Option<Signer>,
     pub packages: Vec<BinaryPackage>,
@@ -169,7 +174,7 @@ pub fn load_repository_at(
 ) -> Result<Repository, RepoError> {
     let base_url = spec.mirror.trim_end_matches('/').to_owned();
     let dists = format!("{base_url}/dists/{}/", spec.suite);
-    let (release_text, release_url, signer) =
+    let (release_text, release_url, release_sha256, signer) =
         fetch_release(&dists, &spec.suite, fetcher, policy, now)?;
     let release = Release::parse(&release_text).map_err(|source| RepoError::Release {
         url: release_url.clone(),
@@ -196,32 +201,40 @@ pub fn load_repository_at(
         base_url,
         spec: spec.clone(),
         release,
+        release_file: if release_url.ends_with("InRelease") {
+            "InRelease"
+        } else {
+            "Release"
+        },
+        release_sha256,
         signer,
         packages,
     })
 }
 
-/// Returns the Release text (only the signed part), its URL and the signer.
+/// Returns the Release text (only the signed part), its URL, the SHA-256
+/// of the file downloaded and the signer.
 fn fetch_release(
     dists: &str,
     suite: &str,
     fetcher: &Fetcher,
     policy: &SignaturePolicy,
     now: SystemTime,
-) -> Result<(String, String, Option<Signer>), RepoError> {
+) -> Result<(String, String, String, Option<Signer>), RepoError> {
     let inrelease_url = format!("{dists}InRelease");
     if let Some(bytes) = fetcher.fetch_optional(&inrelease_url)? {
+        let digest = crate::fetch::sha256_hex(&bytes);
         let text = String::from_utf8(bytes).map_err(|_| RepoError::NotUtf8 {
             url: inrelease_url.clone(),
         })?;
         return match policy {
             SignaturePolicy::Verify(keyring) => {
                 let verified = signature::verify_clearsigned(&text, keyring, &inrelease_url, now)?;
-                Ok((verified.text, inrelease_url, Some(verified.signer)))
+                Ok((verified.text, inrelease_url, digest, Some(verified.signer)))
             }
             SignaturePolicy::NoGpgCheck => {
                 let content = signature::clearsigned_content_unverified(&text, &inrelease_url)?;
-                Ok((content, inrelease_url, None))
+                Ok((content, inrelease_url, digest, None))
             }
         };
     }
@@ -251,10 +264,11 @@ fn fetch_release(
             )?)
         }
     };
+    let digest = crate::fetch::sha256_hex(&bytes);
     let text = String::from_utf8(bytes).map_err(|_| RepoError::NotUtf8 {
         url: release_url.clone(),
     })?;
-    Ok((text, release_url, signer))
+    Ok((text, release_url, digest, signer))
 }
 
 fn check_release(

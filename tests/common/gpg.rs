@@ -24,6 +24,11 @@ impl Gpg {
     }
 
     pub fn run(&self, args: &[&str]) -> Vec<u8> {
+        self.run_with_passphrase("", args)
+    }
+
+    /// [`Gpg::run`] for keys protected by `passphrase`.
+    pub fn run_with_passphrase(&self, passphrase: &str, args: &[&str]) -> Vec<u8> {
         let out = Command::new("gpg")
             .env("GNUPGHOME", self.home.path())
             .args([
@@ -32,7 +37,7 @@ impl Gpg {
                 "--pinentry-mode",
                 "loopback",
                 "--passphrase",
-                "",
+                passphrase,
             ])
             .args(args)
             .output()

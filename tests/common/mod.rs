@@ -10,6 +10,7 @@ pub mod dnf;
 mod gpg;
 pub mod http;
 pub mod rpmrepo;
+pub mod sbom;
 pub mod tls;
 #[allow(unused_imports)]
 pub use gpg::Gpg;

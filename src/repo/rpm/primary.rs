@@ -43,6 +43,8 @@ pub struct RpmPackage {
     pub package_size: u64,
     pub installed_size: u64,
     pub source_rpm: Option<String>,
+    /// The `License` tag of the package's header, as primary repeats it.
+    pub license: Option<String>,
     pub provides: Vec<Dependency>,
     pub requires: Vec<Dependency>,
     pub conflicts: Vec<Dependency>,
@@ -260,6 +262,10 @@ fn parse_package(pkg: &Element) -> Result<RpmPackage, PrimaryError> {
             .and_then(|f| f.child("sourcerpm"))
             .map(|s| s.text.trim().to_owned())
             .filter(|s| !s.is_empty()),
+        license: format
+            .and_then(|f| f.child("license"))
+            .map(|s| s.text.trim().to_owned())
+            .filter(|s| !s.is_empty()),
         provides: list("provides", false).map_err(fail)?,
         requires: list("requires", true).map_err(fail)?,
         conflicts: list("conflicts", false).map_err(fail)?,
@@ -360,6 +366,7 @@ mod tests {
   <size package="4096" installed="10000" archive="10500"/>
   <location xml:base="http://elsewhere/" href="Packages/t/tool-1.0-3.fc40.x86_64.rpm"/>
   <format>
+    <rpm:license>MIT AND GPL-2.0-or-later</rpm:license>
     <rpm:sourcerpm>tool-1.0-3.fc40.src.rpm</rpm:sourcerpm>
     <rpm:provides>
       <rpm:entry name="tool" flags="EQ" epoch="2" ver="1.0" rel="3.fc40"/>
@@ -390,6 +397,7 @@ mod tests {
         assert_eq!(p.location_base.as_deref(), Some("http://elsewhere/"));
         assert_eq!((p.package_size, p.installed_size), (4096, 10000));
         assert_eq!(p.source_rpm.as_deref(), Some("tool-1.0-3.fc40.src.rpm"));
+        assert_eq!(p.license.as_deref(), Some("MIT AND GPL-2.0-or-later"));
         assert_eq!(p.provides.len(), 2);
         assert_eq!(p.provides[0].to_string(), "tool = 2:1.0-3.fc40");
         assert!(p.requires[0].pre && p.requires[0].is_file());

@@ -19,6 +19,7 @@ fn pkg(text: &str) -> RpmPackage {
         package_size: 1,
         installed_size: 1,
         source_rpm: None,
+        license: None,
         provides: Vec::new(),
         requires: Vec::new(),
         conflicts: Vec::new(),
