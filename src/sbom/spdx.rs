@@ -153,6 +153,18 @@ fn relationship(from: &str, kind: &str, to: &str) -> Value {
     })
 }
 
+/// A URL as SPDX 2.3 allows it for a download location (http, https, ftp
+/// and the version-control forms): a `file://` repository (a local mirror)
+/// has no location anyone else can download from, so it is NOASSERTION.
+fn download_location(url: &str) -> &str {
+    const SCHEMES: [&str; 3] = ["http://", "https://", "ftp://"];
+    if SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+        url
+    } else {
+        "NOASSERTION"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::bom;
@@ -182,17 +194,5 @@ mod tests {
             "LicenseRef-odd"
         );
         assert_eq!(doc["creationInfo"]["created"], "2023-06-10T09:10:11Z");
-    }
-}
-
-/// A URL as SPDX 2.3 allows it for a download location (http, https, ftp
-/// and the version-control forms): a `file://` repository (a local mirror)
-/// has no location anyone else can download from, so it is NOASSERTION.
-fn download_location(url: &str) -> &str {
-    const SCHEMES: [&str; 3] = ["http://", "https://", "ftp://"];
-    if SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
-        url
-    } else {
-        "NOASSERTION"
     }
 }
