@@ -379,6 +379,9 @@ impl BuildPlan {
             self.output_path().display(),
             self.output.name()
         ));
+        if let OutputSpec::Pxe(pxe) = &self.output {
+            line(format!("served at:    {}", pxe.url));
+        }
         if let OutputSpec::Disk(disk) = &self.output {
             let size = disk
                 .size

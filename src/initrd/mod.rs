@@ -111,6 +111,9 @@ pub const NETWORK_MODULES: &[&str] = &[
     "8139too",
     "tg3",
     "bnx2",
+    // bnx2x's libcrc32c asks the crypto API for crc32c at load time, a soft
+    // dependency modules.dep does not list.
+    "crc32c_generic",
     "bnx2x",
     "vmxnet3",
 ];
