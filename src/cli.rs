@@ -16,7 +16,7 @@ use crate::squashfs::{self, Compression, SquashfsOptions, XzBcj};
 #[command(
     name = "livecompose",
     version,
-    about = "Build bootable system images (live ISO, cloud disk image, root directory) from a kickstart file",
+    about = "Build bootable system images (live ISO, network boot files, cloud disk image, root directory) from a kickstart file",
     long_about = "Build bootable system images from a kickstart file.\n\n\
 livecompose reads a kickstart (commands, %packages, %post, %include), resolves the \
 packages from the repositories it names (Debian archives with `--suite`, or RPM \

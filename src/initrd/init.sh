@@ -291,6 +291,7 @@ fetch_squashfs() {
 		sleep 3
 		attempt=$((attempt + 1))
 	done
+	rm -f /run/livecompose-wget.log
 	got=$(stat -c %s "$squashfs")
 	say "fetched $fetch: $got bytes"
 	if [ -n "$size" ] && [ "$got" != "$size" ]; then
