@@ -207,7 +207,7 @@ fn net_missing_label_explains_and_gives_a_shell() {
     let _lock = one_boot_at_a_time();
     let mut qemu = boot(fixture, "");
     qemu.wait_for(
-        "neither livecompose.label=LABEL (a live medium) nor root= (a disk) is on the kernel command line",
+        "neither livecompose.fetch=URL (a netboot), livecompose.label=LABEL (a live medium) nor root= (a disk) is on the kernel command line",
         0,
         BOOT_TIMEOUT,
     );
