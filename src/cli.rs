@@ -16,7 +16,7 @@ use crate::squashfs::{self, Compression, SquashfsOptions, XzBcj};
 #[command(
     name = "livecompose",
     version,
-    about = "Build bootable system images (live ISO, cloud disk image, root directory) from a kickstart file",
+    about = "Build bootable system images (live ISO, network boot files, cloud disk image, root directory) from a kickstart file",
     long_about = "Build bootable system images from a kickstart file.\n\n\
 livecompose reads a kickstart (commands, %packages, %post, %include), resolves the \
 packages from the repositories it names (Debian archives with `--suite`, or RPM \
@@ -28,6 +28,7 @@ livecompose --config kickstarts/debian-minimal.ks --label Debian-mini\n  \
 livecompose --config kickstarts/debian-minimal.ks --label Debian-root --format dir --output /srv/roots\n  \
 livecompose --config kickstarts/debian-cloud.ks --label debian-12-cloud --format qcow2\n  \
 livecompose --config kickstarts/debian-minimal.ks --label Debian-mini --sign-key publisher.sec.asc\n  \
+livecompose --config kickstarts/debian-minimal.ks --label lc --format pxe --pxe-url http://192.168.1.10/lc\n  \
 livecompose --config ks.cfg --label Fedora18-mini --dry-run\n  \
 livecompose resolve --config ks.cfg\n  \
 livecompose validate --config ks.cfg\n  \
@@ -566,7 +567,17 @@ pub struct BuildArgs {
     #[arg(long)]
     pub compress: bool,
 
-    /// How the live root is packed (`--format iso` and `squashfs`).
+    /// Where the `--format pxe` directory will be served over HTTP, as
+    /// clients will fetch it: `http://`, an IPv4 address (the initrd's
+    /// wget resolves no names), an optional port and path, e.g.
+    /// http://192.168.1.10/live/LABEL. The boot scripts and the kernel
+    /// command line name the files under it [default:
+    /// http://10.0.2.2:8080/LABEL: qemu's user-mode network reaching a web
+    /// server on the host's port 8080 that serves the output directory].
+    #[arg(long, value_name = "URL")]
+    pub pxe_url: Option<String>,
+
+    /// How the live root is packed (`--format iso`, `squashfs` and `pxe`).
     #[command(flatten)]
     pub squashfs: SquashfsCodecArgs,
 
@@ -599,6 +610,13 @@ pub enum OutputFormat {
     /// live initrd and the kernel command line they boot with (the initrd
     /// finds the squashfs on a medium labelled LABEL).
     Squashfs,
+    /// A directory a PXE or HTTP server serves as it is: kernel, live
+    /// initrd, squashfs, an iPXE script (boot.ipxe), PXELINUX
+    /// (lpxelinux.0, ldlinux.c32, pxelinux.cfg/default), iPXE for UEFI
+    /// clients (ipxe.efi), the package list, SHA256SUMS and a README. The
+    /// initrd fetches the squashfs over HTTP from --pxe-url, checks its size
+    /// and SHA-256, and runs it from RAM.
+    Pxe,
     /// A sparse raw disk image that boots with BIOS and UEFI, partitioned
     /// by the kickstart's part/reqpart/autopart (default: BIOS boot, ESP,
     /// root last).

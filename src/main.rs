@@ -350,6 +350,7 @@ struct OutputChoice {
     squashfs: SquashfsOptions,
     disk_size: Option<u64>,
     compress: bool,
+    pxe_url: Option<String>,
 }
 
 /// The plan for a kickstart: what `build` and `resolve` share.
@@ -374,6 +375,7 @@ fn plan(
         squashfs: output.squashfs,
         disk_size: output.disk_size,
         compress: output.compress,
+        pxe_url: output.pxe_url,
         ca_files: repositories.ca_files.clone(),
     };
     let plan = BuildPlan::new(parsed.kickstart, inputs).map_err(bad_input)?;
@@ -394,6 +396,7 @@ fn resolve(config: &std::path::Path, repositories: RepositoryArgs) -> anyhow::Re
             squashfs: SquashfsOptions::default(),
             disk_size: None,
             compress: false,
+            pxe_url: None,
         },
     )?;
     let ui = Ui::new(repositories.quiet);
@@ -446,6 +449,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
             squashfs: args.squashfs.options().map_err(bad_input)?,
             disk_size: args.disk_size,
             compress: args.compress,
+            pxe_url: args.pxe_url,
         },
     )?;
     plan.sign_key = sign_key;

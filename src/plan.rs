@@ -10,6 +10,7 @@ use crate::fetch::{CertificateCheck, Transport, TransportError, check_proxy};
 use crate::image::{self, ImageError};
 use crate::kickstart::commands::{RepoLocation, SourceOptions};
 use crate::kickstart::{Diagnostic, ExpandError, InstallSource, Kickstart, Origin, Substitutions};
+use crate::output;
 use crate::squashfs::SquashfsOptions;
 
 /// The package format of the image; it picks the distribution back end.
@@ -79,6 +80,9 @@ pub enum OutputSpec {
     LiveIso(LiveSettings),
     /// The live files apart: squashfs, kernel, live initrd, command line.
     LiveFiles(LiveSettings),
+    /// The live files as a PXE or HTTP server serves them, with the boot
+    /// loaders and their configurations.
+    Pxe(PxeSettings),
     /// A disk image that boots with BIOS and UEFI.
     Disk(DiskSettings),
 }
@@ -110,6 +114,7 @@ impl OutputSpec {
             Self::Dir => "dir",
             Self::LiveIso(_) => "iso",
             Self::LiveFiles(_) => "squashfs",
+            Self::Pxe(_) => "pxe",
             Self::Disk(disk) => match disk.format {
                 DiskFormat::Raw => "raw",
                 DiskFormat::Qcow2 { .. } => "qcow2",
@@ -122,7 +127,7 @@ impl OutputSpec {
         match self {
             Self::LiveIso(_) => format!("{label}.iso"),
             Self::Disk(_) => format!("{label}.{}", self.name()),
-            Self::Dir | Self::LiveFiles(_) => label.to_owned(),
+            Self::Dir | Self::LiveFiles(_) | Self::Pxe(_) => label.to_owned(),
         }
     }
 
@@ -130,7 +135,7 @@ impl OutputSpec {
     /// the distribution's initramfs would be dead weight in it.
     pub fn boots_live(&self) -> bool {
         match self {
-            Self::LiveIso(_) | Self::LiveFiles(_) => true,
+            Self::LiveIso(_) | Self::LiveFiles(_) | Self::Pxe(_) => true,
             Self::Dir | Self::Disk(_) => false,
         }
     }
@@ -170,6 +175,23 @@ pub struct LiveSettings {
     pub squashfs: SquashfsOptions,
 }
 
+/// A live image served over the network.
+#[derive(Debug, Clone)]
+pub struct PxeSettings {
+    pub live: LiveSettings,
+    /// Where the output directory will be served (`--pxe-url`), checked,
+    /// without a trailing `/`.
+    pub url: String,
+}
+
+/// Where `--format pxe` expects to be served without `--pxe-url`: the
+/// address under which qemu's user-mode network reaches the host, and a
+/// web server on its port 8080 serving the output directory (`python3 -m
+/// http.server 8080` run there).
+pub fn default_pxe_url(label: &str) -> String {
+    format!("http://10.0.2.2:8080/{label}")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     #[error(transparent)]
@@ -205,6 +227,10 @@ pub enum PlanError {
     CompressNeedsQcow2,
     #[error("--disk-size applies to --format raw and qcow2 only")]
     DiskSizeNeedsDisk,
+    #[error("--pxe-url applies to --format pxe only")]
+    PxeUrlNeedsPxe,
+    #[error("--pxe-url {url}: {reason}")]
+    PxeUrl { url: String, reason: &'static str },
     #[error("{origin}: {error}")]
     Proxy {
         origin: Origin,
@@ -241,6 +267,8 @@ pub struct PlanInputs {
     pub disk_size: Option<u64>,
     /// `--compress` (qcow2).
     pub compress: bool,
+    /// `--pxe-url`.
+    pub pxe_url: Option<String>,
     /// `--ca`.
     pub ca_files: Vec<PathBuf>,
 }
@@ -258,9 +286,10 @@ impl BuildPlan {
         let output = output_spec(&kickstart, &inputs)?;
         let mut warnings = match &output {
             OutputSpec::Disk(disk) => disk.layout.warnings.clone(),
-            OutputSpec::Dir | OutputSpec::LiveIso(_) | OutputSpec::LiveFiles(_) => {
-                partitioning_unused(&kickstart, output.name())
-            }
+            OutputSpec::Dir
+            | OutputSpec::LiveIso(_)
+            | OutputSpec::LiveFiles(_)
+            | OutputSpec::Pxe(_) => partitioning_unused(&kickstart, output.name()),
         };
         if let Some(missing) = inputs.overlays.iter().find(|dir| !dir.is_dir()) {
             return Err(PlanError::Overlay(missing.clone()));
@@ -353,6 +382,9 @@ impl BuildPlan {
             self.output_path().display(),
             self.output.name()
         ));
+        if let OutputSpec::Pxe(pxe) = &self.output {
+            line(format!("served at:    {}", pxe.url));
+        }
         if let OutputSpec::Disk(disk) = &self.output {
             let size = disk
                 .size
@@ -451,10 +483,23 @@ fn output_spec(kickstart: &Kickstart, inputs: &PlanInputs) -> Result<OutputSpec,
     {
         return Err(PlanError::DiskSizeNeedsDisk);
     }
+    if inputs.pxe_url.is_some() && inputs.format != OutputFormat::Pxe {
+        return Err(PlanError::PxeUrlNeedsPxe);
+    }
+    let pxe = || -> Result<OutputSpec, PlanError> {
+        let url = inputs
+            .pxe_url
+            .clone()
+            .unwrap_or_else(|| default_pxe_url(&inputs.label));
+        let url =
+            output::check_pxe_url(&url).map_err(|reason| PlanError::PxeUrl { url, reason })?;
+        Ok(OutputSpec::Pxe(PxeSettings { live: live()?, url }))
+    };
     Ok(match inputs.format {
         OutputFormat::Dir => OutputSpec::Dir,
         OutputFormat::Iso => OutputSpec::LiveIso(live()?),
         OutputFormat::Squashfs => OutputSpec::LiveFiles(live()?),
+        OutputFormat::Pxe => pxe()?,
         OutputFormat::Raw => disk(DiskFormat::Raw)?,
         OutputFormat::Qcow2 => disk(DiskFormat::Qcow2 {
             compress: inputs.compress,
@@ -629,6 +674,7 @@ mod tests {
             squashfs: SquashfsOptions::default(),
             disk_size: None,
             compress: false,
+            pxe_url: None,
             ca_files: Vec::new(),
         }
     }
@@ -742,6 +788,40 @@ mod tests {
         let boot = live(KS);
         assert!(boot.kernel_args.is_empty());
         assert_eq!(boot.menu_timeout_secs, DEFAULT_MENU_TIMEOUT_SECS);
+    }
+
+    #[test]
+    fn pxe_url_is_checked_defaulted_and_only_for_pxe() {
+        let build = |format: OutputFormat, url: Option<&str>| {
+            let parsed = parse_text(Path::new("p.ks"), KS).expect("test kickstart parses");
+            let mut inputs = inputs("Net-1");
+            inputs.format = format;
+            inputs.pxe_url = url.map(str::to_owned);
+            BuildPlan::new(parsed.kickstart, inputs)
+        };
+        let url = |plan: BuildPlan| match plan.output {
+            OutputSpec::Pxe(pxe) => pxe.url,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            url(build(OutputFormat::Pxe, None).unwrap()),
+            "http://10.0.2.2:8080/Net-1"
+        );
+        assert_eq!(
+            url(build(OutputFormat::Pxe, Some("http://192.168.1.5/live/")).unwrap()),
+            "http://192.168.1.5/live"
+        );
+        let plan = build(OutputFormat::Pxe, None).unwrap();
+        assert_eq!(plan.output.name(), "pxe");
+        assert!(plan.output.boots_live());
+        assert_eq!(plan.output_path(), Path::new("./Net-1"));
+        assert!(matches!(
+            build(OutputFormat::Squashfs, Some("http://10.0.0.1/")),
+            Err(PlanError::PxeUrlNeedsPxe)
+        ));
+        let err = build(OutputFormat::Pxe, Some("http://boot.example/x")).unwrap_err();
+        assert!(matches!(err, PlanError::PxeUrl { .. }), "{err}");
+        assert!(err.to_string().contains("IPv4 address"), "{err}");
     }
 
     #[test]

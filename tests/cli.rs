@@ -144,17 +144,11 @@ fn help_offers_only_the_formats_that_build() {
         .collect::<Vec<_>>()
         .join(" ");
     assert!(
-        short.contains("[possible values: iso, dir, squashfs, raw, qcow2]"),
+        short.contains("[possible values: iso, dir, squashfs, pxe, raw, qcow2]"),
         "{short}"
     );
     let out = livecompose(&["--help"], dir.path());
-    let help = text(&out.stdout);
-    for absent in ["PXE", "pxe"] {
-        assert!(
-            !help.contains(absent),
-            "--help mentions {absent}, which does not build:\n{help}"
-        );
-    }
+    assert!(text(&out.stdout).contains("--pxe-url <URL>"));
     write(dir.path(), "d.ks", "url --url=$mirror --suite=bookworm\n");
     let out = livecompose(
         &["-c", "d.ks", "-l", "Test-1", "--format", "vmdk"],
@@ -162,6 +156,39 @@ fn help_offers_only_the_formats_that_build() {
     );
     assert_eq!(out.status.code(), Some(2), "a usage error");
     assert!(text(&out.stderr).contains("invalid value 'vmdk'"));
+    assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
+}
+
+#[test]
+fn pxe_url_is_checked_before_any_work_and_shown_by_the_dry_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "d.ks", "url --url=$mirror --suite=bookworm\n");
+    let run = |format: &str, url: Option<&str>| {
+        let mut args = vec!["-c", "d.ks", "-l", "Net-1", "--format", format];
+        args.extend(url.map(|url| ["--pxe-url", url]).into_iter().flatten());
+        args.extend(["--mirror", "http://mirror.example/debian", "--dry-run"]);
+        livecompose(&args, dir.path())
+    };
+    assert_fails_with(
+        &run("pxe", Some("http://boot.example/lc")),
+        BAD_INPUT,
+        "--pxe-url http://boot.example/lc: the host must be an IPv4 address",
+    );
+    assert_fails_with(
+        &run("squashfs", Some("http://10.0.0.1/lc")),
+        BAD_INPUT,
+        "--pxe-url applies to --format pxe only",
+    );
+    let out = run("pxe", None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan = text(&out.stdout);
+    assert!(plan.contains("Net-1 (pxe)"), "{plan}");
+    assert!(
+        plan.contains("served at:    http://10.0.2.2:8080/Net-1"),
+        "{plan}"
+    );
+    let out = run("pxe", Some("http://192.168.1.10/lc/"));
+    assert!(text(&out.stdout).contains("served at:    http://192.168.1.10/lc\n"));
     assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 1);
 }
 

@@ -6,13 +6,14 @@
 //! Run with `cargo test --test network_initrd -- --ignored --nocapture` to
 //! see the initrd's size and the time to the login prompt.
 
-use std::io::{Read, Write};
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::process::Command;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-mod common;
+use common::qemu::{Qemu, one_boot_at_a_time};
 
 use livecompose::initrd::{self, InitrdMode, InitrdOptions, LABEL_ARG, SQUASHFS_PATH};
 
@@ -105,24 +106,10 @@ fn fixture() -> &'static Fixture {
     })
 }
 
-/// qemu under TCG on two shared cores: one boot at a time.
-fn one_boot_at_a_time() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// A qemu booting the fixture's kernel and initrd with the ISO as a CD; the
-/// serial console is its stdin and stdout. Killed when dropped.
-struct Qemu {
-    child: Child,
-    stdin: ChildStdin,
-    console: Arc<Mutex<String>>,
-    started: Instant,
-}
-
-impl Qemu {
-    fn boot(fixture: &Fixture, append: &str) -> Self {
-        let mut child = Command::new("qemu-system-x86_64")
+/// A qemu booting the fixture's kernel and initrd with the ISO as a CD.
+fn boot(fixture: &Fixture, append: &str) -> Qemu {
+    Qemu::spawn(
+        Command::new("qemu-system-x86_64")
             .args(["-accel", "tcg", "-m", "1024", "-nographic", "-no-reboot"])
             .arg("-kernel")
             .arg(&fixture.initrd.kernel)
@@ -130,81 +117,8 @@ impl Qemu {
             .arg(&fixture.initrd.path)
             .args(["-append", &format!("console=ttyS0 panic=-1 {append}")])
             .arg("-cdrom")
-            .arg(&fixture.iso)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("qemu-system-x86_64 (package qemu-system-x86; tests/run installs it)");
-        let stdin = child.stdin.take().expect("stdin");
-        let mut stdout = child.stdout.take().expect("stdout");
-        let console = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&console);
-        std::thread::spawn(move || {
-            let mut buf = [0; 4096];
-            while let Ok(n @ 1..) = stdout.read(&mut buf) {
-                let text = String::from_utf8_lossy(&buf[..n]);
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(&text);
-            }
-        });
-        Self {
-            child,
-            stdin,
-            console,
-            started: Instant::now(),
-        }
-    }
-
-    fn console(&self) -> String {
-        self.console
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Waits until the console, after byte `from`, contains `needle`;
-    /// returns the offset just past it.
-    fn wait_for(&mut self, needle: &str, from: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let console = self.console();
-            if let Some(at) = console.get(from..).and_then(|tail| tail.find(needle)) {
-                return from + at + needle.len();
-            }
-            let tail: String = console
-                .lines()
-                .rev()
-                .take(30)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect::<Vec<_>>()
-                .join("\n");
-            assert!(
-                Instant::now() < deadline,
-                "no {needle:?} on the console within {timeout:?}; last lines:\n{tail}"
-            );
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("qemu exited ({status}) before {needle:?}; last lines:\n{tail}");
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("write to the serial console");
-    }
-}
-
-impl Drop for Qemu {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+            .arg(&fixture.iso),
+    )
 }
 
 const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
@@ -213,7 +127,7 @@ const BOOT_TIMEOUT: Duration = Duration::from_secs(900);
 fn boot_and_run(append: &str, command: &str) -> (Qemu, String) {
     let fixture = fixture();
     let _lock = one_boot_at_a_time();
-    let mut qemu = Qemu::boot(fixture, append);
+    let mut qemu = boot(fixture, append);
     let at = qemu.wait_for("login:", 0, BOOT_TIMEOUT);
     eprintln!(
         "{append:?}: login prompt after {:.1?} (initrd {} bytes)",
@@ -271,7 +185,7 @@ fn net_toram_boots_from_a_copy_and_frees_the_medium() {
 fn net_wrong_label_explains_and_gives_a_shell() {
     let fixture = fixture();
     let _lock = one_boot_at_a_time();
-    let mut qemu = Qemu::boot(
+    let mut qemu = boot(
         fixture,
         &format!("{LABEL_ARG}=NO-SUCH-LABEL livecompose.timeout=5"),
     );
@@ -291,9 +205,9 @@ fn net_wrong_label_explains_and_gives_a_shell() {
 fn net_missing_label_explains_and_gives_a_shell() {
     let fixture = fixture();
     let _lock = one_boot_at_a_time();
-    let mut qemu = Qemu::boot(fixture, "");
+    let mut qemu = boot(fixture, "");
     qemu.wait_for(
-        "neither livecompose.label=LABEL (a live medium) nor root= (a disk) is on the kernel command line",
+        "neither livecompose.fetch=URL (a netboot), livecompose.label=LABEL (a live medium) nor root= (a disk) is on the kernel command line",
         0,
         BOOT_TIMEOUT,
     );

@@ -523,6 +523,7 @@ fn a_debian_resolutions_sboms_validate_with_purls_and_dep5_licenses() {
         disk_size: None,
         compress: false,
         ca_files: Vec::new(),
+        pxe_url: None,
     };
     let plan = BuildPlan::new(kickstart, inputs).unwrap();
     let mut distro = distro::for_plan(&plan).unwrap();

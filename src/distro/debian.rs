@@ -188,6 +188,8 @@ pub fn boot_asset(asset: BootAsset) -> AssetLocation {
         BootAsset::Busybox => BUSYBOX,
         BootAsset::Isolinux => ISOLINUX,
         BootAsset::SystemdBootEfi => SYSTEMD_BOOT,
+        BootAsset::Pxelinux => PXELINUX,
+        BootAsset::IpxeEfi => IPXE_EFI,
     }
 }
 
@@ -211,6 +213,22 @@ const ISOLINUX: AssetLocation = AssetLocation {
             "usr/lib/syslinux/modules/bios/libutil.c32",
         ),
     ],
+};
+const PXELINUX: AssetLocation = AssetLocation {
+    packages: &["pxelinux", "syslinux-common"],
+    files: &[
+        (AssetFile::Lpxelinux0, "usr/lib/PXELINUX/lpxelinux.0"),
+        (
+            AssetFile::LdlinuxC32,
+            "usr/lib/syslinux/modules/bios/ldlinux.c32",
+        ),
+    ],
+};
+// The package keeps the file in /boot (for its GRUB menu entry) and links
+// it from /usr/lib/ipxe.
+const IPXE_EFI: AssetLocation = AssetLocation {
+    packages: &["ipxe"],
+    files: &[(AssetFile::IpxeEfi, "boot/ipxe.efi")],
 };
 const SYSTEMD_BOOT: AssetLocation = AssetLocation {
     packages: &["systemd-boot-efi"],

@@ -65,6 +65,12 @@ pub enum BootAsset {
     Isolinux,
     /// systemd-boot: the live ISO's UEFI boot.
     SystemdBootEfi,
+    /// PXELINUX with its HTTP stack and its core module: network boot of
+    /// BIOS clients that get no iPXE from their card.
+    Pxelinux,
+    /// iPXE as a UEFI program: network boot of UEFI clients, which then
+    /// fetch the kernel and initrd over HTTP.
+    IpxeEfi,
 }
 
 impl BootAsset {
@@ -74,6 +80,8 @@ impl BootAsset {
             Self::Busybox => "livecompose's initrd",
             Self::Isolinux => "BIOS boot",
             Self::SystemdBootEfi => "UEFI boot",
+            Self::Pxelinux => "BIOS network boot",
+            Self::IpxeEfi => "UEFI network boot",
         }
     }
 }
@@ -91,6 +99,10 @@ pub enum AssetFile {
     LibutilC32,
     /// `systemd-bootx64.efi`.
     SystemdBootEfi,
+    /// `lpxelinux.0`, the PXELINUX that also loads `http://` paths.
+    Lpxelinux0,
+    /// iPXE's x86-64 UEFI program.
+    IpxeEfi,
 }
 
 /// Where a distribution keeps a [`BootAsset`]: the packages that hold it

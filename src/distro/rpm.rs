@@ -381,6 +381,8 @@ impl Distro for Rpm<'_> {
             BootAsset::Busybox => BUSYBOX,
             BootAsset::Isolinux => ISOLINUX,
             BootAsset::SystemdBootEfi => SYSTEMD_BOOT,
+            BootAsset::Pxelinux => PXELINUX,
+            BootAsset::IpxeEfi => IPXE_EFI,
         }
     }
 
@@ -503,6 +505,18 @@ const ISOLINUX: AssetLocation = AssetLocation {
         (AssetFile::MenuC32, "usr/share/syslinux/menu.c32"),
         (AssetFile::LibutilC32, "usr/share/syslinux/libutil.c32"),
     ],
+};
+const PXELINUX: AssetLocation = AssetLocation {
+    packages: &["syslinux-nonlinux"],
+    files: &[
+        (AssetFile::Lpxelinux0, "usr/share/syslinux/lpxelinux.0"),
+        (AssetFile::LdlinuxC32, "usr/share/syslinux/ldlinux.c32"),
+    ],
+};
+// Fedora names its x86 iPXE images by architecture.
+const IPXE_EFI: AssetLocation = AssetLocation {
+    packages: &["ipxe-bootimgs-x86"],
+    files: &[(AssetFile::IpxeEfi, "usr/share/ipxe/ipxe-x86_64.efi")],
 };
 const SYSTEMD_BOOT: AssetLocation = AssetLocation {
     packages: &["systemd-boot-unsigned"],

@@ -3,6 +3,8 @@
 #   Live: find the boot medium by its ISO 9660 volume label, mount
 #   /live/filesystem.squashfs from it read-only under a tmpfs overlay and
 #   switch root into the image's init.
+#   Netboot (livecompose.fetch=URL): bring the network up, download the
+#   squashfs into RAM, check it, and boot it as the live mode does.
 #   Disk (no livecompose.label, a root=): mount the root file system root=
 #   names and switch root into it, for images without an initramfs of their
 #   own.
@@ -10,6 +12,14 @@
 # Kernel command line:
 #   livecompose.label=LABEL   live: the medium's volume label
 #   toram                     live: copy the squashfs to RAM; the medium is freed
+#   livecompose.fetch=URL     netboot: download the squashfs from URL (http://,
+#                             an IPv4 address: busybox wget resolves no names)
+#   fetch=URL                 the same, as live-boot spells it
+#   livecompose.sha256=HEX    netboot: the SHA-256 the download must have
+#   livecompose.size=BYTES    netboot: the size the download must have
+#   ip=dhcp|CLIENT:SERVER:GATEWAY:NETMASK:HOSTNAME:DEVICE:AUTOCONF
+#                             netboot: as the kernel documents it (nfsroot.txt);
+#                             without it, DHCP on the first interface with a link
 #   root=UUID=U|LABEL=L|/dev/NAME   disk: the root file system
 #   rootfstype=TYPE rootflags=OPTIONS ro rw   disk: how to mount it (ro if unsaid)
 #   livecompose.timeout=SECS  how long to wait for the device (default 60)
@@ -47,6 +57,10 @@ mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run || rescue "cannot mount /run
 set -f
 label=
 toram=
+fetch=
+sha256=
+size=
+ip=
 root=
 rootfstype=
 rootflags=
@@ -57,6 +71,10 @@ for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	livecompose.label=*) label=${arg#*=} ;;
 	toram) toram=1 ;;
+	livecompose.fetch=* | fetch=*) fetch=${arg#*=} ;;
+	livecompose.sha256=*) sha256=${arg#*=} ;;
+	livecompose.size=*) size=${arg#*=} ;;
+	ip=*) ip=${arg#ip=} ;;
 	root=*) root=${arg#root=} ;;
 	rootfstype=*) rootfstype=${arg#*=} ;;
 	rootflags=*) rootflags=${arg#*=} ;;
@@ -76,12 +94,14 @@ for arg in "$@"; do
 done
 set +f
 
-if [ -n "$label" ]; then
+if [ -n "$fetch" ]; then
+	mode=net
+elif [ -n "$label" ]; then
 	mode=live
 elif [ -n "$root" ]; then
 	mode=disk
 else
-	rescue "neither livecompose.label=LABEL (a live medium) nor root= (a disk) is on the kernel command line ($(cat /proc/cmdline))"
+	rescue "neither livecompose.fetch=URL (a netboot), livecompose.label=LABEL (a live medium) nor root= (a disk) is on the kernel command line ($(cat /proc/cmdline))"
 fi
 
 while read -r module; do
@@ -135,25 +155,164 @@ wait_for() {
 mount_live() {
 	wait_for find_medium "has the ISO 9660 label '$label'"
 	medium=$(cat /run/livecompose-device)
-	mkdir -p /run/live/medium /run/live/rootfs /run/live/overlay
+	mkdir -p /run/live/medium
 	mount -t iso9660 -o ro "$medium" /run/live/medium || rescue "cannot mount $medium"
 	squashfs=/run/live/medium/live/filesystem.squashfs
 	[ -f "$squashfs" ] || rescue "$medium has no /live/filesystem.squashfs"
 
 	if [ -n "$toram" ]; then
 		say "toram: copying the squashfs to RAM"
-		mkdir -p /run/live/toram
-		mount -t tmpfs -o mode=0755 tmpfs /run/live/toram || rescue "cannot mount a tmpfs for toram"
+		ram_dir
 		cp "$squashfs" /run/live/toram/ || rescue "cannot copy the squashfs to RAM (too little memory?)"
 		squashfs=/run/live/toram/filesystem.squashfs
 		umount /run/live/medium || say "warning: the medium stays mounted"
 	fi
+	mount_overlay "$squashfs"
+}
 
-	mount -t squashfs -o ro,loop "$squashfs" /run/live/rootfs || rescue "cannot mount $squashfs"
+# The tmpfs that holds a squashfs in RAM (toram, netboot).
+ram_dir() {
+	mkdir -p /run/live/toram
+	mount -t tmpfs -o mode=0755 tmpfs /run/live/toram || rescue "cannot mount a tmpfs for the squashfs in RAM"
+}
+
+# Mounts the squashfs `$1` read-only under a tmpfs overlay on /newroot.
+mount_overlay() {
+	mkdir -p /run/live/rootfs /run/live/overlay
+	mount -t squashfs -o ro,loop "$1" /run/live/rootfs || rescue "cannot mount $1"
 	mount -t tmpfs -o mode=0755 tmpfs /run/live/overlay || rescue "cannot mount the overlay's tmpfs"
 	mkdir -p /run/live/overlay/upper /run/live/overlay/work
 	mount -t overlay -o lowerdir=/run/live/rootfs,upperdir=/run/live/overlay/upper,workdir=/run/live/overlay/work \
 		overlay /newroot || rescue "cannot mount the overlay"
+}
+
+# Prints the first network interface (but lo) whose link is up, after
+# switching them all on; waits up to $timeout seconds for one.
+find_link() {
+	for dev in /sys/class/net/*; do
+		[ "${dev##*/}" = lo ] || ip link set "${dev##*/}" up 2>/dev/null
+	done
+	waited=0
+	while :; do
+		for dev in /sys/class/net/*; do
+			name=${dev##*/}
+			[ "$name" = lo ] && continue
+			if [ "$(cat "$dev/carrier" 2>/dev/null)" = 1 ]; then
+				echo "$name"
+				return 0
+			fi
+		done
+		[ "$waited" -ge "$timeout" ] && return 1
+		sleep 1
+		waited=$((waited + 1))
+	done
+}
+
+# Configures the network as ip= says (DHCP without it) and leaves the
+# interface's name in $netdev.
+network_up() {
+	ip link set lo up
+	# ip=CLIENT:SERVER:GATEWAY:NETMASK:HOSTNAME:DEVICE:AUTOCONF:...; a
+	# single word (dhcp, on, any, both) is AUTOCONF alone.
+	case "$ip" in
+	*:*) ;;
+	'' | dhcp | on | any | both | bootp) ip="::::::dhcp" ;;
+	off | none) rescue "ip=$ip turns the network off, but livecompose.fetch= needs it" ;;
+	*) rescue "ip=$ip: expected dhcp or CLIENT:SERVER:GATEWAY:NETMASK:HOSTNAME:DEVICE:AUTOCONF" ;;
+	esac
+	old_ifs=$IFS
+	IFS=:
+	set -f
+	# shellcheck disable=SC2086
+	set -- $ip
+	set +f
+	IFS=$old_ifs
+	client=$1 gateway=$3 netmask=$4 netdev=$6 autoconf=$7
+	if [ -z "$netdev" ]; then
+		say "waiting for a network link (up to ${timeout}s)"
+		netdev=$(find_link) ||
+			rescue "no network interface has a link after ${timeout}s; interfaces: $(ls /sys/class/net | tr '\n' ' ')(is the cable in, and the card's driver in this initrd?)"
+	else
+		[ -e "/sys/class/net/$netdev" ] ||
+			rescue "ip= names the interface $netdev, which does not exist; interfaces: $(ls /sys/class/net | tr '\n' ' ')"
+		ip link set "$netdev" up
+	fi
+	if [ -n "$client" ]; then
+		say "$netdev: $client${netmask:+ netmask $netmask}${gateway:+ gateway $gateway} (ip=)"
+		ifconfig "$netdev" "$client" ${netmask:+netmask "$netmask"} up ||
+			rescue "cannot give $netdev the address $client"
+		if [ -n "$gateway" ]; then
+			route add default gw "$gateway" dev "$netdev" ||
+				rescue "cannot route through the gateway $gateway"
+		fi
+		return
+	fi
+	case "$autoconf" in
+	'' | dhcp | on | any | both | bootp) ;;
+	*) rescue "ip=$ip: no client address, and autoconfiguration $autoconf is not DHCP" ;;
+	esac
+	say "$netdev: asking for a DHCP lease"
+	udhcpc -i "$netdev" -s /etc/livecompose/udhcpc.script -n -q -f -t 10 -T 3 ||
+		rescue "no DHCP lease on $netdev after 10 requests (is a DHCP server on this network?)"
+}
+
+# Downloads $fetch into RAM, with a few tries and a progress line, and
+# checks its size and SHA-256; leaves its path in $squashfs.
+fetch_squashfs() {
+	network_up
+	ram_dir
+	squashfs=/run/live/toram/filesystem.squashfs
+	attempt=1
+	tries=3
+	while :; do
+		rm -f "$squashfs"
+		say "fetching $fetch${size:+ ($size bytes)} (try $attempt of $tries)"
+		# No -T: busybox 1.35's static wget crashes with it on a refused
+		# connection; its own read timeout is 15 minutes.
+		wget -q -O "$squashfs" "$fetch" 2>/run/livecompose-wget.log &
+		wget=$!
+		seconds=0
+		while kill -0 "$wget" 2>/dev/null; do
+			sleep 1
+			seconds=$((seconds + 1))
+			if [ $((seconds % 5)) = 0 ]; then
+				have=$(stat -c %s "$squashfs" 2>/dev/null || echo 0)
+				say "fetched $((have / 1048576)) MiB${size:+ of $((size / 1048576)) MiB} in ${seconds}s"
+			fi
+		done
+		wait "$wget" && break
+		error=$(cat /run/livecompose-wget.log)
+		# A refusal by the server (404, 403...) will not change by asking again.
+		case "$error" in
+		*"server returned error: HTTP/"*" 4"*) rescue "cannot fetch $fetch: $error" ;;
+		esac
+		[ "$attempt" -ge "$tries" ] && rescue "cannot fetch $fetch after $tries tries: $error"
+		say "the download failed ($error); trying again in 3s"
+		sleep 3
+		attempt=$((attempt + 1))
+	done
+	rm -f /run/livecompose-wget.log
+	got=$(stat -c %s "$squashfs")
+	say "fetched $fetch: $got bytes"
+	if [ -n "$size" ] && [ "$got" != "$size" ]; then
+		rescue "size mismatch for $fetch: expected $size bytes, got $got"
+	fi
+	if [ -n "$sha256" ]; then
+		want=$(echo "$sha256" | tr 'A-F' 'a-f')
+		got=$(sha256sum "$squashfs" | cut -d' ' -f1)
+		[ "$got" = "$want" ] || rescue "sha256 mismatch for $fetch: expected $want, got $got"
+		say "sha256 $got: as expected"
+	else
+		say "warning: no livecompose.sha256= on the command line; the download is not checked"
+	fi
+}
+
+mount_net() {
+	case "$size" in
+	*[!0-9]*) rescue "livecompose.size=$size is not a number of bytes" ;;
+	esac
+	fetch_squashfs
+	mount_overlay "$squashfs"
 }
 
 mount_disk_root() {
@@ -171,6 +330,7 @@ mount_disk_root() {
 }
 
 case "$mode" in
+net) mount_net ;;
 live) mount_live ;;
 disk) mount_disk_root ;;
 esac

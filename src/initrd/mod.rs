@@ -31,6 +31,12 @@ use modules::{ClosureError, ModuleIndex};
 /// The script the kernel runs as PID 1.
 const INIT: &str = include_str!("init.sh");
 
+/// What udhcpc runs with a lease (busybox has no default script).
+const UDHCPC_SCRIPT: &str = include_str!("udhcpc.script");
+
+/// Where `/init` finds it.
+const UDHCPC_SCRIPT_PATH: &str = "etc/livecompose/udhcpc.script";
+
 /// Where `/init` reads the module files to load, in order.
 const MODULE_LIST: &str = "etc/livecompose/modules";
 
@@ -43,6 +49,16 @@ pub const LABEL_ARG: &str = "livecompose.label";
 
 /// The kernel command-line word that makes `/init` copy the squashfs to RAM.
 pub const TORAM_ARG: &str = "toram";
+
+/// The kernel command-line word that makes `/init` download the squashfs
+/// from this `http://` URL into RAM (a netboot).
+pub const FETCH_ARG: &str = "livecompose.fetch";
+
+/// The SHA-256 (hex) the fetched squashfs must have.
+pub const SHA256_ARG: &str = "livecompose.sha256";
+
+/// The size in bytes the fetched squashfs must have.
+pub const SIZE_ARG: &str = "livecompose.size";
 
 /// The modules loaded at boot, in this order, each after its dependencies.
 /// They cover the ways a PC reaches the medium and what the overlay needs;
@@ -74,6 +90,34 @@ pub const LIVE_MODULES: &[&str] = &[
     "overlay",
 ];
 
+/// The network drivers a netboot initrd carries besides [`LIVE_MODULES`],
+/// so that it can fetch its squashfs: the virtual cards of qemu, VMware
+/// and Hyper-V's legacy emulation, and the common Intel, Realtek and
+/// Broadcom cards of servers and PCs. Each is taken when the image's kernel
+/// has it and left out otherwise: kernels differ in what they build, and
+/// the missing ones cost a card, not the boot. (Cards that need firmware
+/// files, such as bnx2x, load without them and stay down.)
+pub const NETWORK_MODULES: &[&str] = &[
+    "af_packet",
+    "virtio_net",
+    "e1000",
+    "e1000e",
+    "igb",
+    "igc",
+    "ixgbe",
+    "i40e",
+    "r8169",
+    "8139cp",
+    "8139too",
+    "tg3",
+    "bnx2",
+    // bnx2x's libcrc32c asks the crypto API for crc32c at load time, a soft
+    // dependency modules.dep does not list.
+    "crc32c_generic",
+    "bnx2x",
+    "vmxnet3",
+];
+
 /// The modules a disk image's root needs, in this order: the disk
 /// controllers a PC or a virtual machine has, and ext4 after the CRC32C
 /// implementation it asks the crypto API for (a soft dependency, which
@@ -95,6 +139,9 @@ pub const DISK_ROOT_MODULES: &[&str] = &[
 pub enum InitrdMode {
     /// The squashfs on a labelled live medium.
     Live,
+    /// The live initrd that can also fetch the squashfs over HTTP
+    /// (`livecompose.fetch=`), with network drivers.
+    Netboot,
     /// The root file system of a disk, named by `root=` at boot.
     DiskRoot,
 }
@@ -103,8 +150,16 @@ impl InitrdMode {
     /// The kernel modules `/init` loads in this mode.
     pub fn modules(self) -> &'static [&'static str] {
         match self {
-            Self::Live => LIVE_MODULES,
+            Self::Live | Self::Netboot => LIVE_MODULES,
             Self::DiskRoot => DISK_ROOT_MODULES,
+        }
+    }
+
+    /// The modules included when the image's kernel has them.
+    pub fn optional_modules(self) -> &'static [&'static str] {
+        match self {
+            Self::Netboot => NETWORK_MODULES,
+            Self::Live | Self::DiskRoot => &[],
         }
     }
 }
@@ -201,7 +256,11 @@ pub fn build(root: &Path, busybox: &Path, options: &InitrdOptions) -> Result<Ini
         }
     }
     let compression = choose_compression(config.as_deref())?;
-    let files = resolve_modules(&kernel.modules_dir, options.mode.modules())?;
+    let files = resolve_modules(
+        &kernel.modules_dir,
+        options.mode.modules(),
+        options.mode.optional_modules(),
+    )?;
 
     let output = &options.output;
     let dir = match output.parent() {
@@ -352,8 +411,13 @@ fn choose_compression(config: Option<&Path>) -> Result<Compression, InitrdError>
     }
 }
 
-/// The module files of `wanted` and their dependencies, in load order.
-fn resolve_modules(modules_dir: &Path, wanted: &[&str]) -> Result<Vec<String>, InitrdError> {
+/// The module files of `wanted`, and of those of `optional` the kernel
+/// has, with their dependencies, in load order.
+fn resolve_modules(
+    modules_dir: &Path,
+    wanted: &[&str],
+    optional: &[&str],
+) -> Result<Vec<String>, InitrdError> {
     let dep_path = modules_dir.join("modules.dep");
     let dep = fs::read_to_string(&dep_path).map_err(io_error(&dep_path))?;
     let builtin_path = modules_dir.join("modules.builtin");
@@ -367,7 +431,12 @@ fn resolve_modules(modules_dir: &Path, wanted: &[&str]) -> Result<Vec<String>, I
             path: dep_path.clone(),
             line: e.0,
         })?;
-    index.closure(wanted).map_err(|e| match e {
+    let wanted: Vec<&str> = wanted
+        .iter()
+        .copied()
+        .chain(optional.iter().copied().filter(|name| index.knows(name)))
+        .collect();
+    index.closure(&wanted).map_err(|e| match e {
         ClosureError::Unknown(name) => InitrdError::MissingModule {
             name,
             modules_dep: dep_path,
@@ -395,10 +464,11 @@ fn write_archive<W: Write>(
         .collect();
 
     let mut dirs = BTreeSet::new();
-    for path in names
-        .iter()
-        .map(String::as_str)
-        .chain([MODULE_LIST, "bin/busybox"])
+    for path in
+        names
+            .iter()
+            .map(String::as_str)
+            .chain([MODULE_LIST, UDHCPC_SCRIPT_PATH, "bin/busybox"])
     {
         let mut parent = Path::new(path).parent();
         while let Some(dir) = parent.filter(|dir| !dir.as_os_str().is_empty()) {
@@ -419,6 +489,8 @@ fn write_archive<W: Write>(
     cpio.symlink("bin/sh", "busybox")
         .map_err(io_error(archive))?;
     cpio.file("init", 0o755, INIT.as_bytes())
+        .map_err(io_error(archive))?;
+    cpio.file(UDHCPC_SCRIPT_PATH, 0o755, UDHCPC_SCRIPT.as_bytes())
         .map_err(io_error(archive))?;
 
     // Module files are read inside the modules directory as if it were the

@@ -56,6 +56,12 @@ impl ModuleIndex {
         Ok(index)
     }
 
+    /// Whether the kernel has the module `name`, loadable or built in.
+    pub fn knows(&self, name: &str) -> bool {
+        let name = normalize(name);
+        self.files.contains_key(&name) || self.builtin.contains(&name)
+    }
+
     /// The files to load for `wanted`, every dependency before the modules
     /// that need it; built-in modules need no file and are left out.
     pub fn closure(&self, wanted: &[&str]) -> Result<Vec<String>, ClosureError> {
@@ -120,6 +126,15 @@ kernel/drivers/scsi/scsi_common.ko.xz:
 kernel/drivers/usb/storage/usb-storage.ko.zst: kernel/drivers/scsi/scsi_mod.ko.xz
 kernel/fs/isofs/isofs.ko:
 ";
+
+    #[test]
+    fn a_module_is_known_loadable_or_built_in_by_either_spelling() {
+        let index = ModuleIndex::parse(DEP, "kernel/drivers/net/virtio_net.ko\n").unwrap();
+        assert!(index.knows("usb_storage"));
+        assert!(index.knows("usb-storage"));
+        assert!(index.knows("virtio_net"));
+        assert!(!index.knows("e1000e"));
+    }
 
     #[test]
     fn dependencies_come_before_their_users_once_each() {

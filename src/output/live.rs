@@ -1,4 +1,4 @@
-//! What both live outputs make first: the live initrd and the squashfs
+//! What the live outputs make first: the live initrd and the squashfs
 //! root, in a staging directory of the build.
 
 use std::ops::ControlFlow;
@@ -22,10 +22,12 @@ pub(super) struct LiveParts {
     pub squashfs: PathBuf,
 }
 
-/// Composes the initrd and packs the root.
+/// Composes the initrd (`mode`: [`InitrdMode::Live`], or
+/// [`InitrdMode::Netboot`] with network drivers) and packs the root.
 pub(super) fn compose(
     inputs: &OutputInputs<'_>,
     settings: &LiveSettings,
+    mode: InitrdMode,
 ) -> anyhow::Result<LiveParts> {
     let ui = inputs.ui;
     let staging = inputs.work.join("live");
@@ -38,7 +40,7 @@ pub(super) fn compose(
         inputs.assets.path(AssetFile::Busybox)?,
         &InitrdOptions {
             output: staging.join("initrd.img"),
-            mode: InitrdMode::Live,
+            mode,
         },
     )
     .context("cannot compose the live initrd")?;

@@ -13,6 +13,7 @@ use super::{
     update_sha256sums, write_file,
 };
 use crate::image;
+use crate::initrd::InitrdMode;
 use crate::plan::LiveSettings;
 
 /// The root file system's name in the directory.
@@ -24,7 +25,7 @@ pub(super) fn write(
     output: &Path,
 ) -> anyhow::Result<Written> {
     let plan = inputs.plan;
-    let parts = live::compose(inputs, settings)?;
+    let parts = live::compose(inputs, settings, InitrdMode::Live)?;
     let staging = &parts.staging;
     let kernel = staging.join("vmlinuz");
     std::fs::copy(&parts.kernel, &kernel)

@@ -7,6 +7,7 @@ use anyhow::Context as _;
 
 use super::{OutputInputs, Written, live, single_file};
 use crate::image::{self, BootloaderFiles, LiveIsoSpec};
+use crate::initrd::InitrdMode;
 use crate::plan::LiveSettings;
 
 pub(super) fn write(
@@ -16,7 +17,7 @@ pub(super) fn write(
 ) -> anyhow::Result<Written> {
     let plan = inputs.plan;
     let ui = inputs.ui;
-    let parts = live::compose(inputs, settings)?;
+    let parts = live::compose(inputs, settings, InitrdMode::Live)?;
     let bootloaders = BootloaderFiles::from_assets(inputs.assets)?;
     ui.step("Writing the hybrid BIOS/UEFI ISO");
     let spinner = ui.spinner(format!("writing {}", output.display()));

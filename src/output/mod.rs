@@ -8,6 +8,9 @@ mod disk;
 mod live;
 mod live_files;
 mod live_iso;
+mod pxe;
+
+pub use pxe::check_url as check_pxe_url;
 
 use std::path::{Path, PathBuf};
 
@@ -78,6 +81,7 @@ pub fn boot_assets(
             BootAsset::SystemdBootEfi,
         ],
         OutputSpec::LiveFiles(_) => &[BootAsset::Busybox],
+        OutputSpec::Pxe(_) => &[BootAsset::Busybox, BootAsset::Pxelinux, BootAsset::IpxeEfi],
         // A disk boots through the image's own initramfs when the image
         // makes one; otherwise through livecompose's initrd in its
         // disk-root mode, which needs the busybox.
@@ -98,7 +102,10 @@ fn has_initramfs_generator(resolution: &Resolution, distro: &dyn Distro) -> bool
 /// Checks what an output needs from the build host, before any download.
 pub fn check_host(output: &OutputSpec) -> anyhow::Result<()> {
     match output {
-        OutputSpec::Dir | OutputSpec::LiveIso(_) | OutputSpec::LiveFiles(_) => Ok(()),
+        OutputSpec::Dir
+        | OutputSpec::LiveIso(_)
+        | OutputSpec::LiveFiles(_)
+        | OutputSpec::Pxe(_) => Ok(()),
         OutputSpec::Disk(_) => Ok(crate::disk::ext4::check_host()?),
     }
 }
@@ -106,7 +113,10 @@ pub fn check_host(output: &OutputSpec) -> anyhow::Result<()> {
 /// The packages an output needs installed in the image itself.
 pub fn image_packages(output: &OutputSpec, distro: &dyn Distro) -> &'static [&'static str] {
     match output {
-        OutputSpec::Dir | OutputSpec::LiveIso(_) | OutputSpec::LiveFiles(_) => &[],
+        OutputSpec::Dir
+        | OutputSpec::LiveIso(_)
+        | OutputSpec::LiveFiles(_)
+        | OutputSpec::Pxe(_) => &[],
         // The image's own GRUB boots it, and stays there for updates.
         OutputSpec::Disk(_) => distro.grub().packages,
     }
@@ -130,6 +140,7 @@ pub fn write(inputs: &OutputInputs<'_>, output: &Path) -> anyhow::Result<Written
         }
         OutputSpec::LiveIso(settings) => live_iso::write(inputs, settings, output),
         OutputSpec::LiveFiles(settings) => live_files::write(inputs, settings, output),
+        OutputSpec::Pxe(settings) => pxe::write(inputs, settings, output),
         OutputSpec::Disk(settings) => disk::write(inputs, settings, output),
     }
 }
@@ -139,7 +150,7 @@ pub fn write(inputs: &OutputInputs<'_>, output: &Path) -> anyhow::Result<Written
 pub fn audited_image(output: &OutputSpec, written: &Written) -> PathBuf {
     match output {
         OutputSpec::Dir | OutputSpec::LiveIso(_) | OutputSpec::Disk(_) => written.path.clone(),
-        OutputSpec::LiveFiles(_) => written.path.join(live_files::SQUASHFS),
+        OutputSpec::LiveFiles(_) | OutputSpec::Pxe(_) => written.path.join(live_files::SQUASHFS),
     }
 }
 
@@ -213,8 +224,8 @@ pub fn side_files(plan: &BuildPlan) -> Vec<PathBuf> {
     let sboms = || sbom_paths(&plan.output_dir, &plan.label);
     match plan.output {
         OutputSpec::Dir => sboms().to_vec(),
-        // Its SBOMs are inside the output directory.
-        OutputSpec::LiveFiles(_) => vec![manifest_path(plan)],
+        // Their SBOMs are inside the output directory.
+        OutputSpec::LiveFiles(_) | OutputSpec::Pxe(_) => vec![manifest_path(plan)],
         OutputSpec::LiveIso(_) | OutputSpec::Disk(_) => {
             let mut files = vec![manifest_path(plan)];
             files.extend(sboms());
@@ -283,7 +294,8 @@ impl WrittenFile {
 pub const SHA256SUMS: &str = "SHA256SUMS";
 
 /// Records the SHA-256 of `files` in the list `out`, in the format
-/// `sha256sum -c` reads, each file named by its file name so the list is
+/// `sha256sum -c` reads, each file named by its path relative to the
+/// list's directory (its file name when it is elsewhere) so the list is
 /// checked from its own directory. Lines of other files already in `out`
 /// are kept (several images share an output directory); the list is
 /// replaced by rename, never left half written, and read and replaced under
@@ -314,12 +326,12 @@ pub fn update_sha256sums(
         Err(err) => return Err(err).with_context(|| format!("cannot read {}", out.display())),
     }
     for file in files {
-        let name = file
-            .path
-            .file_name()
-            .unwrap_or(file.path.as_os_str())
-            .to_string_lossy()
-            .into_owned();
+        let name = match file.path.strip_prefix(dir) {
+            Ok(relative) => relative.as_os_str(),
+            _ => file.path.file_name().unwrap_or(file.path.as_os_str()),
+        }
+        .to_string_lossy()
+        .into_owned();
         lines.insert(name.clone(), format!("{}  {name}", file.sha256));
     }
     let text: String = lines.values().map(|line| format!("{line}\n")).collect();
@@ -361,6 +373,25 @@ mod tests {
             std::fs::read_to_string(&sums).unwrap(),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  a.iso\n\
              ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  b.iso\n"
+        );
+    }
+
+    #[test]
+    fn sha256sums_names_a_file_below_its_directory_by_its_relative_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("pxelinux.cfg");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("default"), b"abc").unwrap();
+        let sums = dir.path().join(SHA256SUMS);
+        update_sha256sums(
+            &[WrittenFile::read(&sub.join("default")).unwrap()],
+            &sums,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&sums).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad  pxelinux.cfg/default\n"
         );
     }
 

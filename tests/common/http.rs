@@ -1,8 +1,8 @@
 //! A loopback HTTP/1.1 server over a directory, so that the http path of the
 //! fetcher is tested without leaving the machine. It speaks just enough:
 //! `GET`, `Content-Length`, `Range: bytes=N-`, one request per connection.
-//! Knobs make it misbehave per path, and every request is logged so tests
-//! can tell what went over the wire.
+//! Knobs make it misbehave per path, and every request is logged (and the
+//! body bytes sent counted) so tests can tell what went over the wire.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -41,6 +41,8 @@ struct State {
     rules: HashMap<String, Rule>,
     ignore_range: bool,
     log: Vec<Request>,
+    /// Body bytes sent, by path.
+    sent: std::collections::BTreeMap<String, u64>,
 }
 
 pub struct Server {
@@ -60,6 +62,7 @@ impl Server {
             rules: HashMap::new(),
             ignore_range: false,
             log: Vec::new(),
+            sent: std::collections::BTreeMap::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let acceptor = {
@@ -114,6 +117,12 @@ impl Server {
     pub fn take_requests(&self) -> Vec<Request> {
         std::mem::take(&mut self.state.lock().unwrap().log)
     }
+
+    /// The body bytes sent so far, by path (what the clients received,
+    /// unless they hung up early); the count starts afresh.
+    pub fn take_bytes_sent(&self) -> std::collections::BTreeMap<String, u64> {
+        std::mem::take(&mut self.state.lock().unwrap().sent)
+    }
 }
 
 impl Drop for Server {
@@ -167,7 +176,7 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
         },
     };
     state.lock().unwrap().log.push(Request {
-        path,
+        path: path.clone(),
         range_from,
         status,
     });
@@ -180,7 +189,9 @@ fn answer(mut stream: TcpStream, state: &Mutex<State>) {
         "HTTP/1.1 {status} X\r\nContent-Length: {}\r\n{head}Connection: close\r\n\r\n",
         body.len()
     );
-    let _ = stream.write_all(sent);
+    if stream.write_all(sent).is_ok() {
+        *state.lock().unwrap().sent.entry(path).or_default() += sent.len() as u64;
+    }
     let _ = stream.flush();
     let _ = stream.shutdown(Shutdown::Both);
 }

@@ -2,13 +2,15 @@
 //! dpkg-deb, describing extracted trees so two can be compared, a
 //! throwaway GnuPG home (`gpg`), a signed repository generator (`debrepo`),
 //! RPM fixture repositories (`rpmrepo`), dnf as the RPM resolver's oracle
-//! (`dnf`) and a loopback HTTP server (`http`).
+//! (`dnf`), a loopback HTTP server (`http`) and a qemu driven through its
+//! serial console (`qemu`).
 #![allow(dead_code)]
 
 pub mod debrepo;
 pub mod dnf;
 mod gpg;
 pub mod http;
+pub mod qemu;
 pub mod rpmrepo;
 pub mod sbom;
 pub mod tls;
