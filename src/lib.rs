@@ -11,6 +11,7 @@ pub mod cli;
 pub mod compression;
 pub mod configure;
 pub mod derive;
+pub mod derived_uuid;
 pub mod disk;
 pub mod distro;
 pub mod fetch;

@@ -84,15 +84,9 @@ pub fn hash_seed(uuid: &str) -> String {
         .chain_update(b"livecompose ext4 hash seed\0")
         .chain_update(uuid)
         .finalize();
-    let hex = hex::encode(&digest[..16]);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut seed = [0u8; 16];
+    seed.copy_from_slice(&digest[..16]);
+    crate::derived_uuid::hyphenated(&seed)
 }
 
 /// Makes the file system inside `disk`.

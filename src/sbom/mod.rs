@@ -166,19 +166,7 @@ impl Bom {
             field(&component.architecture);
             field(component.checksum.value());
         }
-        let mut bytes: [u8; 16] = [0; 16];
-        bytes.copy_from_slice(&hasher.finalize()[..16]);
-        bytes[6] = (bytes[6] & 0x0f) | 0x80;
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let hex = hex::encode(bytes);
-        format!(
-            "{}-{}-{}-{}-{}",
-            &hex[..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..]
-        )
+        crate::derived_uuid::from_digest(&hasher.finalize())
     }
 
     /// Every `LicenseRef-` the packages use, once each, with the name a

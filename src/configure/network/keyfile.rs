@@ -113,19 +113,7 @@ pub(super) fn file(interface: &Interface, stem: &str) -> String {
 /// marked as an RFC 9562 version 8 (custom) UUID.
 fn uuid(stem: &str) -> String {
     let digest = Sha256::digest(format!("livecompose network {stem}").as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    bytes[6] = (bytes[6] & 0x0f) | 0x80;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    crate::derived_uuid::from_digest(&digest)
 }
 
 #[cfg(test)]
