@@ -66,43 +66,35 @@ pub fn parse(text: &str) -> Vec<Entry> {
 /// fstab writes a space, tab, newline or backslash in a field as its octal
 /// escape (`\040`); other backslashes stay.
 fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        let octal = bytes
-            .get(at + 1..at + 4)
-            .filter(|digits| bytes[at] == b'\\' && digits.iter().all(|d| (b'0'..=b'7').contains(d)))
-            .map(|d| {
-                u32::from(d[0] - b'0') * 64 + u32::from(d[1] - b'0') * 8 + u32::from(d[2] - b'0')
-            });
-        match octal.and_then(|value| u8::try_from(value).ok()) {
-            Some(byte) => {
-                out.push(byte);
-                at += 4;
-            }
-            None => {
-                out.push(bytes[at]);
-                at += 1;
-            }
+    decode_escapes(field, |escape| {
+        let digits = escape.strip_prefix(b"\\")?;
+        if !digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+            return None;
         }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        let value = u32::from(digits[0] - b'0') * 64
+            + u32::from(digits[1] - b'0') * 8
+            + u32::from(digits[2] - b'0');
+        u8::try_from(value).ok()
+    })
 }
 
 /// udev's names in `/dev/disk/by-*` write a byte it does not keep as
 /// `\xNN` (a label's `/` as `\x2f`).
 fn unescape_udev(name: &str) -> String {
-    let bytes = name.as_bytes();
+    decode_escapes(name, |escape| {
+        let digits = escape.strip_prefix(b"\\x")?;
+        u8::from_str_radix(std::str::from_utf8(digits).ok()?, 16).ok()
+    })
+}
+
+/// `text` with every 4-byte escape that `decode` turns into a byte replaced
+/// by it; every other byte kept.
+fn decode_escapes(text: &str, decode: impl Fn(&[u8]) -> Option<u8>) -> String {
+    let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;
     while at < bytes.len() {
-        let hex = bytes
-            .get(at..at + 4)
-            .filter(|b| b[0] == b'\\' && b[1] == b'x')
-            .and_then(|b| std::str::from_utf8(&b[2..]).ok())
-            .and_then(|digits| u8::from_str_radix(digits, 16).ok());
-        match hex {
+        match bytes.get(at..at + 4).and_then(&decode) {
             Some(byte) => {
                 out.push(byte);
                 at += 4;
