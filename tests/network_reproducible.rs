@@ -141,8 +141,10 @@ fn net_live_iso_is_bit_for_bit_reproducible() {
         &[],
         &["--threads", "1"],
         &[
+            format!("{label}.cdx.json"),
             format!("{label}.iso"),
             format!("{label}.packages"),
+            format!("{label}.spdx.json"),
             "SHA256SUMS".to_owned(),
         ],
     );
@@ -158,8 +160,10 @@ fn net_cloud_qcow2_is_bit_for_bit_reproducible() {
         &["--format", "qcow2"],
         &[],
         &[
+            format!("{label}.cdx.json"),
             format!("{label}.packages"),
             format!("{label}.qcow2"),
+            format!("{label}.spdx.json"),
             "SHA256SUMS".to_owned(),
         ],
     );
