@@ -39,7 +39,7 @@ struct Fixture {
 fn fixture() -> &'static Fixture {
     static FIXTURE: OnceLock<Fixture> = OnceLock::new();
     FIXTURE.get_or_init(|| {
-        let out = tempfile::tempdir().expect("temp dir");
+        let out = common::static_tempdir();
         // zstd at a low level packs in a fraction of xz's time on our
         // shared cores, and the kernel must read the other codec too.
         common::build_image(
