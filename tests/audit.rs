@@ -10,26 +10,15 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt as _, symlink};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{require, rpmrepo};
+use common::{livecompose, require, rpmrepo, text};
 use livecompose::install::RootFs;
 use livecompose::install::rpm::{self, RpmInstallOptions};
 
 /// Exit codes: the image failed the audit; it could not be read.
 const FINDINGS: i32 = 3;
 const BAD_INPUT: i32 = 2;
-
-fn livecompose(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_livecompose"))
-        .args(args)
-        .output()
-        .expect("livecompose runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn write(root: &Path, path: &str, body: &str, mode: u32) {
     let file = root.join(path);

@@ -12,7 +12,7 @@ use std::process::{Command, Output};
 
 use common::dnf::{self, DnfRepo, DnfRequest};
 use common::http::Server;
-use common::{Gpg, rpmrepo};
+use common::{Gpg, rpmrepo, text};
 use tempfile::TempDir;
 
 const SIGNER: &str = "packager@fixture.invalid";
@@ -107,14 +107,7 @@ impl Repo {
     }
 
     fn rpm(&self, name: &str) -> &Path {
-        self.rpms
-            .iter()
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{name}-")))
-            })
-            .unwrap_or_else(|| panic!("no {name} package among {:?}", self.rpms))
+        rpmrepo::package_file(&self.rpms, name)
     }
 
     /// Changes the package file of `name` with `edit`, then re-indexes, so
@@ -178,10 +171,6 @@ impl Repo {
             .unwrap();
         (run, out.join("rpmroot"))
     }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn fails_with(run: &Output, root: &Path, fragments: &[&str]) {

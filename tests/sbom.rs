@@ -15,23 +15,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::debrepo::{Fixture, Layout, fake_deb, write_repo};
-use common::{Gpg, rpmrepo, sbom};
+use common::{Gpg, livecompose, rpmrepo, sbom, text};
 use livecompose::fetch::sha256_hex;
 use tempfile::TempDir;
 
 const PACKAGER: &str = "packager@fixture.invalid";
 const PUBLISHER: &str = "publisher@fixture.invalid";
-
-fn livecompose(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_livecompose"))
-        .args(args)
-        .output()
-        .expect("livecompose runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 /// A signed RPM repository of three fixture packages, a kickstart that
 /// installs them, and a publisher's key pair made by gpg.
@@ -131,14 +120,7 @@ impl Setup {
     }
 
     fn rpm_file(&self, name: &str) -> &Path {
-        self.rpms
-            .iter()
-            .find(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with(&format!("{name}-")))
-            })
-            .unwrap_or_else(|| panic!("no {name} among {:?}", self.rpms))
+        rpmrepo::package_file(&self.rpms, name)
     }
 }
 

@@ -376,3 +376,16 @@ pub fn remove_at_exit(path: &Path) {
         Err(poisoned) => poisoned.into_inner().push(path.to_owned()),
     }
 }
+
+/// The `livecompose` binary run with `args`, its output captured.
+pub fn livecompose(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_livecompose"))
+        .args(args)
+        .output()
+        .expect("livecompose runs")
+}
+
+/// Bytes a command printed, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

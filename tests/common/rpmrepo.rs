@@ -216,3 +216,14 @@ pub fn sign_packages(gpg: &super::Gpg, signer: &str, rpms: &[PathBuf]) {
         );
     }
 }
+
+/// The package file of `name` among `rpms` (`NAME-VERSION-RELEASE.ARCH.rpm`).
+pub fn package_file<'a>(rpms: &'a [PathBuf], name: &str) -> &'a Path {
+    rpms.iter()
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{name}-")))
+        })
+        .unwrap_or_else(|| panic!("no {name} package among {rpms:?}"))
+}
