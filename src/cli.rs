@@ -598,6 +598,14 @@ pub struct BuildArgs {
     /// put there on purpose (a world-writable directory of your own, say).
     #[arg(long)]
     pub no_audit: bool,
+
+    /// Install every package again, even when an earlier build installed
+    /// the same packages the same way; the fresh root replaces the one the
+    /// cache kept. By default such a build copies that installed root from
+    /// the cache (`roots/`, see `livecompose cache`) and starts at the
+    /// configuration, `%post` and overlays; the image is the same either way.
+    #[arg(long)]
+    pub no_incremental: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

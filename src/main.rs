@@ -453,6 +453,7 @@ fn build(args: BuildArgs) -> anyhow::Result<()> {
         },
     )?;
     plan.sign_key = sign_key;
+    plan.incremental = !args.no_incremental;
     if args.dry_run {
         print!("{}", plan.describe());
         return Ok(());

@@ -21,6 +21,7 @@ use crate::distro::{
 };
 use crate::fetch::{Download, Fetcher, Progress, TrustedRoots};
 use crate::install::RootFs;
+use crate::install::root_cache::{Lookup, Record, RootCache, RootKey};
 use crate::interrupt;
 use crate::output::{self, OutputInputs};
 use crate::plan::BuildPlan;
@@ -119,8 +120,6 @@ pub fn build(
         })?;
     let assets = unpack_assets(&*distro, &asset_packages, wanted_assets, work.path())?;
     let root_path = work.path().join("root");
-    make_root_dir(&root_path)?;
-    let root = RootFs::open(&root_path)?;
     // Created only now: a build that stops earlier has nothing to log.
     let log = plan.output_dir.join(format!("{}.log", plan.label));
     std::fs::write(&log, format!("The build's time: {source_date}\n"))
@@ -132,7 +131,15 @@ pub fn build(
     let chroot = Chroot::new(&root_path, &log)?
         .with_env(SOURCE_DATE_EPOCH, &source_date.seconds.to_string());
 
-    install(&*distro, &root, &chroot, &packages, &source_date, &log, ui)?;
+    let installing = Installing {
+        distro: &*distro,
+        chroot: &chroot,
+        packages: &packages,
+        source_date: &source_date,
+        log: &log,
+        ui,
+    };
+    let root = installing.install_or_reuse(&plan.cache_dir, &root_path, plan.incremental)?;
     configure(&*distro, plan, &root, &chroot, &source_date, &log, ui)?;
 
     let written = output::write(
@@ -246,32 +253,138 @@ fn unpack_assets(
     UnpackedAssets::find(&dir, &locations)
 }
 
-/// The install stage: the fetched packages into the root, their scripts
-/// run by the image's own tools.
-fn install(
-    distro: &dyn Distro,
-    root: &RootFs,
-    chroot: &Chroot,
-    packages: &[FetchedPackage],
-    source_date: &SourceDate,
-    log: &Path,
-    ui: &Ui,
-) -> anyhow::Result<()> {
-    ui.step(format!("Installing {} packages", packages.len()));
-    distro.prepare_root(root)?;
-    let bar = ui.counter(packages.len() as u64);
-    let installed = distro.install(root, chroot, packages, source_date, &bar);
-    bar.finish_and_clear();
-    let warnings = installed.with_context(|| {
-        format!(
-            "installing packages failed; the full log is {}",
-            log.display()
-        )
-    })?;
-    for warning in warnings {
-        ui.warn(warning);
+/// The install stage's inputs: the fetched packages, installed into a
+/// root by the image's own tools, or that root copied from the cache of
+/// installed roots when an earlier build installed them the same way.
+struct Installing<'a> {
+    distro: &'a dyn Distro,
+    chroot: &'a Chroot,
+    packages: &'a [FetchedPackage],
+    source_date: &'a SourceDate,
+    log: &'a Path,
+    ui: &'a Ui,
+}
+
+impl Installing<'_> {
+    /// Installs into a new root at `root_path`; returns it and what the
+    /// install warned about (shown already).
+    fn install(&self, root_path: &Path) -> anyhow::Result<(RootFs, Vec<String>)> {
+        let ui = self.ui;
+        make_root_dir(root_path)?;
+        let root = RootFs::open(root_path)?;
+        ui.step(format!("Installing {} packages", self.packages.len()));
+        self.distro.prepare_root(&root)?;
+        let bar = ui.counter(self.packages.len() as u64);
+        let installed =
+            self.distro
+                .install(&root, self.chroot, self.packages, self.source_date, &bar);
+        bar.finish_and_clear();
+        let warnings = installed.with_context(|| {
+            format!(
+                "installing packages failed; the full log is {}",
+                self.log.display()
+            )
+        })?;
+        for warning in &warnings {
+            ui.warn(warning);
+        }
+        Ok((root, warnings))
     }
-    Ok(())
+
+    /// The root at `root_path` from the cache in `cache_dir` when it holds
+    /// one installed from the same packages the same way and `reuse` allows
+    /// it; else installed, then stored there for the next build.
+    fn install_or_reuse(
+        &self,
+        cache_dir: &Path,
+        root_path: &Path,
+        reuse: bool,
+    ) -> anyhow::Result<RootFs> {
+        let ui = self.ui;
+        let cache = RootCache::open(cache_dir)?;
+        let mut facts = self.distro.install_settings(self.packages);
+        facts.push(format!("time {}", self.source_date.seconds));
+        facts.extend(self.packages.iter().map(|fetched| {
+            let package = &fetched.package;
+            format!(
+                "package {} {} {} {}",
+                package.name, package.version, package.architecture, package.expected.checksum
+            )
+        }));
+        let key = RootKey::new(facts)?;
+        let lookup = cache.lookup(key, reuse, &mut || {
+            ui.step("Waiting for another build that is installing the same packages")
+        })?;
+        let reservation = match lookup {
+            Lookup::Found(cached) => {
+                let spinner = ui.spinner("copying the installed root from the cache");
+                let restored = cached.restore(root_path);
+                spinner.finish_and_clear();
+                let restored = restored?;
+                append_log(
+                    self.log,
+                    &format!(
+                        "The installed root is a copy of the one kept in the cache as {} \
+                         (--no-incremental installs the packages again); the install that \
+                         made it logged:\n",
+                        cached.key.short()
+                    ),
+                    &restored.log,
+                )?;
+                for warning in &cached.record.warnings {
+                    ui.warn(warning);
+                }
+                ui.step(format!(
+                    "The {} packages were installed by an earlier build: {} copied from the cache",
+                    cached.record.packages,
+                    human_bytes(restored.copied.bytes)
+                ));
+                interrupt::check()?;
+                return Ok(RootFs::open(root_path)?);
+            }
+            Lookup::Missing(reservation) => reservation,
+        };
+        let log_start = std::fs::metadata(self.log).map_or(0, |meta| meta.len());
+        let (root, warnings) = self.install(root_path)?;
+        interrupt::check()?;
+        let spinner = ui.spinner("keeping the installed root for the next build");
+        let record = Record {
+            packages: self.packages.len(),
+            warnings,
+            bytes: 0,
+        };
+        let stored = read_from(self.log, log_start)
+            .and_then(|log| Ok(reservation.store(root_path, &log, record)?));
+        spinner.finish_and_clear();
+        // The build goes on without it: the next one installs again.
+        if let Err(error) = stored {
+            ui.warn(format!(
+                "the installed root could not be kept for the next build: {error:#}"
+            ));
+        }
+        interrupt::check()?;
+        Ok(root)
+    }
+}
+
+/// `header` and `text` at the end of the build log.
+fn append_log(log: &Path, header: &str, text: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(log)
+        .and_then(|mut file| {
+            file.write_all(header.as_bytes())?;
+            file.write_all(text)
+        })
+        .with_context(|| format!("cannot write the build log {}", log.display()))
+}
+
+/// The build log from byte `start` on.
+fn read_from(log: &Path, start: u64) -> anyhow::Result<Vec<u8>> {
+    let mut text = std::fs::read(log)
+        .with_context(|| format!("cannot read the build log {}", log.display()))?;
+    Ok(text.split_off((start as usize).min(text.len())))
 }
 
 /// The configure stage: the kickstart applied to the root, the build's

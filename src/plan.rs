@@ -68,6 +68,9 @@ pub struct BuildPlan {
     pub warnings: Vec<Diagnostic>,
     /// `--sign-key`: signs `SHA256SUMS` when set.
     pub sign_key: Option<crate::sign::SigningKey>,
+    /// Reuse a root installed before from the same packages the same way
+    /// (the cache's `roots/`); `--no-incremental` installs anew.
+    pub incremental: bool,
 }
 
 /// The output of a build, chosen by `--format` and checked with the
@@ -350,6 +353,7 @@ impl BuildPlan {
             kickstart,
             warnings,
             sign_key: None,
+            incremental: true,
         })
     }
 
@@ -427,6 +431,14 @@ impl BuildPlan {
         if let Some(key) = &self.sign_key {
             line(format!("signed by:    {}", key.fingerprint()));
         }
+        line(format!(
+            "installed root: {}",
+            if self.incremental {
+                "reused from the cache when installed before from the same packages"
+            } else {
+                "installed anew (--no-incremental)"
+            }
+        ));
         line(format!(
             "users:        {}",
             ks.users

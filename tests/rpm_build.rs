@@ -739,3 +739,43 @@ fn fedora_base_builds_the_root_dnf_would_install() {
         "bash"
     );
 }
+
+/// Incremental builds: a rebuild that changes only `%post` copies the root
+/// the first build installed (it says so, and its log holds the install's
+/// part), and its image is the one a clean build (`--no-incremental`)
+/// makes, file by file: owners, modes, contents, links and times.
+#[test]
+fn a_rebuild_reuses_the_installed_root_and_equals_a_clean_build() {
+    let repo = Repo::new(&["shell", "svc", "files"]);
+    let source = format!("--baseurl=file://{}", repo.root.display());
+    let reused = "were installed by an earlier build";
+    let build = |post: &str, args: &[&str]| {
+        let (run, root) = repo.build_with_post(&source, "lc-files\nlc-svc", post, args);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        (text(&run.stderr), root)
+    };
+    let (first, _) = build("echo one > /etc/post-says", &[]);
+    assert!(!first.contains(reused), "{first}");
+
+    let (second, root) = build("echo two > /etc/post-says", &[]);
+    assert!(second.contains(reused), "{second}");
+    assert_eq!(fs::read(root.join("etc/post-says")).unwrap(), b"two\n");
+    let log = fs::read_to_string(root.with_file_name("rpmroot.log")).unwrap();
+    assert!(
+        log.contains("is a copy of the one kept in the cache"),
+        "{log}"
+    );
+    let incremental = common::snapshot(&root);
+
+    let (clean, root) = build("echo two > /etc/post-says", &["--no-incremental"]);
+    assert!(clean.contains("Installing"), "{clean}");
+    assert!(!clean.contains(reused), "{clean}");
+    let clean = common::snapshot(&root);
+    assert_eq!(
+        incremental.keys().collect::<Vec<_>>(),
+        clean.keys().collect::<Vec<_>>()
+    );
+    for (path, node) in &incremental {
+        assert_eq!(Some(node), clean.get(path), "{path} differs");
+    }
+}

@@ -63,6 +63,15 @@ impl<'p> Debian<'p> {
         })
     }
 
+    /// A live image boots through livecompose's initrd. Debian's kernel
+    /// hook (/etc/kernel/postinst.d/initramfs-tools) makes no initramfs
+    /// when INITRD=No, which saves a minute of build time and the
+    /// initramfs's tens of MB in the image; the initramfs-tools trigger
+    /// then finds no initramfs to update.
+    fn without_initramfs(&self) -> bool {
+        self.plan.output.boots_live()
+    }
+
     fn candidates(&self) -> Vec<Candidate<'_>> {
         self.repositories
             .iter()
@@ -324,18 +333,24 @@ impl Distro for Debian<'_> {
                 deb: &fetched.file,
             });
         }
-        // A live image boots through livecompose's initrd. Debian's kernel
-        // hook (/etc/kernel/postinst.d/initramfs-tools) makes no initramfs
-        // when INITRD=No, which saves a minute of build time and the
-        // initramfs's tens of MB in the image; the initramfs-tools trigger
-        // then finds no initramfs to update.
-        let chroot = if self.plan.output.boots_live() {
+        let chroot = if self.without_initramfs() {
             chroot.with_env("INITRD", "No")
         } else {
             chroot.clone()
         };
         let policy = super::file_conflicts(&self.plan.kickstart.packages.options);
         Ok(bootstrap::install(root, &chroot, &to_install, policy, bar)?)
+    }
+
+    fn install_settings(&self, _packages: &[FetchedPackage]) -> Vec<String> {
+        vec![
+            format!("deb {}", self.arch),
+            format!("INITRD=No {}", self.without_initramfs()),
+            format!(
+                "file conflicts {:?}",
+                super::file_conflicts(&self.plan.kickstart.packages.options)
+            ),
+        ]
     }
 
     /// Each `Release` file's `Date:`.

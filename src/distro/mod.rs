@@ -210,6 +210,13 @@ pub trait Distro {
         bar: &ProgressBar,
     ) -> Result<Vec<String>, anyhow::Error>;
 
+    /// What besides the files of `packages`, their order and the build's
+    /// time decides what [`Distro::install`] writes for them: its settings
+    /// from the plan, one fact a line. The cache of installed roots keys on
+    /// them, so a setting left out here would let a rebuild reuse a root
+    /// installed otherwise.
+    fn install_settings(&self, packages: &[FetchedPackage]) -> Vec<String>;
+
     /// Undoes what only the build needed (service start blockers).
     fn finish_root(&self, root: &RootFs) -> Result<(), anyhow::Error>;
 

@@ -18,6 +18,7 @@ use anyhow::Context as _;
 use indicatif::ProgressBar;
 use pgp::composed::SignedPublicKey;
 use pgp::types::KeyDetails;
+use sha2::{Digest as _, Sha256};
 
 use super::{
     AssetFile, AssetLocation, BootAsset, Distro, FetchedPackage, GrubLayout, NameFilter,
@@ -125,6 +126,19 @@ impl<'p> Rpm<'p> {
 
     /// Checks each downloaded package (`files[i]` holding `packages[i]`)
     /// against the key of the repository it came from.
+    /// `%packages --inst-langs`: the languages whose files are installed.
+    fn install_langs(&self) -> Option<Vec<String>> {
+        let langs = self.plan.kickstart.packages.options.inst_langs.as_ref()?;
+        Some(
+            langs
+                .split(',')
+                .map(str::trim)
+                .filter(|lang| !lang.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        )
+    }
+
     fn verify(&self, packages: &[FetchedPackage]) -> anyhow::Result<()> {
         for fetched in packages {
             let resolved = &fetched.package;
@@ -292,14 +306,7 @@ impl Distro for Rpm<'_> {
             trusted_keys: self.trusted_keys(packages),
             file_conflicts: super::file_conflicts(options),
             exclude_docs: options.exclude_docs,
-            install_langs: options.inst_langs.as_ref().map(|langs| {
-                langs
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|lang| !lang.is_empty())
-                    .map(str::to_owned)
-                    .collect()
-            }),
+            install_langs: self.install_langs(),
         };
         let files: Vec<PathBuf> = packages.iter().map(|p| p.file.clone()).collect();
         let installed = rpm_install::install(root, chroot, &files, &install_options, &|step| {
@@ -318,6 +325,25 @@ impl Distro for Rpm<'_> {
             .iter()
             .flat_map(|loaded| loaded.repodata.repomd.dates())
             .collect()
+    }
+
+    fn install_settings(&self, packages: &[FetchedPackage]) -> Vec<String> {
+        let options = &self.plan.kickstart.packages.options;
+        let mut settings = vec![
+            "rpm".to_owned(),
+            format!("file conflicts {:?}", super::file_conflicts(options)),
+            format!("exclude docs {}", options.exclude_docs),
+            format!("languages {:?}", self.install_langs()),
+        ];
+        // The keys go into the package database, as dnf imports them.
+        for key in self.trusted_keys(packages) {
+            use pgp::ser::Serialize as _;
+            settings.push(match key.to_bytes() {
+                Ok(packets) => format!("key {}", hex::encode(Sha256::digest(packets))),
+                Err(_) => format!("key {:?}", key.fingerprint()),
+            });
+        }
+        settings
     }
 
     fn finish_root(&self, _root: &RootFs) -> anyhow::Result<()> {

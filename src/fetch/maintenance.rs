@@ -73,6 +73,9 @@ impl CachePart {
             "sha256" => "verified downloads (packages and indexes), named by SHA-256",
             "partial" => "unfinished downloads, resumed by the next build",
             "parsed" => "parsed indexes, named by the SHA-256 their signed Release gives",
+            crate::install::root_cache::DIR => {
+                "installed roots, reused by builds of the same packages (--no-incremental)"
+            }
             _ => "kept by another version of livecompose",
         }
     }

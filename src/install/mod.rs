@@ -14,8 +14,10 @@ pub mod deb;
 mod deb822;
 pub mod deb_conflicts;
 pub mod dpkg_db;
+pub mod root_cache;
 pub mod rootfs;
 pub mod rpm;
+pub mod tree_copy;
 
 use std::path::Path;
 
