@@ -14,6 +14,7 @@ pub mod derive;
 pub mod derived_uuid;
 pub mod disk;
 pub mod distro;
+pub mod executable;
 pub mod fetch;
 pub mod image;
 pub mod initrd;

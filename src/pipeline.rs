@@ -139,7 +139,8 @@ pub fn build(
         log: &log,
         ui,
     };
-    let root = installing.install_or_reuse(&plan.cache_dir, &root_path, plan.incremental)?;
+    let (root, kept_root) =
+        installing.install_or_reuse(&plan.cache_dir, &root_path, plan.incremental)?;
     configure(&*distro, plan, &root, &chroot, &source_date, &log, ui)?;
 
     let written = output::write(
@@ -153,6 +154,7 @@ pub fn build(
             distro: &*distro,
             chroot: &chroot,
             ui,
+            kept_root: kept_root.as_deref(),
         },
         &output,
     )?;
@@ -293,13 +295,14 @@ impl Installing<'_> {
 
     /// The root at `root_path` from the cache in `cache_dir` when it holds
     /// one installed from the same packages the same way and `reuse` allows
-    /// it; else installed, then stored there for the next build.
+    /// it; else installed, then stored there for the next build. Also
+    /// returns the cache's entry for it, unless it could not be kept.
     fn install_or_reuse(
         &self,
         cache_dir: &Path,
         root_path: &Path,
         reuse: bool,
-    ) -> anyhow::Result<RootFs> {
+    ) -> anyhow::Result<(RootFs, Option<PathBuf>)> {
         let ui = self.ui;
         let cache = RootCache::open(cache_dir)?;
         let mut facts = self.distro.install_settings(self.packages);
@@ -340,7 +343,7 @@ impl Installing<'_> {
                     human_bytes(restored.copied.bytes)
                 ));
                 interrupt::check()?;
-                return Ok(RootFs::open(root_path)?);
+                return Ok((RootFs::open(root_path)?, Some(cached.entry().to_owned())));
             }
             Lookup::Missing(reservation) => reservation,
         };
@@ -357,13 +360,15 @@ impl Installing<'_> {
             .and_then(|log| Ok(reservation.store(root_path, &log, record)?));
         spinner.finish_and_clear();
         // The build goes on without it: the next one installs again.
-        if let Err(error) = stored {
-            ui.warn(format!(
-                "the installed root could not be kept for the next build: {error:#}"
-            ));
-        }
+        let kept = stored
+            .map_err(|error| {
+                ui.warn(format!(
+                    "the installed root could not be kept for the next build: {error:#}"
+                ))
+            })
+            .ok();
         interrupt::check()?;
-        Ok(root)
+        Ok((root, kept))
     }
 }
 

@@ -1,7 +1,10 @@
 //! Reproducible builds end to end: the same kickstart built twice against
 //! the same archive state (the package cache is warm, so the package set is
 //! the same), in two output directories, seconds apart and with another
-//! thread count, must give byte-identical outputs. The gate is the SHA-256
+//! thread count, must give byte-identical outputs. The first build installs
+//! its packages (`--no-incremental`), the second copies the root the first
+//! installed from the cache (an incremental build), so this also shows that
+//! an incremental build's image is a clean build's. The gate is the SHA-256
 //! of every output file; when one differs, the failure names it and quotes
 //! the first lines of `diffoscope` on the pair, which says what inside it
 //! differs.
@@ -49,9 +52,11 @@ fn hashes(dir: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Builds `kickstart` twice, the second time at least two seconds later in
-/// another directory with `second_extra` added, and fails naming the first
-/// output that differs. `expected` are the files each build must write.
+/// Builds `kickstart` twice, the first time installing its packages anew,
+/// the second at least two seconds later in another directory with
+/// `second_extra` added, from the root the first installed, and fails naming
+/// the first output that differs. `expected` are the files each build must
+/// write.
 fn assert_reproducible(
     kickstart: &str,
     label: &str,
@@ -62,7 +67,8 @@ fn assert_reproducible(
     let first = tempfile::tempdir().expect("temp dir");
     let second = tempfile::tempdir().expect("temp dir");
     let started = std::time::Instant::now();
-    let stderr = build_image(Path::new(kickstart), label, first.path(), extra);
+    let clean: Vec<&str> = extra.iter().copied().chain(["--no-incremental"]).collect();
+    let stderr = build_image(Path::new(kickstart), label, first.path(), &clean);
     assert!(
         stderr.contains("The build's time: "),
         "the build does not say its time:\n{stderr}"
@@ -70,7 +76,11 @@ fn assert_reproducible(
     // Whole seconds are what most formats store: make sure the clock moved.
     std::thread::sleep(Duration::from_secs(2));
     let again: Vec<&str> = extra.iter().chain(second_extra).copied().collect();
-    build_image(Path::new(kickstart), label, second.path(), &again);
+    let stderr = build_image(Path::new(kickstart), label, second.path(), &again);
+    assert!(
+        stderr.contains("were installed by an earlier build"),
+        "the second build installed its packages again:\n{stderr}"
+    );
     eprintln!("{label}: two builds in {:.0?}", started.elapsed());
 
     let (ours, theirs) = (hashes(first.path()), hashes(second.path()));

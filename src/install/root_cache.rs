@@ -78,11 +78,11 @@ pub struct RootKey(String);
 
 impl RootKey {
     pub fn new(facts: impl IntoIterator<Item = String>) -> Result<Self, RootCacheError> {
-        let executable = Path::new("/proc/self/exe");
-        let mut program = File::open(executable).map_err(failed("read", executable))?;
+        let program =
+            crate::executable::digest().map_err(failed("read", Path::new("/proc/self/exe")))?;
         let mut hasher = Sha256::new();
         hasher.update(b"livecompose installed root 1\n");
-        io::copy(&mut program, &mut hasher).map_err(failed("read", executable))?;
+        hasher.update(program);
         for fact in facts {
             hasher.update(fact.as_bytes());
             hasher.update(b"\n");
@@ -220,6 +220,12 @@ impl RootCache {
 }
 
 impl CachedRoot {
+    /// The entry's directory: later stages keep what they derive from this
+    /// root beside it (it goes when the entry goes).
+    pub fn entry(&self) -> &Path {
+        &self.entry
+    }
+
     /// Copies the root to `to` (which must not exist) and marks the entry
     /// as just used.
     pub fn restore(&self, to: &Path) -> Result<Restored, RootCacheError> {
@@ -240,8 +246,13 @@ impl CachedRoot {
 impl Reservation {
     /// Stores a copy of the installed `root`, with the install's `log` and
     /// `record`, then drops the least recently used entries beyond the
-    /// bound.
-    pub fn store(self, root: &Path, log: &[u8], mut record: Record) -> Result<(), RootCacheError> {
+    /// bound; returns the entry's directory.
+    pub fn store(
+        self,
+        root: &Path,
+        log: &[u8],
+        mut record: Record,
+    ) -> Result<PathBuf, RootCacheError> {
         let staging = tempfile::Builder::new()
             .prefix(".new-")
             .tempdir_in(&self.dir)
@@ -257,7 +268,7 @@ impl Reservation {
         std::fs::rename(staging.keep(), &entry).map_err(failed("store", &entry))?;
         evict(&self.dir, &entry, MAX_BYTES)?;
         drop(self.lock);
-        Ok(())
+        Ok(entry)
     }
 }
 
@@ -305,7 +316,22 @@ fn evict(dir: &Path, keep: &Path, limit: u64) -> Result<(), RootCacheError> {
         let used = std::fs::metadata(path.join(RECORD))
             .and_then(|meta| meta.modified())
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        entries.push((path != keep, std::cmp::Reverse(used), record.bytes, path));
+        // What later stages keep beside the root (the squashfs memo) counts too.
+        let beside: u64 = std::fs::read_dir(&path)
+            .map(|items| {
+                items
+                    .filter_map(|item| item.ok()?.metadata().ok())
+                    .filter(|meta| meta.is_file())
+                    .map(|meta| meta.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        entries.push((
+            path != keep,
+            std::cmp::Reverse(used),
+            record.bytes + beside,
+            path,
+        ));
     }
     // The one kept first, then the most recently used.
     entries.sort();
@@ -340,7 +366,7 @@ mod tests {
     }
 
     fn root_with(dir: &Path, content: &str) -> PathBuf {
-        let root = dir.join(format!("root-{content}"));
+        let root = dir.join(format!("root-{}", &content[..content.len().min(24)]));
         std::fs::create_dir_all(root.join("etc")).unwrap();
         std::fs::write(root.join("etc/content"), content).unwrap();
         root
@@ -463,7 +489,7 @@ mod tests {
                 ..Record::default()
             };
             reservation
-                .store(&root_with(dir.path(), name), b"", record)
+                .store(&root_with(dir.path(), &name.repeat(1000)), b"", record)
                 .unwrap();
             let used = SystemTime::now() - Duration::from_secs(age);
             let record = cache.dir.join(&key(name).0).join(RECORD);
@@ -474,8 +500,9 @@ mod tests {
                 .set_modified(used)
                 .unwrap();
         }
-        // Each root holds 3 to 6 bytes; 10 fit two of them.
-        evict(&cache.dir, &cache.dir.join(&key("new").0), 10).unwrap();
+        // Each root holds 3 to 6 kB, and its record a few bytes: 10 kB fit
+        // two of them.
+        evict(&cache.dir, &cache.dir.join(&key("new").0), 10_000).unwrap();
         let left = |name: &str| cache.dir.join(&key(name).0).exists();
         assert!(left("new") && left("recent") && !left("old"));
     }

@@ -57,6 +57,7 @@ pub(super) fn compose(
     // time the squashfs's own creation time.
     let options = SquashfsOptions {
         clamp_mtime: Some(inputs.source_date.seconds_u32()),
+        memo: inputs.kept_root.map(Path::to_owned),
         ..settings.squashfs.clone()
     };
     pack_root(inputs.root, &squashfs, &options, ui)?;
@@ -105,8 +106,16 @@ fn pack_root(
     } else {
         String::new()
     };
+    let recalled = if stats.recalled_blocks > 0 {
+        format!(
+            "; {} of {} blocks as compressed by an earlier build",
+            stats.recalled_blocks, stats.blocks_written
+        )
+    } else {
+        String::new()
+    };
     ui.step(format!(
-        "Squashfs: {} inodes, {}{left_out}",
+        "Squashfs: {} inodes, {}{left_out}{recalled}",
         stats.inodes,
         human_bytes(stats.bytes_used)
     ));

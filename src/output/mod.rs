@@ -65,6 +65,10 @@ pub struct OutputInputs<'a> {
     /// Runs the image's own programs (GRUB's `grub-mkimage`).
     pub chroot: &'a Chroot,
     pub ui: &'a Ui,
+    /// Where the cache keeps the installed root this build started from,
+    /// when it does: the live formats' squashfs memo goes beside it, so the
+    /// next build from that root compresses only what changed.
+    pub kept_root: Option<&'a Path>,
 }
 
 /// The boot assets an output needs from the distribution's packages.

@@ -20,6 +20,7 @@ use std::thread;
 use super::compress::Compressor;
 use super::content::{CodeMap, Content};
 use super::inode::{put32, put64};
+use super::memo::{Key, Recall, Remember};
 use super::options::SquashfsOptions;
 use super::tree::{FileSource, Kind, Tree, io_error};
 use super::{Packing, Progress, SquashfsError};
@@ -58,6 +59,9 @@ pub(crate) struct DataSection {
     pub end: u64,
     pub data_blocks: u64,
     pub duplicate_files: u64,
+    /// Blocks (data and fragment) written, and how many of them the memo gave.
+    pub blocks_written: u64,
+    pub recalled_blocks: u64,
 }
 
 struct Job {
@@ -69,6 +73,9 @@ struct Job {
 struct Packed {
     bytes: Vec<u8>,
     raw: bool,
+    /// Its key in the memo, when there is one.
+    key: Option<Key>,
+    recalled: bool,
 }
 
 type Receipt = Receiver<Result<Packed, SquashfsError>>;
@@ -106,6 +113,16 @@ pub(crate) fn write_data<W: Write + Seek>(
     let compressors = (0..threads)
         .map(|_| Compressor::new(options))
         .collect::<Result<Vec<_>, _>>()?;
+    // Without a memo the image is packed as well, only slower.
+    let (recall, remember) = match options
+        .memo
+        .as_deref()
+        .and_then(|dir| Recall::open(dir, options).ok())
+    {
+        Some((recall, path)) => (Some(recall), Some(Remember::new(path))),
+        None => (None, None),
+    };
+    let recall = recall.as_ref();
     let (event_tx, event_rx) = sync_channel(QUEUED_EVENTS);
     // One token per block between its dispatch and its write.
     let (window_tx, window_rx) = sync_channel::<()>(threads * WINDOW_PER_THREAD);
@@ -114,7 +131,7 @@ pub(crate) fn write_data<W: Write + Seek>(
     thread::scope(|scope| {
         for compressor in compressors {
             let job_rx = &job_rx;
-            scope.spawn(move || compress_jobs(job_rx, compressor));
+            scope.spawn(move || compress_jobs(job_rx, compressor, recall));
         }
         let planner = Planner {
             tree,
@@ -144,9 +161,12 @@ pub(crate) fn write_data<W: Write + Seek>(
             event_rx,
             &window_rx,
             out,
-            start,
-            tree.inodes.len(),
-            options.block_size,
+            Section {
+                start,
+                inodes: tree.inodes.len(),
+                block_size: options.block_size,
+            },
+            remember,
         );
         // A reader error explains why the event stream ended early, so it comes first.
         reader.join().map_err(|_| SquashfsError::WorkerLost)??;
@@ -154,7 +174,7 @@ pub(crate) fn write_data<W: Write + Seek>(
     })
 }
 
-fn compress_jobs(jobs: &Mutex<Receiver<Job>>, mut compressor: Compressor) {
+fn compress_jobs(jobs: &Mutex<Receiver<Job>>, mut compressor: Compressor, memo: Option<&Recall>) {
     loop {
         let job = match jobs.lock() {
             Ok(receiver) => receiver.recv(),
@@ -168,15 +188,34 @@ fn compress_jobs(jobs: &Mutex<Receiver<Job>>, mut compressor: Compressor) {
         else {
             return;
         };
-        let result = compressor
-            .compress(&data, content)
-            .map(|packed| match packed {
-                Some(bytes) => Packed { bytes, raw: false },
-                None => Packed {
-                    bytes: data,
-                    raw: true,
-                },
-            });
+        let key = memo.map(|memo| memo.key(content, &data));
+        let recalled = memo
+            .zip(key.as_ref())
+            .and_then(|(memo, key)| memo.recall(key));
+        let result = match recalled {
+            Some(remembered) => Ok(Packed {
+                bytes: remembered.bytes,
+                raw: remembered.raw,
+                key,
+                recalled: true,
+            }),
+            None => compressor
+                .compress(&data, content)
+                .map(|packed| match packed {
+                    Some(bytes) => Packed {
+                        bytes,
+                        raw: false,
+                        key,
+                        recalled: false,
+                    },
+                    None => Packed {
+                        bytes: data,
+                        raw: true,
+                        key,
+                        recalled: false,
+                    },
+                }),
+        };
         // A closed reply means the writer stopped; it reports why.
         let _ = reply.send(result);
     }
@@ -422,13 +461,23 @@ fn same_content(a: &Path, b: &Path) -> bool {
 const FRAGMENT_ENTRY: usize = 16;
 
 /// The writer's side: takes events in order and puts bytes in the image.
+/// Where the data section starts, and what it is laid out for.
+struct Section {
+    start: u64,
+    inodes: usize,
+    block_size: u32,
+}
+
 fn write_events<W: Write + Seek>(
     events: Receiver<Event>,
     window: &Receiver<()>,
     out: &mut W,
-    start: u64,
-    inodes: usize,
-    block_size: u32,
+    Section {
+        start,
+        inodes,
+        block_size,
+    }: Section,
+    mut remember: Option<Remember>,
 ) -> Result<DataSection, SquashfsError> {
     let mut section = DataSection {
         files: vec![FileData::default(); inodes],
@@ -437,6 +486,8 @@ fn write_events<W: Write + Seek>(
         end: start,
         data_blocks: 0,
         duplicate_files: 0,
+        blocks_written: 0,
+        recalled_blocks: 0,
     };
     let mut current: Option<FileData> = None;
     let start_file = |position| FileData {
@@ -447,7 +498,7 @@ fn write_events<W: Write + Seek>(
         match event {
             Event::Block(receipt) => {
                 let position = section.end;
-                let word = put(out, &mut section.end, receipt, window)?;
+                let word = put(out, &mut section, receipt, window, &mut remember)?;
                 current
                     .get_or_insert_with(|| start_file(position))
                     .blocks
@@ -461,7 +512,7 @@ fn write_events<W: Write + Seek>(
             }
             Event::Fragment { index, receipt } => {
                 let position = section.end;
-                let word = put(out, &mut section.end, receipt, window)?;
+                let word = put(out, &mut section, receipt, window, &mut remember)?;
                 let mut entry = Vec::with_capacity(FRAGMENT_ENTRY);
                 put64(&mut entry, position);
                 put32(&mut entry, word);
@@ -497,22 +548,32 @@ fn write_events<W: Write + Seek>(
             }
         }
     }
+    if let Some(memo) = remember {
+        // Kept or not, the image is the same; only the next one is slower.
+        memo.commit();
+    }
     Ok(section)
 }
 
-/// Writes one compressed block and frees its place in the window; returns
-/// its size word.
+/// Writes one compressed block, frees its place in the window and adds it
+/// to the memo; returns its size word.
 fn put<W: Write>(
     out: &mut W,
-    position: &mut u64,
+    section: &mut DataSection,
     receipt: Receipt,
     window: &Receiver<()>,
+    memo: &mut Option<Remember>,
 ) -> Result<u32, SquashfsError> {
     let packed = receipt.recv().map_err(|_| SquashfsError::WorkerLost)??;
     out.write_all(&packed.bytes).map_err(write_error)?;
     // The reader sent the token before the block's event, so it is there.
     let _ = window.recv();
-    *position += packed.bytes.len() as u64;
+    section.end += packed.bytes.len() as u64;
+    section.blocks_written += 1;
+    section.recalled_blocks += u64::from(packed.recalled);
+    if let (Some(memo), Some(key)) = (memo.as_mut(), packed.key) {
+        memo.remember(key, &packed.bytes, packed.raw);
+    }
     // Blocks are at most 1 MiB, below the flag bit.
     let size = packed.bytes.len() as u32;
     Ok(if packed.raw {

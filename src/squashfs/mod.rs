@@ -19,6 +19,7 @@ mod data;
 mod directory;
 mod inode;
 mod layout;
+mod memo;
 mod metadata;
 mod options;
 mod superblock;
@@ -105,6 +106,11 @@ pub struct ImageStats {
     /// Attributes outside the user, trusted and security namespaces (e.g. POSIX ACLs),
     /// which the format cannot store and were left out.
     pub skipped_xattrs: u64,
+    /// Data and fragment blocks taken from the memo ([`SquashfsOptions::memo`])
+    /// rather than compressed.
+    pub recalled_blocks: u64,
+    /// Data and fragment blocks written.
+    pub blocks_written: u64,
 }
 
 /// Packs `source` into a squashfs image at `output`.
@@ -208,6 +214,8 @@ pub fn write_image_with_progress(
         sparse_bytes: data.files.iter().map(|file| file.sparse).sum(),
         xattr_sets,
         skipped_xattrs: tree.skipped_xattrs,
+        recalled_blocks: data.recalled_blocks,
+        blocks_written: data.blocks_written,
     })
 }
 

@@ -29,6 +29,10 @@ pub struct SquashfsOptions {
     pub mtime: Option<u32>,
     /// Clamp modification times to this value (`SOURCE_DATE_EPOCH`): later times become it.
     pub clamp_mtime: Option<u32>,
+    /// A directory where compressed blocks are remembered for the next image (see
+    /// `memo.rs`): one that holds mostly the same files then compresses only what
+    /// changed. The image is the same with or without it.
+    pub memo: Option<std::path::PathBuf>,
 }
 
 impl Default for SquashfsOptions {
@@ -41,6 +45,7 @@ impl Default for SquashfsOptions {
             all_root: false,
             mtime: None,
             clamp_mtime: None,
+            memo: None,
         }
     }
 }
