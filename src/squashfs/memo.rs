@@ -64,7 +64,7 @@ impl Recall {
     /// cannot be read.
     pub(crate) fn open(dir: &Path, options: &SquashfsOptions) -> io::Result<(Recall, PathBuf)> {
         let salt = salt(options)?;
-        let path = dir.join(format!("memo-{}", hex::encode(&salt[..8])));
+        let path = file_for(dir, &salt);
         let loaded = File::open(&path).and_then(|file| {
             let blocks = read_index(&file)?;
             Ok((file, blocks))
@@ -98,6 +98,15 @@ impl Recall {
             raw: stored.raw,
         })
     }
+}
+
+/// The memo file in `dir` for images packed with `options`.
+pub fn path(dir: &Path, options: &SquashfsOptions) -> io::Result<PathBuf> {
+    Ok(file_for(dir, &salt(options)?))
+}
+
+fn file_for(dir: &Path, salt: &[u8; 32]) -> PathBuf {
+    dir.join(format!("memo-{}", hex::encode(&salt[..8])))
 }
 
 /// The settings' part of every key.
@@ -218,8 +227,7 @@ mod tests {
     use super::*;
 
     fn memo_file(dir: &Path) -> PathBuf {
-        let (_, path) = Recall::open(dir, &SquashfsOptions::default()).unwrap();
-        path
+        path(dir, &SquashfsOptions::default()).unwrap()
     }
 
     #[test]

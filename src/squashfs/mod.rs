@@ -19,7 +19,7 @@ mod data;
 mod directory;
 mod inode;
 mod layout;
-mod memo;
+pub mod memo;
 mod metadata;
 mod options;
 mod superblock;
