@@ -1,36 +1,22 @@
 //! Disk images end to end, as a user makes them, against the real Debian
 //! archive: `kickstarts/debian-cloud.ks` as a raw disk with the default
-//! cloud layout, and the same kickstart with `/boot`, `/` and `/var` on
-//! partitions of their own as a 4 GiB qcow2. Each is read back by the peers
-//! (sfdisk, e2fsck, fsck.fat, blkid, debugfs, qemu-img) and booted from the
-//! disk with BIOS (SeaBIOS) and UEFI (OVMF) by `livecompose test`.
+//! cloud layout, read back by the peers (sfdisk, e2fsck, fsck.fat, blkid,
+//! debugfs) and booted from the disk with BIOS (SeaBIOS) and UEFI (OVMF) by
+//! `livecompose test`, logging in with a generated key or a seed's user.
+//! (The split layout as qcow2 and its derived images are
+//! `network_disk_split.rs`.)
 //!
 //! Run with `cargo test --test network_disk -- --ignored --nocapture`.
 
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
-use common::{boot_to, boot_with, build_image, output_of, run};
-
-struct Built {
-    dir: tempfile::TempDir,
-    image: PathBuf,
-}
-
-fn build(kickstart: &str, label: &str, extra: &[&str], extension: &str) -> Built {
-    let dir = common::static_tempdir();
-    let stderr = build_image(Path::new(kickstart), label, dir.path(), extra);
-    assert!(
-        !stderr.to_lowercase().contains("warning"),
-        "{kickstart} warns:\n{stderr}"
-    );
-    let image = dir.path().join(format!("{label}.{extension}"));
-    Built { dir, image }
-}
+use common::disk::{Built, Partition, build, partitions};
+use common::{boot_with, output_of, run};
 
 /// `kickstarts/debian-cloud.ks` as the README builds it, raw.
 fn raw() -> &'static Built {
@@ -43,52 +29,6 @@ fn raw() -> &'static Built {
             "raw",
         )
     })
-}
-
-/// The split layout as a 4 GiB qcow2.
-fn split_qcow2() -> &'static Built {
-    static SPLIT: OnceLock<Built> = OnceLock::new();
-    SPLIT.get_or_init(|| {
-        build(
-            "tests/fixtures/disk/split.ks",
-            "split",
-            &["--format", "qcow2", "--disk-size", "4G"],
-            "qcow2",
-        )
-    })
-}
-
-#[derive(Debug)]
-struct Partition {
-    start: u64,
-    size: u64,
-    kind: String,
-}
-
-/// The partitions as sfdisk reads them (sectors), after `sfdisk --verify`
-/// found nothing wrong.
-fn partitions(image: &Path) -> Vec<Partition> {
-    let verify = Command::new("sfdisk")
-        .arg("--verify")
-        .arg(image)
-        .output()
-        .expect("sfdisk (Debian package fdisk)");
-    let report = String::from_utf8_lossy(&verify.stdout);
-    assert!(verify.status.success(), "{report}");
-    assert!(report.contains("No errors detected"), "{report}");
-    let json: serde_json::Value =
-        serde_json::from_str(&run(Command::new("sfdisk").arg("--json").arg(image)))
-            .expect("sfdisk --json");
-    json["partitiontable"]["partitions"]
-        .as_array()
-        .expect("partitions")
-        .iter()
-        .map(|p| Partition {
-            start: p["start"].as_u64().expect("start"),
-            size: p["size"].as_u64().expect("size"),
-            kind: p["type"].as_str().expect("type").to_lowercase(),
-        })
-        .collect()
 }
 
 const ESP: &str = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b";
@@ -173,35 +113,6 @@ fn net_disk_raw_partitions_and_file_systems_check_clean() {
         .arg("-c")
         .arg("SHA256SUMS")
         .current_dir(built.dir.path()));
-}
-
-#[test]
-#[ignore = "end-to-end: builds a disk image from the Debian mirror"]
-fn net_disk_qcow2_checks_clean_with_the_asked_size() {
-    let built = split_qcow2();
-    run(Command::new("qemu-img").arg("check").arg(&built.image));
-    let info: serde_json::Value = serde_json::from_str(&run(Command::new("qemu-img")
-        .args(["info", "--output=json"])
-        .arg(&built.image)))
-    .expect("qemu-img info --output=json");
-    assert_eq!(info["format"], "qcow2");
-    assert_eq!(info["virtual-size"].as_u64(), Some(4 << 30));
-    // Only the used clusters are stored.
-    assert!(fs::metadata(&built.image).expect("qcow2").len() < 2 << 30);
-    let raw = built.dir.path().join("split.raw");
-    run(Command::new("qemu-img")
-        .args(["convert", "-O", "raw"])
-        .arg(&built.image)
-        .arg(&raw));
-    let parts = partitions(&raw);
-    // BIOS boot, ESP, /boot, /var, and / last (it grows).
-    assert_eq!(parts.len(), 5, "{parts:?}");
-    fs::remove_file(&raw).expect("remove the raw copy");
-}
-
-fn boot(image: &Path, firmware: &str, expect: &str) {
-    let log = image.with_extension(format!("{firmware}.console.log"));
-    boot_to(image, firmware, "disk", expect, &log);
 }
 
 /// `livecompose test` on the cloud disk with `firmware` and `args`, to its
@@ -321,71 +232,4 @@ fn net_disk_cloud_image_takes_its_user_and_hostname_from_a_seed_uefi() {
         root_size > 5 << 30,
         "the root did not grow: {root_size} bytes\n{report}"
     );
-}
-
-/// The unit of `tests/fixtures/disk/split.ks` prints where /, /boot, /var
-/// and /boot/efi are mounted, once the local file systems are.
-const MOUNTS: &str = "LC-MOUNTS / /boot /var /boot/efi";
-
-#[test]
-#[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
-fn net_disk_split_qcow2_boots_uefi_with_every_mount() {
-    boot(&split_qcow2().image, "uefi", MOUNTS);
-}
-
-/// SHA-256 of a file, hex.
-fn sha256(path: &Path) -> String {
-    use sha2::Digest as _;
-    hex::encode(sha2::Sha256::digest(fs::read(path).expect("read")))
-}
-
-/// Issue 17's master and differential images on a real disk: a child of the split
-/// qcow2 boots (BIOS) to every mount and is tuned over SSH, keeping the write; it
-/// commits to a new master that `qemu-img compare` finds equal and that boots with
-/// the change, and the master's bytes never change. `qemu-img check` is clean on all
-/// three.
-#[test]
-#[ignore = "end-to-end: builds a disk image from the Debian mirror and boots it"]
-fn net_disk_derived_child_is_tuned_and_commits_to_a_master_that_keeps_it() {
-    let built = split_qcow2();
-    let before = sha256(&built.image);
-    let child = built.dir.path().join("split-child.qcow2");
-    let new_master = built.dir.path().join("split-v2.qcow2");
-    let livecompose = |args: &[&Path]| {
-        run(Command::new(env!("CARGO_BIN_EXE_livecompose")).args(args));
-    };
-    livecompose(&[Path::new("derive"), &built.image, &child]);
-    let tune = "echo tuned-in-the-child | sudo -n tee /etc/lc-tuned";
-    boot_with(
-        &child,
-        "bios",
-        "disk",
-        MOUNTS,
-        &child.with_extension("bios.console.log"),
-        &["--keep-writes", "--ssh", "--run", tune, "--run", "sync"],
-    );
-    livecompose(&[Path::new("commit"), &child, &new_master]);
-    for image in [&built.image, &child, &new_master] {
-        run(Command::new("qemu-img").arg("check").arg(image));
-    }
-    run(Command::new("qemu-img")
-        .arg("compare")
-        .arg(&child)
-        .arg(&new_master));
-    let info = run(Command::new("qemu-img").arg("info").arg(&new_master));
-    assert!(!info.contains("backing file"), "{info}");
-    let report = boot_with(
-        &new_master,
-        "bios",
-        "disk",
-        MOUNTS,
-        &new_master.with_extension("bios.console.log"),
-        &["--ssh", "--run", "cat /etc/lc-tuned"],
-    );
-    assert_eq!(
-        output_of(&report, "cat /etc/lc-tuned"),
-        ["tuned-in-the-child"],
-        "{report}"
-    );
-    assert_eq!(sha256(&built.image), before, "the master was written");
 }

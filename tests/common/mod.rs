@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod debrepo;
+pub mod disk;
 pub mod dnf;
 mod gpg;
 pub mod http;
