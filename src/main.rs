@@ -18,6 +18,11 @@ use livecompose::source_date::SourceDate;
 use livecompose::squashfs::SquashfsOptions;
 use livecompose::{boottest, interrupt, mirror, pipeline, sandbox};
 
+/// The parsed package indexes are hundreds of thousands of small strings:
+/// mimalloc allocates and frees them in a fraction of glibc malloc's time.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Before anything else: the sandbox helper is this binary started again
     // by the build, not a command of the user's.

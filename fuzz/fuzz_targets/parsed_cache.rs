@@ -9,11 +9,11 @@ use livecompose::repo::packages::{BinaryPackage, parse_packages};
 use livecompose::repo::parsed_cache::{decode, encode};
 
 fuzz_target!(|data: &[u8]| {
-    let _ = decode::<Vec<BinaryPackage>>(data);
+    let _ = decode::<BinaryPackage>(data);
     if let Ok(text) = std::str::from_utf8(data)
         && let Ok(packages) = parse_packages(text)
     {
         let entry = encode(&packages).expect("a parsed index encodes");
-        assert_eq!(decode::<Vec<BinaryPackage>>(&entry), Some(packages));
+        assert_eq!(decode::<BinaryPackage>(&entry), Some(packages));
     }
 });

@@ -253,6 +253,7 @@ impl Distro for Debian<'_> {
         fetcher: &Fetcher,
         warn: &mut dyn FnMut(String),
     ) -> anyhow::Result<()> {
+        let mut requests = Vec::new();
         for spec in &self.plan.repositories {
             let (suite, components) = spec.suite.clone().with_context(|| {
                 format!("{}: repository {} has no --suite", spec.origin, spec.name)
@@ -272,8 +273,26 @@ impl Distro for Debian<'_> {
                 components,
                 architecture: self.arch.to_owned(),
             };
-            let fetcher = fetcher.through(&spec.transport);
-            let repository = load_repository(&repo_spec, &fetcher, &policy).with_context(|| {
+            requests.push((spec, repo_spec, policy, fetcher.through(&spec.transport)));
+        }
+        // Side by side: each waits mostly on its InRelease's round trip.
+        let loaded = std::thread::scope(|scope| {
+            let loads: Vec<_> = requests
+                .iter()
+                .map(|(_, repo_spec, policy, fetcher)| {
+                    scope.spawn(move || load_repository(repo_spec, fetcher, policy))
+                })
+                .collect();
+            loads
+                .into_iter()
+                .map(|load| {
+                    load.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect::<Vec<_>>()
+        });
+        for ((spec, ..), repository) in requests.iter().zip(loaded) {
+            let repository = repository.with_context(|| {
                 format!(
                     "{}: cannot use repository {} ({})",
                     spec.origin,

@@ -8,6 +8,7 @@
 //! constraints: "if a package of this name is installed, it must lie in the
 //! complement of what is conflicted with".
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::str::FromStr;
@@ -85,13 +86,26 @@ pub(crate) fn satisfies(version: &Version, op: VersionOp, wanted: &str) -> bool 
     }
 }
 
+/// The version of candidate `i`, parsed on first use.
+fn parsed_version<'v>(
+    versions: &'v [OnceCell<Option<Version>>],
+    universe: &[Candidate<'_>],
+    i: usize,
+) -> Option<&'v Version> {
+    versions[i]
+        .get_or_init(|| Version::from_str(&universe[i].package.version).ok())
+        .as_ref()
+}
+
 /// The provider: the universe, indexed for the questions resolvo asks.
 pub(crate) struct DebianProvider<'u> {
     pub pool: Pool<DebSet, String>,
     pub universe: &'u [Candidate<'u>],
-    /// Parsed version per solvable (same index as `universe`); `None` for an
-    /// unparsable version, which then sorts last and matches no versioned relation.
-    versions: Vec<Option<Version>>,
+    /// Parsed version per solvable (same index as `universe`), parsed when
+    /// first asked for (a resolution looks at a few thousand of the
+    /// archive's sixty thousand); `None` for an unparsable version, which
+    /// then sorts last and matches no versioned relation.
+    versions: Vec<OnceCell<Option<Version>>>,
     /// Installable solvables per name, best first.
     by_name: HashMap<NameId, Vec<SolvableId>>,
     /// Solvables removed by `-name` excludes, kept for error messages.
@@ -100,7 +114,7 @@ pub(crate) struct DebianProvider<'u> {
     /// Position in the preference order of its name (0 = best).
     rank: Vec<u32>,
     /// Virtual (or real) name -> names of packages providing it, in preference order.
-    providers: HashMap<String, Vec<String>>,
+    providers: HashMap<&'u str, Vec<&'u str>>,
     arch: String,
 }
 
@@ -118,10 +132,8 @@ impl<'u> DebianProvider<'u> {
     pub fn new(universe: &'u [Candidate<'u>], excluded: &[bool], arch: &str) -> Self {
         let pool: Pool<DebSet, String> = Pool::new();
         let exclude_reason = pool.intern_string("excluded by the kickstart (-name)");
-        let versions: Vec<Option<Version>> = universe
-            .iter()
-            .map(|c| Version::from_str(&c.package.version).ok())
-            .collect();
+        let versions: Vec<OnceCell<Option<Version>>> = vec![OnceCell::new(); universe.len()];
+        let version = |i: usize| parsed_version(&versions, universe, i);
         let mut by_name: HashMap<NameId, Vec<SolvableId>> = HashMap::new();
         let mut excl: HashMap<NameId, Vec<SolvableId>> = HashMap::new();
         for (i, c) in universe.iter().enumerate() {
@@ -141,8 +153,8 @@ impl<'u> DebianProvider<'u> {
                     pool.resolve_solvable(*a).record.0,
                     pool.resolve_solvable(*b).record.0,
                 );
-                versions[ib]
-                    .cmp(&versions[ia])
+                version(ib)
+                    .cmp(&version(ia))
                     .then(universe[ia].cost.cmp(&universe[ib].cost))
                     .then(ia.cmp(&ib))
             });
@@ -150,12 +162,12 @@ impl<'u> DebianProvider<'u> {
                 rank[pool.resolve_solvable(*s).record.0] = r as u32;
             }
         }
-        let mut providers: HashMap<String, Vec<String>> = HashMap::new();
+        let mut providers: HashMap<&'u str, Vec<&'u str>> = HashMap::new();
         for c in universe {
             for rel in c.package.provides.iter().flatten() {
-                let list = providers.entry(rel.name.clone()).or_default();
-                if !list.contains(&c.package.name) {
-                    list.push(c.package.name.clone());
+                let list = providers.entry(rel.name.as_str()).or_default();
+                if !list.contains(&c.package.name.as_str()) {
+                    list.push(c.package.name.as_str());
                 }
             }
         }
@@ -170,8 +182,8 @@ impl<'u> DebianProvider<'u> {
         for list in providers.values_mut() {
             list.sort_by(|a, b| {
                 best_priority
-                    .get(a.as_str())
-                    .cmp(&best_priority.get(b.as_str()))
+                    .get(a)
+                    .cmp(&best_priority.get(b))
                     .then(a.cmp(b))
             });
         }
@@ -209,7 +221,7 @@ impl<'u> DebianProvider<'u> {
             .unwrap_or(&[])
     }
 
-    fn providers(&self, name: &str) -> &[String] {
+    fn providers(&self, name: &str) -> &[&'u str] {
         self.providers.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -217,8 +229,7 @@ impl<'u> DebianProvider<'u> {
         let i = self.idx(s);
         let hit = match &set.filter {
             Filter::Any => true,
-            Filter::Version(op, v) => self.versions[i]
-                .as_ref()
+            Filter::Version(op, v) => parsed_version(&self.versions, self.universe, i)
                 .is_some_and(|have| satisfies(have, *op, v)),
             Filter::Provides { virt, constraint } => self.universe[i]
                 .package
@@ -253,7 +264,7 @@ impl<'u> DebianProvider<'u> {
         out: &mut Vec<VersionSetId>,
     ) {
         for provider in self.providers(&rel.name) {
-            if except == Some(provider.as_str()) {
+            if except == Some(*provider) {
                 continue;
             }
             let filter = Filter::Provides {
@@ -488,7 +499,10 @@ impl Catalogue for DebianProvider<'_> {
     }
 
     fn providers_of(&self, name: &str) -> Vec<String> {
-        self.providers(name).to_vec()
+        self.providers(name)
+            .iter()
+            .map(|&name| name.to_owned())
+            .collect()
     }
 
     /// Recommends of the chosen packages that nothing chosen satisfies yet.
