@@ -270,8 +270,16 @@ fn net_sigterm_during_dpkg_configure_leaves_no_process_and_no_work_directory() {
     let mut build = Command::new(env!("CARGO_BIN_EXE_livecompose"))
         .arg("--config")
         .arg(repo_dir().join("kickstarts/debian-minimal.ks"))
+        // Installs anew: the root another test of this file installed is
+        // in the cache, and reusing it would run no dpkg to stop.
         .args([
-            "--label", "stopped", "--format", "dir", "--quiet", "--output",
+            "--label",
+            "stopped",
+            "--format",
+            "dir",
+            "--quiet",
+            "--no-incremental",
+            "--output",
         ])
         .arg(&output_dir)
         .arg("--cache")
