@@ -189,6 +189,25 @@ impl Order {
         }
     }
 
+    /// `targets` and every package that depends on one of them (within the
+    /// set), transitively.
+    fn dependents(&self, targets: &[usize]) -> BTreeSet<usize> {
+        let mut needed_by: Vec<Vec<usize>> = vec![Vec::new(); self.depends.len()];
+        for (package, dependencies) in self.depends.iter().enumerate() {
+            for &dependency in dependencies {
+                needed_by[dependency].push(package);
+            }
+        }
+        let mut seen = BTreeSet::new();
+        let mut stack = targets.to_vec();
+        while let Some(next) = stack.pop() {
+            if seen.insert(next) {
+                stack.extend(&needed_by[next]);
+            }
+        }
+        seen
+    }
+
     /// `index` and everything it depends on (within the set), transitively.
     fn closure(&self, index: usize) -> BTreeSet<usize> {
         let mut seen = BTreeSet::new();
@@ -200,6 +219,14 @@ impl Order {
         }
         seen
     }
+}
+
+/// Whether a package's `path` is a kernel Debian's hooks make an initramfs
+/// for.
+fn is_kernel_image(path: &str) -> bool {
+    path.trim_start_matches('/')
+        .strip_prefix("boot/vmlinuz-")
+        .is_some_and(|version| !version.is_empty() && !version.contains('/'))
 }
 
 /// Depth-first post-order: dependencies land before dependents; a cycle is
@@ -266,6 +293,7 @@ pub fn install(
         instance: vec![None; packages.len()],
         configured: vec![false; packages.len()],
         unpacked_paths: Vec::new(),
+        kernels: Vec::new(),
     };
 
     bar.set_message("unpacking the base system");
@@ -301,6 +329,23 @@ pub fn install(
     }
 
     bar.set_message("configuring packages");
+    // A kernel's postinst builds its initramfs, and initramfs-tools'
+    // trigger, which other packages' scripts activate, builds it again once
+    // dpkg processes triggers: left to `--configure --pending`, dpkg builds
+    // it twice (20 s each for Debian's kernel). Everything else is
+    // configured first, the trigger then finding no initramfs to update,
+    // so the kernels' hooks build it once, from a configured system.
+    let after_kernels = order.dependents(&installer.kernels);
+    if !after_kernels.is_empty() {
+        let first: Vec<usize> = sequence
+            .iter()
+            .copied()
+            .filter(|&i| !installer.configured[i] && !after_kernels.contains(&i))
+            .collect();
+        if !first.is_empty() {
+            installer.configure(&first)?;
+        }
+    }
     installer.configure_pending()?;
     installer.run_file_triggers()?;
     Ok(plan.warnings())
@@ -320,6 +365,8 @@ struct Installer<'a> {
     configured: Vec<bool>,
     /// Every path unpacked, to work out which file triggers fire.
     unpacked_paths: Vec<String>,
+    /// The packages that ship a kernel (`/boot/vmlinuz-VERSION`).
+    kernels: Vec<usize>,
 }
 
 impl Installer<'_> {
@@ -329,6 +376,9 @@ impl Installer<'_> {
             deb_conflicts::unpack_shared(self.root, deb, self.plan, self.position[index])?;
         dpkg_db::record_unpacked(self.root, deb, &unpacked)?;
         dpkg_db::register_trigger_interests(self.root, deb)?;
+        if unpacked.paths.iter().any(|path| is_kernel_image(path)) {
+            self.kernels.push(index);
+        }
         self.unpacked_paths.extend(unpacked.paths);
         self.instance[index] = Some(dpkg_db::instance_name(deb));
         self.bar.inc(1);
@@ -510,6 +560,47 @@ mod tests {
         all.sort_unstable();
         assert_eq!(all, [0, 1, 2, 3]);
         assert_eq!(names(&set, &order.rest), ["d"]);
+    }
+
+    #[test]
+    fn kernels_and_what_needs_them_are_configured_last() {
+        let set = vec![
+            package(
+                "linux-image-amd64",
+                false,
+                &["linux-image-6.1.0-18-amd64"],
+                &[],
+            ),
+            package(
+                "linux-image-6.1.0-18-amd64",
+                false,
+                &["kmod", "initramfs-tools | linux-initramfs-tool"],
+                &[],
+            ),
+            package("kmod", false, &["libc6"], &[]),
+            package("initramfs-tools", false, &["kmod"], &[]),
+            package("e2fsprogs", false, &["libc6"], &[]),
+            package("libc6", true, &[], &[]),
+        ];
+        let refs: Vec<&BinaryPackage> = set.iter().collect();
+        let order = Order::new(&refs);
+        let last: Vec<usize> = order.dependents(&[1]).into_iter().collect();
+        assert_eq!(
+            names(&set, &last),
+            ["linux-image-amd64", "linux-image-6.1.0-18-amd64"]
+        );
+        assert!(order.dependents(&[]).is_empty());
+    }
+
+    #[test]
+    fn only_a_kernel_in_boot_is_a_kernel_image() {
+        assert!(is_kernel_image("/boot/vmlinuz-6.1.0-18-amd64"));
+        assert!(is_kernel_image("boot/vmlinuz-6.1.0-18-amd64"));
+        assert!(!is_kernel_image("/boot/vmlinuz-"));
+        assert!(!is_kernel_image("/boot/vmlinuz"));
+        assert!(!is_kernel_image("/boot/config-6.1.0-18-amd64"));
+        assert!(!is_kernel_image("/usr/lib/modules/6.1.0-18-amd64/vmlinuz"));
+        assert!(!is_kernel_image("/boot/vmlinuz-6.1/extra"));
     }
 
     #[test]
