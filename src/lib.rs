@@ -23,6 +23,7 @@ pub mod interrupt;
 pub mod kickstart;
 pub mod mirror;
 pub mod output;
+pub mod parallel;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;

@@ -14,6 +14,7 @@
 //! [`unpack_shared`] then unpacks each package as the check decided, and
 //! as the diversions registered so far say.
 
+use std::cmp::Reverse;
 use std::collections::BTreeSet;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ use super::conflicts::{self, Claim, FileConflict, FileConflicts, Sharing, Sharin
 use super::deb::{DataEntry, DebError, DebPackage, Unpacked};
 use super::dpkg_db::{self, DbError, InstalledPackage};
 use super::rootfs::{Existing, InRootPath, RootError, RootFs};
+use crate::parallel;
 use crate::repo::relation::{RelationError, Relations, parse_relations};
 use crate::resolve::debian::satisfies;
 
@@ -214,19 +216,28 @@ pub fn check(
     debs: &[&Path],
     policy: FileConflicts,
 ) -> Result<DebPlan, DebConflictError> {
-    // One package file open at a time: a Debian set has more packages
-    // than a process may have files open.
-    let mut new = Vec::with_capacity(debs.len());
-    let mut reinstalled = BTreeSet::new();
-    for path in debs {
-        let mut deb = DebPackage::open(path)?;
+    // Listing an archive means decompressing all of it, so they are read
+    // side by side, the largest first so that no long one starts last.
+    // Each worker has one package file open at a time: a Debian set has
+    // more packages than a process may have files open.
+    let mut largest_first: Vec<usize> = (0..debs.len()).collect();
+    largest_first.sort_by_key(|&i| Reverse(std::fs::metadata(debs[i]).map_or(0, |m| m.len())));
+    let mut listed = parallel::try_map(&largest_first, |&i| {
+        let mut deb = DebPackage::open(debs[i])?;
         let identity = Identity::of(&deb)?;
-        reinstalled.insert(dpkg_db::instance_name(&deb));
         // Only the instances of a Multi-Arch: same package are compared
         // by content; hashing every package would cost a second full read.
         let entries = deb.data_entries(identity.multi_arch_same)?;
-        new.push((identity, entries));
-    }
+        Ok::<_, DebConflictError>((i, dpkg_db::instance_name(&deb), identity, entries))
+    })?;
+    listed.sort_by_key(|(i, ..)| *i);
+    let reinstalled: BTreeSet<String> = listed
+        .iter()
+        .map(|(_, instance, ..)| instance.clone())
+        .collect();
+    let new = listed
+        .into_iter()
+        .map(|(_, _, identity, entries)| (identity, entries));
     let mut packages = Vec::new();
     let mut claims = Vec::new();
     let mut installed = Vec::new();

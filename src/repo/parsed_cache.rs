@@ -18,6 +18,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest as _, Sha256};
 
+use crate::parallel;
+
 const MAGIC: &[u8; 8] = b"LCPARSE1";
 
 /// Changes whenever a parsed type or its parser changes: a hash of their
@@ -135,39 +137,9 @@ pub fn decode<T: DeserializeOwned + Send>(entry: &[u8]) -> Option<Vec<T>> {
         return None;
     }
     let chunks = split_chunks(payload)?;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(chunks.len())
-        .max(1);
-    let decoded: Vec<Option<Chunks<T>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|worker| {
-                let chunks = &chunks;
-                scope.spawn(move || {
-                    (worker..chunks.len())
-                        .step_by(threads)
-                        .map(|i| Some((i, postcard::from_bytes::<Vec<T>>(chunks[i]).ok()?)))
-                        .collect::<Option<Vec<_>>>()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| worker.join().ok().flatten())
-            .collect()
-    });
-    let mut parts: Vec<(usize, Vec<T>)> = decoded
-        .into_iter()
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
-    parts.sort_by_key(|(i, _)| *i);
-    Some(parts.into_iter().flat_map(|(_, items)| items).collect())
+    let lists = parallel::try_map(&chunks, |chunk| postcard::from_bytes::<Vec<T>>(chunk)).ok()?;
+    Some(lists.into_iter().flatten().collect())
 }
-
-/// Decoded chunks, each with its place in the list.
-type Chunks<T> = Vec<(usize, Vec<T>)>;
 
 /// The chunks of a payload, each checked to lie inside it.
 fn split_chunks(payload: &[u8]) -> Option<Vec<&[u8]>> {
