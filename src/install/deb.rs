@@ -364,14 +364,7 @@ impl DebPackage {
                     reason: format!("member {name:?} where data.tar was expected"),
                 });
             };
-            let mut decoder = compression
-                .decoder(&mut entry)
-                .map_err(|e| DebError::Member {
-                    package: path.clone(),
-                    member: name.clone(),
-                    reason: format!("cannot start decompression: {e}"),
-                })?;
-            return read(&mut decoder).map_err(|e| match e {
+            return compression.decode_ahead(&mut entry, read).map_err(|e| match e {
                 ExtractError::Tar(source) => DebError::Read {
                     package: path.clone(),
                     member: name.clone(),
