@@ -364,19 +364,21 @@ impl DebPackage {
                     reason: format!("member {name:?} where data.tar was expected"),
                 });
             };
-            return compression.decode_ahead(&mut entry, read).map_err(|e| match e {
-                ExtractError::Tar(source) => DebError::Read {
-                    package: path.clone(),
-                    member: name.clone(),
-                    source,
-                },
-                ExtractError::Entry { entry, source } => DebError::Extract {
-                    package: path.clone(),
-                    member: name.clone(),
-                    entry,
-                    source,
-                },
-            });
+            return compression
+                .decode_ahead(&mut entry, read)
+                .map_err(|e| match e {
+                    ExtractError::Tar(source) => DebError::Read {
+                        package: path.clone(),
+                        member: name.clone(),
+                        source,
+                    },
+                    ExtractError::Entry { entry, source } => DebError::Extract {
+                        package: path.clone(),
+                        member: name.clone(),
+                        entry,
+                        source,
+                    },
+                });
         }
     }
 }
