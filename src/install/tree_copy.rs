@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, CWD, FileType, Mode, SeekFrom, Timespec, Timestamps};
 
+use crate::parallel;
+
 /// A copy that could not be made: what was being done to which path.
 #[derive(Debug, thiserror::Error)]
 #[error("copying the root: cannot {action} {}: {source}", .path.display())]
@@ -60,8 +62,13 @@ pub struct Copied {
 
 /// Copies the tree at `from` to `to`, which must not exist; `to` gets the
 /// owner, mode and times of `from` too.
+///
+/// The tree is walked once, making its directories, links and nodes and
+/// listing its files; the files' data, most of the work, is then copied on
+/// every core. Hard links and the directories' modes and times come last:
+/// a link needs its first copy, and making entries changes a directory's
+/// times.
 pub fn copy_tree(from: &Path, to: &Path) -> Result<Copied, CopyError> {
-    let mut copy = TreeCopy::default();
     let top = from
         .symlink_metadata()
         .map_err(failed("read the metadata of", from))?;
@@ -72,24 +79,50 @@ pub fn copy_tree(from: &Path, to: &Path) -> Result<Copied, CopyError> {
             source: io::Error::from(io::ErrorKind::NotADirectory),
         });
     }
-    copy.directory(from, to, &top)?;
-    Ok(copy.copied)
+    let mut walk = Walk::default();
+    walk.directory(from, to, top)?;
+    parallel::try_map(&walk.files, |file| {
+        copy_file(&file.from, &file.to, &file.meta)?;
+        set_times(&file.to, &file.meta)
+    })?;
+    for (first, link) in &walk.hard_links {
+        std::fs::hard_link(first, link).map_err(failed("hard-link", link))?;
+    }
+    for directory in &walk.directories {
+        set_owner_mode_xattrs(&directory.from, &directory.to, &directory.meta, false)?;
+        set_times(&directory.to, &directory.meta)?;
+    }
+    Ok(walk.copied)
 }
 
+/// An entry of the tree and where its copy goes.
+struct Entry {
+    from: PathBuf,
+    to: PathBuf,
+    meta: std::fs::Metadata,
+}
+
+/// What the walk of a tree made and what it left for later.
 #[derive(Default)]
-struct TreeCopy {
+struct Walk {
     /// The copy of each multiply linked file met so far, by the source's
     /// device and inode.
-    links: HashMap<(u64, u64), PathBuf>,
+    first_copies: HashMap<(u64, u64), PathBuf>,
+    /// Regular files to copy, each multiply linked one once.
+    files: Vec<Entry>,
+    /// (first copy, further name) of each multiply linked file.
+    hard_links: Vec<(PathBuf, PathBuf)>,
+    /// Every directory, each after those inside it.
+    directories: Vec<Entry>,
     copied: Copied,
 }
 
-impl TreeCopy {
+impl Walk {
     fn directory(
         &mut self,
         from: &Path,
         to: &Path,
-        meta: &std::fs::Metadata,
+        meta: std::fs::Metadata,
     ) -> Result<(), CopyError> {
         // Private until its own mode is set, after its contents.
         std::fs::DirBuilder::new()
@@ -109,32 +142,43 @@ impl TreeCopy {
             let entry = source
                 .symlink_metadata()
                 .map_err(failed("read the metadata of", &source))?;
-            self.entry(&source, &target, &entry)?;
+            self.entry(source, target, entry)?;
             self.copied.entries += 1;
         }
-        set_owner_mode_xattrs(from, to, meta, false)?;
-        set_times(to, meta)
+        self.directories.push(Entry {
+            from: from.to_owned(),
+            to: to.to_owned(),
+            meta,
+        });
+        Ok(())
     }
 
-    fn entry(&mut self, from: &Path, to: &Path, meta: &std::fs::Metadata) -> Result<(), CopyError> {
+    fn entry(
+        &mut self,
+        from: PathBuf,
+        to: PathBuf,
+        meta: std::fs::Metadata,
+    ) -> Result<(), CopyError> {
         let kind = FileType::from_raw_mode(meta.mode());
         match kind {
-            FileType::Directory => return self.directory(from, to, meta),
+            FileType::Directory => return self.directory(&from, &to, meta),
             FileType::RegularFile => {
                 let identity = (meta.dev(), meta.ino());
                 if meta.nlink() > 1 {
-                    if let Some(first) = self.links.get(&identity) {
-                        return std::fs::hard_link(first, to).map_err(failed("hard-link", to));
+                    if let Some(first) = self.first_copies.get(&identity) {
+                        self.hard_links.push((first.clone(), to));
+                        return Ok(());
                     }
-                    self.links.insert(identity, to.to_owned());
+                    self.first_copies.insert(identity, to.clone());
                 }
-                copy_file(from, to, meta)?;
                 self.copied.bytes += meta.len();
+                self.files.push(Entry { from, to, meta });
+                return Ok(());
             }
             FileType::Symlink => {
-                let target = std::fs::read_link(from).map_err(failed("read the link", from))?;
-                std::os::unix::fs::symlink(&target, to).map_err(failed("create the link", to))?;
-                set_owner_mode_xattrs(from, to, meta, true)?;
+                let target = std::fs::read_link(&from).map_err(failed("read the link", &from))?;
+                std::os::unix::fs::symlink(&target, &to).map_err(failed("create the link", &to))?;
+                set_owner_mode_xattrs(&from, &to, &meta, true)?;
             }
             FileType::CharacterDevice
             | FileType::BlockDevice
@@ -142,23 +186,23 @@ impl TreeCopy {
             | FileType::Socket => {
                 rustix::fs::mknodat(
                     CWD,
-                    to,
+                    &to,
                     kind,
                     Mode::from_raw_mode(meta.mode() & 0o7777),
                     meta.rdev(),
                 )
-                .map_err(errno("create the node", to))?;
-                set_owner_mode_xattrs(from, to, meta, false)?;
+                .map_err(errno("create the node", &to))?;
+                set_owner_mode_xattrs(&from, &to, &meta, false)?;
             }
             FileType::Unknown => {
                 return Err(CopyError {
                     action: "copy (an unknown kind of file)",
-                    path: from.to_owned(),
+                    path: from,
                     source: io::Error::from(io::ErrorKind::Unsupported),
                 });
             }
         }
-        set_times(to, meta)
+        set_times(&to, &meta)
     }
 }
 
