@@ -97,6 +97,35 @@ fn net_output_is_the_root_and_nothing_else_is_left() {
 
 #[test]
 #[ignore = "end-to-end: builds a Debian root from the real archive (a few minutes)"]
+fn net_the_initramfs_is_built_once_and_holds_the_kernels_modules() {
+    let built = built();
+    let log = std::fs::read_to_string(built.output_dir.join(format!("{LABEL}.log")))
+        .expect("the build log");
+    let generated: Vec<&str> = log
+        .lines()
+        .filter(|line| line.starts_with("update-initramfs: Generating /boot/initrd.img-"))
+        .collect();
+    assert_eq!(generated.len(), 1, "{generated:#?}");
+    let version = generated[0]
+        .rsplit_once("initrd.img-")
+        .map(|(_, version)| version.trim())
+        .expect("a version");
+    assert!(built.root.join(format!("boot/vmlinuz-{version}")).is_file());
+    // The image's own initramfs-tools reads it back.
+    let listed = in_root(
+        &built.root,
+        &["lsinitramfs", &format!("/boot/initrd.img-{version}")],
+    );
+    assert!(listed.status.success(), "lsinitramfs failed");
+    let modules = format!("modules/{version}/kernel/");
+    assert!(
+        stdout(&listed).lines().any(|line| line.contains(&modules)),
+        "the initramfs holds no module of {version}"
+    );
+}
+
+#[test]
+#[ignore = "end-to-end: builds a Debian root from the real archive (a few minutes)"]
 fn net_dpkg_audit_and_verify_find_nothing() {
     let root = &built().root;
     let audit = in_root(root, &["dpkg", "--audit"]);

@@ -8,8 +8,10 @@
 //! coreutils exist; its `preinst` scripts then run and `dpkg --configure`
 //! makes it a working base system. Every other package follows in
 //! dependency order: `preinst install`, unpack, and once all are unpacked,
-//! `dpkg --configure --pending`. A `Pre-Depends` is configured before the
-//! package that needs it is unpacked, as dpkg requires.
+//! `dpkg --configure` of all but the kernels and what needs them, then
+//! `dpkg --configure --pending` (so the initramfs is built once). A
+//! `Pre-Depends` is configured before the package that needs it is
+//! unpacked, as dpkg requires.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsStr;
