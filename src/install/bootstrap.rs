@@ -9,7 +9,9 @@
 //! makes it a working base system. Every other package follows in
 //! dependency order: `preinst install`, unpack, and once all are unpacked,
 //! `dpkg --configure` of all but the kernels and what needs them, then
-//! `dpkg --configure --pending` (so the initramfs is built once). A
+//! `dpkg --configure --pending` (so the initramfs is built once). The
+//! kernels, the largest archives by far, are unpacked last, while the
+//! image's scripts configure everything else on the other core. A
 //! `Pre-Depends` is configured before the package that needs it is
 //! unpacked, as dpkg requires.
 
@@ -21,7 +23,7 @@ use indicatif::ProgressBar;
 use thiserror::Error;
 
 use super::conflicts::FileConflicts;
-use super::deb::{DebError, DebPackage};
+use super::deb::{DebError, DebPackage, Unpacked};
 use super::deb_conflicts::{self, DebConflictError, DebPlan};
 use super::dpkg_db::{self, DbError};
 use super::rootfs::{InRootPath, Meta, RootError, RootFs};
@@ -210,6 +212,26 @@ impl Order {
         seen
     }
 
+    /// The packages unpacked last, during the configuration of all the
+    /// others: the kernels among `rest` and everything that depends on
+    /// them, in `rest`'s order. None when one of them is in the base (the
+    /// base is configured before anything else is unpacked) or must see
+    /// another of them configured before it is unpacked (`Pre-Depends`).
+    fn unpacked_last(&self, kernels: &[usize]) -> Vec<usize> {
+        let last = self.dependents(kernels);
+        let pre_depends_among_them = last
+            .iter()
+            .any(|&index| self.pre_depends[index].iter().any(|pre| last.contains(pre)));
+        if pre_depends_among_them || self.base.iter().any(|index| last.contains(index)) {
+            return Vec::new();
+        }
+        self.rest
+            .iter()
+            .copied()
+            .filter(|index| last.contains(index))
+            .collect()
+    }
+
     /// `index` and everything it depends on (within the set), transitively.
     fn closure(&self, index: usize) -> BTreeSet<usize> {
         let mut seen = BTreeSet::new();
@@ -229,6 +251,27 @@ fn is_kernel_image(path: &str) -> bool {
     path.trim_start_matches('/')
         .strip_prefix("boot/vmlinuz-")
         .is_some_and(|version| !version.is_empty() && !version.contains('/'))
+}
+
+/// The packages of `candidates` whose `md5sums` (the list of their files
+/// that every Debian kernel package has) names a kernel image: found
+/// before anything is unpacked, from the small control archives. A kernel
+/// without one is still found when it is unpacked, only not unpacked last.
+fn kernels_by_file_list(
+    packages: &[ToInstall<'_>],
+    candidates: &[usize],
+) -> Result<Vec<usize>, BootstrapError> {
+    let found = crate::parallel::try_map(candidates, |&index| {
+        let deb = DebPackage::open(packages[index].deb)?;
+        let ships_kernel = deb.control_file("md5sums").is_some_and(|md5sums| {
+            String::from_utf8_lossy(md5sums)
+                .lines()
+                .filter_map(|line| line.split_once("  ").map(|(_, path)| path))
+                .any(is_kernel_image)
+        });
+        Ok::<_, BootstrapError>(ships_kernel.then_some(index))
+    })?;
+    Ok(found.into_iter().flatten().collect())
 }
 
 /// Depth-first post-order: dependencies land before dependents; a cycle is
@@ -278,7 +321,22 @@ pub fn install(
         return Err(BootstrapError::NoEssential);
     }
     bar.set_message("checking the packages for file conflicts");
-    let sequence: Vec<usize> = order.base.iter().chain(&order.rest).copied().collect();
+    let kernels = kernels_by_file_list(packages, &order.rest)?;
+    let last = order.unpacked_last(&kernels);
+    let earlier: Vec<usize> = order
+        .rest
+        .iter()
+        .copied()
+        .filter(|index| !last.contains(index))
+        .collect();
+    // The unpack order, which decides who owns a path two packages ship.
+    let sequence: Vec<usize> = order
+        .base
+        .iter()
+        .chain(&earlier)
+        .chain(&last)
+        .copied()
+        .collect();
     let debs: Vec<&Path> = sequence.iter().map(|&i| packages[i].deb).collect();
     let plan = deb_conflicts::check(root, &debs, policy)?;
     let mut position = vec![0; packages.len()];
@@ -295,7 +353,7 @@ pub fn install(
         instance: vec![None; packages.len()],
         configured: vec![false; packages.len()],
         unpacked_paths: Vec::new(),
-        kernels: Vec::new(),
+        kernels: kernels.into_iter().collect(),
     };
 
     bar.set_message("unpacking the base system");
@@ -313,21 +371,13 @@ pub fn install(
     bar.set_message("configuring the base system");
     installer.configure(&order.base)?;
 
-    for &index in &order.rest {
-        interrupt::check()?;
-        let unconfigured: BTreeSet<usize> = order.pre_depends[index]
-            .iter()
-            .flat_map(|&pre| order.closure(pre))
-            .filter(|&dep| !installer.configured[dep] && installer.instance[dep].is_some())
-            .collect();
-        if !unconfigured.is_empty() {
-            let needed: Vec<usize> = unconfigured.into_iter().collect();
-            installer.configure(&needed)?;
-        }
-        bar.set_message(format!("unpacking {}", packages[index].package.name));
-        let mut deb = DebPackage::open(packages[index].deb)?;
-        installer.run_preinst(index, &deb)?;
+    for &index in &earlier {
+        let mut deb = installer.prepare_unpack(index, &order)?;
         installer.unpack(index, &mut deb)?;
+    }
+    let mut unpacking_last = Vec::new();
+    for &index in &last {
+        unpacking_last.push((index, installer.prepare_unpack(index, &order)?));
     }
 
     bar.set_message("configuring packages");
@@ -337,16 +387,53 @@ pub fn install(
     // it twice (20 s each for Debian's kernel). Everything else is
     // configured first, the trigger then finding no initramfs to update,
     // so the kernels' hooks build it once, from a configured system.
-    let after_kernels = order.dependents(&installer.kernels);
-    if !after_kernels.is_empty() {
-        let first: Vec<usize> = sequence
+    let kernels: Vec<usize> = installer.kernels.iter().copied().collect();
+    let after_kernels = order.dependents(&kernels);
+    let first: Vec<usize> = if after_kernels.is_empty() {
+        Vec::new()
+    } else {
+        sequence
             .iter()
             .copied()
             .filter(|&i| !installer.configured[i] && !after_kernels.contains(&i))
-            .collect();
-        if !first.is_empty() {
-            installer.configure(&first)?;
-        }
+            .collect()
+    };
+    // Meanwhile the kernels are unpacked (files only: dpkg owns its
+    // database while it configures), so that decompressing them and the
+    // image's scripts share the two cores instead of taking turns. Nothing
+    // being configured needs them; they are recorded once dpkg is done.
+    // They see the diversions registered before the configuration starts,
+    // whenever the scripts register theirs, so the result never depends on
+    // which of the two goes faster.
+    let positions: Vec<usize> = last
+        .iter()
+        .map(|&index| installer.position[index])
+        .collect();
+    let diversions = dpkg_db::diversions(root)?;
+    let unpacked_last = std::thread::scope(|scope| {
+        let unpacking = scope.spawn(|| {
+            unpacking_last
+                .into_iter()
+                .zip(&positions)
+                .map(|((index, mut deb), &position)| {
+                    let unpacked =
+                        deb_conflicts::unpack_shared(root, &mut deb, &plan, position, &diversions)?;
+                    Ok::<_, BootstrapError>((index, deb, unpacked))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        });
+        let configured = if first.is_empty() {
+            Ok(())
+        } else {
+            installer.configure(&first)
+        };
+        let unpacked = unpacking
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        configured.and(unpacked)
+    })?;
+    for (index, deb, unpacked) in unpacked_last {
+        installer.record(index, &deb, unpacked)?;
     }
     installer.configure_pending()?;
     installer.run_file_triggers()?;
@@ -368,18 +455,54 @@ struct Installer<'a> {
     /// Every path unpacked, to work out which file triggers fire.
     unpacked_paths: Vec<String>,
     /// The packages that ship a kernel (`/boot/vmlinuz-VERSION`).
-    kernels: Vec<usize>,
+    kernels: BTreeSet<usize>,
 }
 
 impl Installer<'_> {
+    /// What dpkg does before it unpacks a package: configures what it
+    /// pre-depends on, then runs its `preinst`. Returns the opened package.
+    fn prepare_unpack(
+        &mut self,
+        index: usize,
+        order: &Order,
+    ) -> Result<DebPackage, BootstrapError> {
+        interrupt::check()?;
+        let unconfigured: BTreeSet<usize> = order.pre_depends[index]
+            .iter()
+            .flat_map(|&pre| order.closure(pre))
+            .filter(|&dep| !self.configured[dep] && self.instance[dep].is_some())
+            .collect();
+        if !unconfigured.is_empty() {
+            let needed: Vec<usize> = unconfigured.into_iter().collect();
+            self.configure(&needed)?;
+        }
+        self.bar
+            .set_message(format!("unpacking {}", self.packages[index].package.name));
+        let deb = DebPackage::open(self.packages[index].deb)?;
+        self.run_preinst(index, &deb)?;
+        Ok(deb)
+    }
+
     /// `dpkg --unpack` without the scripts: files, then the database.
     fn unpack(&mut self, index: usize, deb: &mut DebPackage) -> Result<(), BootstrapError> {
+        let diversions = dpkg_db::diversions(self.root)?;
+        let position = self.position[index];
         let unpacked =
-            deb_conflicts::unpack_shared(self.root, deb, self.plan, self.position[index])?;
+            deb_conflicts::unpack_shared(self.root, deb, self.plan, position, &diversions)?;
+        self.record(index, deb, unpacked)
+    }
+
+    /// The database's part of `dpkg --unpack`, for files already unpacked.
+    fn record(
+        &mut self,
+        index: usize,
+        deb: &DebPackage,
+        unpacked: Unpacked,
+    ) -> Result<(), BootstrapError> {
         dpkg_db::record_unpacked(self.root, deb, &unpacked)?;
         dpkg_db::register_trigger_interests(self.root, deb)?;
         if unpacked.paths.iter().any(|path| is_kernel_image(path)) {
-            self.kernels.push(index);
+            self.kernels.insert(index);
         }
         self.unpacked_paths.extend(unpacked.paths);
         self.instance[index] = Some(dpkg_db::instance_name(deb));
@@ -592,6 +715,40 @@ mod tests {
             ["linux-image-amd64", "linux-image-6.1.0-18-amd64"]
         );
         assert!(order.dependents(&[]).is_empty());
+    }
+
+    #[test]
+    fn kernels_and_what_needs_them_are_unpacked_last_unless_they_must_wait() {
+        let set = vec![
+            package(
+                "linux-image-amd64",
+                false,
+                &["linux-image-6.1.0-18-amd64"],
+                &[],
+            ),
+            package("linux-image-6.1.0-18-amd64", false, &["kmod"], &[]),
+            package("kmod", false, &["libc6"], &[]),
+            package("libc6", true, &[], &[]),
+        ];
+        let refs: Vec<&BinaryPackage> = set.iter().collect();
+        let order = Order::new(&refs);
+        assert_eq!(
+            names(&set, &order.unpacked_last(&[1])),
+            ["linux-image-6.1.0-18-amd64", "linux-image-amd64"]
+        );
+        assert!(order.unpacked_last(&[]).is_empty());
+        // A kernel in the base, or one that must be configured before
+        // another is unpacked, is unpacked in its turn.
+        assert!(order.unpacked_last(&[3]).is_empty());
+        let mut waits = set.clone();
+        waits[0] = package(
+            "linux-image-amd64",
+            false,
+            &[],
+            &["linux-image-6.1.0-18-amd64"],
+        );
+        let refs: Vec<&BinaryPackage> = waits.iter().collect();
+        assert!(Order::new(&refs).unpacked_last(&[1]).is_empty());
     }
 
     #[test]

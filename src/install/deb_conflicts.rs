@@ -25,7 +25,7 @@ use thiserror::Error;
 
 use super::conflicts::{self, Claim, FileConflict, FileConflicts, Sharing, SharingRule, Verdict};
 use super::deb::{DataEntry, DebError, DebPackage, Unpacked};
-use super::dpkg_db::{self, DbError, InstalledPackage};
+use super::dpkg_db::{self, DbError, Diversion, InstalledPackage};
 use super::rootfs::{Existing, InRootPath, RootError, RootFs};
 use crate::parallel;
 use crate::repo::relation::{RelationError, Relations, parse_relations};
@@ -193,6 +193,9 @@ pub struct DebPlan {
     names: Vec<String>,
     /// The `info/` names of the installed packages, by position.
     installed: Vec<String>,
+    /// The paths each new package ships, by unpack index (none known for
+    /// a package unpacked without a check).
+    shipped: Vec<BTreeSet<String>>,
 }
 
 impl DebPlan {
@@ -257,8 +260,10 @@ pub fn check(
         packages.push(Identity::installed(&old)?);
         installed.push(old.instance);
     }
+    let mut shipped = Vec::new();
     for (identity, entries) in new {
         let position = packages.len();
+        shipped.push(entries.iter().map(|(path, _)| path.clone()).collect());
         for (path, entry) in entries {
             claims.push(Claim {
                 package: position,
@@ -279,6 +284,7 @@ pub fn check(
         sharing,
         names,
         installed,
+        shipped,
     })
 }
 
@@ -309,17 +315,18 @@ fn on_disk(root: &RootFs, path: &str, md5: Option<&String>) -> Result<DataEntry,
 /// names one owner per replaced file (an installed package's list loses
 /// the paths this one takes over). An unsettled conflict of this package
 /// is an error first, unless one of the two packages has diverted the path
-/// by now, as dpkg then unpacks the other's file under the diverted name.
+/// by now (`diversions`, read by the caller when dpkg would read them), as
+/// dpkg then unpacks the other's file under the diverted name.
 pub fn unpack_shared(
     root: &RootFs,
     deb: &mut DebPackage,
     plan: &DebPlan,
     index: usize,
+    diversions: &[Diversion],
 ) -> Result<Unpacked, DebConflictError> {
     let position = plan.installed.len() + index;
     let mut waiting = plan.sharing.unsettled_before(position).peekable();
     if waiting.peek().is_some() {
-        let diversions = dpkg_db::diversions(root)?;
         for unsettled in waiting {
             let by = |index: usize| plan.names.get(index).map(String::as_str);
             let settled = diversions.iter().any(|d| {
@@ -332,7 +339,13 @@ pub fn unpack_shared(
             }
         }
     }
-    let mut unpacked = unpack_diverted(root, deb, plan.sharing.skipped(position))?;
+    let mut unpacked = unpack_diverted(
+        root,
+        deb,
+        plan.sharing.skipped(position),
+        plan.shipped.get(index),
+        diversions,
+    )?;
     for (old, instance) in plan.installed.iter().enumerate() {
         let lost: BTreeSet<&str> = unpacked
             .paths
@@ -356,15 +369,23 @@ const STASH_SUFFIX: &str = ".livecompose-diverted";
 /// Unpacks `deb` but `skip`, honouring the diversions other packages
 /// registered: a diverted file of this package lands at the diversion's
 /// target and the diverting package's own file stays in place, as with
-/// dpkg. The list keeps the original names, as dpkg's does.
+/// dpkg. The list keeps the original names, as dpkg's does. When the
+/// package's paths are known (`shipped`), only the diverted ones it ships
+/// are moved aside: the others (`/bin/sh`, which dash diverts) stay where
+/// the image's scripts, which may be running meanwhile, look for them.
 fn unpack_diverted(
     root: &RootFs,
     deb: &mut DebPackage,
     skip: &BTreeSet<Vec<u8>>,
+    shipped: Option<&BTreeSet<String>>,
+    diversions: &[Diversion],
 ) -> Result<Unpacked, DebConflictError> {
-    let foreign: Vec<(InRootPath, InRootPath, InRootPath)> = dpkg_db::diversions(root)?
-        .into_iter()
-        .filter(|diversion| diversion.package != deb.name())
+    let foreign: Vec<(InRootPath, InRootPath, InRootPath)> = diversions
+        .iter()
+        .filter(|diversion| {
+            diversion.package != deb.name()
+                && shipped.is_none_or(|paths| paths.contains(&diversion.from))
+        })
         .map(|diversion| {
             Ok((
                 InRootPath::parse(&diversion.from)?,

@@ -96,7 +96,11 @@ fn unpack_shared(
     position: usize,
 ) -> Result<UnpackedPackage, InstallError> {
     let mut package = DebPackage::open(deb)?;
-    let unpacked = deb_conflicts::unpack_shared(root, &mut package, plan, position)?;
+    let diversions = dpkg_db::diversions(root).map_err(|source| InstallError::Db {
+        package: package.path().to_path_buf(),
+        source,
+    })?;
+    let unpacked = deb_conflicts::unpack_shared(root, &mut package, plan, position, &diversions)?;
     dpkg_db::record_unpacked(root, &package, &unpacked).map_err(|source| InstallError::Db {
         package: package.path().to_path_buf(),
         source,
