@@ -236,10 +236,21 @@ pub fn session(
     };
     let mut runs = Vec::new();
     for command in &login.commands {
-        if crate::interrupt::requested() {
-            return Err(SshError::Interrupted);
-        }
-        match run(login, &arguments, command, deadline)? {
+        let finished = loop {
+            if crate::interrupt::requested() {
+                return Err(SshError::Interrupted);
+            }
+            match run(login, &arguments, command, deadline)? {
+                // The command was never sent: try again while there is time.
+                Finished::Exited(run)
+                    if never_reached_the_shell(&run) && Instant::now() + RETRY < deadline =>
+                {
+                    std::thread::sleep(RETRY);
+                }
+                finished => break finished,
+            }
+        };
+        match finished {
             Finished::Exited(run) => {
                 let failed = !run.succeeded();
                 runs.push(run);
@@ -260,6 +271,19 @@ pub fn session(
         logged_in,
         runs: Runs(runs),
     })
+}
+
+/// Whether the client gave up before the guest's sshd let it in: it could
+/// not connect, or sshd had not greeted it within the connect timeout (a
+/// guest starved of CPU by its host, even after an earlier login). Such a
+/// command never ran.
+fn never_reached_the_shell(run: &CommandRun) -> bool {
+    const BEFORE_LOGIN: [&str; 3] = [
+        "ssh: connect to host",
+        "Connection timed out during banner exchange",
+        "kex_exchange_identification:",
+    ];
+    run.exit_code == Some(255) && BEFORE_LOGIN.iter().any(|said| run.output.contains(said))
 }
 
 enum Finished {
@@ -329,6 +353,16 @@ mod tests {
     /// `refusals` connections as a guest whose sshd is not up yet does,
     /// then runs the command (its last argument) with the local shell.
     fn fake_client(dir: &Path, refusals: u32) -> SshLogin {
+        fake_client_failing(
+            dir,
+            &format!("[ \"$tries\" -lt {refusals} ]"),
+            "ssh: connect to host 127.0.0.1 port 2222: Connection refused",
+        )
+    }
+
+    /// The same, failing the connections (counted from 0 as `$tries`) for
+    /// which the shell test `when` holds, saying `message`.
+    fn fake_client_failing(dir: &Path, when: &str, message: &str) -> SshLogin {
         let client = dir.join("ssh");
         let script = format!(
             "#!/bin/sh\n\
@@ -336,8 +370,8 @@ mod tests {
              echo \"$@\" >> '{dir}/arguments'\n\
              tries=$(cat '{dir}/tries' 2>/dev/null || echo 0)\n\
              echo $((tries + 1)) > '{dir}/tries'\n\
-             if [ \"$tries\" -lt {refusals} ]; then\n\
-               echo 'ssh: connect to host 127.0.0.1 port 2222: Connection refused' >&2\n\
+             if {when}; then\n\
+               echo '{message}' >&2\n\
                exit 255\n\
              fi\n\
              for command; do :; done\n\
@@ -415,6 +449,27 @@ mod tests {
                 login.key.display()
             )
         );
+    }
+
+    #[test]
+    fn a_command_whose_connection_times_out_before_login_is_sent_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let login = SshLogin {
+            commands: vec!["echo a >> ran".to_owned()],
+            ..fake_client_failing(
+                dir.path(),
+                "[ \"$tries\" -eq 1 ]",
+                "Connection timed out during banner exchange",
+            )
+        };
+        let (deadline, timeout) = soon(60);
+        let session = session(&login, 2222, deadline, timeout).expect("sent again");
+        assert_eq!(session.runs.to_string(), "$ echo a >> ran\nexit status 0");
+        let ran = std::fs::read_to_string(dir.path().join("ran")).expect("it ran");
+        assert_eq!(ran, "a\n", "once");
+        // The login, the connection that timed out, the command.
+        let arguments = std::fs::read_to_string(dir.path().join("arguments")).expect("arguments");
+        assert_eq!(arguments.lines().count(), 3, "{arguments}");
     }
 
     #[test]
